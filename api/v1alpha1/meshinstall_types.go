@@ -1,0 +1,572 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Profile is the Istio data-plane mode.
+// +kubebuilder:validation:Enum=Sidecar;Ambient
+type Profile string
+
+const (
+	// ProfileSidecar injects an Envoy sidecar into every meshed pod.
+	ProfileSidecar Profile = "Sidecar"
+	// ProfileAmbient uses ztunnel and waypoints (Istio only).
+	ProfileAmbient Profile = "Ambient"
+)
+
+// UpgradeStrategyType is how a version change is rolled out.
+// +kubebuilder:validation:Enum=InPlace;RevisionBased
+type UpgradeStrategyType string
+
+const (
+	// UpgradeInPlace upgrades the control plane's Helm releases in place and
+	// then restarts the data plane in batches.
+	UpgradeInPlace UpgradeStrategyType = "InPlace"
+	// UpgradeRevisionBased installs the new version as a new Istio revision
+	// beside the old one and migrates namespaces in batches (Istio only).
+	UpgradeRevisionBased UpgradeStrategyType = "RevisionBased"
+)
+
+// DeletionPolicy says what happens to the mesh when its MeshInstall is
+// deleted.
+// +kubebuilder:validation:Enum=Orphan;Uninstall
+type DeletionPolicy string
+
+const (
+	// DeletionOrphan leaves the mesh running (the default).
+	DeletionOrphan DeletionPolicy = "Orphan"
+	// DeletionUninstall uninstalls the control plane. The mesh's CRDs are
+	// never deleted, because they hold users' configuration.
+	DeletionUninstall DeletionPolicy = "Uninstall"
+)
+
+// AdoptSource says what kind of existing installation is adopted.
+// +kubebuilder:validation:Enum=HelmRelease;CLI
+type AdoptSource string
+
+const (
+	// AdoptHelmRelease takes over existing Helm releases.
+	AdoptHelmRelease AdoptSource = "HelmRelease"
+	// AdoptCLI takes over resources installed by the mesh's own CLI
+	// (istioctl, linkerd, cilium).
+	AdoptCLI AdoptSource = "CLI"
+)
+
+// MeshInstallSpec is one mesh in this cluster.
+// +kubebuilder:validation:XValidation:rule="self.provider == 'Istio' || !has(self.profile) || self.profile == 'Sidecar'",message="profile Ambient is only supported by provider Istio"
+// +kubebuilder:validation:XValidation:rule="self.provider == 'Istio' || !has(self.upgrade) || !has(self.upgrade.strategy) || self.upgrade.strategy == 'InPlace'",message="upgrade.strategy RevisionBased is only supported by provider Istio (revisions are an Istio feature)"
+// +kubebuilder:validation:XValidation:rule="self.provider == 'Istio' || !has(self.istio)",message="spec.istio may only be set when provider is Istio"
+// +kubebuilder:validation:XValidation:rule="self.provider == 'Linkerd' || !has(self.linkerd)",message="spec.linkerd may only be set when provider is Linkerd"
+// +kubebuilder:validation:XValidation:rule="self.provider == 'Cilium' || !has(self.cilium)",message="spec.cilium may only be set when provider is Cilium"
+// +kubebuilder:validation:XValidation:rule="has(self.namespace) == has(oldSelf.namespace)",message="namespace is immutable"
+type MeshInstallSpec struct {
+	// provider is the mesh to install. Immutable: create another MeshInstall
+	// to change meshes.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="provider is immutable"
+	Provider Provider `json:"provider"`
+
+	// version of the mesh, e.g. "1.28.1" for Istio, "edge-26.1.1" or
+	// "2.19.0" for Linkerd, "1.19.5" for Cilium. Changing it upgrades the
+	// mesh according to spec.upgrade.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^(v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?|(edge|stable|enterprise)-[0-9]+\.[0-9]+\.[0-9]+)$`
+	Version string `json:"version"`
+
+	// profile is the Istio data-plane mode; Sidecar by default. Ambient adds
+	// the cni and ztunnel charts.
+	// +optional
+	Profile Profile `json:"profile,omitempty"`
+
+	// namespace the control plane runs in. Defaults to istio-system, linkerd
+	// or kube-system by provider. Immutable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="namespace is immutable"
+	Namespace string `json:"namespace,omitempty"`
+
+	// chart says where the mesh's charts come from; the project's official
+	// repository when unset.
+	// +optional
+	Chart *ChartSource `json:"chart,omitempty"`
+
+	// values are Helm values merged over Meshplane's provider and profile
+	// defaults, for every chart of the mesh. Use components[].values to
+	// target one chart.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+
+	// components overrides values of single charts (for example istiod,
+	// ztunnel, linkerd-control-plane).
+	// +optional
+	// +listType=map
+	// +listMapKey=chart
+	// +kubebuilder:validation:MaxItems=8
+	Components []ComponentValues `json:"components,omitempty"`
+
+	// adopt takes over an existing installation of the mesh without
+	// reinstalling it and without restarting anything.
+	// +optional
+	Adopt *AdoptSpec `json:"adopt,omitempty"`
+
+	// upgrade says how version changes are rolled out.
+	// +optional
+	Upgrade *UpgradeSpec `json:"upgrade,omitempty"`
+
+	// deletionPolicy says what happens to the mesh when this object is
+	// deleted: Orphan (default) leaves it running, Uninstall removes the
+	// control plane. CRDs are never deleted.
+	// +optional
+	// +kubebuilder:default=Orphan
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// suspend stops reconciliation; nothing is changed while it is true.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// istio holds settings only Istio has.
+	// +optional
+	Istio *IstioInstallSpec `json:"istio,omitempty"`
+
+	// linkerd holds settings only Linkerd has.
+	// +optional
+	Linkerd *LinkerdInstallSpec `json:"linkerd,omitempty"`
+
+	// cilium holds settings only Cilium has.
+	// +optional
+	Cilium *CiliumInstallSpec `json:"cilium,omitempty"`
+}
+
+// ChartSource is where a mesh's charts are fetched from. At most one of
+// repository and path is set; neither means the official repository.
+// +kubebuilder:validation:XValidation:rule="!(has(self.repository) && has(self.path))",message="set at most one of repository and path"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentialsSecretRef) || has(self.repository)",message="credentialsSecretRef requires repository"
+type ChartSource struct {
+	// repository is an HTTP(S) Helm repository (serving index.yaml) or an
+	// OCI registry (oci://host/path).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^(https?|oci)://[^\s]+$`
+	Repository string `json:"repository,omitempty"`
+
+	// path is a directory or packaged chart archive (.tgz) on the operator's
+	// filesystem, for air-gapped sites. A directory holds one sub-directory
+	// or archive per chart.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path,omitempty"`
+
+	// chartVersion overrides the chart version; it defaults to the mesh
+	// version.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ChartVersion string `json:"chartVersion,omitempty"`
+
+	// credentialsSecretRef names a Secret in the operator namespace with
+	// keys username and password for the repository.
+	// +optional
+	CredentialsSecretRef *SecretKeyReference `json:"credentialsSecretRef,omitempty"`
+
+	// caSecretRef names a Secret whose key ca.crt holds the CA bundle of the
+	// repository's TLS certificate.
+	// +optional
+	CASecretRef *SecretKeyReference `json:"caSecretRef,omitempty"`
+}
+
+// ComponentValues are Helm values for one chart of the mesh.
+type ComponentValues struct {
+	// chart is the chart name, e.g. istiod, base, cni, ztunnel,
+	// linkerd-control-plane, cilium.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Chart string `json:"chart"`
+
+	// values merged over everything else for this chart.
+	// +required
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Values apiextensionsv1.JSON `json:"values"`
+}
+
+// AdoptSpec takes over an existing installation.
+type AdoptSpec struct {
+	// source is what is adopted: existing Helm releases, or resources
+	// installed by the mesh's CLI.
+	// +required
+	Source AdoptSource `json:"source"`
+
+	// releaseNames maps chart names to existing release names when they
+	// differ from Meshplane's defaults (HelmRelease only).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	ReleaseNames map[string]string `json:"releaseNames,omitempty"`
+}
+
+// UpgradeSpec says how version changes are rolled out.
+type UpgradeSpec struct {
+	// strategy is InPlace (default) or RevisionBased (Istio only).
+	// +optional
+	// +kubebuilder:default=InPlace
+	Strategy UpgradeStrategyType `json:"strategy,omitempty"`
+
+	// rollout is the plan for moving workloads to the new data plane.
+	// +optional
+	Rollout *WorkloadRolloutPlan `json:"rollout,omitempty"`
+
+	// revisionRetention is how long an unused old revision is kept before
+	// it is removed (RevisionBased only).
+	// +optional
+	RevisionRetention *metav1.Duration `json:"revisionRetention,omitempty"`
+
+	// paused holds the upgrade before its next batch; set it to false to
+	// resume a stopped upgrade.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// abort returns migrated namespaces to the previous revision and stops.
+	// +optional
+	Abort bool `json:"abort,omitempty"`
+}
+
+// WorkloadRolloutPlan moves namespaces to a new data plane in batches.
+type WorkloadRolloutPlan struct {
+	// batchSize is the number of namespaces moved at once.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	BatchSize int32 `json:"batchSize,omitempty"`
+
+	// pauseBetweenBatches waits after a healthy batch before the next.
+	// +optional
+	PauseBetweenBatches *metav1.Duration `json:"pauseBetweenBatches,omitempty"`
+
+	// healthTimeout is how long a batch's new pods have to become Ready;
+	// a batch that misses it is moved back and the upgrade stops.
+	// +optional
+	HealthTimeout *metav1.Duration `json:"healthTimeout,omitempty"`
+
+	// namespaceSelector limits the migration to matching namespaces; all
+	// namespaces using the mesh when unset.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// restartWorkloads rollout-restarts workloads after relabelling so their
+	// pods pick up the new data plane; true by default.
+	// +optional
+	// +kubebuilder:default=true
+	RestartWorkloads *bool `json:"restartWorkloads,omitempty"`
+}
+
+// IstioInstallSpec holds Istio-only installation settings.
+type IstioInstallSpec struct {
+	// revision names the initial control-plane revision (istio.io/rev);
+	// no revision label when empty. Later revisions are named after their
+	// version (e.g. 1-28-1).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Revision string `json:"revision,omitempty"`
+
+	// defaultTag is the revision tag that follows the active revision;
+	// "default" when unset.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	DefaultTag string `json:"defaultTag,omitempty"`
+
+	// trustDomain of the mesh; cluster.local when unset.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	TrustDomain string `json:"trustDomain,omitempty"`
+
+	// meshID, network and clusterName identify this cluster in a
+	// multi-cluster mesh.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	MeshID string `json:"meshID,omitempty"`
+
+	// network is the Istio network name of this cluster.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Network string `json:"network,omitempty"`
+
+	// clusterName is the Istio cluster name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	ClusterName string `json:"clusterName,omitempty"`
+}
+
+// LinkerdInstallSpec holds Linkerd-only installation settings.
+type LinkerdInstallSpec struct {
+	// identity configures Linkerd's trust anchor and issuer. Both are
+	// generated (ECDSA P-256) and stored in Secrets when unset.
+	// +optional
+	Identity *LinkerdIdentity `json:"identity,omitempty"`
+
+	// highAvailability installs the control plane with Linkerd's HA values.
+	// +optional
+	HighAvailability bool `json:"highAvailability,omitempty"`
+}
+
+// LinkerdIdentity references or sizes Linkerd's identity certificates.
+// +kubebuilder:validation:XValidation:rule="has(self.trustAnchorSecretRef) == has(self.issuerSecretRef)",message="trustAnchorSecretRef and issuerSecretRef must be set together"
+type LinkerdIdentity struct {
+	// trustAnchorSecretRef names a Secret holding the trust anchor
+	// certificate (key ca.crt or tls.crt).
+	// +optional
+	TrustAnchorSecretRef *SecretKeyReference `json:"trustAnchorSecretRef,omitempty"`
+
+	// issuerSecretRef names a kubernetes.io/tls Secret holding the issuer
+	// certificate and key (tls.crt, tls.key).
+	// +optional
+	IssuerSecretRef *SecretKeyReference `json:"issuerSecretRef,omitempty"`
+
+	// issuerLifetime of a generated issuer certificate; 8760h by default.
+	// +optional
+	IssuerLifetime *metav1.Duration `json:"issuerLifetime,omitempty"`
+}
+
+// CiliumInstallSpec holds Cilium-only installation settings.
+type CiliumInstallSpec struct {
+	// envoy enables Cilium's Envoy proxy for L7 policy and routing; true by
+	// default.
+	// +optional
+	// +kubebuilder:default=true
+	Envoy *bool `json:"envoy,omitempty"`
+
+	// gatewayAPI enables Cilium's Gateway API and GAMMA support; true by
+	// default.
+	// +optional
+	// +kubebuilder:default=true
+	GatewayAPI *bool `json:"gatewayAPI,omitempty"`
+
+	// mutualAuth enables Cilium's SPIRE-based mutual authentication, needed
+	// for ZeroTrustPolicy mTLS Strict.
+	// +optional
+	MutualAuth bool `json:"mutualAuth,omitempty"`
+
+	// kubeProxyReplacement enables Cilium's kube-proxy replacement.
+	// +optional
+	KubeProxyReplacement bool `json:"kubeProxyReplacement,omitempty"`
+}
+
+// MeshInstallStatus is the observed state of a MeshInstall.
+type MeshInstallStatus struct {
+	CommonStatus `json:",inline"`
+
+	// installedVersion is the mesh version last installed successfully.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	InstalledVersion string `json:"installedVersion,omitempty"`
+
+	// namespace the control plane runs in (spec.namespace or the default).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// activeRevision is the Istio revision the default tag points at.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	ActiveRevision string `json:"activeRevision,omitempty"`
+
+	// revisions are the MeshRevisions of this mesh.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Revisions []RevisionSummary `json:"revisions,omitempty"`
+
+	// releases are the Helm releases Meshplane manages for this mesh.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Releases []HelmReleaseStatus `json:"releases,omitempty"`
+
+	// components are the control-plane workloads and their health.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Components []ComponentStatus `json:"components,omitempty"`
+
+	// adopted says what an adoption took over.
+	// +optional
+	Adopted *AdoptedStatus `json:"adopted,omitempty"`
+
+	// upgrade is the progress of the current or last upgrade.
+	// +optional
+	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
+}
+
+// RevisionSummary is one revision in a MeshInstall's status.
+type RevisionSummary struct {
+	// name of the MeshRevision (and the istio.io/rev value).
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// version the revision runs.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Version string `json:"version"`
+	// ready is true when the revision's control plane is Available.
+	// +optional
+	Ready bool `json:"ready,omitempty"`
+}
+
+// HelmReleaseStatus is one Helm release Meshplane manages.
+type HelmReleaseStatus struct {
+	// name of the release.
+	// +required
+	// +kubebuilder:validation:MaxLength=53
+	Name string `json:"name"`
+	// namespace of the release.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+	// chart name and version, e.g. istiod-1.28.1.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Chart string `json:"chart,omitempty"`
+	// revision is Helm's release revision number.
+	// +optional
+	Revision int32 `json:"revision,omitempty"`
+	// status is Helm's release status (deployed, failed, pending-upgrade…).
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Status string `json:"status,omitempty"`
+	// valuesDigest is the digest of the values and chart last applied, so
+	// an unchanged spec causes no Helm upgrade.
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	ValuesDigest string `json:"valuesDigest,omitempty"`
+}
+
+// ComponentStatus is the health of one control-plane workload.
+type ComponentStatus struct {
+	// kind of the workload: Deployment or DaemonSet.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Kind string `json:"kind"`
+	// namespace of the workload.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+	// name of the workload.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// ready is true when the workload is Available and fully rolled out.
+	// +optional
+	Ready bool `json:"ready,omitempty"`
+	// message explains a component that is not ready.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// AdoptedStatus says what an adoption took over.
+type AdoptedStatus struct {
+	// source of the adopted installation.
+	// +optional
+	Source AdoptSource `json:"source,omitempty"`
+	// releases adopted (HelmRelease) or resources adopted (CLI), as
+	// kind/namespace/name.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=512
+	Objects []string `json:"objects,omitempty"`
+	// time of the adoption.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// UpgradePhase is the step an upgrade is in.
+// +kubebuilder:validation:Enum=Installing;WaitingForRevision;Migrating;Paused;Failed;Aborting;CleaningUp;Completed
+type UpgradePhase string
+
+// UpgradeStatus is the progress of an upgrade.
+type UpgradeStatus struct {
+	// phase of the upgrade.
+	// +optional
+	Phase UpgradePhase `json:"phase,omitempty"`
+	// fromVersion is the version being upgraded from.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	FromVersion string `json:"fromVersion,omitempty"`
+	// toVersion is the version being upgraded to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ToVersion string `json:"toVersion,omitempty"`
+	// targetRevision is the revision namespaces move to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	TargetRevision string `json:"targetRevision,omitempty"`
+	// totalNamespaces to migrate.
+	// +optional
+	TotalNamespaces int32 `json:"totalNamespaces,omitempty"`
+	// migratedNamespaces so far.
+	// +optional
+	MigratedNamespaces int32 `json:"migratedNamespaces,omitempty"`
+	// currentBatch lists the namespaces of the batch in progress.
+	// +optional
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:MaxLength=63
+	CurrentBatch []string `json:"currentBatch,omitempty"`
+	// startTime of the upgrade.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// message explains the phase, in particular a failed health gate.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// MeshInstall is one mesh in this cluster: provider, version, profile,
+// chart source, values, adoption, upgrade strategy and deletion policy.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=mi,categories=meshplane
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
+// +kubebuilder:printcolumn:name="Installed",type=string,JSONPath=`.status.installedVersion`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.activeRevision`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MeshInstall struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired mesh installation.
+	// +required
+	Spec MeshInstallSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status MeshInstallStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// MeshInstallList is a list of MeshInstalls.
+type MeshInstallList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MeshInstall `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&MeshInstall{}, &MeshInstallList{})
+}

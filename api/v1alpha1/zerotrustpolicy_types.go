@@ -1,0 +1,190 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MTLSMode is the mutual-TLS mode enforced on the selected workloads.
+// +kubebuilder:validation:Enum=Strict;Permissive
+type MTLSMode string
+
+const (
+	// MTLSStrict accepts only mutually authenticated mesh traffic.
+	MTLSStrict MTLSMode = "Strict"
+	// MTLSPermissive also accepts plain-text traffic.
+	MTLSPermissive MTLSMode = "Permissive"
+)
+
+// PolicyAction is what happens to traffic no rule allows.
+// +kubebuilder:validation:Enum=Deny;Allow
+type PolicyAction string
+
+const (
+	// ActionDeny denies traffic no rule allows (default).
+	ActionDeny PolicyAction = "Deny"
+	// ActionAllow allows all traffic; rules are then informational.
+	ActionAllow PolicyAction = "Allow"
+)
+
+// MTLSSettings configures mutual TLS.
+type MTLSSettings struct {
+	// mode is Strict (default) or Permissive.
+	// +optional
+	// +kubebuilder:default=Strict
+	Mode MTLSMode `json:"mode,omitempty"`
+}
+
+// TrafficSource identifies callers. serviceAccounts and namespaces are
+// ORed.
+// +kubebuilder:validation:XValidation:rule="(has(self.serviceAccounts) && size(self.serviceAccounts) > 0) || (has(self.namespaces) && size(self.namespaces) > 0)",message="a source needs serviceAccounts or namespaces"
+type TrafficSource struct {
+	// serviceAccounts as "namespace/name", or "name" for the policy's own
+	// namespace.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=127
+	// +kubebuilder:validation:items:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
+
+	// namespaces whose workloads are allowed.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespaces []string `json:"namespaces,omitempty"`
+}
+
+// TrafficDestination narrows what a rule allows on the selected workloads.
+// +kubebuilder:validation:XValidation:rule="has(self.ports) || has(self.methods) || has(self.paths)",message="a destination needs ports, methods or paths"
+type TrafficDestination struct {
+	// ports of the workload (container ports).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:Minimum=1
+	// +kubebuilder:validation:items:Maximum=65535
+	Ports []int32 `json:"ports,omitempty"`
+
+	// methods allowed (HTTP only).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=9
+	Methods []HTTPMethod `json:"methods,omitempty"`
+
+	// paths allowed (HTTP only); a trailing "*" makes a prefix.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +kubebuilder:validation:items:Pattern=`^/`
+	Paths []string `json:"paths,omitempty"`
+}
+
+// AllowRule allows traffic from any of its sources to any of its
+// destinations. An empty list means "any".
+// +kubebuilder:validation:XValidation:rule="has(self.from) || has(self.to)",message="a rule needs from or to"
+type AllowRule struct {
+	// name of the rule, used in output resource names.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name,omitempty"`
+
+	// from lists the allowed callers.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	From []TrafficSource `json:"from,omitempty"`
+
+	// to lists the allowed ports, methods and paths.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	To []TrafficDestination `json:"to,omitempty"`
+}
+
+// ZeroTrustPolicySpec is the mTLS mode, default action and allow rules for
+// the workloads a selector picks.
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultAction) || self.defaultAction == 'Deny' || !has(self.rules) || size(self.rules) == 0",message="rules have no effect with defaultAction Allow; remove them or use Deny"
+type ZeroTrustPolicySpec struct {
+	MeshSelection `json:",inline"`
+
+	// selector picks the workloads (pods) the policy protects; the whole
+	// namespace when unset.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// mtls sets the mutual-TLS mode; Strict by default.
+	// +optional
+	MTLS *MTLSSettings `json:"mtls,omitempty"`
+
+	// defaultAction for traffic no rule allows; Deny by default.
+	// +optional
+	// +kubebuilder:default=Deny
+	DefaultAction PolicyAction `json:"defaultAction,omitempty"`
+
+	// rules allow traffic.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Rules []AllowRule `json:"rules,omitempty"`
+}
+
+// ZeroTrustPolicyStatus is the observed state of a ZeroTrustPolicy.
+type ZeroTrustPolicyStatus struct {
+	CommonStatus `json:",inline"`
+
+	// provider is the mesh the policy was translated for.
+	// +optional
+	Provider Provider `json:"provider,omitempty"`
+
+	// mode is the effective mTLS mode and default action, e.g.
+	// "Strict/Deny".
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Mode string `json:"mode,omitempty"`
+
+	// inventory lists the objects written for this policy.
+	// +optional
+	// +kubebuilder:validation:MaxItems=128
+	Inventory []ObjectReference `json:"inventory,omitempty"`
+}
+
+// ZeroTrustPolicy sets mTLS, default-deny and allow rules for workloads, on
+// any mesh.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ztp,categories=meshplane
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.status.provider`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.mode`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ZeroTrustPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired policy.
+	// +required
+	Spec ZeroTrustPolicySpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status ZeroTrustPolicyStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ZeroTrustPolicyList is a list of ZeroTrustPolicies.
+type ZeroTrustPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ZeroTrustPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ZeroTrustPolicy{}, &ZeroTrustPolicyList{})
+}

@@ -1,0 +1,165 @@
+package mesh
+
+import (
+	"slices"
+	"strings"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+)
+
+// Capability names one feature of the mesh-agnostic API that a mesh may or
+// may not be able to express.
+type Capability string
+
+// Traffic capabilities (TrafficSplit, Canary routing).
+const (
+	// CapWeightedRouting splits traffic between backends by weight.
+	CapWeightedRouting Capability = "WeightedRouting"
+	// CapHeaderMatchExact matches a header value exactly.
+	CapHeaderMatchExact Capability = "HeaderMatchExact"
+	// CapHeaderMatchPrefix matches a header value by prefix.
+	CapHeaderMatchPrefix Capability = "HeaderMatchPrefix"
+	// CapHeaderMatchRegex matches a header value by regular expression.
+	CapHeaderMatchRegex Capability = "HeaderMatchRegex"
+	// CapPathMatch matches the request path (exact or prefix).
+	CapPathMatch Capability = "PathMatch"
+	// CapMethodMatch matches the request method.
+	CapMethodMatch Capability = "MethodMatch"
+	// CapMirroring mirrors all requests to a shadow backend.
+	CapMirroring Capability = "Mirroring"
+	// CapMirrorPercent mirrors a percentage of the requests.
+	CapMirrorPercent Capability = "MirrorPercent"
+	// CapRequestTimeout bounds a whole request.
+	CapRequestTimeout Capability = "RequestTimeout"
+	// CapRetries retries failed requests a number of times.
+	CapRetries Capability = "Retries"
+	// CapRetryPerTryTimeout bounds each retry attempt.
+	CapRetryPerTryTimeout Capability = "RetryPerTryTimeout"
+	// CapRetryConditions selects the conditions that trigger a retry.
+	CapRetryConditions Capability = "RetryConditions"
+	// CapGatewayAPIOutput produces Gateway API HTTPRoutes (GAMMA).
+	CapGatewayAPIOutput Capability = "GatewayAPIOutput"
+	// CapNativeRoutingOutput produces the mesh's own routing API.
+	CapNativeRoutingOutput Capability = "NativeRoutingOutput"
+)
+
+// Policy capabilities (ZeroTrustPolicy).
+const (
+	// CapMTLSStrict enforces mutual TLS.
+	CapMTLSStrict Capability = "MTLSStrict"
+	// CapMTLSPermissive accepts plain text beside mTLS.
+	CapMTLSPermissive Capability = "MTLSPermissive"
+	// CapPerWorkloadMTLSMode sets the mTLS mode for a workload selector
+	// rather than the whole namespace.
+	CapPerWorkloadMTLSMode Capability = "PerWorkloadMTLSMode"
+	// CapDefaultDeny denies traffic no rule allows.
+	CapDefaultDeny Capability = "DefaultDeny"
+	// CapAllowFromServiceAccount allows callers by service account identity.
+	CapAllowFromServiceAccount Capability = "AllowFromServiceAccount"
+	// CapAllowFromNamespace allows callers by namespace.
+	CapAllowFromNamespace Capability = "AllowFromNamespace"
+	// CapAllowToPort narrows an allow rule to ports.
+	CapAllowToPort Capability = "AllowToPort"
+	// CapAllowHTTPMethodPath narrows an allow rule to HTTP methods and paths.
+	CapAllowHTTPMethodPath Capability = "AllowHTTPMethodPath"
+)
+
+// Lifecycle and trust capabilities (MeshInstall, MeshRevision,
+// MeshFederation, BreakGlass).
+const (
+	// CapHelmInstall installs the mesh from Helm charts.
+	CapHelmInstall Capability = "HelmInstall"
+	// CapRevisions runs control-plane revisions side by side.
+	CapRevisions Capability = "Revisions"
+	// CapAmbient runs the ambient (sidecar-less) data plane.
+	CapAmbient Capability = "Ambient"
+	// CapInPlaceUpgrade upgrades the control plane in place.
+	CapInPlaceUpgrade Capability = "InPlaceUpgrade"
+	// CapSharedRootCA accepts an intermediate CA from an external root.
+	CapSharedRootCA Capability = "SharedRootCA"
+	// CapTrustBundle accepts a bundle of several roots.
+	CapTrustBundle Capability = "TrustBundle"
+	// CapDetachInjection can stop sidecar injection per namespace.
+	CapDetachInjection Capability = "DetachInjection"
+)
+
+// AllCapabilities lists every capability in documentation order.
+var AllCapabilities = []Capability{
+	CapWeightedRouting, CapHeaderMatchExact, CapHeaderMatchPrefix, CapHeaderMatchRegex,
+	CapPathMatch, CapMethodMatch, CapMirroring, CapMirrorPercent, CapRequestTimeout,
+	CapRetries, CapRetryPerTryTimeout, CapRetryConditions, CapGatewayAPIOutput, CapNativeRoutingOutput,
+	CapMTLSStrict, CapMTLSPermissive, CapPerWorkloadMTLSMode, CapDefaultDeny,
+	CapAllowFromServiceAccount, CapAllowFromNamespace, CapAllowToPort, CapAllowHTTPMethodPath,
+	CapHelmInstall, CapRevisions, CapAmbient, CapInPlaceUpgrade, CapSharedRootCA, CapTrustBundle,
+	CapDetachInjection,
+}
+
+// Capabilities is the set of features a mesh can express.
+type Capabilities map[Capability]bool
+
+// NewCapabilities returns the set holding caps.
+func NewCapabilities(caps ...Capability) Capabilities {
+	c := make(Capabilities, len(caps))
+	for _, cp := range caps {
+		c[cp] = true
+	}
+	return c
+}
+
+// Has reports whether the set holds c.
+func (c Capabilities) Has(cp Capability) bool { return c[cp] }
+
+// Missing returns the capabilities of required that the set lacks, sorted,
+// without duplicates.
+func (c Capabilities) Missing(required ...Capability) []Capability {
+	var out []Capability
+	for _, r := range required {
+		if !c[r] && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Check returns an *UnsupportedFeatureError naming every required
+// capability the provider lacks, or nil.
+func Check(p Provider, required ...Capability) error {
+	missing := p.Capabilities().Missing(required...)
+	if len(missing) == 0 {
+		return nil
+	}
+	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing}
+}
+
+// UnsupportedFeatureError says that a spec uses features the selected mesh
+// cannot express. It is terminal: nothing was applied.
+type UnsupportedFeatureError struct {
+	// Provider is the selected mesh.
+	Provider meshv1alpha1.Provider
+	// Features are the capabilities it lacks.
+	Features []Capability
+	// Detail optionally explains the first feature further.
+	Detail string
+}
+
+// Error names the features and the mesh.
+func (e *UnsupportedFeatureError) Error() string {
+	names := make([]string, len(e.Features))
+	for i, f := range e.Features {
+		names[i] = string(f)
+	}
+	msg := "feature " + strings.Join(names, ", ") + " is not supported by " + string(e.Provider)
+	if len(names) > 1 {
+		msg = "features " + strings.Join(names, ", ") + " are not supported by " + string(e.Provider)
+	}
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg + "; remove the feature from the spec or choose another provider (nothing was applied)"
+}
+
+// StalledReason makes the error terminal with reason UnsupportedFeature.
+func (e *UnsupportedFeatureError) StalledReason() string {
+	return meshv1alpha1.UnsupportedFeatureReason
+}

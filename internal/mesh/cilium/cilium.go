@@ -1,0 +1,74 @@
+// Package cilium implements Meshplane's mesh interfaces for Cilium's
+// service-mesh features.
+package cilium
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+)
+
+const (
+	// DefaultNamespace is where Cilium's agent and operator run.
+	DefaultNamespace = "kube-system"
+	// ChartRepository is Cilium's official Helm repository.
+	ChartRepository = "https://helm.cilium.io"
+)
+
+// Provider is the Cilium provider.
+type Provider struct{}
+
+// New returns the Cilium provider.
+func New() *Provider { return &Provider{} }
+
+// Name returns Cilium.
+func (*Provider) Name() meshv1alpha1.Provider { return meshv1alpha1.ProviderCilium }
+
+// DefaultNamespace returns kube-system.
+func (*Provider) DefaultNamespace() string { return DefaultNamespace }
+
+// Capabilities returns what Cilium can express. Routing goes through
+// Gateway API HTTPRoute (no header prefix match, no mirror percentage);
+// Cilium has no sidecar injection to detach, no revisions and no ambient
+// profile, and its mutual authentication has no trust-bundle input.
+func (*Provider) Capabilities() mesh.Capabilities {
+	return mesh.NewCapabilities(
+		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchRegex, mesh.CapPathMatch,
+		mesh.CapMethodMatch, mesh.CapMirroring, mesh.CapRequestTimeout, mesh.CapRetries,
+		mesh.CapRetryPerTryTimeout, mesh.CapGatewayAPIOutput,
+		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapPerWorkloadMTLSMode, mesh.CapDefaultDeny,
+		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
+		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA,
+	)
+}
+
+// NamespaceMembership is implicit: as the CNI, Cilium serves every
+// namespace unless a sidecar mesh is chosen for it explicitly.
+func (*Provider) NamespaceMembership(*corev1.Namespace) mesh.Membership {
+	return mesh.Membership{Level: mesh.ImplicitMember, Source: "Cilium serves every namespace as the CNI"}
+}
+
+// Charts returns the cilium chart.
+func (*Provider) Charts(*meshv1alpha1.MeshInstall) []mesh.Chart {
+	return []mesh.Chart{{Name: "cilium", ReleaseName: "cilium", Repository: ChartRepository}}
+}
+
+// CRDGroups returns Cilium's API group.
+func (*Provider) CRDGroups() []string { return []string{"cilium.io"} }
+
+// TrustTarget returns the cilium-ca Secret ClusterMesh and Hubble use.
+func (*Provider) TrustTarget(namespace string) mesh.TrustTarget {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return mesh.TrustTarget{
+		Namespace: namespace, IssuerSecret: "cilium-ca", IssuerSecretType: corev1.SecretTypeOpaque,
+		CertKey: "ca.crt", KeyKey: "ca.key",
+	}
+}
+
+var (
+	_ mesh.Installer   = (*Provider)(nil)
+	_ mesh.TrustWriter = (*Provider)(nil)
+)

@@ -1,0 +1,140 @@
+package mesh
+
+import (
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+)
+
+// Provider is what every mesh implements: its name, what it can express,
+// and how to tell whether it serves a namespace. The other interfaces in
+// this package are implemented by the providers that support the kind.
+type Provider interface {
+	// Name is the provider's API name.
+	Name() meshv1alpha1.Provider
+	// Capabilities is the set of features the mesh can express.
+	Capabilities() Capabilities
+	// DefaultNamespace is the control-plane namespace used when a
+	// MeshInstall does not name one.
+	DefaultNamespace() string
+	// NamespaceMembership says whether, and why, the mesh serves ns.
+	NamespaceMembership(ns *corev1.Namespace) Membership
+}
+
+// MembershipLevel grades how a namespace belongs to a mesh.
+type MembershipLevel int
+
+const (
+	// NotMember: nothing ties the namespace to the mesh.
+	NotMember MembershipLevel = iota
+	// ImplicitMember: the mesh serves every namespace once installed
+	// (Cilium, as the CNI), unless another mesh is chosen explicitly.
+	ImplicitMember
+	// ExplicitMember: a namespace label or annotation enrols it.
+	ExplicitMember
+	// OptedOut: a label or annotation explicitly disables the mesh.
+	OptedOut
+)
+
+// Membership is a provider's answer for one namespace.
+type Membership struct {
+	// Level grades the membership.
+	Level MembershipLevel
+	// Revision is the control-plane revision the namespace selects (Istio
+	// istio.io/rev), empty for the default.
+	Revision string
+	// Profile is the data-plane mode the namespace uses (Istio Ambient).
+	Profile meshv1alpha1.Profile
+	// Source names the label or annotation that decided, e.g.
+	// "label istio.io/rev=1-28-1".
+	Source string
+}
+
+// Chart is one Helm chart of a mesh, in install order.
+type Chart struct {
+	// Name of the chart in its repository, e.g. istiod.
+	Name string
+	// ReleaseName is the Helm release name Meshplane uses.
+	ReleaseName string
+	// Repository is the project's official chart repository.
+	Repository string
+	// CRDsOnly is true for charts that install only CRDs (never
+	// uninstalled).
+	CRDsOnly bool
+}
+
+// Installer installs a mesh with Helm (MeshInstall, MeshRevision).
+type Installer interface {
+	Provider
+	// Charts returns the mesh's charts for a MeshInstall, in install order.
+	Charts(mi *meshv1alpha1.MeshInstall) []Chart
+	// CRDGroups returns the API groups of the mesh's CRDs; a MeshInstall is
+	// Ready only when every CRD of these groups is Established.
+	CRDGroups() []string
+}
+
+// TrafficTranslator turns a TrafficSplit into the mesh's routing objects.
+// It is pure: no I/O.
+type TrafficTranslator interface {
+	Provider
+	// TranslateTrafficSplit returns the desired objects for ts, or an
+	// *UnsupportedFeatureError naming what the mesh cannot express.
+	TranslateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]client.Object, error)
+}
+
+// PolicyTranslator turns a ZeroTrustPolicy into the mesh's security
+// objects. It is pure: no I/O.
+type PolicyTranslator interface {
+	Provider
+	// TranslateZeroTrustPolicy returns the desired objects for p, or an
+	// *UnsupportedFeatureError naming what the mesh cannot express.
+	TranslateZeroTrustPolicy(p *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error)
+}
+
+// Marker is a namespace label or annotation a mesh uses to enrol a
+// namespace.
+type Marker struct {
+	// Key of the label or annotation.
+	Key string
+	// Annotation is true for annotations, false for labels.
+	Annotation bool
+}
+
+// BreakGlassDriver knows how to detach a mesh from namespaces while its
+// control plane is down (BreakGlass).
+type BreakGlassDriver interface {
+	Provider
+	// InjectionMarkers are the namespace labels and annotations that enrol
+	// namespaces in the mesh's data plane.
+	InjectionMarkers() []Marker
+	// IsInjectorWebhook reports whether a mutating webhook configuration
+	// belongs to the mesh's sidecar injector.
+	IsInjectorWebhook(cfg *admissionregistrationv1.MutatingWebhookConfiguration) bool
+}
+
+// TrustTarget says where a mesh reads its CA material in a cluster.
+type TrustTarget struct {
+	// Namespace of the objects (the control-plane namespace).
+	Namespace string
+	// IssuerSecret holds the intermediate (issuer) certificate and key.
+	IssuerSecret string
+	// IssuerSecretType is the Secret's type.
+	IssuerSecretType corev1.SecretType
+	// CertKey, KeyKey, RootKey and ChainKey are the Secret keys of the
+	// issuer certificate, its key, the root bundle and the chain; empty
+	// when the mesh has no such key.
+	CertKey, KeyKey, RootKey, ChainKey string
+	// BundleConfigMap, when set, is a ConfigMap holding the trust bundle
+	// under BundleConfigMapKey (Linkerd's trust roots).
+	BundleConfigMap, BundleConfigMapKey string
+}
+
+// TrustWriter tells where a mesh reads trust material (MeshFederation).
+type TrustWriter interface {
+	Provider
+	// TrustTarget returns the objects and keys for a control-plane
+	// namespace (the default namespace when empty).
+	TrustTarget(namespace string) TrustTarget
+}
