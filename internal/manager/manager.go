@@ -1,0 +1,109 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/internal/scheme"
+)
+
+// LeaderElectionID is the name of the leader-election lease.
+const LeaderElectionID = "meshplane.meshplane.io"
+
+// Kinds are Meshplane's kinds; readiness requires the API server to serve
+// every one of them.
+var Kinds = []string{"MeshInstall", "MeshRevision", "TrafficSplit", "ZeroTrustPolicy", "Canary", "MeshFederation", "BreakGlass"}
+
+// Manager is a controller-runtime manager plus what Meshplane's controllers
+// share.
+type Manager struct {
+	ctrl.Manager
+	// Registry resolves provider names (fails closed).
+	Registry *mesh.Registry
+	// Options the manager was built with.
+	Options Options
+}
+
+// New builds the manager: scheme with every API Meshplane reads or writes,
+// cache scoped to the watched namespaces, metrics, probes and leader
+// election.
+func New(cfg *rest.Config, o Options) (*Manager, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := scheme.New()
+	cacheOpts := cache.Options{SyncPeriod: &o.SyncPeriod}
+	if len(o.WatchNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(o.WatchNamespaces))
+		for _, n := range o.WatchNamespaces {
+			cacheOpts.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  s,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// Release the lease on shutdown so a replica takes over at once.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("crds", CRDsServed(dc, s)); err != nil {
+		return nil, err
+	}
+	return &Manager{Manager: mgr, Registry: providers.Registry(), Options: o}, nil
+}
+
+// CRDsServed returns a readiness check that passes when the API server
+// serves every Meshplane kind, so a manager started before its CRDs are
+// installed reports why it is not ready.
+func CRDsServed(dc discovery.DiscoveryInterface, _ *runtime.Scheme) healthz.Checker {
+	return func(*http.Request) error {
+		list, err := dc.ServerResourcesForGroupVersion(meshv1alpha1.GroupVersion.String())
+		if err != nil {
+			return fmt.Errorf("API %s is not served (install Meshplane's CRDs: make install): %w", meshv1alpha1.GroupVersion, err)
+		}
+		served := map[string]bool{}
+		for _, r := range list.APIResources {
+			served[r.Kind] = true
+		}
+		for _, k := range Kinds {
+			if !served[k] {
+				return fmt.Errorf("kind %s of %s is not served (install Meshplane's CRDs: make install)", k, meshv1alpha1.GroupVersion)
+			}
+		}
+		return nil
+	}
+}
+
+// Start runs the manager until ctx ends.
+func (m *Manager) Start(ctx context.Context) error {
+	log := ctrl.Log.WithName("setup")
+	log.Info("starting Meshplane", "providers", m.Registry.Names(), "watchNamespaces", m.Options.WatchNamespaces,
+		"leaderElection", m.Options.LeaderElect)
+	return m.Manager.Start(ctx)
+}
