@@ -35,6 +35,10 @@ manifests: ## Generate CRDs and RBAC from the API and controller markers.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./... output:rbac:artifacts:config=config/rbac
 
+.PHONY: docs
+docs: ## Regenerate docs generated from code (capability matrix).
+	go test ./internal/mesh/providers -run TestCapabilityMatrixDoc -update
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')

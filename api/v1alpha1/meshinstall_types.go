@@ -441,7 +441,7 @@ type HelmReleaseStatus struct {
 	// revision is Helm's release revision number.
 	// +optional
 	Revision int32 `json:"revision,omitempty"`
-	// status is Helm's release status (deployed, failed, pending-upgrade…).
+	// status is Helm's release status (deployed, failed, pending-upgrade and so on).
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	Status string `json:"status,omitempty"`

@@ -2,8 +2,8 @@ package v1alpha1_test
 
 import (
 	"context"
-	"flag"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"

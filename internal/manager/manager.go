@@ -16,6 +16,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/internal/metrics"
 	"github.com/meshplane/meshplane/internal/scheme"
 )
 
@@ -75,7 +76,13 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 	if err := mgr.AddReadyzCheck("crds", CRDsServed(dc, s)); err != nil {
 		return nil, err
 	}
-	return &Manager{Manager: mgr, Registry: providers.Registry(), Options: o}, nil
+	reg := providers.Registry()
+	names := make([]string, 0, len(reg.Names()))
+	for _, n := range reg.Names() {
+		names = append(names, string(n))
+	}
+	metrics.RecordBuild(names)
+	return &Manager{Manager: mgr, Registry: reg, Options: o}, nil
 }
 
 // CRDsServed returns a readiness check that passes when the API server
