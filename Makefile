@@ -77,11 +77,13 @@ test-unit: ## Run only the tests that need no cluster.
 
 .PHONY: demo
 demo: build test-assets test-crds ## Start the simulated cluster, install CRDs, run the manager, apply the samples.
-	go run ./hack/demo up -dir $(DEMO_DIR)
+	go build -o $(BIN_DIR)/meshplane-demo ./hack/demo
+	$(BIN_DIR)/meshplane-demo up -dir $(DEMO_DIR)
 
 .PHONY: demo-down
 demo-down: ## Stop the demo cluster and remove its data.
-	go run ./hack/demo down -dir $(DEMO_DIR)
+	go build -o $(BIN_DIR)/meshplane-demo ./hack/demo
+	$(BIN_DIR)/meshplane-demo down -dir $(DEMO_DIR)
 
 .PHONY: clean
 clean: ## Remove built binaries and caches (keeps the Go module cache).

@@ -249,11 +249,12 @@ type RetryPolicy struct {
 	// +optional
 	PerTryTimeout *metav1.Duration `json:"perTryTimeout,omitempty"`
 
-	// on lists the conditions that trigger a retry; the mesh's default when
-	// empty. Meshes that cannot select conditions report
-	// UnsupportedFeature when this is set.
+	// retryOn lists the conditions that trigger a retry; the mesh's default
+	// when empty. Meshes that cannot select conditions report
+	// UnsupportedFeature when this is set. (Named retryOn, not on, because
+	// YAML 1.1 parsers read a bare "on" key as the boolean true.)
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=9
-	On []RetryOn `json:"on,omitempty"`
+	RetryOn []RetryOn `json:"retryOn,omitempty"`
 }

@@ -1470,8 +1470,8 @@ func (in *RetryPolicy) DeepCopyInto(out *RetryPolicy) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
-	if in.On != nil {
-		in, out := &in.On, &out.On
+	if in.RetryOn != nil {
+		in, out := &in.RetryOn, &out.RetryOn
 		*out = make([]RetryOn, len(*in))
 		copy(*out, *in)
 	}

@@ -18,7 +18,7 @@ var capabilityDocs = map[Capability]string{
 	CapRequestTimeout:          "TrafficSplit timeout",
 	CapRetries:                 "TrafficSplit retries.attempts",
 	CapRetryPerTryTimeout:      "TrafficSplit retries.perTryTimeout",
-	CapRetryConditions:         "TrafficSplit retries.on",
+	CapRetryConditions:         "TrafficSplit retries.retryOn",
 	CapGatewayAPIOutput:        "Gateway API HTTPRoute output (GAMMA)",
 	CapNativeRoutingOutput:     "Mesh-native routing output (VirtualService)",
 	CapMTLSStrict:              "ZeroTrustPolicy mtls.mode Strict",

@@ -83,7 +83,7 @@ func TestTrafficSplitRequirementsAndCheck(t *testing.T) {
 		}},
 		Mirror:  &meshv1alpha1.MirrorPolicy{Backend: meshv1alpha1.ServiceReference{Name: "app-shadow"}, Percent: ptr[int32](20)},
 		Timeout: &metav1.Duration{},
-		Retries: &meshv1alpha1.RetryPolicy{Attempts: 2, On: []meshv1alpha1.RetryOn{"5xx"}},
+		Retries: &meshv1alpha1.RetryPolicy{Attempts: 2, RetryOn: []meshv1alpha1.RetryOn{"5xx"}},
 	}
 	got := mesh.TrafficSplitRequirements(spec)
 	want := []mesh.Capability{mesh.CapWeightedRouting, mesh.CapHeaderMatchPrefix, mesh.CapMethodMatch,

@@ -66,7 +66,7 @@ func RetryRequirements(r *meshv1alpha1.RetryPolicy) []Capability {
 	if r.PerTryTimeout != nil {
 		req = append(req, CapRetryPerTryTimeout)
 	}
-	if len(r.On) > 0 {
+	if len(r.RetryOn) > 0 {
 		req = append(req, CapRetryConditions)
 	}
 	return req
