@@ -422,7 +422,9 @@ func TestSamplesAreAccepted(t *testing.T) {
 		if obj.GetNamespace() == "default" {
 			obj.SetNamespace("shop")
 		}
-		if err := k8s.Create(context.Background(), obj); err != nil {
+		// Server-side apply is strict: an unknown or mistyped field fails
+		// instead of being pruned silently.
+		if err := k8s.Patch(context.Background(), obj, client.Apply, client.FieldOwner("validation-test")); err != nil {
 			t.Errorf("%s: rejected: %v", filepath.Base(f), err)
 		}
 	}
