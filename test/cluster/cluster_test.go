@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -43,10 +44,11 @@ var thirdPartyCRDs = []string{
 	"httproutes.policy.linkerd.io",
 }
 
-// envtestOptions installs every third-party set; Meshplane's own CRDs may
-// not be generated yet.
+// envtestOptions installs every third-party set. Meshplane's own CRDs are
+// left out: these tests are about the harness, and the controllers' tests
+// install and exercise the API's CRDs.
 var envtestOptions = cluster.EnvtestOptions{
-	CRDs: cluster.CRDOptions{AllowMissingMeshplaneCRDs: true},
+	CRDs: cluster.CRDOptions{SkipMeshplaneCRDs: true},
 }
 
 var loopback = netip.MustParsePrefix("127.0.0.0/8")
@@ -161,8 +163,13 @@ func TestSimulated(t *testing.T) {
 }
 
 func TestMulti(t *testing.T) {
+	// The experimental Gateway API channel here, the standard one in
+	// TestEnvtest; logs go to files.
+	opts := envtestOptions
+	opts.CRDs.GatewayAPIChannel = cluster.GatewayAPIExperimental
+	opts.LogDir = t.TempDir()
 	start := time.Now()
-	m := cluster.UseMulti(t, 2, envtestOptions)
+	m := cluster.UseMulti(t, 2, opts)
 	t.Logf("2 envtest servers up in %s", time.Since(start).Round(time.Millisecond))
 	ctx := t.Context()
 
@@ -183,7 +190,13 @@ func TestMulti(t *testing.T) {
 		if _, err := cs.Discovery().ServerVersion(); err != nil {
 			t.Fatalf("server %d (%s) unreachable: %v", i, cfg.Host, err)
 		}
-		assertEstablished(t, cfg, thirdPartyCRDs...)
+		assertEstablished(t, cfg, slices.Concat(thirdPartyCRDs, []string{"xmeshes.gateway.networking.x-k8s.io"})...)
+		for _, name := range []string{"etcd.log", "kube-apiserver.log"} {
+			path := filepath.Join(opts.LogDir, fmt.Sprintf("server-%d", i), name)
+			if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+				t.Errorf("server %d: log %s missing or empty (%v)", i, path, err)
+			}
+		}
 	}
 
 	// Each server has its own etcd: an object written to one is absent from

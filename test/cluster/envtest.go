@@ -23,6 +23,17 @@ const ServiceCIDR = "127.96.0.0/16"
 // loopback is the range every service range must stay inside.
 var loopback = netip.MustParsePrefix("127.0.0.0/8")
 
+// loopbackAPIServerArgs keep every address a kube-apiserver hands out on
+// loopback: the service range, and the address it advertises for itself.
+// The endpoint reconcilers refuse a loopback address, so the kubernetes
+// Service gets no endpoints; nothing in these clusters needs them, and the
+// server then does not depend on the host having a routable interface.
+var loopbackAPIServerArgs = map[string]string{
+	"service-cluster-ip-range": ServiceCIDR,
+	"advertise-address":        "127.0.0.1",
+	"endpoint-reconciler-type": "none",
+}
+
 // EnvtestOptions configures an envtest API server.
 type EnvtestOptions struct {
 	// CRDs selects the CRDs installed before StartEnvtest returns.
@@ -101,8 +112,9 @@ func StartServer(opts EnvtestOptions) (*Server, error) {
 	env.ControlPlane.KubectlPath = filepath.Join(filepath.Dir(bins[BinKubeAPIServer]), "kubectl")
 
 	args := api.Configure()
-	args.Set("service-cluster-ip-range", ServiceCIDR)
-	args.Set("advertise-address", "127.0.0.1")
+	for name, value := range loopbackAPIServerArgs {
+		args.Set(name, value)
+	}
 	for name, values := range opts.APIServerArgs {
 		if name == "service-cluster-ip-range" {
 			if err := checkLoopbackRange(values); err != nil {
@@ -186,6 +198,13 @@ type Multi struct {
 func StartMulti(n int, opts EnvtestOptions) (*Multi, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("StartMulti: need at least one server, got %d", n)
+	}
+	// Fail once, not n times, for missing assets.
+	if _, err := RequireBinaries(BinKubeAPIServer, BinEtcd); err != nil {
+		return nil, err
+	}
+	if _, err := opts.CRDs.Dirs(); err != nil {
+		return nil, err
 	}
 	servers := make([]*Server, n)
 	errs := make([]error, n)

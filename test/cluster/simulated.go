@@ -43,7 +43,8 @@ const (
 const (
 	// KwokNodeAnnotation marks the nodes the kwok controller manages.
 	KwokNodeAnnotation = "kwok.x-k8s.io/node"
-	// KwokNodeLabel is set to "kwok" on every fake node, under the key "type".
+	// KwokNodeLabel is a label key whose value is "kwok" on every fake node,
+	// for node selectors and affinities.
 	KwokNodeLabel = "type"
 	// KwokNodeIP is the InternalIP of every fake node. It is a loopback
 	// address, so a kube-apiserver call to a "kubelet" (logs, exec) ends on
@@ -225,7 +226,6 @@ func (s *Simulated) start(ctx context.Context, bins map[string]string, nodes int
 	if err := s.run(ComponentKubeAPIServer, bins[BinKubeAPIServer], nil, logDir,
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(apiPort),
 		"--cert-dir="+pkiDir,
 		"--tls-cert-file="+creds.servingCert,
@@ -234,7 +234,9 @@ func (s *Simulated) start(ctx context.Context, bins map[string]string, nodes int
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+creds.saPublic,
 		"--service-account-signing-key-file="+creds.saPrivate,
-		"--service-cluster-ip-range="+ServiceCIDR,
+		"--service-cluster-ip-range="+loopbackAPIServerArgs["service-cluster-ip-range"],
+		"--advertise-address="+loopbackAPIServerArgs["advertise-address"],
+		"--endpoint-reconciler-type="+loopbackAPIServerArgs["endpoint-reconciler-type"],
 		"--authorization-mode=RBAC",
 		"--allow-privileged=true",
 		// Tests create objects by the thousand; the server must not throttle.
