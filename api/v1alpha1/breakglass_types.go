@@ -47,6 +47,7 @@ type BreakGlassScope struct {
 	// namespaces lists namespaces by name.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=63
 	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -95,7 +96,11 @@ type BreakGlassActions struct {
 	RestartBatchSize int32 `json:"restartBatchSize,omitempty"`
 }
 
-// BreakGlassSpec disables a mesh during an incident.
+// BreakGlassSpec disables a mesh during an incident. Only reason and
+// expiresAfter may change once created: the recorded prior state covers
+// exactly the scope and actions it was engaged with.
+// +kubebuilder:validation:XValidation:rule="has(self.scope) == has(oldSelf.scope)",message="scope is immutable; delete this BreakGlass (which restores) and create another"
+// +kubebuilder:validation:XValidation:rule="self.actions == oldSelf.actions",message="actions are immutable; delete this BreakGlass (which restores) and create another"
 type BreakGlassSpec struct {
 	// reason is why the glass was broken; shown in status and Events.
 	// +required
@@ -109,8 +114,9 @@ type BreakGlassSpec struct {
 	Target BreakGlassTarget `json:"target"`
 
 	// scope selects the namespaces; every namespace the mesh serves when
-	// empty.
+	// empty. Immutable.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="scope is immutable; delete this BreakGlass (which restores) and create another"
 	Scope *BreakGlassScope `json:"scope,omitempty"`
 
 	// actions select what is disabled.
@@ -184,9 +190,10 @@ type BreakGlassStatus struct {
 	// +optional
 	ExpiryTime *metav1.Time `json:"expiryTime,omitempty"`
 
-	// recordSecretRef names the Secret holding the recorded prior state.
+	// recordSecretRef names the Secret (in the operator namespace) holding
+	// the recorded prior state.
 	// +optional
-	RecordSecretRef *SecretKeyReference `json:"recordSecretRef,omitempty"`
+	RecordSecretRef *ObjectReference `json:"recordSecretRef,omitempty"`
 
 	// touched counts what was changed.
 	// +optional

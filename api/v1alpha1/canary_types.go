@@ -86,9 +86,12 @@ type CanaryTargetReference struct {
 // CanaryService describes the Services Meshplane creates for the target:
 // <name> (routed), <name>-primary and <name>-canary.
 type CanaryService struct {
-	// name of the routed Service; the target's name when unset.
+	// name of the routed Service; the target's name when unset. Meshplane
+	// also creates <name>-primary and <name>-canary, hence at most 55
+	// characters. A Service of this name that Meshplane did not create is
+	// never taken over (condition Conflict).
 	// +optional
-	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:MaxLength=55
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name,omitempty"`
 
@@ -219,6 +222,7 @@ type MetricsServer struct {
 // Canary.
 // +kubebuilder:validation:XValidation:rule="!(has(self.stepWeight) && has(self.stepWeights))",message="stepWeight and stepWeights are mutually exclusive"
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeights) || self.stepWeights.isSorted()",message="stepWeights must be in ascending order"
+// +kubebuilder:validation:XValidation:rule="!has(self.stepWeights) || self.stepWeights.all(w, self.stepWeights.exists_one(x, x == w))",message="stepWeights must not repeat a weight"
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeights) || !has(self.maxWeight) || self.stepWeights.all(w, w <= self.maxWeight)",message="stepWeights must not exceed maxWeight"
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeight) || !has(self.maxWeight) || self.stepWeight <= self.maxWeight",message="stepWeight must not exceed maxWeight"
 type CanaryAnalysis struct {
@@ -264,6 +268,7 @@ type CanaryAnalysis struct {
 	// match selects the cohort routed to the canary (ABTesting).
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
 	Match []HTTPMatch `json:"match,omitempty"`
 
@@ -300,6 +305,8 @@ type CanaryAnalysis struct {
 // +kubebuilder:validation:XValidation:rule="self.strategy != 'ABTesting' || (has(self.analysis.iterations) && has(self.analysis.match))",message="strategy ABTesting needs analysis.iterations and analysis.match"
 // +kubebuilder:validation:XValidation:rule="self.strategy == 'ABTesting' || !has(self.analysis.match)",message="analysis.match is only used by strategy ABTesting"
 // +kubebuilder:validation:XValidation:rule="self.strategy == 'Mirroring' || !has(self.analysis.mirrorPercent)",message="analysis.mirrorPercent is only used by strategy Mirroring"
+// +kubebuilder:validation:XValidation:rule="self.strategy != 'Mirroring' || (has(self.analysis.iterations) && (has(self.analysis.stepWeight) || has(self.analysis.stepWeights)))",message="strategy Mirroring needs analysis.iterations (mirrored) and analysis.stepWeight or stepWeights (shifted)"
+// +kubebuilder:validation:XValidation:rule="has(self.service.name) || (size(self.targetRef.name) <= 55 && self.targetRef.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$'))",message="targetRef.name is not usable as a Service name with -primary/-canary suffixes (DNS label of at most 55 characters); set service.name"
 type CanarySpec struct {
 	MeshSelection `json:",inline"`
 

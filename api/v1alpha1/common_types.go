@@ -30,21 +30,17 @@ type LocalObjectReference struct {
 	Name string `json:"name"`
 }
 
-// SecretKeyReference selects a Secret, and optionally one key of it.
+// SecretKeyReference selects a Secret, and optionally one key of it. The
+// Secret lives in the operator namespace for cluster-scoped referrers and in
+// the referrer's namespace otherwise: there is deliberately no namespace
+// field, so Meshplane needs no cluster-wide Secret access and a user cannot
+// point it at another team's Secrets.
 type SecretKeyReference struct {
 	// name of the Secret.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
-
-	// namespace of the Secret. For cluster-scoped referrers it defaults to
-	// the namespace the operator runs in; namespaced referrers may only name
-	// their own namespace.
-	// +optional
-	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	Namespace string `json:"namespace,omitempty"`
 
 	// key within the Secret. Each referrer documents its default.
 	// +optional
@@ -221,6 +217,7 @@ type HTTPMatch struct {
 	// headers that must all match.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	Headers []HTTPHeaderMatch `json:"headers,omitempty"`
 

@@ -135,7 +135,8 @@ type MemberCluster struct {
 
 // RotationSpec controls root rotation.
 type RotationSpec struct {
-	// trigger starts a rotation when changed (any new value, e.g. a date).
+	// trigger starts a rotation when changed (any new value, e.g. a date;
+	// quote it, since an unquoted date is a YAML timestamp).
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Trigger string `json:"trigger,omitempty"`
@@ -156,7 +157,8 @@ type RotationSpec struct {
 	// +kubebuilder:default=true
 	WaitForWorkloads *bool `json:"waitForWorkloads,omitempty"`
 
-	// abort returns the federation to the previous root.
+	// abort returns the federation to the previous root. It applies to the
+	// rotation of the current trigger; change trigger to start another.
 	// +optional
 	Abort bool `json:"abort,omitempty"`
 }
@@ -165,6 +167,8 @@ type RotationSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.mode == 'BundleMerge' || has(self.root)",message="mode SharedRoot needs root (generate or secretRef)"
 // +kubebuilder:validation:XValidation:rule="self.clusters.all(c, self.clusters.exists_one(d, d.name == c.name))",message="cluster names must be unique"
 // +kubebuilder:validation:XValidation:rule="self.clusters.filter(c, !has(c.kubeconfigSecretRef)).size() <= 1",message="at most one cluster may omit kubeconfigSecretRef (the local cluster)"
+// +kubebuilder:validation:XValidation:rule="self.mode == oldSelf.mode",message="mode is immutable; create a new MeshFederation"
+// +kubebuilder:validation:XValidation:rule="!self.clusters.exists(c, c.provider == 'Linkerd') || ((!has(self.intermediate) || !has(self.intermediate.keyType) || self.intermediate.keyType == 'ECDSAP256') && (!has(self.root) || !has(self.root.generate) || !has(self.root.generate.keyType) || self.root.generate.keyType == 'ECDSAP256'))",message="Linkerd requires ECDSA P-256 certificates; use keyType ECDSAP256 when a member runs Linkerd"
 type MeshFederationSpec struct {
 	// mode is SharedRoot (default) or BundleMerge.
 	// +optional

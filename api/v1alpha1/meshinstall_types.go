@@ -61,6 +61,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.provider == 'Linkerd' || !has(self.linkerd)",message="spec.linkerd may only be set when provider is Linkerd"
 // +kubebuilder:validation:XValidation:rule="self.provider == 'Cilium' || !has(self.cilium)",message="spec.cilium may only be set when provider is Cilium"
 // +kubebuilder:validation:XValidation:rule="has(self.namespace) == has(oldSelf.namespace)",message="namespace is immutable"
+// +kubebuilder:validation:XValidation:rule="(has(self.istio) && has(self.istio.revision)) == (has(oldSelf.istio) && has(oldSelf.istio.revision))",message="istio.revision is immutable; change spec.version with upgrade.strategy RevisionBased, or create a MeshRevision"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Linkerd' || self.version.startsWith('edge-') || has(self.chart)",message="Linkerd versions from the official repository are edge releases (edge-YY.M.N); for stable or enterprise releases set spec.chart to their repository"
 type MeshInstallSpec struct {
 	// provider is the mesh to install. Immutable: create another MeshInstall
 	// to change meshes.
@@ -165,8 +167,9 @@ type ChartSource struct {
 	// +kubebuilder:validation:Pattern=`^/`
 	Path string `json:"path,omitempty"`
 
-	// chartVersion overrides the chart version; it defaults to the mesh
-	// version.
+	// chartVersion overrides the chart version; by default the provider
+	// maps the mesh version to its chart version (Linkerd edge releases, for
+	// example, publish charts under their own SemVer).
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	ChartVersion string `json:"chartVersion,omitempty"`
@@ -235,6 +238,7 @@ type UpgradeSpec struct {
 	Paused bool `json:"paused,omitempty"`
 
 	// abort returns migrated namespaces to the previous revision and stops.
+	// It stays in effect until cleared or spec.version changes again.
 	// +optional
 	Abort bool `json:"abort,omitempty"`
 }
@@ -277,6 +281,7 @@ type IstioInstallSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="istio.revision is immutable; change spec.version with upgrade.strategy RevisionBased, or create a MeshRevision"
 	Revision string `json:"revision,omitempty"`
 
 	// defaultTag is the revision tag that follows the active revision;
@@ -322,6 +327,7 @@ type LinkerdInstallSpec struct {
 
 // LinkerdIdentity references or sizes Linkerd's identity certificates.
 // +kubebuilder:validation:XValidation:rule="has(self.trustAnchorSecretRef) == has(self.issuerSecretRef)",message="trustAnchorSecretRef and issuerSecretRef must be set together"
+// +kubebuilder:validation:XValidation:rule="!(has(self.external) && self.external) || !has(self.issuerSecretRef)",message="identity.external hands the issuer to a MeshFederation; do not also set issuerSecretRef"
 type LinkerdIdentity struct {
 	// trustAnchorSecretRef names a Secret holding the trust anchor
 	// certificate (key ca.crt or tls.crt).
@@ -333,12 +339,20 @@ type LinkerdIdentity struct {
 	// +optional
 	IssuerSecretRef *SecretKeyReference `json:"issuerSecretRef,omitempty"`
 
+	// external hands the trust roots and the issuer to a MeshFederation:
+	// the control plane is installed with identity.externalCA and issuer
+	// scheme kubernetes.io/tls, so Helm upgrades never overwrite federated
+	// trust material.
+	// +optional
+	External *bool `json:"external,omitempty"`
+
 	// issuerLifetime of a generated issuer certificate; 8760h by default.
 	// +optional
 	IssuerLifetime *metav1.Duration `json:"issuerLifetime,omitempty"`
 }
 
 // CiliumInstallSpec holds Cilium-only installation settings.
+// +kubebuilder:validation:XValidation:rule="!has(self.gatewayAPI) || !self.gatewayAPI || !has(self.kubeProxyReplacement) || self.kubeProxyReplacement",message="Cilium's Gateway API and GAMMA support need kubeProxyReplacement; enable it or set gatewayAPI false"
 type CiliumInstallSpec struct {
 	// envoy enables Cilium's Envoy proxy for L7 policy and routing; true by
 	// default.
@@ -357,9 +371,11 @@ type CiliumInstallSpec struct {
 	// +optional
 	MutualAuth bool `json:"mutualAuth,omitempty"`
 
-	// kubeProxyReplacement enables Cilium's kube-proxy replacement.
+	// kubeProxyReplacement enables Cilium's kube-proxy replacement; true
+	// by default, because Cilium's Gateway API support requires it.
 	// +optional
-	KubeProxyReplacement bool `json:"kubeProxyReplacement,omitempty"`
+	// +kubebuilder:default=true
+	KubeProxyReplacement *bool `json:"kubeProxyReplacement,omitempty"`
 }
 
 // MeshInstallStatus is the observed state of a MeshInstall.
@@ -422,6 +438,11 @@ type RevisionSummary struct {
 	// ready is true when the revision's control plane is Available.
 	// +optional
 	Ready bool `json:"ready,omitempty"`
+	// tags pointing at the revision, including the default tag.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=63
+	Tags []string `json:"tags,omitempty"`
 }
 
 // HelmReleaseStatus is one Helm release Meshplane manages.

@@ -98,6 +98,7 @@ type MeshRevisionStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=mrev,categories=meshplane
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name is the istio.io/rev value and must be a DNS label (at most 63 characters)"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.tags) || !self.spec.tags.exists(t, t == 'default' || t == self.metadata.name)",message="spec.tags must not contain default (moved by the MeshInstall) or the revision's own name"
 // +kubebuilder:printcolumn:name="Mesh",type=string,JSONPath=`.spec.meshInstallRef.name`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`

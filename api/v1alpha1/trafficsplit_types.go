@@ -84,6 +84,7 @@ type MirrorPolicy struct {
 // TrafficSplitSpec routes a root Service's traffic to backend Services.
 // +kubebuilder:validation:XValidation:rule="self.backends.map(b, b.weight).sum() == 100",message="backend weights must add up to 100"
 // +kubebuilder:validation:XValidation:rule="self.backends.all(b, self.backends.exists_one(c, c.name == b.name))",message="backend names must be unique"
+// +kubebuilder:validation:XValidation:rule="!has(self.stableBackend) || self.backends.exists(b, b.name == self.stableBackend)",message="stableBackend must name one of spec.backends"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.name) || self.rules.exists_one(s, has(s.name) && s.name == r.name))",message="rule names must be unique"
 // +kubebuilder:validation:XValidation:rule="!has(self.output) || self.output == 'GatewayAPI' || !has(self.provider) || self.provider == 'Istio'",message="output Native is only meaningful for provider Istio; Linkerd and Cilium always use GatewayAPI (leave output unset)"
 type TrafficSplitSpec struct {
@@ -104,6 +105,12 @@ type TrafficSplitSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	Backends []WeightedBackend `json:"backends"`
+
+	// stableBackend is the backend a BreakGlass pins all traffic to (and
+	// that keeps serving if the others fail); the first backend when unset.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	StableBackend string `json:"stableBackend,omitempty"`
 
 	// rules route matching requests (A/B tests, header canaries), in order.
 	// +optional

@@ -62,6 +62,7 @@ type TrafficDestination struct {
 	// ports of the workload (container ports).
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:Minimum=1
 	// +kubebuilder:validation:items:Maximum=65535
@@ -70,12 +71,14 @@ type TrafficDestination struct {
 	// methods allowed (HTTP only).
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=9
 	Methods []HTTPMethod `json:"methods,omitempty"`
 
 	// paths allowed (HTTP only); a trailing "*" makes a prefix.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=1024
 	// +kubebuilder:validation:items:Pattern=`^/`
@@ -95,12 +98,14 @@ type AllowRule struct {
 	// from lists the allowed callers.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	From []TrafficSource `json:"from,omitempty"`
 
 	// to lists the allowed ports, methods and paths.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	To []TrafficDestination `json:"to,omitempty"`
 }

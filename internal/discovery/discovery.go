@@ -123,6 +123,18 @@ func ForNamespace(reg *mesh.Registry, ns *corev1.Namespace, installs []meshv1alp
 	return Result{}, &NoMeshError{Namespace: ns.Name, OptedOut: optedOut}
 }
 
+// ForProvider resolves the details (MeshInstall, revision, profile) of an
+// explicitly chosen provider for ns, without the cross-mesh conflict check.
+func ForProvider(reg *mesh.Registry, p meshv1alpha1.Provider, ns *corev1.Namespace, installs []meshv1alpha1.MeshInstall) (Result, error) {
+	prov, err := reg.Get(p)
+	if err != nil {
+		return Result{}, err
+	}
+	m := prov.NamespaceMembership(ns)
+	m.Source = "spec.provider"
+	return resolveInstall(ns.Name, candidate{provider: p, m: m}, installs, false)
+}
+
 type candidate struct {
 	provider meshv1alpha1.Provider
 	m        mesh.Membership
@@ -136,10 +148,14 @@ func describe(cs []candidate) []string {
 	return out
 }
 
+// installsOf returns the MeshInstalls of provider p that keep serving: a
+// MeshInstall being deleted with deletionPolicy Orphan leaves its mesh
+// running, so it still counts; one being uninstalled does not.
 func installsOf(p meshv1alpha1.Provider, installs []meshv1alpha1.MeshInstall) []meshv1alpha1.MeshInstall {
 	var out []meshv1alpha1.MeshInstall
 	for _, mi := range installs {
-		if mi.Spec.Provider == p && mi.DeletionTimestamp == nil {
+		uninstalling := mi.DeletionTimestamp != nil && mi.Spec.DeletionPolicy == meshv1alpha1.DeletionUninstall
+		if mi.Spec.Provider == p && !uninstalling {
 			out = append(out, mi)
 		}
 	}
@@ -161,17 +177,21 @@ func resolveInstall(ns string, c candidate, installs []meshv1alpha1.MeshInstall,
 		r.MeshInstall = mine[0].Name
 		return r, nil
 	}
-	if r.Revision != "" {
-		var match []string
-		for _, mi := range mine {
-			if servesRevision(&mi, r.Revision) {
-				match = append(match, mi.Name)
-			}
+	// Several installs of the provider: the revision (or tag) the namespace
+	// selects decides; no revision label means the default tag.
+	rev := r.Revision
+	if rev == "" {
+		rev = DefaultTag
+	}
+	var match []string
+	for _, mi := range mine {
+		if servesRevision(&mi, rev) {
+			match = append(match, mi.Name)
 		}
-		if len(match) == 1 {
-			r.MeshInstall = match[0]
-			return r, nil
-		}
+	}
+	if len(match) == 1 {
+		r.MeshInstall = match[0]
+		return r, nil
 	}
 	names := make([]string, len(mine))
 	for i, mi := range mine {
@@ -182,16 +202,26 @@ func resolveInstall(ns string, c candidate, installs []meshv1alpha1.MeshInstall,
 	}}
 }
 
+// DefaultTag is the Istio revision tag a namespace without istio.io/rev
+// selects.
+const DefaultTag = "default"
+
 // servesRevision reports whether a MeshInstall runs or tags the revision.
 func servesRevision(mi *meshv1alpha1.MeshInstall, rev string) bool {
-	if mi.Spec.Istio != nil && (mi.Spec.Istio.Revision == rev || mi.Spec.Istio.DefaultTag == rev) {
-		return true
+	defaultTag := DefaultTag
+	if mi.Spec.Istio != nil {
+		if mi.Spec.Istio.DefaultTag != "" {
+			defaultTag = mi.Spec.Istio.DefaultTag
+		}
+		if mi.Spec.Istio.Revision == rev {
+			return true
+		}
 	}
-	if mi.Status.ActiveRevision == rev {
+	if rev == defaultTag || mi.Status.ActiveRevision == rev {
 		return true
 	}
 	for _, r := range mi.Status.Revisions {
-		if r.Name == rev {
+		if r.Name == rev || slices.Contains(r.Tags, rev) {
 			return true
 		}
 	}

@@ -32,8 +32,15 @@ func TestForNamespace(t *testing.T) {
 	istioCanary := install("istio-canary", meshv1alpha1.ProviderIstio, "canary")
 	linkerd := install("linkerd", meshv1alpha1.ProviderLinkerd, "")
 	cilium := install("cilium", meshv1alpha1.ProviderCilium, "")
-	deleting := install("cilium-old", meshv1alpha1.ProviderCilium, "")
-	deleting.DeletionTimestamp = &metav1.Time{}
+	uninstalling := install("cilium-old", meshv1alpha1.ProviderCilium, "")
+	uninstalling.DeletionTimestamp = &metav1.Time{}
+	uninstalling.Spec.DeletionPolicy = meshv1alpha1.DeletionUninstall
+	orphaning := install("cilium-orphan", meshv1alpha1.ProviderCilium, "")
+	orphaning.DeletionTimestamp = &metav1.Time{}
+	orphaning.Spec.DeletionPolicy = meshv1alpha1.DeletionOrphan
+	istioTagged := install("istio-tagged", meshv1alpha1.ProviderIstio, "")
+	istioTagged.Spec.Istio = &meshv1alpha1.IstioInstallSpec{DefaultTag: "prod"}
+	istioTagged.Status.Revisions = []meshv1alpha1.RevisionSummary{{Name: "1-29-0", Version: "1.29.0", Tags: []string{"prod", "canary-tag"}}}
 
 	for _, tc := range []struct {
 		name         string
@@ -84,6 +91,12 @@ func TestForNamespace(t *testing.T) {
 			want:     Result{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileAmbient, Source: "label istio.io/dataplane-mode=ambient"},
 		},
 		{
+			name:     "sidecar injection wins over ambient (pods with sidecars take precedence over ztunnel)",
+			ns:       ns(map[string]string{"istio.io/dataplane-mode": "ambient", "istio-injection": "enabled"}, nil),
+			installs: []meshv1alpha1.MeshInstall{istio},
+			want:     Result{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileSidecar, Source: "label istio-injection=enabled"},
+		},
+		{
 			name:     "istio-injection disabled overrides istio.io/rev",
 			ns:       ns(map[string]string{"istio-injection": "disabled", "istio.io/rev": "stable"}, nil),
 			installs: []meshv1alpha1.MeshInstall{istioStable}, wantNoMesh: true, wantErr: "opted out by label istio-injection=disabled",
@@ -118,8 +131,25 @@ func TestForNamespace(t *testing.T) {
 			want:     Result{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileSidecar, Source: "label istio-injection=enabled"},
 		},
 		{
-			name: "cilium being deleted does not count", ns: ns(nil, nil),
-			installs: []meshv1alpha1.MeshInstall{deleting}, wantNoMesh: true,
+			name: "cilium being uninstalled does not count", ns: ns(nil, nil),
+			installs: []meshv1alpha1.MeshInstall{uninstalling}, wantNoMesh: true,
+		},
+		{
+			name: "cilium deleted with deletionPolicy Orphan keeps serving", ns: ns(nil, nil),
+			installs: []meshv1alpha1.MeshInstall{orphaning},
+			want:     Result{Provider: meshv1alpha1.ProviderCilium, MeshInstall: "cilium-orphan", Source: "Cilium serves every namespace as the CNI"},
+		},
+		{
+			name:     "a revision tag in status picks the MeshInstall",
+			ns:       ns(map[string]string{"istio.io/rev": "canary-tag"}, nil),
+			installs: []meshv1alpha1.MeshInstall{istioStable, istioTagged},
+			want:     Result{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio-tagged", Revision: "canary-tag", Profile: meshv1alpha1.ProfileSidecar, Source: "label istio.io/rev=canary-tag"},
+		},
+		{
+			name:     "istio-injection enabled picks the MeshInstall owning the default tag",
+			ns:       ns(map[string]string{"istio-injection": "enabled"}, nil),
+			installs: []meshv1alpha1.MeshInstall{istioStable, istioTagged},
+			want:     Result{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio-stable", Profile: meshv1alpha1.ProfileSidecar, Source: "label istio-injection=enabled"},
 		},
 		{
 			name:     "linkerd disabled namespace with cilium installed falls to cilium",
@@ -161,5 +191,24 @@ func TestForNamespace(t *testing.T) {
 				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestForProvider(t *testing.T) {
+	reg := providers.Registry()
+	istio := install("istio", meshv1alpha1.ProviderIstio, "stable")
+	n := ns(map[string]string{"istio.io/rev": "stable"}, map[string]string{"linkerd.io/inject": "enabled"})
+	// An explicit provider skips the cross-mesh conflict but still reads
+	// the namespace for the revision and the MeshInstall.
+	got, err := ForProvider(reg, meshv1alpha1.ProviderIstio, n, []meshv1alpha1.MeshInstall{istio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Result{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Revision: "stable", Profile: meshv1alpha1.ProfileSidecar, Source: "spec.provider"}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if _, err := ForProvider(reg, "Kuma", n, nil); err == nil || !strings.Contains(err.Error(), `provider "Kuma" is not registered`) {
+		t.Fatalf("unknown provider: %v", err)
 	}
 }

@@ -21,14 +21,14 @@ type Resolver struct {
 }
 
 // Resolve returns the mesh for an object in namespace ns. An explicit
-// provider wins after it is checked against the registry (fail closed);
+// provider wins after it is checked against the registry (fail closed),
+// and the namespace still tells its revision, profile and MeshInstall;
 // otherwise the namespace decides.
 func (r *Resolver) Resolve(ctx context.Context, ns string, explicit meshv1alpha1.Provider) (Result, error) {
 	if explicit != "" {
 		if _, err := r.Registry.Get(explicit); err != nil {
 			return Result{}, err
 		}
-		return Result{Provider: explicit, Source: "spec.provider"}, nil
 	}
 	var namespace corev1.Namespace
 	if err := r.Reader.Get(ctx, client.ObjectKey{Name: ns}, &namespace); err != nil {
@@ -37,6 +37,9 @@ func (r *Resolver) Resolve(ctx context.Context, ns string, explicit meshv1alpha1
 	var installs meshv1alpha1.MeshInstallList
 	if err := r.Reader.List(ctx, &installs); err != nil {
 		return Result{}, fmt.Errorf("listing MeshInstalls: %w", err)
+	}
+	if explicit != "" {
+		return ForProvider(r.Registry, explicit, &namespace, installs.Items)
 	}
 	return ForNamespace(r.Registry, &namespace, installs.Items)
 }

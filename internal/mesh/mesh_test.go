@@ -41,15 +41,20 @@ func TestRegistryFailsClosed(t *testing.T) {
 			t.Fatalf("Installer(%q) did not fail", name)
 		}
 	}
-	// Cilium has no sidecar injection: asking for its break-glass driver
-	// fails closed, never falls back to another mesh.
-	_, err := reg.BreakGlassDriver(meshv1alpha1.ProviderCilium)
-	var ni *mesh.NotImplementedError
-	if !errors.As(err, &ni) || !outcome.IsTerminal(err) {
-		t.Fatalf("BreakGlassDriver(Cilium): want terminal NotImplementedError, got %v", err)
+	// No provider translates TrafficSplits in this build: asking for a
+	// translator fails closed with a terminal error naming the provider,
+	// and never falls back to another mesh.
+	for _, p := range meshv1alpha1.Providers {
+		_, err := reg.TrafficTranslator(p)
+		var ni *mesh.NotImplementedError
+		if !errors.As(err, &ni) || !outcome.IsTerminal(err) || !strings.Contains(err.Error(), string(p)) {
+			t.Fatalf("TrafficTranslator(%s): want terminal NotImplementedError, got %v", p, err)
+		}
 	}
-	if _, err := reg.BreakGlassDriver(meshv1alpha1.ProviderIstio); err != nil {
-		t.Fatalf("BreakGlassDriver(Istio): %v", err)
+	for _, p := range meshv1alpha1.Providers {
+		if _, err := reg.BreakGlassDriver(p); err != nil {
+			t.Fatalf("BreakGlassDriver(%s): %v", p, err)
+		}
 	}
 	for _, p := range meshv1alpha1.Providers {
 		if _, err := reg.Installer(p); err != nil {
@@ -98,8 +103,8 @@ func TestTrafficSplitRequirementsAndCheck(t *testing.T) {
 		missing  string
 	}{
 		{meshv1alpha1.ProviderIstio, ""},
-		{meshv1alpha1.ProviderLinkerd, "features HeaderMatchPrefix, MirrorPercent, Mirroring are not supported by Linkerd"},
-		{meshv1alpha1.ProviderCilium, "features HeaderMatchPrefix, MirrorPercent, RetryConditions are not supported by Cilium"},
+		{meshv1alpha1.ProviderLinkerd, "features MirrorPercent, Mirroring are not supported by Linkerd"},
+		{meshv1alpha1.ProviderCilium, "feature RetryConditions is not supported by Cilium"},
 	} {
 		p, _ := reg.Get(tc.provider)
 		err := mesh.Check(p, got...)
@@ -116,6 +121,20 @@ func TestTrafficSplitRequirementsAndCheck(t *testing.T) {
 		if term, ok := outcome.AsTerminal(err); !ok || term.StalledReason() != meshv1alpha1.UnsupportedFeatureReason {
 			t.Fatalf("%s: not terminal UnsupportedFeature", tc.provider)
 		}
+	}
+}
+
+func TestNativeOutputIsARequirement(t *testing.T) {
+	reg := providers.Registry()
+	spec := &meshv1alpha1.TrafficSplitSpec{Output: meshv1alpha1.OutputNative,
+		Backends: []meshv1alpha1.WeightedBackend{{Name: "a", Weight: 100}}}
+	p, _ := reg.Get(meshv1alpha1.ProviderLinkerd)
+	if err := mesh.Check(p, mesh.TrafficSplitRequirements(spec)...); err == nil || !strings.Contains(err.Error(), "NativeRoutingOutput") {
+		t.Fatalf("Linkerd with output Native: got %v", err)
+	}
+	spec.Output = ""
+	if err := mesh.Check(p, mesh.TrafficSplitRequirements(spec)...); err != nil {
+		t.Fatalf("Linkerd with default output: %v", err)
 	}
 }
 

@@ -103,7 +103,9 @@ type Marker struct {
 }
 
 // BreakGlassDriver knows how to detach a mesh from namespaces while its
-// control plane is down (BreakGlass).
+// control plane is down (BreakGlass). A mesh without sidecar injection
+// (Cilium) returns no markers and matches no webhook, so detachInjection is
+// a no-op for it while the other actions still apply.
 type BreakGlassDriver interface {
 	Provider
 	// InjectionMarkers are the namespace labels and annotations that enrol
@@ -112,6 +114,11 @@ type BreakGlassDriver interface {
 	// IsInjectorWebhook reports whether a mutating webhook configuration
 	// belongs to the mesh's sidecar injector.
 	IsInjectorWebhook(cfg *admissionregistrationv1.MutatingWebhookConfiguration) bool
+	// IsPolicyValidatingWebhook reports whether a validating webhook
+	// configuration guards the mesh's own resources; with the control plane
+	// down and failurePolicy Fail it would block relaxing policies, so a
+	// BreakGlass neutralises (and records) it first.
+	IsPolicyValidatingWebhook(cfg *admissionregistrationv1.ValidatingWebhookConfiguration) bool
 }
 
 // TrustTarget says where a mesh reads its CA material in a cluster.

@@ -8,8 +8,13 @@ import (
 // uses, so a controller can reject it for a mesh before translating.
 func TrafficSplitRequirements(spec *meshv1alpha1.TrafficSplitSpec) []Capability {
 	var req []Capability
-	if spec.Output == meshv1alpha1.OutputGatewayAPI {
+	switch spec.Output {
+	case meshv1alpha1.OutputGatewayAPI:
 		req = append(req, CapGatewayAPIOutput)
+	case meshv1alpha1.OutputNative:
+		// Asked for explicitly: a mesh without a native routing API must
+		// say so rather than silently produce an HTTPRoute.
+		req = append(req, CapNativeRoutingOutput)
 	}
 	if len(spec.Backends) > 1 {
 		req = append(req, CapWeightedRouting)

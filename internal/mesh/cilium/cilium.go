@@ -3,6 +3,7 @@
 package cilium
 
 import (
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -29,13 +30,16 @@ func (*Provider) Name() meshv1alpha1.Provider { return meshv1alpha1.ProviderCili
 func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 
 // Capabilities returns what Cilium can express. Routing goes through
-// Gateway API HTTPRoute (no header prefix match, no mirror percentage);
-// Cilium has no sidecar injection to detach, no revisions and no ambient
-// profile, and its mutual authentication has no trust-bundle input.
+// Gateway API HTTPRoute (a header prefix becomes an anchored regular
+// expression; mirror percentages need the experimental channel); retry
+// conditions beyond status codes are not selectable. Cilium has no sidecar
+// injection to detach, no revisions and no ambient profile, and its mutual
+// authentication has no trust-bundle input. MTLSStrict needs a MeshInstall
+// with cilium.mutualAuth.
 func (*Provider) Capabilities() mesh.Capabilities {
 	return mesh.NewCapabilities(
-		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchRegex, mesh.CapPathMatch,
-		mesh.CapMethodMatch, mesh.CapMirroring, mesh.CapRequestTimeout, mesh.CapRetries,
+		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
+		mesh.CapPathMatch, mesh.CapMethodMatch, mesh.CapMirroring, mesh.CapMirrorPercent, mesh.CapRequestTimeout, mesh.CapRetries,
 		mesh.CapRetryPerTryTimeout, mesh.CapGatewayAPIOutput,
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapPerWorkloadMTLSMode, mesh.CapDefaultDeny,
 		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
@@ -55,7 +59,21 @@ func (*Provider) Charts(*meshv1alpha1.MeshInstall) []mesh.Chart {
 }
 
 // CRDGroups returns Cilium's API group.
-func (*Provider) CRDGroups() []string { return []string{"cilium.io"} }
+func (*Provider) CRDGroups() []string { return []string{"cilium.io", "gateway.networking.k8s.io"} }
+
+// InjectionMarkers returns nothing: Cilium injects no sidecars.
+func (*Provider) InjectionMarkers() []mesh.Marker { return nil }
+
+// IsInjectorWebhook is false: Cilium has no injector.
+func (*Provider) IsInjectorWebhook(*admissionregistrationv1.MutatingWebhookConfiguration) bool {
+	return false
+}
+
+// IsPolicyValidatingWebhook is false: Cilium validates its policies in the
+// agent, not through an admission webhook.
+func (*Provider) IsPolicyValidatingWebhook(*admissionregistrationv1.ValidatingWebhookConfiguration) bool {
+	return false
+}
 
 // TrustTarget returns the cilium-ca Secret ClusterMesh and Hubble use.
 func (*Provider) TrustTarget(namespace string) mesh.TrustTarget {
@@ -69,6 +87,7 @@ func (*Provider) TrustTarget(namespace string) mesh.TrustTarget {
 }
 
 var (
-	_ mesh.Installer   = (*Provider)(nil)
-	_ mesh.TrustWriter = (*Provider)(nil)
+	_ mesh.Installer        = (*Provider)(nil)
+	_ mesh.BreakGlassDriver = (*Provider)(nil)
+	_ mesh.TrustWriter      = (*Provider)(nil)
 )

@@ -47,20 +47,22 @@ func (*Provider) Capabilities() mesh.Capabilities {
 	return mesh.NewCapabilities(mesh.AllCapabilities...)
 }
 
-// NamespaceMembership follows Istio's own precedence: ambient mode, then
-// istio-injection, then istio.io/rev.
+// NamespaceMembership follows Istio's own precedence: sidecar injection
+// (istio-injection=enabled) wins over ambient, because Istio gives pods
+// with a sidecar precedence over ztunnel; then ambient mode; then
+// istio-injection=disabled opts out; then istio.io/rev selects a revision.
 func (*Provider) NamespaceMembership(ns *corev1.Namespace) mesh.Membership {
 	l := ns.Labels
 	rev := l[RevLabel]
+	if l[InjectionLabel] == "enabled" {
+		return mesh.Membership{Level: mesh.ExplicitMember, Profile: meshv1alpha1.ProfileSidecar,
+			Source: "label " + InjectionLabel + "=enabled"}
+	}
 	if l[DataplaneModeLabel] == DataplaneModeAmbient {
 		return mesh.Membership{Level: mesh.ExplicitMember, Profile: meshv1alpha1.ProfileAmbient, Revision: rev,
 			Source: "label " + DataplaneModeLabel + "=" + DataplaneModeAmbient}
 	}
-	switch l[InjectionLabel] {
-	case "enabled":
-		return mesh.Membership{Level: mesh.ExplicitMember, Profile: meshv1alpha1.ProfileSidecar,
-			Source: "label " + InjectionLabel + "=enabled"}
-	case "disabled":
+	if l[InjectionLabel] == "disabled" {
 		return mesh.Membership{Level: mesh.OptedOut, Source: "label " + InjectionLabel + "=disabled"}
 	}
 	if rev != "" {
@@ -101,6 +103,12 @@ func (*Provider) InjectionMarkers() []mesh.Marker {
 // IsInjectorWebhook recognises istiod's injector and revision-tag webhooks.
 func (*Provider) IsInjectorWebhook(cfg *admissionregistrationv1.MutatingWebhookConfiguration) bool {
 	return strings.HasPrefix(cfg.Name, "istio-sidecar-injector") || strings.HasPrefix(cfg.Name, "istio-revision-tag-")
+}
+
+// IsPolicyValidatingWebhook recognises istiod's validating webhooks
+// (istio-validator-<rev>-<ns> and istiod-default-validator).
+func (*Provider) IsPolicyValidatingWebhook(cfg *admissionregistrationv1.ValidatingWebhookConfiguration) bool {
+	return strings.HasPrefix(cfg.Name, "istio-validator") || cfg.Name == "istiod-default-validator"
 }
 
 // TrustTarget returns Istio's plug-in CA Secret, cacerts.

@@ -41,13 +41,13 @@ func (*Provider) Name() meshv1alpha1.Provider { return meshv1alpha1.ProviderLink
 func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 
 // Capabilities returns what Linkerd can express. Routing goes through
-// Gateway API HTTPRoute, whose header matches have no prefix type, and
-// Linkerd's proxy implements no request mirroring; Linkerd has neither
-// control-plane revisions nor an ambient data plane.
+// Gateway API HTTPRoute (a header prefix becomes an anchored regular
+// expression); Linkerd's proxy implements no request mirroring; Linkerd
+// has neither control-plane revisions nor an ambient data plane.
 func (*Provider) Capabilities() mesh.Capabilities {
 	return mesh.NewCapabilities(
-		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchRegex, mesh.CapPathMatch,
-		mesh.CapMethodMatch, mesh.CapRequestTimeout, mesh.CapRetries, mesh.CapRetryPerTryTimeout,
+		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
+		mesh.CapPathMatch, mesh.CapMethodMatch, mesh.CapRequestTimeout, mesh.CapRetries, mesh.CapRetryPerTryTimeout,
 		mesh.CapRetryConditions, mesh.CapGatewayAPIOutput,
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapPerWorkloadMTLSMode, mesh.CapDefaultDeny,
 		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
@@ -81,7 +81,7 @@ func (*Provider) Charts(mi *meshv1alpha1.MeshInstall) []mesh.Chart {
 
 // CRDGroups returns Linkerd's API groups.
 func (*Provider) CRDGroups() []string {
-	return []string{"linkerd.io", "policy.linkerd.io", "workload.linkerd.io"}
+	return []string{"linkerd.io", "policy.linkerd.io", "workload.linkerd.io", "gateway.networking.k8s.io"}
 }
 
 // InjectionMarkers returns Linkerd's enrolment annotation.
@@ -92,6 +92,12 @@ func (*Provider) InjectionMarkers() []mesh.Marker {
 // IsInjectorWebhook recognises the proxy injector's webhook configuration.
 func (*Provider) IsInjectorWebhook(cfg *admissionregistrationv1.MutatingWebhookConfiguration) bool {
 	return cfg.Name == InjectorWebhook
+}
+
+// IsPolicyValidatingWebhook recognises Linkerd's policy and service-profile
+// validators.
+func (*Provider) IsPolicyValidatingWebhook(cfg *admissionregistrationv1.ValidatingWebhookConfiguration) bool {
+	return cfg.Name == "linkerd-policy-validator-webhook-config" || cfg.Name == "linkerd-sp-validator-webhook-config"
 }
 
 // TrustTarget returns Linkerd's issuer Secret and trust-roots ConfigMap.
