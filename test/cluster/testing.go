@@ -38,6 +38,7 @@ func UseEnvtest(tb testing.TB, opts EnvtestOptions) *rest.Config {
 // UseServer is UseEnvtest returning the Server.
 func UseServer(tb testing.TB, opts EnvtestOptions) *Server {
 	tb.Helper()
+	skipShort(tb)
 	s, err := StartServer(opts)
 	SkipOrFail(tb, err)
 	tb.Cleanup(func() {
@@ -52,6 +53,7 @@ func UseServer(tb testing.TB, opts EnvtestOptions) *Server {
 // test ends.
 func UseMulti(tb testing.TB, n int, opts EnvtestOptions) *Multi {
 	tb.Helper()
+	skipShort(tb)
 	m, err := StartMulti(n, opts)
 	SkipOrFail(tb, err)
 	tb.Cleanup(func() {
@@ -67,6 +69,7 @@ func UseMulti(tb testing.TB, n int, opts EnvtestOptions) *Multi {
 // location logged.
 func UseSimulated(tb testing.TB, opts SimulatedOptions) *Simulated {
 	tb.Helper()
+	skipShort(tb)
 	s, err := StartSimulated(opts)
 	SkipOrFail(tb, err)
 	tb.Cleanup(func() {
@@ -79,4 +82,13 @@ func UseSimulated(tb testing.TB, opts SimulatedOptions) *Simulated {
 		}
 	})
 	return s
+}
+
+// skipShort skips tests that need a cluster under go test -short (make
+// test-unit).
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs a cluster; skipped with -short")
+	}
 }
