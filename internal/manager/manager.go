@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -73,7 +72,7 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.AddReadyzCheck("crds", CRDsServed(dc, s)); err != nil {
+	if err := mgr.AddReadyzCheck("crds", CRDsServed(dc)); err != nil {
 		return nil, err
 	}
 	reg := providers.Registry()
@@ -88,7 +87,7 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 // CRDsServed returns a readiness check that passes when the API server
 // serves every Meshplane kind, so a manager started before its CRDs are
 // installed reports why it is not ready.
-func CRDsServed(dc discovery.DiscoveryInterface, _ *runtime.Scheme) healthz.Checker {
+func CRDsServed(dc discovery.DiscoveryInterface) healthz.Checker {
 	return func(*http.Request) error {
 		list, err := dc.ServerResourcesForGroupVersion(meshv1alpha1.GroupVersion.String())
 		if err != nil {
