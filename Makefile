@@ -69,6 +69,12 @@ test-crds: ## Collect the real Istio, Gateway API, Cilium and Linkerd CRDs from 
 test: verify test-assets test-crds ## Run every test: unit, envtest and simulated-cluster end to end.
 	go test $(GO_TEST_FLAGS) $(PKGS)
 
+.PHONY: bench
+bench: test-assets test-crds ## Run the benchmarks under test/bench (not part of make test) and print their figures.
+	@pkgs="$$(go list ./test/bench/... 2>/dev/null || true)"; \
+	if [[ -z "$$pkgs" ]]; then echo "no benchmarks yet"; exit 0; fi; \
+	go test -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x $$pkgs
+
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no cluster.
 	go test $(GO_TEST_FLAGS) -short $(PKGS)

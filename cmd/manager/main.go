@@ -8,6 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshplane/meshplane/controllers/setup"
 	"github.com/meshplane/meshplane/internal/manager"
 )
 
@@ -30,6 +31,10 @@ func main() {
 	mgr, err := manager.New(cfg, opts)
 	if err != nil {
 		log.Error(err, "cannot build the manager")
+		os.Exit(1)
+	}
+	if err := setup.All(mgr); err != nil {
+		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)
 	}
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {

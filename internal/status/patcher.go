@@ -1,0 +1,69 @@
+package status
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Patcher remembers an object as it was read and later patches the
+// differences. Create one right after the Get, before any change.
+type Patcher struct {
+	c      client.Client
+	before client.Object
+}
+
+// NewPatcher snapshots obj.
+func NewPatcher(c client.Client, obj client.Object) *Patcher {
+	return &Patcher{c: c, before: obj.DeepCopyObject().(client.Object)}
+}
+
+// Patch sends the metadata and the status changes of obj since the
+// snapshot, each as one merge patch, and nothing when nothing changed. A
+// deleted object (NotFound) is not an error once its finalizers are gone.
+func (p *Patcher) Patch(ctx context.Context, obj client.Object) error {
+	metaChanged := !equality.Semantic.DeepEqual(p.before.GetLabels(), obj.GetLabels()) ||
+		!equality.Semantic.DeepEqual(p.before.GetAnnotations(), obj.GetAnnotations()) ||
+		!equality.Semantic.DeepEqual(p.before.GetFinalizers(), obj.GetFinalizers())
+	statusChanged, err := StatusChanged(p.before, obj)
+	if err != nil {
+		return err
+	}
+	if statusChanged {
+		s := obj.DeepCopyObject().(client.Object)
+		if err := p.c.Status().Patch(ctx, s, client.MergeFrom(p.before)); err != nil {
+			if client.IgnoreNotFound(err) == nil && len(obj.GetFinalizers()) == 0 {
+				return nil
+			}
+			return fmt.Errorf("patching status of %s: %w", obj.GetName(), err)
+		}
+	}
+	if metaChanged {
+		m := obj.DeepCopyObject().(client.Object)
+		if err := p.c.Patch(ctx, m, client.MergeFrom(p.before)); err != nil {
+			if client.IgnoreNotFound(err) == nil {
+				return nil
+			}
+			return fmt.Errorf("patching metadata of %s: %w", obj.GetName(), err)
+		}
+	}
+	p.before = obj.DeepCopyObject().(client.Object)
+	return nil
+}
+
+// StatusChanged reports whether the status field of two objects of the same
+// type differs.
+func StatusChanged(before, after runtime.Object) (bool, error) {
+	b, err := runtime.DefaultUnstructuredConverter.ToUnstructured(before)
+	if err != nil {
+		return false, err
+	}
+	a, err := runtime.DefaultUnstructuredConverter.ToUnstructured(after)
+	if err != nil {
+		return false, err
+	}
+	return !equality.Semantic.DeepEqual(b["status"], a["status"]), nil
+}
