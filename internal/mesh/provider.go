@@ -73,6 +73,42 @@ type Installer interface {
 	// CRDGroups returns the API groups of the mesh's CRDs; a MeshInstall is
 	// Ready only when every CRD of these groups is Established.
 	CRDGroups() []string
+	// ChartVersion maps a mesh version (spec.version) to the version of its
+	// charts, e.g. Linkerd edge-26.1.1 to 2026.1.1.
+	ChartVersion(meshVersion string) string
+	// Values returns Meshplane's defaults for one chart of the mesh: the
+	// provider's and the profile's values and the settings the install
+	// context dictates. The caller merges the user's values over them and
+	// Enforced values over those.
+	Values(mi *meshv1alpha1.MeshInstall, chart Chart, ic InstallContext) map[string]any
+	// Enforced returns values the user may not override because Meshplane
+	// depends on them (Istio's revision, Linkerd's identity material).
+	Enforced(mi *meshv1alpha1.MeshInstall, chart Chart, ic InstallContext) map[string]any
+}
+
+// InstallContext is what a chart's values depend on besides the
+// MeshInstall's spec.
+type InstallContext struct {
+	// Namespace of the control plane.
+	Namespace string
+	// Version of the mesh this release runs; differs from spec.version for
+	// an older revision during a revision-based upgrade.
+	Version string
+	// Revision is the Istio revision of an istiod release; empty for none.
+	Revision string
+	// Identity is Linkerd's trust material; nil for other meshes.
+	Identity *Identity
+}
+
+// Identity is a mesh's trust anchor and issuer, PEM encoded.
+type Identity struct {
+	// TrustAnchorsPEM is the trust bundle (one or more roots).
+	TrustAnchorsPEM string
+	// IssuerCertPEM and IssuerKeyPEM are the issuer's certificate and key.
+	IssuerCertPEM, IssuerKeyPEM string
+	// External hands the issuer to another controller (a MeshFederation):
+	// the chart is installed without the issuer's key.
+	External bool
 }
 
 // TrafficTranslator turns a TrafficSplit into the mesh's routing objects.
