@@ -88,6 +88,10 @@ const (
 	// HealthGateFailedReason: an upgrade batch failed its health gate and
 	// was moved back.
 	HealthGateFailedReason = "HealthGateFailed"
+	// UpgradeAbortedReason: spec.upgrade.abort moved every namespace back
+	// to the previous revision; set spec.version back, or clear abort to
+	// retry.
+	UpgradeAbortedReason = "UpgradeAborted"
 	// AnalysisFailedReason: a canary's checks failed and it was rolled back.
 	AnalysisFailedReason = "AnalysisFailed"
 	// WaitingReason: a phase waits for a condition outside Meshplane.

@@ -533,6 +533,11 @@ type UpgradeStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	TargetRevision string `json:"targetRevision,omitempty"`
+	// fromRevision is the revision namespaces move from; an abort moves
+	// them back to it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	FromRevision string `json:"fromRevision,omitempty"`
 	// totalNamespaces to migrate.
 	// +optional
 	TotalNamespaces int32 `json:"totalNamespaces,omitempty"`
@@ -547,6 +552,11 @@ type UpgradeStatus struct {
 	// startTime of the upgrade.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// batchStartTime is when the current batch started; its health gate
+	// fails after rollout.healthTimeout. After a healthy batch it is when
+	// the batch ended, for pauseBetweenBatches.
+	// +optional
+	BatchStartTime *metav1.Time `json:"batchStartTime,omitempty"`
 	// message explains the phase, in particular a failed health gate.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024

@@ -45,7 +45,7 @@ func raw(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []b
 func TestComposeIstio(t *testing.T) {
 	mi := &meshv1alpha1.MeshInstall{Spec: meshv1alpha1.MeshInstallSpec{
 		Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1", Profile: meshv1alpha1.ProfileAmbient,
-		Values: raw(`{"global":{"hub":"example.org"},"revision":"user-tries","pilot":{"replicaCount":2}}`),
+		Values:     raw(`{"global":{"hub":"example.org"},"revision":"user-tries","pilot":{"replicaCount":2}}`),
 		Components: []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"pilot":{"replicaCount":3}}`)}},
 		Istio:      &meshv1alpha1.IstioInstallSpec{TrustDomain: "example.org"},
 	}}
