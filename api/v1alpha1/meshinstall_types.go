@@ -516,6 +516,27 @@ type AdoptedStatus struct {
 // +kubebuilder:validation:Enum=Installing;WaitingForRevision;Migrating;Paused;Failed;Aborting;CleaningUp;Completed
 type UpgradePhase string
 
+// Upgrade phases.
+const (
+	// UpgradeInstalling: the new control plane is being installed.
+	UpgradeInstalling UpgradePhase = "Installing"
+	// UpgradeWaitingForRevision: the new revision is not Ready yet.
+	UpgradeWaitingForRevision UpgradePhase = "WaitingForRevision"
+	// UpgradeMigrating: namespaces move in batches.
+	UpgradeMigrating UpgradePhase = "Migrating"
+	// UpgradePaused: spec.upgrade.paused holds the next batch.
+	UpgradePaused UpgradePhase = "Paused"
+	// UpgradeFailed: a batch failed its health gate (and was moved back),
+	// or the upgrade was aborted.
+	UpgradeFailed UpgradePhase = "Failed"
+	// UpgradeAborting: spec.upgrade.abort moves namespaces back.
+	UpgradeAborting UpgradePhase = "Aborting"
+	// UpgradeCleaningUp: the old revision is removed once unused.
+	UpgradeCleaningUp UpgradePhase = "CleaningUp"
+	// UpgradeCompleted: every namespace runs the new version.
+	UpgradeCompleted UpgradePhase = "Completed"
+)
+
 // UpgradeStatus is the progress of an upgrade.
 type UpgradeStatus struct {
 	// phase of the upgrade.
