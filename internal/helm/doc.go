@@ -1,0 +1,55 @@
+// Package helm installs, upgrades, rolls back and uninstalls mesh charts with
+// the Helm v4 SDK, for the MeshInstall and MeshRevision controllers.
+//
+// # Chart sources
+//
+// A Source is an HTTP(S) chart repository (index.yaml), an OCI registry, or a
+// local path (a chart directory, a packaged .tgz, or a directory holding
+// several of either) for air-gapped sites. Repository indexes are cached for
+// IndexTTL and re-read at once when a requested version is missing, so a
+// version published later is found without waiting for the TTL. Archives are
+// cached on disk under Options.CacheDir and checked against the digest the
+// index publishes, on download and on every read: a tampered archive is
+// refused. Loaded charts are not shared between operations: Helm mutates a
+// chart while processing its dependencies, so each operation loads its own
+// copy from the cached archive bytes (a few milliseconds even for Cilium).
+//
+// # Errors
+//
+// Errors carry their outcome (internal/outcome): a chart or version that does
+// not exist is terminal (ChartUnavailable, naming the versions available), a
+// template or values.schema.json failure is terminal (RenderFailed), a failed
+// upgrade that was rolled back is terminal (InstallFailed). An unreachable
+// repository or API server is a plain, transient error.
+//
+// # No-op detection
+//
+// Ensure stores a digest of chart, values and release labels in a release
+// label (DigestLabel). When the digest of the wanted release equals the
+// deployed one, Ensure returns Action None after reading the release Secrets
+// only: no render and no write. When it differs, Ensure renders the release
+// first (render errors stop it before any write) and compares the manifest
+// with the deployed one; identical manifests of the same chart version are
+// not upgraded, and the engine remembers the equivalence in memory so later
+// calls skip the render too. The trade-off: after a restart of the operator
+// that render happens once more, instead of writing the new digest into the
+// release record without an upgrade.
+//
+// # Failures and recovery
+//
+// A failed upgrade is rolled back to the last deployed revision and a failed
+// first install is uninstalled, by this package rather than Helm's
+// RollbackOnFailure, so that the same happens with and without waiting. A
+// release left in pending-install, pending-upgrade or pending-rollback (the
+// operator died mid-operation) is marked failed and then upgraded again,
+// which is what `helm upgrade` after a manual `helm rollback` would do but
+// without human help. Operations on one release are serialised within the
+// process.
+//
+// # CRDs
+//
+// Every CustomResourceDefinition rendered from a chart's templates gets the
+// annotation helm.sh/resource-policy: keep through a post-renderer, so
+// uninstalling a release never deletes a CRD (and the custom resources users
+// stored in it). CRDs in a chart's crds/ directory are never deleted by Helm.
+package helm

@@ -1,0 +1,569 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/kube"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/outcome"
+)
+
+// DigestLabel is the release label holding the digest of the chart, values
+// and labels a release was deployed with.
+const DigestLabel = "meshplane.io/release-digest"
+
+// maxHistory bounds the revisions Helm keeps per release.
+const maxHistory = 10
+
+// Render renders the release with the server's capabilities without writing
+// anything. The manifest is what Helm stores as the release manifest:
+// templates, post-rendered, without the chart's crds/ directory. Template
+// and values.schema.json failures are terminal (RenderFailed).
+func (e *Engine) Render(ctx context.Context, rel Release) (string, error) {
+	ch, err := e.Load(ctx, rel.Chart, rel.Version, rel.Source)
+	if err != nil {
+		return "", err
+	}
+	cfg, err := e.actionConfig(rel.Namespace)
+	if err != nil {
+		return "", err
+	}
+	last, err := lastRelease(cfg, rel.Name)
+	if err != nil {
+		return "", err
+	}
+	return e.render(ctx, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled)
+}
+
+// render renders ch with vals as release rel in a dry run against the API
+// server (lookups and capabilities are real; nothing is written). For a new
+// release the dry run also refuses objects that exist and belong to no or
+// another release (terminal, reason Conflict).
+func (e *Engine) render(ctx context.Context, ch *chartv2.Chart, rel Release, vals map[string]any, isUpgrade bool) (string, error) {
+	cfg, err := e.actionConfig(rel.Namespace)
+	if err != nil {
+		return "", err
+	}
+	// Capabilities first: failures to reach the server are transient, and
+	// everything Install reports after this is about the chart.
+	caps, err := capabilities(cfg)
+	if err != nil {
+		return "", fmt.Errorf("reading the API server's capabilities: %w", err)
+	}
+	cfg.Capabilities = caps
+	inst := action.NewInstall(cfg)
+	inst.ReleaseName = rel.Name
+	inst.Namespace = rel.Namespace
+	inst.DryRunStrategy = action.DryRunServer
+	inst.IsUpgrade = isUpgrade
+	inst.Replace = true
+	inst.PostRenderer = keepCRDs{}
+	inst.Labels = rel.Labels
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	r, err := inst.RunWithContext(ctx, chartCopy(ch), copyValues(vals))
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if strings.Contains(err.Error(), "unable to continue with install") {
+			return "", outcome.Stalled(meshv1alpha1.ConflictReason, "release %s/%s (chart %s %s) cannot be installed: %v; remove or adopt the existing objects", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, err)
+		}
+		return "", outcome.Stalled(meshv1alpha1.RenderFailedReason, "chart %s version %s does not render for release %s/%s: %v; fix the values", ch.Metadata.Name, ch.Metadata.Version, rel.Namespace, rel.Name, err)
+	}
+	out, err := releaserToV1(r)
+	if err != nil {
+		return "", err
+	}
+	return out.Manifest, nil
+}
+
+// chartCopy returns a copy of ch that Helm may mutate (dependency processing
+// prunes disabled subcharts).
+func chartCopy(ch *chartv2.Chart) *chartv2.Chart {
+	c := *ch
+	if ch.Metadata != nil {
+		md := *ch.Metadata
+		md.Dependencies = nil
+		for _, d := range ch.Metadata.Dependencies {
+			dc := *d
+			md.Dependencies = append(md.Dependencies, &dc)
+		}
+		c.Metadata = &md
+	}
+	deps := ch.Dependencies()
+	c.SetDependencies() // detach from the original slice
+	for _, d := range deps {
+		c.AddDependency(chartCopy(d))
+	}
+	return &c
+}
+
+func copyValues(v map[string]any) map[string]any {
+	if v == nil {
+		return map[string]any{}
+	}
+	return loader.MergeMaps(map[string]any{}, v)
+}
+
+// Ensure installs or upgrades rel and returns what it did. Unchanged chart,
+// values and labels give Action None without any write. With wait it waits
+// (kstatus) for the resources up to timeout; a failed upgrade is rolled back
+// and a failed first install is uninstalled (terminal, InstallFailed). A
+// release stuck in pending-install, pending-upgrade or pending-rollback is
+// marked failed and upgraded again. Render errors happen before any write.
+func (e *Engine) Ensure(ctx context.Context, rel Release, wait bool, timeout time.Duration) (Result, error) {
+	defer e.lock(rel.Name, rel.Namespace)()
+	ch, err := e.Load(ctx, rel.Chart, rel.Version, rel.Source)
+	if err != nil {
+		return Result{}, err
+	}
+	return e.ensure(ctx, ch, rel, rel.Values, wait, timeout, false)
+}
+
+func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, vals map[string]any, wait bool, timeout time.Duration, adopt bool) (Result, error) {
+	log := e.log.WithValues("release", rel.Namespace+"/"+rel.Name, "chart", ch.Metadata.Name, "version", ch.Metadata.Version)
+	digest := releaseDigest(ch, vals, rel.Labels)
+	cfg, err := e.actionConfig(rel.Namespace)
+	if err != nil {
+		return Result{}, err
+	}
+	last, err := lastRelease(cfg, rel.Name)
+	if err != nil {
+		return Result{}, err
+	}
+	recovered := false
+	if last != nil && last.Info.Status.IsPending() {
+		log.Info("recovering release left pending by an interrupted operation", "status", last.Info.Status, "revision", last.Version)
+		last.SetStatus(rcommon.StatusFailed, fmt.Sprintf("marked failed by Meshplane: left %s by an interrupted operation", last.Info.Status))
+		if err := cfg.Releases.Update(last); err != nil {
+			return Result{}, fmt.Errorf("marking pending release %s/%s revision %d failed: %w", rel.Namespace, rel.Name, last.Version, err)
+		}
+		recovered = true
+	}
+	exists := last != nil && last.Info.Status != rcommon.StatusUninstalled
+	deployed := exists && !recovered && last.Info.Status == rcommon.StatusDeployed
+	if deployed && (last.Labels[DigestLabel] == digest || e.knownEqual(rel, digest, last.Version)) {
+		return e.result(ActionNone, last, ch), nil
+	}
+	manifest, err := e.render(ctx, ch, rel, vals, exists)
+	if err != nil {
+		return Result{}, err
+	}
+	if deployed && sameChart(last, ch) && manifestsEqual(manifest, last.Manifest) && labelsIncluded(rel.Labels, last.Labels) {
+		log.V(1).Info("values changed but the rendered manifest did not: no upgrade")
+		e.rememberEqual(rel, digest, last.Version)
+		return e.result(ActionNone, last, ch), nil
+	}
+	labels := map[string]string{}
+	maps.Copy(labels, rel.Labels)
+	labels[DigestLabel] = digest
+	timeout = e.waitTimeout(timeout)
+	strategy := kube.HookOnlyStrategy
+	if wait {
+		strategy = kube.StatusWatcherStrategy
+	}
+	if !exists {
+		inst := action.NewInstall(cfg)
+		inst.ReleaseName = rel.Name
+		inst.Namespace = rel.Namespace
+		inst.CreateNamespace = true
+		inst.Replace = true
+		inst.Labels = labels
+		inst.PostRenderer = keepCRDs{}
+		inst.Timeout = timeout
+		inst.WaitStrategy = strategy
+		inst.ServerSideApply = true
+		inst.ForceConflicts = true
+		inst.TakeOwnership = adopt
+		inst.Description = "Installed by Meshplane"
+		log.Info("installing release")
+		r, err := inst.RunWithContext(ctx, chartCopy(ch), copyValues(vals))
+		if err != nil {
+			return e.failedInstall(ctx, cfg, rel, ch, strategy, timeout, err)
+		}
+		out, err := releaserToV1(r)
+		if err != nil {
+			return Result{}, err
+		}
+		action := ActionInstalled
+		if adopt {
+			action = ActionAdopted
+		}
+		return e.result(action, out, ch), nil
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace = rel.Namespace
+	up.ResetValues = true
+	up.Labels = labels
+	up.PostRenderer = keepCRDs{}
+	up.Timeout = timeout
+	up.WaitStrategy = strategy
+	up.MaxHistory = maxHistory
+	up.ServerSideApply = "auto"
+	up.ForceConflicts = true
+	up.Description = "Upgraded by Meshplane"
+	log.Info("upgrading release", "from", last.Version, "recovered", recovered)
+	r, err := up.RunWithContext(ctx, rel.Name, chartCopy(ch), copyValues(vals))
+	if err != nil {
+		return e.failedUpgrade(ctx, cfg, rel, ch, strategy, timeout, err)
+	}
+	out, err := releaserToV1(r)
+	if err != nil {
+		return Result{}, err
+	}
+	return e.result(ActionUpgraded, out, ch), nil
+}
+
+// failedInstall removes what a failed first install left behind.
+func (e *Engine) failedInstall(ctx context.Context, cfg *action.Configuration, rel Release, ch *chartv2.Chart, strategy kube.WaitStrategy, timeout time.Duration, cause error) (Result, error) {
+	e.log.Info("install failed; uninstalling what it created", "release", rel.Namespace+"/"+rel.Name, "error", cause.Error())
+	if h, _ := cfg.Releases.History(rel.Name); len(h) == 0 {
+		// Nothing was recorded, so nothing was created.
+		if ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
+		return Result{}, outcome.Stalled(meshv1alpha1.InstallFailedReason, "installing release %s/%s (chart %s %s) failed before anything was created: %v", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause)
+	}
+	if err := e.uninstall(cfg, rel.Name, strategy, timeout); err != nil {
+		return Result{}, fmt.Errorf("installing release %s/%s failed (%v), and uninstalling it failed too: %w", rel.Namespace, rel.Name, cause, err)
+	}
+	return Result{}, outcome.Stalled(meshv1alpha1.InstallFailedReason, "installing release %s/%s (chart %s %s) failed: %v; the partial installation was uninstalled (CRDs kept)", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause)
+}
+
+// failedUpgrade rolls a failed upgrade back to the last deployed revision, or
+// uninstalls a release that never deployed.
+func (e *Engine) failedUpgrade(ctx context.Context, cfg *action.Configuration, rel Release, ch *chartv2.Chart, strategy kube.WaitStrategy, timeout time.Duration, cause error) (Result, error) {
+	log := e.log.WithValues("release", rel.Namespace+"/"+rel.Name)
+	prev, err := deployedRelease(cfg, rel.Name)
+	if err != nil {
+		return Result{}, fmt.Errorf("upgrading release %s/%s failed (%v); reading its history failed: %w", rel.Namespace, rel.Name, cause, err)
+	}
+	if prev == nil {
+		log.Info("upgrade of a release that never deployed failed; uninstalling it", "error", cause.Error())
+		if err := e.uninstall(cfg, rel.Name, strategy, timeout); err != nil {
+			return Result{}, fmt.Errorf("upgrading release %s/%s failed (%v), and uninstalling it failed too: %w", rel.Namespace, rel.Name, cause, err)
+		}
+		return Result{}, outcome.Stalled(meshv1alpha1.InstallFailedReason, "installing release %s/%s (chart %s %s) failed: %v; the partial installation was uninstalled (CRDs kept)", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause)
+	}
+	log.Info("upgrade failed; rolling back", "to", prev.Version, "error", cause.Error())
+	if err := e.rollbackTo(cfg, rel.Name, prev.Version, strategy, timeout); err != nil {
+		return Result{}, fmt.Errorf("upgrading release %s/%s to chart %s %s failed (%v), and rolling back to revision %d failed too: %w", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause, prev.Version, err)
+	}
+	res := Result{Action: ActionRolledBack}
+	if cur, err := deployedRelease(cfg, rel.Name); err == nil && cur != nil {
+		res = e.result(ActionRolledBack, cur, cur.Chart)
+	}
+	return res, outcome.Stalled(meshv1alpha1.InstallFailedReason, "upgrading release %s/%s to chart %s %s failed: %v; rolled back to revision %d (chart %s)", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause, prev.Version, chartVersion(prev))
+}
+
+func (e *Engine) rollbackTo(cfg *action.Configuration, name string, version int, strategy kube.WaitStrategy, timeout time.Duration) error {
+	rb := action.NewRollback(cfg)
+	rb.Version = version
+	rb.WaitStrategy = strategy
+	rb.Timeout = timeout
+	rb.MaxHistory = maxHistory
+	rb.ServerSideApply = "auto"
+	rb.ForceConflicts = true
+	rb.Description = "Rolled back by Meshplane"
+	return rb.Run(name)
+}
+
+// Adopt takes over an existing release of the same name without
+// reinstalling: if the deployed chart version and rel's values merged over
+// the release's own values render identically, it changes nothing (Action
+// Adopted, revision unchanged); else it upgrades with the merged values
+// (Action Upgraded). Without a release, it installs with Helm's
+// take-ownership, so objects the mesh's own CLI created are adopted in place
+// (Action Adopted).
+func (e *Engine) Adopt(ctx context.Context, rel Release, wait bool, timeout time.Duration) (Result, error) {
+	defer e.lock(rel.Name, rel.Namespace)()
+	ch, err := e.Load(ctx, rel.Chart, rel.Version, rel.Source)
+	if err != nil {
+		return Result{}, err
+	}
+	cfg, err := e.actionConfig(rel.Namespace)
+	if err != nil {
+		return Result{}, err
+	}
+	cur, err := deployedRelease(cfg, rel.Name)
+	if err != nil {
+		return Result{}, err
+	}
+	if cur == nil {
+		return e.ensure(ctx, ch, rel, rel.Values, wait, timeout, true)
+	}
+	vals := loader.MergeMaps(copyValues(cur.Config), copyValues(rel.Values))
+	if sameChart(cur, ch) {
+		manifest, err := e.render(ctx, ch, rel, vals, true)
+		if err != nil {
+			return Result{}, err
+		}
+		if manifestsEqual(manifest, cur.Manifest) {
+			e.log.Info("adopted release without changes", "release", rel.Namespace+"/"+rel.Name, "revision", cur.Version)
+			return e.result(ActionAdopted, cur, ch), nil
+		}
+	}
+	return e.ensure(ctx, ch, rel, vals, wait, timeout, false)
+}
+
+// Get returns the deployed release; ErrReleaseNotFound (errors.Is) when
+// there is none.
+func (e *Engine) Get(ctx context.Context, name, namespace string) (*ReleaseInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := e.actionConfig(namespace)
+	if err != nil {
+		return nil, err
+	}
+	r, err := deployedRelease(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("release %s/%s: %w", namespace, name, ErrReleaseNotFound)
+	}
+	info := &ReleaseInfo{
+		Name:      r.Name,
+		Namespace: r.Namespace,
+		Status:    string(r.Info.Status),
+		Revision:  r.Version,
+		Values:    r.Config,
+		Manifest:  r.Manifest,
+		Labels:    r.Labels,
+		Objects:   e.objectsOf(r.Manifest, r.Namespace, r.Chart),
+	}
+	if r.Chart != nil && r.Chart.Metadata != nil {
+		info.Chart = r.Chart.Metadata.Name
+		info.ChartVersion = r.Chart.Metadata.Version
+		info.AppVersion = r.Chart.Metadata.AppVersion
+	}
+	return info, nil
+}
+
+// Rollback rolls the release back to the revision deployed before the
+// current one.
+func (e *Engine) Rollback(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error {
+	defer e.lock(name, namespace)()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cfg, err := e.actionConfig(namespace)
+	if err != nil {
+		return err
+	}
+	hist, err := history(cfg, name)
+	if err != nil {
+		return err
+	}
+	cur := -1
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Info.Status == rcommon.StatusDeployed {
+			cur = i
+			break
+		}
+	}
+	if cur < 0 {
+		return fmt.Errorf("release %s/%s: %w", namespace, name, ErrReleaseNotFound)
+	}
+	target := 0
+	for i := cur - 1; i >= 0; i-- {
+		if hist[i].Info.Status == rcommon.StatusSuperseded || hist[i].Info.Status == rcommon.StatusDeployed {
+			target = hist[i].Version
+			break
+		}
+	}
+	if target == 0 {
+		return outcome.Stalled(meshv1alpha1.InstallFailedReason, "release %s/%s has no revision deployed before revision %d to roll back to", namespace, name, hist[cur].Version)
+	}
+	strategy := kube.HookOnlyStrategy
+	if wait {
+		strategy = kube.StatusWatcherStrategy
+	}
+	e.log.Info("rolling back release", "release", namespace+"/"+name, "from", hist[cur].Version, "to", target)
+	if err := e.rollbackTo(cfg, name, target, strategy, e.waitTimeout(timeout)); err != nil {
+		return fmt.Errorf("rolling back release %s/%s to revision %d: %w", namespace, name, target, err)
+	}
+	return nil
+}
+
+// Uninstall removes the release and its history. CRDs are kept: every CRD a
+// Meshplane release renders carries helm.sh/resource-policy: keep, and
+// before uninstalling a release installed by someone else the annotation is
+// added to its stored manifest too. A missing release is not an error.
+func (e *Engine) Uninstall(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error {
+	defer e.lock(name, namespace)()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cfg, err := e.actionConfig(namespace)
+	if err != nil {
+		return err
+	}
+	strategy := kube.HookOnlyStrategy
+	if wait {
+		strategy = kube.StatusWatcherStrategy
+	}
+	return e.uninstall(cfg, name, strategy, e.waitTimeout(timeout))
+}
+
+func (e *Engine) uninstall(cfg *action.Configuration, name string, strategy kube.WaitStrategy, timeout time.Duration) error {
+	// Helm decides what to keep from the stored manifests, so make sure
+	// every stored CRD says keep, whoever installed the release.
+	hist, err := history(cfg, name)
+	if err != nil {
+		return err
+	}
+	if len(hist) == 0 {
+		return nil
+	}
+	for _, r := range hist {
+		kept, changed, err := keepCRDsIn(r.Manifest)
+		if err != nil {
+			return fmt.Errorf("protecting the CRDs of release %s revision %d: %w", name, r.Version, err)
+		}
+		if changed {
+			r.Manifest = kept
+			if err := cfg.Releases.Update(r); err != nil {
+				return fmt.Errorf("protecting the CRDs of release %s revision %d: %w", name, r.Version, err)
+			}
+		}
+	}
+	un := action.NewUninstall(cfg)
+	un.IgnoreNotFound = true
+	un.KeepHistory = false
+	un.WaitStrategy = strategy
+	un.Timeout = timeout
+	un.Description = "Uninstalled by Meshplane"
+	e.log.Info("uninstalling release", "release", name)
+	if _, err := un.Run(name); err != nil {
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			return nil
+		}
+		return fmt.Errorf("uninstalling release %s: %w", name, err)
+	}
+	e.forget(name, cfg)
+	return nil
+}
+
+// ---- helpers ----
+
+func (e *Engine) result(a Action, r *releasev1.Release, ch *chartv2.Chart) Result {
+	return Result{Action: a, Revision: r.Version, Manifest: r.Manifest, Objects: e.objectsOf(r.Manifest, r.Namespace, ch)}
+}
+
+func (e *Engine) knownEqual(rel Release, digest string, revision int) bool {
+	e.equalMu.Lock()
+	defer e.equalMu.Unlock()
+	rev, ok := e.equal[rel.Namespace+"/"+rel.Name][digest]
+	return ok && rev == revision
+}
+
+func (e *Engine) rememberEqual(rel Release, digest string, revision int) {
+	e.equalMu.Lock()
+	defer e.equalMu.Unlock()
+	key := rel.Namespace + "/" + rel.Name
+	if e.equal[key] == nil || len(e.equal[key]) > 16 {
+		e.equal[key] = map[string]int{}
+	}
+	e.equal[key][digest] = revision
+}
+
+func (e *Engine) forget(name string, cfg *action.Configuration) {
+	ns := ""
+	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+		ns = kc.Namespace
+	}
+	e.equalMu.Lock()
+	delete(e.equal, ns+"/"+name)
+	e.equalMu.Unlock()
+}
+
+func releaserToV1(r any) (*releasev1.Release, error) {
+	switch v := r.(type) {
+	case *releasev1.Release:
+		return v, nil
+	case releasev1.Release:
+		return &v, nil
+	default:
+		return nil, fmt.Errorf("unsupported release type %T", r)
+	}
+}
+
+// history returns the release's revisions sorted by revision; none is not
+// an error.
+func history(cfg *action.Configuration, name string) ([]*releasev1.Release, error) {
+	h, err := cfg.Releases.History(name)
+	if err != nil {
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading history of release %s: %w", name, err)
+	}
+	out := make([]*releasev1.Release, 0, len(h))
+	for _, r := range h {
+		v, err := releaserToV1(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+func lastRelease(cfg *action.Configuration, name string) (*releasev1.Release, error) {
+	h, err := history(cfg, name)
+	if err != nil || len(h) == 0 {
+		return nil, err
+	}
+	return h[len(h)-1], nil
+}
+
+func deployedRelease(cfg *action.Configuration, name string) (*releasev1.Release, error) {
+	h, err := history(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].Info.Status == rcommon.StatusDeployed {
+			return h[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func sameChart(r *releasev1.Release, ch *chartv2.Chart) bool {
+	return r.Chart != nil && r.Chart.Metadata != nil && r.Chart.Metadata.Name == ch.Metadata.Name && r.Chart.Metadata.Version == ch.Metadata.Version
+}
+
+func chartVersion(r *releasev1.Release) string {
+	if r.Chart == nil || r.Chart.Metadata == nil {
+		return "unknown"
+	}
+	return r.Chart.Metadata.Name + " " + r.Chart.Metadata.Version
+}
+
+func labelsIncluded(want, have map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
