@@ -5,6 +5,14 @@ package setup
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/meshplane/meshplane/controllers/meshinstall"
+	"github.com/meshplane/meshplane/controllers/meshrevision"
+	"github.com/meshplane/meshplane/internal/helm"
 
 	"github.com/meshplane/meshplane/internal/manager"
 )
@@ -20,6 +28,7 @@ type Controller struct {
 // Controllers lists every controller, one entry per kind.
 var Controllers = []Controller{
 	// Each kind's controller registers itself here as it lands.
+	{Name: "MeshInstall and MeshRevision", Setup: setupInstall},
 }
 
 // All registers every controller with mgr.
@@ -30,4 +39,29 @@ func All(mgr *manager.Manager) error {
 		}
 	}
 	return nil
+}
+
+// setupInstall registers the MeshInstall and MeshRevision controllers with
+// one shared Helm engine (its chart caches and per-release locks span both).
+func setupInstall(mgr *manager.Manager) error {
+	cacheDir := os.Getenv("MESHPLANE_CACHE_DIR")
+	if cacheDir == "" {
+		cacheDir = filepath.Join(os.TempDir(), "meshplane-helm")
+	}
+	engine, err := helm.New(mgr.GetConfig(), helm.Options{CacheDir: cacheDir, Logger: ctrl.Log.WithName("helm")})
+	if err != nil {
+		return err
+	}
+	mi := &meshinstall.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: engine,
+		Recorder: mgr.GetEventRecorderFor("meshinstall-controller"), OperatorNamespace: mgr.Options.OperatorNamespace,
+	}
+	if err := mi.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	rv := &meshrevision.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: engine,
+		Recorder: mgr.GetEventRecorderFor("meshrevision-controller"), OperatorNamespace: mgr.Options.OperatorNamespace,
+	}
+	return rv.SetupWithManager(mgr)
 }

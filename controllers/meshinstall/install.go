@@ -1,0 +1,432 @@
+package meshinstall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/helm"
+	"github.com/meshplane/meshplane/internal/install"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/mesh/istio"
+	"github.com/meshplane/meshplane/internal/mesh/linkerd"
+	"github.com/meshplane/meshplane/internal/ownership"
+	"github.com/meshplane/meshplane/internal/status"
+	"github.com/meshplane/meshplane/internal/upgrade"
+)
+
+// desired is one Helm release Meshplane wants.
+type desired struct {
+	chart  mesh.Chart
+	rel    helm.Release
+	digest string
+}
+
+// reconcile runs the phases: provider, namespace, identity, then the
+// in-place or revision-based life cycle.
+func (r *Reconciler) reconcile(ctx context.Context, mi *meshv1alpha1.MeshInstall) (ctrl.Result, error) {
+	p, err := r.Registry.Installer(mi.Spec.Provider)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ns := mi.Spec.Namespace
+	if ns == "" {
+		ns = p.DefaultNamespace()
+	}
+	mi.Status.Namespace = ns
+	charts := p.Charts(mi)
+	if err := install.UnknownComponents(mi, charts); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureNamespace(ctx, mi, ns); err != nil {
+		return ctrl.Result{}, err
+	}
+	id, err := r.identity(ctx, mi, ns)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if revisionBased(mi) {
+		return r.reconcileRevisionBased(ctx, mi, p, ns, charts, id)
+	}
+	return r.reconcileInPlace(ctx, mi, p, ns, charts, id)
+}
+
+func revisionBased(mi *meshv1alpha1.MeshInstall) bool {
+	return mi.Spec.Provider == meshv1alpha1.ProviderIstio && mi.Spec.Upgrade != nil &&
+		mi.Spec.Upgrade.Strategy == meshv1alpha1.UpgradeRevisionBased
+}
+
+// reconcileInPlace installs or upgrades every chart in place, waits for the
+// control plane, then restarts the data plane in batches after a version
+// change.
+func (r *Reconciler) reconcileInPlace(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, ns string, charts []mesh.Chart, id *mesh.Identity) (ctrl.Result, error) {
+	revision := ""
+	if mi.Spec.Istio != nil {
+		revision = mi.Spec.Istio.Revision
+	}
+	upgrading := mi.Status.InstalledVersion != "" && mi.Status.InstalledVersion != mi.Spec.Version
+	if upgrading && (mi.Status.Upgrade == nil || mi.Status.Upgrade.ToVersion != mi.Spec.Version) {
+		now := metav1.NewTime(r.now())
+		mi.Status.Upgrade = &meshv1alpha1.UpgradeStatus{Phase: meshv1alpha1.UpgradeInstalling,
+			FromVersion: mi.Status.InstalledVersion, ToVersion: mi.Spec.Version, StartTime: &now}
+	}
+	rels, err := r.desiredReleases(ctx, mi, p, ns, charts, mi.Spec.Version, revision, id)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.applyReleases(ctx, mi, rels); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.checkHealth(ctx, mi, p, rels); err != nil {
+		return ctrl.Result{}, err
+	}
+	mi.Status.InstalledVersion = mi.Spec.Version
+	u := mi.Status.Upgrade
+	if u == nil || u.ToVersion != mi.Spec.Version || u.Phase == meshv1alpha1.UpgradeCompleted {
+		return ctrl.Result{}, nil
+	}
+	if p.Name() == meshv1alpha1.ProviderCilium {
+		// Cilium's data plane is its DaemonSet: its rollout was the health
+		// check above.
+		u.Phase, u.Message = meshv1alpha1.UpgradeCompleted, "the cilium DaemonSet rolled out"
+		return ctrl.Result{}, nil
+	}
+	t := upgrade.Target{DataPlane: mi.Spec.Version, Restart: restartWorkloads(mi)}
+	nss, err := r.meshNamespaces(ctx, mi, p, ns)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	done, err := r.migrate(ctx, mi, t, nss)
+	if err != nil || !done {
+		return ctrl.Result{}, err
+	}
+	u.Phase, u.CurrentBatch, u.Message = meshv1alpha1.UpgradeCompleted, nil, fmt.Sprintf("control plane and %d namespaces run %s", u.TotalNamespaces, mi.Spec.Version)
+	r.Recorder.Eventf(mi, corev1.EventTypeNormal, "UpgradeCompleted", "%s upgraded in place to %s", mi.Spec.Provider, mi.Spec.Version)
+	return ctrl.Result{}, nil
+}
+
+// desiredReleases composes the release of every chart.
+func (r *Reconciler) desiredReleases(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, ns string, charts []mesh.Chart, version, revision string, id *mesh.Identity) ([]desired, error) {
+	out := make([]desired, 0, len(charts))
+	for _, c := range charts {
+		ic := mesh.InstallContext{Namespace: ns, Version: version, Identity: id}
+		if c.Name == "istiod" {
+			ic.Revision = revision
+		}
+		vals, err := install.Compose(p, mi, c, ic, nil)
+		if err != nil {
+			return nil, err
+		}
+		src, err := install.Source(ctx, r.APIReader, mi, c, r.OperatorNamespace)
+		if err != nil {
+			return nil, err
+		}
+		name := c.ReleaseName
+		if a := mi.Spec.Adopt; a != nil && a.ReleaseNames[c.Name] != "" {
+			name = a.ReleaseNames[c.Name]
+		}
+		rel := helm.Release{Name: name, Namespace: ns, Chart: c.Name, Version: install.ChartVersion(p, mi, version), Source: src, Values: vals}
+		out = append(out, desired{chart: c, rel: rel, digest: install.Digest(rel)})
+	}
+	return out, nil
+}
+
+// applyReleases installs or upgrades the releases whose digest changed.
+// Every changed chart is rendered first, so a chart that cannot be fetched
+// or rendered stops the reconcile before anything is written.
+func (r *Reconciler) applyReleases(ctx context.Context, mi *meshv1alpha1.MeshInstall, rels []desired) error {
+	var changed []desired
+	for _, d := range rels {
+		if st := findRelease(mi.Status.Releases, d.rel.Name); st == nil || st.ValuesDigest != d.digest || st.Status != "deployed" {
+			changed = append(changed, d)
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	for _, d := range changed {
+		if _, err := r.Helm.Render(ctx, d.rel); err != nil {
+			return err
+		}
+	}
+	for _, d := range changed {
+		res, err := r.ensureRelease(ctx, mi, d)
+		if err != nil {
+			return err
+		}
+		info, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
+		if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
+			return err
+		}
+		setRelease(mi, install.ReleaseStatus(d.rel, info, d.digest))
+		if res.Action != helm.ActionNone {
+			r.Recorder.Eventf(mi, corev1.EventTypeNormal, string(res.Action), "Helm release %s/%s: %s chart %s %s (revision %d)",
+				d.rel.Namespace, d.rel.Name, res.Action, d.rel.Chart, d.rel.Version, res.Revision)
+		}
+	}
+	status.Set(&mi.Status.CommonStatus, mi.Generation, meshv1alpha1.InstalledCondition, metav1.ConditionTrue,
+		meshv1alpha1.SucceededReason, fmt.Sprintf("%d Helm releases deployed", len(mi.Status.Releases)))
+	return nil
+}
+
+// ensureRelease installs, upgrades or (on first sight, with spec.adopt)
+// adopts one release.
+func (r *Reconciler) ensureRelease(ctx context.Context, mi *meshv1alpha1.MeshInstall, d desired) (helm.Result, error) {
+	if mi.Spec.Adopt != nil && findRelease(mi.Status.Releases, d.rel.Name) == nil {
+		_, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
+		switch {
+		case err == nil:
+			if mi.Spec.Adopt.Source == meshv1alpha1.AdoptCLI {
+				break
+			}
+			res, err := r.Helm.Adopt(ctx, d.rel, false, 0)
+			if err != nil {
+				return res, err
+			}
+			recordAdopted(mi, "HelmRelease/"+d.rel.Namespace+"/"+d.rel.Name, r.now())
+			return res, nil
+		case !errors.Is(err, helm.ErrReleaseNotFound):
+			return helm.Result{}, err
+		}
+	}
+	return r.Helm.Ensure(ctx, d.rel, false, 0)
+}
+
+func recordAdopted(mi *meshv1alpha1.MeshInstall, obj string, now time.Time) {
+	if mi.Status.Adopted == nil {
+		t := metav1.NewTime(now)
+		mi.Status.Adopted = &meshv1alpha1.AdoptedStatus{Source: mi.Spec.Adopt.Source, Time: &t}
+	}
+	if !slices.Contains(mi.Status.Adopted.Objects, obj) {
+		mi.Status.Adopted.Objects = append(mi.Status.Adopted.Objects, obj)
+	}
+}
+
+func findRelease(rs []meshv1alpha1.HelmReleaseStatus, name string) *meshv1alpha1.HelmReleaseStatus {
+	for i := range rs {
+		if rs[i].Name == name {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+func setRelease(mi *meshv1alpha1.MeshInstall, s meshv1alpha1.HelmReleaseStatus) {
+	if cur := findRelease(mi.Status.Releases, s.Name); cur != nil {
+		*cur = s
+		return
+	}
+	mi.Status.Releases = append(mi.Status.Releases, s)
+}
+
+// checkHealth reads every control-plane workload of the releases and the
+// mesh's CRDs. It returns a wait error until all are ready.
+func (r *Reconciler) checkHealth(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, rels []desired) error {
+	var refs []helm.ObjectRef
+	for _, d := range rels {
+		info, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
+		if err != nil {
+			if errors.Is(err, helm.ErrReleaseNotFound) {
+				return waiting(meshv1alpha1.ProgressingReason, 2*time.Second, "Helm release %s/%s is not deployed yet", d.rel.Namespace, d.rel.Name)
+			}
+			return err
+		}
+		refs = append(refs, info.Objects...)
+	}
+	comps, notReady, err := r.components(ctx, refs)
+	if err != nil {
+		return err
+	}
+	mi.Status.Components = comps
+	st, gen := &mi.Status.CommonStatus, mi.Generation
+	crdErr := r.crdsEstablished(ctx, p)
+	if crdErr != nil {
+		status.Set(st, gen, meshv1alpha1.CRDsEstablishedCondition, metav1.ConditionFalse, meshv1alpha1.ProgressingReason, crdErr.Error())
+	} else {
+		status.Set(st, gen, meshv1alpha1.CRDsEstablishedCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, "every CRD of the mesh is Established")
+	}
+	if len(notReady) > 0 {
+		msg := "not ready: " + joinMax(notReady, 5)
+		status.Set(st, gen, meshv1alpha1.ComponentsReadyCondition, metav1.ConditionFalse, meshv1alpha1.ComponentsNotReadyReason, msg)
+		return waiting(meshv1alpha1.ComponentsNotReadyReason, 5*time.Second, "control plane %s", msg)
+	}
+	status.Set(st, gen, meshv1alpha1.ComponentsReadyCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason,
+		fmt.Sprintf("%d control-plane workloads are Available", len(comps)))
+	if crdErr != nil {
+		return waiting(meshv1alpha1.ProgressingReason, 5*time.Second, "%s", crdErr.Error())
+	}
+	return nil
+}
+
+// components reads the Deployments, DaemonSets and StatefulSets among refs.
+func (r *Reconciler) components(ctx context.Context, refs []helm.ObjectRef) ([]meshv1alpha1.ComponentStatus, []string, error) {
+	var comps []meshv1alpha1.ComponentStatus
+	var notReady []string
+	for _, ref := range refs {
+		var obj client.Object
+		switch {
+		case ref.Group == "apps" && ref.Kind == "Deployment":
+			obj = &appsv1.Deployment{}
+		case ref.Group == "apps" && ref.Kind == "DaemonSet":
+			obj = &appsv1.DaemonSet{}
+		case ref.Group == "apps" && ref.Kind == "StatefulSet":
+			obj = &appsv1.StatefulSet{}
+		default:
+			continue
+		}
+		cs := meshv1alpha1.ComponentStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, obj); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return nil, nil, err
+			}
+			cs.Message = "not found"
+		} else {
+			cs.Ready, cs.Message = install.WorkloadReady(obj)
+		}
+		if !cs.Ready {
+			notReady = append(notReady, fmt.Sprintf("%s %s/%s (%s)", ref.Kind, ref.Namespace, ref.Name, cs.Message))
+		}
+		if len(comps) < 64 {
+			comps = append(comps, cs)
+		}
+	}
+	return comps, notReady, nil
+}
+
+// crdsEstablished checks that the mesh's main API group is served and that
+// every CRD of its groups is Established.
+func (r *Reconciler) crdsEstablished(ctx context.Context, p mesh.Installer) error {
+	var list apiextensionsv1.CustomResourceDefinitionList
+	if err := r.List(ctx, &list); err != nil {
+		return err
+	}
+	groups := p.CRDGroups()
+	var missing []string
+	found := false
+	for _, crd := range list.Items {
+		if !slices.Contains(groups, crd.Spec.Group) {
+			continue
+		}
+		if crd.Spec.Group == groups[0] {
+			found = true
+		}
+		est := false
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				est = true
+			}
+		}
+		if !est {
+			missing = append(missing, crd.Name)
+		}
+	}
+	if !found {
+		return fmt.Errorf("no CRD of API group %s is installed yet", groups[0])
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("CRDs not Established yet: %s", joinMax(missing, 5))
+	}
+	return nil
+}
+
+// ensureNamespace creates the control-plane namespace when it is missing;
+// Linkerd's gets the labels its webhooks rely on to skip the control plane.
+func (r *Reconciler) ensureNamespace(ctx context.Context, mi *meshv1alpha1.MeshInstall, ns string) error {
+	want := map[string]string{}
+	if mi.Spec.Provider == meshv1alpha1.ProviderLinkerd {
+		want = map[string]string{
+			"linkerd.io/is-control-plane":          "true",
+			"config.linkerd.io/admission-webhooks": "disabled",
+			"linkerd.io/control-plane-ns":          ns,
+		}
+	}
+	var cur corev1.Namespace
+	err := r.Get(ctx, client.ObjectKey{Name: ns}, &cur)
+	if client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	if err == nil {
+		missing := false
+		for k, v := range want {
+			if cur.Labels[k] != v {
+				missing = true
+			}
+		}
+		if !missing {
+			return nil
+		}
+		patch := client.MergeFrom(cur.DeepCopy())
+		if cur.Labels == nil {
+			cur.Labels = map[string]string{}
+		}
+		for k, v := range want {
+			cur.Labels[k] = v
+		}
+		if err := r.Patch(ctx, &cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
+			return err
+		}
+		r.Recorder.Eventf(mi, corev1.EventTypeNormal, "NamespaceLabelled", "labelled namespace %s for %s", ns, mi.Spec.Provider)
+		return nil
+	}
+	labels := ownership.Labels("MeshInstall", "", mi.Name)
+	for k, v := range want {
+		labels[k] = v
+	}
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}
+	if err := r.Create(ctx, obj, client.FieldOwner(ownership.FieldManager)); err != nil && client.IgnoreAlreadyExists(err) != nil {
+		return err
+	}
+	r.Recorder.Eventf(mi, corev1.EventTypeNormal, "NamespaceCreated", "created control-plane namespace %s", ns)
+	return nil
+}
+
+// meshNamespaces lists the namespaces whose data plane an in-place upgrade
+// restarts: sidecar members of the mesh (ambient pods have no proxy to
+// restart), minus the control plane's own, filtered by the rollout's
+// namespaceSelector.
+func (r *Reconciler) meshNamespaces(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, controlPlane string) ([]upgrade.Namespace, error) {
+	return r.collectNamespaces(ctx, mi, controlPlane, func(ns *corev1.Namespace) bool {
+		m := p.NamespaceMembership(ns)
+		if m.Level != mesh.ExplicitMember || m.Profile == meshv1alpha1.ProfileAmbient {
+			return false
+		}
+		if p.Name() == meshv1alpha1.ProviderIstio && mi.Spec.Istio != nil && mi.Spec.Istio.Revision != "" {
+			return m.Revision == mi.Spec.Istio.Revision
+		}
+		return p.Name() != meshv1alpha1.ProviderIstio || m.Revision == "" || m.Revision == istio.RevisionLabelValue
+	})
+}
+
+var _ = linkerd.InjectAnnotation
+
+func restartWorkloads(mi *meshv1alpha1.MeshInstall) bool {
+	if mi.Spec.Upgrade == nil || mi.Spec.Upgrade.Rollout == nil || mi.Spec.Upgrade.Rollout.RestartWorkloads == nil {
+		return true
+	}
+	return *mi.Spec.Upgrade.Rollout.RestartWorkloads
+}
+
+func joinMax(items []string, n int) string {
+	s := ""
+	for i, it := range items {
+		if i == n {
+			return s + fmt.Sprintf(" and %d more", len(items)-n)
+		}
+		if i > 0 {
+			s += ", "
+		}
+		s += it
+	}
+	return s
+}
