@@ -22,8 +22,12 @@ import (
 // Names of the Secrets holding a generated Linkerd identity, in the
 // operator namespace. They carry no owner reference: a re-created
 // MeshInstall finds them again, so the mesh keeps its identity.
-func anchorSecretName(mi *meshv1alpha1.MeshInstall) string { return "meshinstall-" + mi.Name + "-trust-anchor" }
-func issuerSecretName(mi *meshv1alpha1.MeshInstall) string { return "meshinstall-" + mi.Name + "-issuer" }
+func anchorSecretName(mi *meshv1alpha1.MeshInstall) string {
+	return "meshinstall-" + mi.Name + "-trust-anchor"
+}
+func issuerSecretName(mi *meshv1alpha1.MeshInstall) string {
+	return "meshinstall-" + mi.Name + "-issuer"
+}
 
 // identity returns Linkerd's trust material: referenced Secrets (checked),
 // the trust roots a MeshFederation wrote (external), or generated ones.
