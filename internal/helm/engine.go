@@ -80,7 +80,7 @@ type ObjectRef struct{ Group, Version, Kind, Namespace, Name string }
 // ReleaseInfo describes a deployed release.
 type ReleaseInfo struct {
 	Name, Namespace, Chart, ChartVersion, AppVersion, Status string
-	Revision                                                  int
+	Revision                                                 int
 	// Values are the values the release was installed with (not merged with
 	// the chart's defaults).
 	Values   map[string]any
