@@ -317,6 +317,9 @@ func (s *sourceCache) archive(ctx context.Context, src Source, cv *repo.ChartVer
 	if err != nil {
 		return nil, fmt.Errorf("downloading chart %s version %s from %s: %w", cv.Name, cv.Version, u, err)
 	}
+	if code == http.StatusUnauthorized || code == http.StatusForbidden {
+		return nil, chartUnavailable("chart repository %s refused the credentials for %s (HTTP %d): check the chart source's username and password", src.RepoURL, u, code)
+	}
 	if code != http.StatusOK {
 		return nil, fmt.Errorf("downloading chart %s version %s from %s: HTTP %d", cv.Name, cv.Version, u, code)
 	}
