@@ -44,6 +44,7 @@ func (r *Reconciler) migrate(ctx context.Context, mi *meshv1alpha1.MeshInstall, 
 	u.MigratedNamespaces = int32(len(nss) - len(upgrade.Pending(t, nss)))
 	now := r.now()
 	if len(u.CurrentBatch) > 0 {
+		t = stamped(t, u.BatchStartTime)
 		batch := pick(nss, u.CurrentBatch)
 		gate := upgrade.CheckBatch(t, batch)
 		switch {
@@ -83,6 +84,7 @@ func (r *Reconciler) migrate(ctx context.Context, mi *meshv1alpha1.MeshInstall, 
 	start := metav1.NewTime(now)
 	u.Phase, u.CurrentBatch, u.BatchStartTime = meshv1alpha1.UpgradeMigrating, next, &start
 	u.Message = fmt.Sprintf("migrating batch %v", next)
+	t = stamped(t, &start)
 	if err := r.applyBatch(ctx, mi, t, pick(nss, next)); err != nil {
 		return false, err
 	}
@@ -108,11 +110,21 @@ func (r *Reconciler) failBatch(ctx context.Context, mi *meshv1alpha1.MeshInstall
 	u := mi.Status.Upgrade
 	how := "the previous control plane is gone (in-place upgrade), so the batch stays on the new version"
 	if t.FromRevision != "" {
-		back := upgrade.Target{FromRevision: t.ToRevision, ToRevision: t.FromRevision, DataPlane: t.FromRevision, Restart: t.Restart}
-		if err := r.applyBatch(ctx, mi, back, batch); err != nil {
+		// Namespaces that select the new revision explicitly move back;
+		// namespaces following the default tag cannot while the tag points
+		// at the new revision (abort moves the tag).
+		back := stamped(upgrade.Target{FromRevision: t.ToRevision, ToRevision: t.FromRevision, PodRevision: t.FromRevision, Restart: t.Restart}, u.BatchStartTime)
+		var explicit []upgrade.Namespace
+		for _, ns := range batch {
+			if ns.Labels[istio.RevLabel] == t.ToRevision || t.Relabel(ns) {
+				ns.Labels = map[string]string{istio.RevLabel: t.ToRevision}
+				explicit = append(explicit, ns)
+			}
+		}
+		if err := r.applyBatch(ctx, mi, back, explicit); err != nil {
 			return err
 		}
-		how = "the batch was moved back to revision " + t.FromRevision
+		how = fmt.Sprintf("namespaces %v were moved back to revision %s", names(explicit), t.FromRevision)
 	}
 	u.Phase, u.CurrentBatch = meshv1alpha1.UpgradeFailed, nil
 	u.Message = fmt.Sprintf("batch %v failed its health gate after %s: %s", names(batch), rolloutOf(mi).healthTimeout, joinMax(gate.Waiting, 3))
@@ -199,7 +211,30 @@ func (r *Reconciler) collectNamespaces(ctx context.Context, mi *meshv1alpha1.Mes
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, upgrade.Namespace{Name: ns.Name, Labels: ns.Labels, Workloads: wls})
+		n := upgrade.Namespace{Name: ns.Name, Labels: ns.Labels, Workloads: wls}
+		if mi.Spec.Provider == meshv1alpha1.ProviderIstio {
+			if n.PodRevisions, err = r.podRevisions(ctx, ns.Name); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// podRevisions counts the running, controller-owned pods of a namespace per
+// istio.io/rev label, from pod metadata.
+func (r *Reconciler) podRevisions(ctx context.Context, ns string) (map[string]int, error) {
+	var pods metav1.PartialObjectMetadataList
+	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := r.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp.IsZero() && metav1.GetControllerOf(&p) != nil {
+			out[p.Labels[istio.RevLabel]]++
+		}
 	}
 	return out, nil
 }
@@ -233,6 +268,16 @@ func (r *Reconciler) workloads(ctx context.Context, ns string) ([]upgrade.Worklo
 		add("DaemonSet", &dss.Items[i], &dss.Items[i].Spec.Template)
 	}
 	return out, nil
+}
+
+// stamped names the batch attempt in a revision-based target's DataPlane
+// value, so that each attempt (and a move back) restarts workloads again
+// while re-applying the same attempt stays a no-op.
+func stamped(t upgrade.Target, at *metav1.Time) upgrade.Target {
+	if t.PodRevision != "" && at != nil {
+		t.DataPlane = fmt.Sprintf("%s@%d", t.PodRevision, at.Unix())
+	}
+	return t
 }
 
 func pick(nss []upgrade.Namespace, want []string) []upgrade.Namespace {

@@ -78,7 +78,7 @@ func (r *Reconciler) reconcileRevisionBased(ctx context.Context, mi *meshv1alpha
 	}
 	mi.Status.InstalledVersion = mi.Spec.Version
 	if u != nil && u.TargetRevision == target && u.Phase != meshv1alpha1.UpgradeCompleted && u.Phase != meshv1alpha1.UpgradeCleaningUp {
-		t := upgrade.Target{FromRevision: u.FromRevision, ToRevision: target, DataPlane: target, Restart: restartWorkloads(mi)}
+		t := upgrade.Target{FromRevision: u.FromRevision, ToRevision: target, PodRevision: target, Restart: restartWorkloads(mi)}
 		nss, err := r.revisionNamespaces(ctx, mi, ns, t)
 		if err != nil {
 			return ctrl.Result{}, err
@@ -117,25 +117,27 @@ func (r *Reconciler) abort(ctx context.Context, mi *meshv1alpha1.MeshInstall, ns
 		return err
 	}
 	mi.Status.ActiveRevision, mi.Status.InstalledVersion = u.FromRevision, u.FromVersion
-	t := upgrade.Target{FromRevision: u.TargetRevision, ToRevision: u.FromRevision, DataPlane: u.FromRevision, Restart: restartWorkloads(mi)}
+	if u.Phase != meshv1alpha1.UpgradeAborting {
+		now := metav1.NewTime(r.now())
+		u.Phase, u.BatchStartTime = meshv1alpha1.UpgradeAborting, &now
+		r.Recorder.Eventf(mi, corev1.EventTypeWarning, "UpgradeAborting", "spec.upgrade.abort: moving the default tag and every migrated namespace back to revision %s", u.FromRevision)
+	}
+	t := stamped(upgrade.Target{FromRevision: u.TargetRevision, ToRevision: u.FromRevision, PodRevision: u.FromRevision, Restart: restartWorkloads(mi)}, u.BatchStartTime)
 	all, err := r.revisionNamespaces(ctx, mi, ns, t)
 	if err != nil {
 		return err
 	}
-	// Only namespaces the upgrade touched move back.
+	// Only namespaces the upgrade touched move back: those relabelled and
+	// those whose pods run the new revision.
 	var moved []upgrade.Namespace
 	for _, n := range all {
-		touched := n.Labels[istio.RevLabel] == u.TargetRevision
+		touched := n.Labels[istio.RevLabel] == u.TargetRevision || n.PodRevisions[u.TargetRevision] > 0
 		for _, w := range n.Workloads {
-			touched = touched || w.DataPlane == u.TargetRevision
+			touched = touched || w.DataPlane == t.DataPlane
 		}
 		if touched {
 			moved = append(moved, n)
 		}
-	}
-	if u.Phase != meshv1alpha1.UpgradeAborting {
-		u.Phase = meshv1alpha1.UpgradeAborting
-		r.Recorder.Eventf(mi, corev1.EventTypeWarning, "UpgradeAborting", "moving %d namespaces back to revision %s", len(moved), u.FromRevision)
 	}
 	u.CurrentBatch = nil
 	if err := r.applyBatch(ctx, mi, t, moved); err != nil {

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -22,6 +23,9 @@ type Namespace struct {
 	// Workloads in the namespace and the DataPlaneAnnotation value of their
 	// pod templates ("" when unset).
 	Workloads []Workload
+	// PodRevisions counts the namespace's running workload pods per
+	// istio.io/rev label (the revision that injected them); Istio only.
+	PodRevisions map[string]int
 }
 
 // Workload is one restartable workload.
@@ -43,8 +47,14 @@ type Target struct {
 	// FromRevision and ToRevision are Istio revisions for a revision-based
 	// upgrade; both empty for an in-place upgrade.
 	FromRevision, ToRevision string
-	// DataPlane is the DataPlaneAnnotation value of a migrated workload.
+	// DataPlane is the DataPlaneAnnotation value of a migrated workload. For
+	// revision-based upgrades it names the batch attempt, so a retried or
+	// reverted batch restarts again.
 	DataPlane string
+	// PodRevision, when set (revision-based upgrades), is the revision every
+	// pod must run: a namespace is migrated when its pods do, whatever their
+	// templates say, because pods following a tag move with the tag.
+	PodRevision string
 	// Restart says whether workloads are restarted (rollout.restartWorkloads).
 	Restart bool
 }
@@ -66,8 +76,20 @@ func (t Target) Migrated(ns Namespace) bool {
 	if !t.Restart {
 		return true
 	}
+	if t.PodRevision != "" {
+		return podsOn(ns, t.PodRevision)
+	}
 	for _, w := range ns.Workloads {
 		if w.DataPlane != t.DataPlane {
+			return false
+		}
+	}
+	return true
+}
+
+func podsOn(ns Namespace, rev string) bool {
+	for r, n := range ns.PodRevisions {
+		if r != rev && n > 0 {
 			return false
 		}
 	}
@@ -123,6 +145,9 @@ func CheckBatch(t Target, batch []Namespace) Gate {
 			case !w.Ready:
 				g.Waiting = append(g.Waiting, ns.Name+"/"+w.Kind+"/"+w.Name+": "+w.Message)
 			}
+		}
+		if t.PodRevision != "" && t.Restart && !podsOn(ns, t.PodRevision) {
+			g.Waiting = append(g.Waiting, fmt.Sprintf("%s: pods per revision %v, want all on %s", ns.Name, ns.PodRevisions, t.PodRevision))
 		}
 	}
 	slices.Sort(g.Waiting)

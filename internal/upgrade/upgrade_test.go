@@ -114,3 +114,21 @@ func TestRevisionUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestPodRevisions(t *testing.T) {
+	tgt := Target{FromRevision: "1-29-0", ToRevision: "1-30-0", PodRevision: "1-30-0", DataPlane: "1-30-0@1", Restart: true}
+	follower := Namespace{Name: "f", Labels: map[string]string{"istio-injection": "enabled"}, Workloads: []Workload{wl("a", "1-29-0@0", true)},
+		PodRevisions: map[string]int{"1-30-0": 1}}
+	if !tgt.Migrated(follower) {
+		t.Error("a tag follower whose pods run the target is migrated, whatever its template says")
+	}
+	behind := follower
+	behind.PodRevisions = map[string]int{"1-30-0": 1, "1-29-0": 1}
+	if tgt.Migrated(behind) {
+		t.Error("a namespace with a pod on the old revision is not migrated")
+	}
+	g := CheckBatch(tgt, []Namespace{{Name: "x", Workloads: []Workload{wl("a", "1-30-0@1", true)}, PodRevisions: map[string]int{"1-29-0": 1}}})
+	if g.Passed {
+		t.Error("a batch whose pods still run the old revision does not pass")
+	}
+}

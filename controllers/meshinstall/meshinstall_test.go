@@ -1,0 +1,314 @@
+package meshinstall_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/controllers/meshinstall"
+	"github.com/meshplane/meshplane/internal/helm"
+	"github.com/meshplane/meshplane/internal/install"
+	"github.com/meshplane/meshplane/test/chartrepo"
+	"github.com/meshplane/meshplane/test/charts"
+	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/harness"
+)
+
+var ctx = context.Background()
+
+func cond(mi *meshv1alpha1.MeshInstall, typ string) *metav1.Condition {
+	return apimeta.FindStatusCondition(mi.Status.Conditions, typ)
+}
+
+func getMI(t *testing.T, c client.Client, name string) *meshv1alpha1.MeshInstall {
+	t.Helper()
+	mi := &meshv1alpha1.MeshInstall{}
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, mi); err != nil {
+		t.Fatal(err)
+	}
+	return mi
+}
+
+// waitCondition waits until the condition has status s (and reason, when
+// given) at the current generation.
+func waitCondition(t *testing.T, c client.Client, name, typ string, s metav1.ConditionStatus, reason string) *meshv1alpha1.MeshInstall {
+	t.Helper()
+	var mi *meshv1alpha1.MeshInstall
+	harness.Eventually(t, 90*time.Second, name+" "+typ+"="+string(s)+" "+reason, func() error {
+		mi = &meshv1alpha1.MeshInstall{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, mi); err != nil {
+			return err
+		}
+		cd := cond(mi, typ)
+		if cd == nil || cd.Status != s || (reason != "" && cd.Reason != reason) || cd.ObservedGeneration != mi.Generation {
+			return harness.Errorf("conditions: %+v", mi.Status.Conditions)
+		}
+		return nil
+	})
+	return mi
+}
+
+// markAvailable plays the deployment controller, which envtest does not
+// run: it reports every Deployment of ns as rolled out.
+func markAvailable(t *testing.T, c client.Client, ns string) {
+	t.Helper()
+	var deps appsv1.DeploymentList
+	if err := c.List(ctx, &deps, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range deps.Items {
+		d := &deps.Items[i]
+		n := int32(1)
+		if d.Spec.Replicas != nil {
+			n = *d.Spec.Replicas
+		}
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		if err := c.Status().Update(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func events(t *testing.T, c client.Client, name string) string {
+	t.Helper()
+	var list corev1.EventList
+	if err := c.List(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.Kind == "MeshInstall" && e.InvolvedObject.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return strings.Join(reasons, ",")
+}
+
+func raw(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(s)} }
+
+func TestIstioInstallLifecycle(t *testing.T) {
+	srv := cluster.UseServer(t, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
+	dir := t.TempDir()
+	charts.StageIstio(t, dir, "1.28.1")
+	repo := chartrepo.Serve(t, dir)
+	m := harness.StartManager(t, srv.Config)
+	c := m.Client
+
+	mi := &meshv1alpha1.MeshInstall{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio"},
+		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1",
+			Chart: &meshv1alpha1.ChartSource{Repository: repo.URL}, DeletionPolicy: meshv1alpha1.DeletionUninstall},
+	}
+	if err := c.Create(ctx, mi); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, c, "istio", meshv1alpha1.ComponentsReadyCondition, metav1.ConditionFalse, meshv1alpha1.ComponentsNotReadyReason)
+	if r := cond(got, meshv1alpha1.ReadyCondition); r.Status != metav1.ConditionFalse || cond(got, meshv1alpha1.ReconcilingCondition) == nil {
+		t.Fatalf("while istiod is unavailable: Ready=%v, want False with Reconciling", r)
+	}
+	if cond(got, meshv1alpha1.InstalledCondition).Status != metav1.ConditionTrue || len(got.Status.Releases) != 2 {
+		t.Fatalf("releases: %+v", got.Status.Releases)
+	}
+	markAvailable(t, c, "istio-system")
+	got = waitCondition(t, c, "istio", meshv1alpha1.ReadyCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
+	if got.Status.ObservedGeneration != got.Generation || got.Status.InstalledVersion != "1.28.1" || got.Status.Namespace != "istio-system" {
+		t.Fatalf("status: %+v", got.Status)
+	}
+	if cond(got, meshv1alpha1.CRDsEstablishedCondition).Status != metav1.ConditionTrue || len(got.Status.Components) != 1 || !got.Status.Components[0].Ready {
+		t.Fatalf("health: %+v %+v", got.Status.Conditions, got.Status.Components)
+	}
+	if ev := events(t, c, "istio"); !strings.Contains(ev, "Installed") {
+		t.Fatalf("events %q lack Installed", ev)
+	}
+
+	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
+		var writes, helmCalls atomic.Int32
+		count := func(context.Context, client.WithWatch, client.Object, ...any) { writes.Add(1) }
+		wc := interceptor.NewClient(clientWithWatch{m.GetClient()}, interceptor.Funcs{
+			Create: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+				count(ctx, cl, o)
+				return cl.Create(ctx, o, opts...)
+			},
+			Update: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
+				count(ctx, cl, o)
+				return cl.Update(ctx, o, opts...)
+			},
+			Patch: func(ctx context.Context, cl client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
+				count(ctx, cl, o)
+				return cl.Patch(ctx, o, p, opts...)
+			},
+			Delete: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
+				count(ctx, cl, o)
+				return cl.Delete(ctx, o, opts...)
+			},
+			SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+				writes.Add(1)
+				return cl.SubResource(sub).Patch(ctx, o, p, opts...)
+			},
+			SubResourceUpdate: func(ctx context.Context, cl client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+				writes.Add(1)
+				return cl.SubResource(sub).Update(ctx, o, opts...)
+			},
+		})
+		r := &meshinstall.Reconciler{Client: wc, APIReader: m.GetAPIReader(), Registry: m.Registry,
+			Helm: countingHelm{Helm: mustEngine(t, m), calls: &helmCalls}, Recorder: record.NewFakeRecorder(100), OperatorNamespace: harness.OperatorNamespace}
+		for range 3 {
+			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "istio"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if writes.Load() != 0 || helmCalls.Load() != 0 {
+			t.Fatalf("no-op reconciles sent %d writes and %d Helm installs/upgrades, want 0", writes.Load(), helmCalls.Load())
+		}
+	})
+
+	rev := func() int {
+		info, err := mustEngine(t, m).Get(ctx, "istiod", "istio-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Revision
+	}
+	before := rev()
+
+	t.Run("unknown version stalls and changes nothing", func(t *testing.T) {
+		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) { s.Version = "1.99.0" })
+		got := waitCondition(t, c, "istio", meshv1alpha1.StalledCondition, metav1.ConditionTrue, meshv1alpha1.ChartUnavailableReason)
+		if msg := cond(got, meshv1alpha1.StalledCondition).Message; !strings.Contains(msg, "1.99.0") || !strings.Contains(msg, "1.28.1") {
+			t.Fatalf("message should name the missing and the available versions: %s", msg)
+		}
+		if rev() != before || got.Status.InstalledVersion != "1.28.1" {
+			t.Fatalf("the running release changed")
+		}
+	})
+	t.Run("values the chart's schema rejects stall and change nothing", func(t *testing.T) {
+		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) {
+			s.Version = "1.28.1"
+			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"notAnIstiodValue":true}`)}}
+		})
+		got := waitCondition(t, c, "istio", meshv1alpha1.StalledCondition, metav1.ConditionTrue, meshv1alpha1.RenderFailedReason)
+		if msg := cond(got, meshv1alpha1.StalledCondition).Message; !strings.Contains(msg, "notAnIstiodValue") {
+			t.Fatalf("message should name the bad value: %s", msg)
+		}
+		if rev() != before {
+			t.Fatalf("the running release changed")
+		}
+	})
+	t.Run("an unknown component stalls", func(t *testing.T) {
+		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) {
+			s.Components = []meshv1alpha1.ComponentValues{{Chart: "ztunnel", Values: *raw(`{}`)}}
+		})
+		got := waitCondition(t, c, "istio", meshv1alpha1.StalledCondition, metav1.ConditionTrue, meshv1alpha1.InvalidSpecReason)
+		if msg := cond(got, meshv1alpha1.StalledCondition).Message; !strings.Contains(msg, "ztunnel") {
+			t.Fatalf("message: %s", msg)
+		}
+	})
+	t.Run("values change upgrades and becomes Ready again", func(t *testing.T) {
+		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) {
+			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"pilot":{"env":{"PILOT_X":"1"}}}`)}}
+		})
+		harness.Eventually(t, 60*time.Second, "istiod upgraded", func() error {
+			if r := rev(); r <= before {
+				return harness.Errorf("revision %d", r)
+			}
+			return nil
+		})
+		markAvailable(t, c, "istio-system")
+		waitCondition(t, c, "istio", meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
+	})
+	t.Run("Uninstall removes the releases and keeps the CRDs", func(t *testing.T) {
+		if err := c.Delete(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "istio"}}); err != nil {
+			t.Fatal(err)
+		}
+		harness.Eventually(t, 60*time.Second, "MeshInstall gone", func() error {
+			err := c.Get(ctx, client.ObjectKey{Name: "istio"}, &meshv1alpha1.MeshInstall{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return harness.Errorf("still there: %v", err)
+		})
+		if _, err := mustEngine(t, m).Get(ctx, "istiod", "istio-system"); !errors.Is(err, helm.ErrReleaseNotFound) {
+			t.Fatalf("istiod release: %v, want uninstalled", err)
+		}
+		var crds apiextensionsv1.CustomResourceDefinitionList
+		if err := c.List(ctx, &crds); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, crd := range crds.Items {
+			if strings.HasSuffix(crd.Spec.Group, "istio.io") {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatal("Istio's CRDs were deleted")
+		}
+		var dep appsv1.Deployment
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istiod"}, &dep); !apierrors.IsNotFound(err) {
+			t.Fatalf("istiod Deployment: %v, want deleted", err)
+		}
+	})
+}
+
+func patchSpec(t *testing.T, c client.Client, name string, f func(*meshv1alpha1.MeshInstallSpec)) {
+	t.Helper()
+	mi := getMI(t, c, name)
+	base := mi.DeepCopy()
+	f(&mi.Spec)
+	if err := c.Patch(ctx, mi, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clientWithWatch adapts the manager's client to interceptor.NewClient.
+type clientWithWatch struct{ client.Client }
+
+func (clientWithWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
+	return nil, errors.New("not supported")
+}
+
+// countingHelm counts the calls that could write.
+type countingHelm struct {
+	install.Helm
+	calls *atomic.Int32
+}
+
+func (h countingHelm) Ensure(ctx context.Context, rel helm.Release, wait bool, timeout time.Duration) (helm.Result, error) {
+	h.calls.Add(1)
+	return h.Helm.Ensure(ctx, rel, wait, timeout)
+}
+
+func (h countingHelm) Adopt(ctx context.Context, rel helm.Release, wait bool, timeout time.Duration) (helm.Result, error) {
+	h.calls.Add(1)
+	return h.Helm.Adopt(ctx, rel, wait, timeout)
+}
+
+func (h countingHelm) Uninstall(ctx context.Context, name, ns string, wait bool, timeout time.Duration) error {
+	h.calls.Add(1)
+	return h.Helm.Uninstall(ctx, name, ns, wait, timeout)
+}
+
+func mustEngine(t *testing.T, m *harness.Manager) *helm.Engine {
+	t.Helper()
+	e, err := helm.New(m.GetConfig(), helm.Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
