@@ -20,8 +20,8 @@ import (
 	"github.com/go-logr/logr/testr"
 	"helm.sh/helm/v4/pkg/action"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
-	appsv1 "k8s.io/api/apps/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -541,7 +541,9 @@ func linkerdIdentityValues(t *testing.T) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemOf := func(typ string, der []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})) }
+	pemOf := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
 	return map[string]any{
 		"identityTrustAnchorsPEM": pemOf("CERTIFICATE", rootDER),
 		"identity": map[string]any{"issuer": map[string]any{"tls": map[string]any{
