@@ -489,7 +489,7 @@ func TestEngine(t *testing.T) {
 				"k8sServicePort":       6443,
 				"envoy":                map[string]any{"enabled": true},
 				"gatewayAPI":           map[string]any{"enabled": true},
-				"authentication":       map[string]any{"mutual": map[string]any{"spire": map[string]any{"enabled": true, "install": map[string]any{"enabled": true}}}},
+				"authentication":       map[string]any{"enabled": true, "mutual": map[string]any{"spire": map[string]any{"enabled": true, "install": map[string]any{"enabled": true}}}},
 			}}
 		start := time.Now()
 		m, err := e.Render(ctx, rel)
@@ -503,7 +503,7 @@ func TestEngine(t *testing.T) {
 			}
 		}
 		bad := rel
-		bad.Values = map[string]any{"kubeProxyReplacement": "sometimes"}
+		bad.Values = map[string]any{"kubeProxyReplacement": 3}
 		_, err = e.Render(ctx, bad)
 		wantStalled(t, err, meshv1alpha1.RenderFailedReason, "kubeProxyReplacement")
 	})
