@@ -1,7 +1,6 @@
 package helm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -242,6 +241,3 @@ func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
 		Context: clientcmdapi.Context{Namespace: g.namespace},
 	})
 }
-
-// withContext returns an error if ctx is done.
-func withContext(ctx context.Context) error { return ctx.Err() }

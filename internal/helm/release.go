@@ -80,6 +80,11 @@ func (e *Engine) render(ctx context.Context, ch *chartv2.Chart, rel Release, val
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
+		if msg := err.Error(); strings.Contains(msg, "resource mapping not found") || strings.Contains(msg, "no matches for kind") {
+			// The chart uses a kind the server does not serve (yet): the CRDs
+			// may be on their way (installed by another chart), so retry.
+			return "", fmt.Errorf("chart %s version %s uses a kind the API server does not serve (install its CRDs first): %w", ch.Metadata.Name, ch.Metadata.Version, err)
+		}
 		if strings.Contains(err.Error(), "unable to continue with install") {
 			return "", outcome.Stalled(meshv1alpha1.ConflictReason, "release %s/%s (chart %s %s) cannot be installed: %v; remove or adopt the existing objects", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, err)
 		}
@@ -214,8 +219,10 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	up.Timeout = timeout
 	up.WaitStrategy = strategy
 	up.MaxHistory = maxHistory
+	// Keep the apply method the release used (Helm 3 releases used
+	// client-side apply); forcing conflicts needs server-side apply.
 	up.ServerSideApply = "auto"
-	up.ForceConflicts = true
+	up.ForceConflicts = last.ApplyMethod == "ssa"
 	up.Description = "Upgraded by Meshplane"
 	log.Info("upgrading release", "from", last.Version, "recovered", recovered)
 	r, err := up.RunWithContext(ctx, rel.Name, chartCopy(ch), copyValues(vals))
@@ -239,7 +246,9 @@ func (e *Engine) failedInstall(ctx context.Context, cfg *action.Configuration, r
 		}
 		return Result{}, outcome.Stalled(meshv1alpha1.InstallFailedReason, "installing release %s/%s (chart %s %s) failed before anything was created: %v", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause)
 	}
-	if err := e.uninstall(cfg, rel.Name, strategy, timeout); err != nil {
+	// Cleaning up does not wait: the outcome is the same, and waiting
+	// again for what just failed would double the time.
+	if err := e.uninstall(cfg, rel.Name, kube.HookOnlyStrategy, timeout); err != nil {
 		return Result{}, fmt.Errorf("installing release %s/%s failed (%v), and uninstalling it failed too: %w", rel.Namespace, rel.Name, cause, err)
 	}
 	return Result{}, outcome.Stalled(meshv1alpha1.InstallFailedReason, "installing release %s/%s (chart %s %s) failed: %v; the partial installation was uninstalled (CRDs kept)", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause)
@@ -255,13 +264,15 @@ func (e *Engine) failedUpgrade(ctx context.Context, cfg *action.Configuration, r
 	}
 	if prev == nil {
 		log.Info("upgrade of a release that never deployed failed; uninstalling it", "error", cause.Error())
-		if err := e.uninstall(cfg, rel.Name, strategy, timeout); err != nil {
+		if err := e.uninstall(cfg, rel.Name, kube.HookOnlyStrategy, timeout); err != nil {
 			return Result{}, fmt.Errorf("upgrading release %s/%s failed (%v), and uninstalling it failed too: %w", rel.Namespace, rel.Name, cause, err)
 		}
 		return Result{}, outcome.Stalled(meshv1alpha1.InstallFailedReason, "installing release %s/%s (chart %s %s) failed: %v; the partial installation was uninstalled (CRDs kept)", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause)
 	}
 	log.Info("upgrade failed; rolling back", "to", prev.Version, "error", cause.Error())
-	if err := e.rollbackTo(cfg, rel.Name, prev.Version, strategy, timeout); err != nil {
+	// The rollback does not wait: the previous revision's health is the
+	// caller's to watch, and a wait here would double the time.
+	if err := e.rollbackTo(cfg, rel.Name, prev, kube.HookOnlyStrategy, timeout); err != nil {
 		return Result{}, fmt.Errorf("upgrading release %s/%s to chart %s %s failed (%v), and rolling back to revision %d failed too: %w", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause, prev.Version, err)
 	}
 	res := Result{Action: ActionRolledBack}
@@ -271,14 +282,14 @@ func (e *Engine) failedUpgrade(ctx context.Context, cfg *action.Configuration, r
 	return res, outcome.Stalled(meshv1alpha1.InstallFailedReason, "upgrading release %s/%s to chart %s %s failed: %v; rolled back to revision %d (chart %s)", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, cause, prev.Version, chartVersion(prev))
 }
 
-func (e *Engine) rollbackTo(cfg *action.Configuration, name string, version int, strategy kube.WaitStrategy, timeout time.Duration) error {
+func (e *Engine) rollbackTo(cfg *action.Configuration, name string, target *releasev1.Release, strategy kube.WaitStrategy, timeout time.Duration) error {
 	rb := action.NewRollback(cfg)
-	rb.Version = version
+	rb.Version = target.Version
 	rb.WaitStrategy = strategy
 	rb.Timeout = timeout
 	rb.MaxHistory = maxHistory
 	rb.ServerSideApply = "auto"
-	rb.ForceConflicts = true
+	rb.ForceConflicts = target.ApplyMethod == "ssa"
 	rb.Description = "Rolled back by Meshplane"
 	return rb.Run(name)
 }
@@ -381,23 +392,23 @@ func (e *Engine) Rollback(ctx context.Context, name, namespace string, wait bool
 	if cur < 0 {
 		return fmt.Errorf("release %s/%s: %w", namespace, name, ErrReleaseNotFound)
 	}
-	target := 0
+	var target *releasev1.Release
 	for i := cur - 1; i >= 0; i-- {
 		if hist[i].Info.Status == rcommon.StatusSuperseded || hist[i].Info.Status == rcommon.StatusDeployed {
-			target = hist[i].Version
+			target = hist[i]
 			break
 		}
 	}
-	if target == 0 {
+	if target == nil {
 		return outcome.Stalled(meshv1alpha1.InstallFailedReason, "release %s/%s has no revision deployed before revision %d to roll back to", namespace, name, hist[cur].Version)
 	}
 	strategy := kube.HookOnlyStrategy
 	if wait {
 		strategy = kube.StatusWatcherStrategy
 	}
-	e.log.Info("rolling back release", "release", namespace+"/"+name, "from", hist[cur].Version, "to", target)
+	e.log.Info("rolling back release", "release", namespace+"/"+name, "from", hist[cur].Version, "to", target.Version)
 	if err := e.rollbackTo(cfg, name, target, strategy, e.waitTimeout(timeout)); err != nil {
-		return fmt.Errorf("rolling back release %s/%s to revision %d: %w", namespace, name, target, err)
+		return fmt.Errorf("rolling back release %s/%s to revision %d: %w", namespace, name, target.Version, err)
 	}
 	return nil
 }

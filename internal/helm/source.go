@@ -40,7 +40,23 @@ type sourceCache struct {
 	mu       sync.Mutex
 	indexes  map[string]*cachedIndex
 	archives map[string][]byte // verified archive bytes by key
-	fetchMu  sync.Mutex        // serialises network fetches, so concurrent loads fetch once
+	// fetchMus serialise network fetches per source, so that concurrent
+	// loads fetch once and a slow source does not hold up the others.
+	fetchMus map[string]*sync.Mutex
+}
+
+// fetchLock locks fetches from one source.
+func (s *sourceCache) fetchLock(src Source) func() {
+	key := strings.TrimSuffix(src.RepoURL, "/")
+	s.mu.Lock()
+	m := s.fetchMus[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.fetchMus[key] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 type cachedIndex struct {
@@ -49,7 +65,7 @@ type cachedIndex struct {
 }
 
 func newSourceCache(e *Engine) *sourceCache {
-	return &sourceCache{e: e, indexes: map[string]*cachedIndex{}, archives: map[string][]byte{}}
+	return &sourceCache{e: e, indexes: map[string]*cachedIndex{}, archives: map[string][]byte{}, fetchMus: map[string]*sync.Mutex{}}
 }
 
 // Load fetches (cached) and loads a chart. A missing chart or version is
@@ -193,8 +209,7 @@ func (s *sourceCache) get(ctx context.Context, src Source, rawURL string) ([]byt
 // now when force is set.
 func (s *sourceCache) index(ctx context.Context, src Source, force bool) (*repo.IndexFile, error) {
 	key := strings.TrimSuffix(src.RepoURL, "/")
-	s.fetchMu.Lock()
-	defer s.fetchMu.Unlock()
+	defer s.fetchLock(src)()
 	s.mu.Lock()
 	c := s.indexes[key]
 	s.mu.Unlock()
@@ -311,9 +326,17 @@ func (s *sourceCache) archive(ctx context.Context, src Source, cv *repo.ChartVer
 	if err != nil {
 		return nil, chartUnavailable("chart %s version %s in repository %s has an invalid URL %q: %v", cv.Name, cv.Version, src.RepoURL, cv.URLs[0], err)
 	}
-	s.fetchMu.Lock()
+	unlock := s.fetchLock(src)
+	s.mu.Lock()
+	cached, ok := s.archives[key]
+	s.mu.Unlock()
+	if ok {
+		// Fetched by a concurrent load while this one waited.
+		unlock()
+		return cached, nil
+	}
 	b, code, err := s.get(ctx, src, u)
-	s.fetchMu.Unlock()
+	unlock()
 	if err != nil {
 		return nil, fmt.Errorf("downloading chart %s version %s from %s: %w", cv.Name, cv.Version, u, err)
 	}
@@ -384,9 +407,9 @@ func (s *sourceCache) loadOCI(ctx context.Context, name, version string, src Sou
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		s.fetchMu.Lock()
+		unlock := s.fetchLock(src)
 		data, err = s.pullOCI(client, src, repoRef, name, version, tag)
-		s.fetchMu.Unlock()
+		unlock()
 		if err != nil {
 			return nil, err
 		}
