@@ -11,7 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshplane/meshplane/test/chartrepo"
+	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/fakeistiod"
 )
 
 // state is what serve writes for up and down.
@@ -23,6 +26,12 @@ type state struct {
 	ProbeAddr   string   `json:"probeAddr"`
 	ManagerLog  string   `json:"managerLog"`
 	ClusterLogs string   `json:"clusterLogs"`
+	// ChartRepo is the local Helm repository serving Istio 1.28.1 and 1.29.0.
+	ChartRepo string `json:"chartRepo"`
+	// InjectorURL and InjectorCA are the in-process sidecar injector that
+	// stands in for istiod's webhook (no containers run on fake nodes).
+	InjectorURL string `json:"injectorURL"`
+	InjectorCA  string `json:"injectorCA"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
@@ -61,6 +70,21 @@ func serve(dir string, nodes int) error {
 	}
 	defer sim.Stop()
 
+	chartDir := filepath.Join(dir, "charts")
+	if err := charts.StageIstioDir(chartDir, demoVersions...); err != nil {
+		return err
+	}
+	repo, err := chartrepo.Start(chartDir)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	inj, stopInjector, err := fakeistiod.Run()
+	if err != nil {
+		return err
+	}
+	defer stopInjector()
+
 	bin, err := cluster.BinDir()
 	if err != nil {
 		return err
@@ -92,7 +116,8 @@ func serve(dir string, nodes int) error {
 	go func() { exited <- mgr.Wait() }()
 
 	st := state{PID: os.Getpid(), Kubeconfig: sim.KubeconfigPath, Nodes: sim.Nodes, MetricsAddr: metricsAddr,
-		ProbeAddr: probeAddr, ManagerLog: logPath, ClusterLogs: filepath.Join(sim.Dir, "logs")}
+		ProbeAddr: probeAddr, ManagerLog: logPath, ClusterLogs: filepath.Join(sim.Dir, "logs"),
+		ChartRepo: repo.URL, InjectorURL: inj.URL, InjectorCA: inj.CABundle}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	if err := os.WriteFile(statePath(dir), b, 0o644); err != nil {
 		return err

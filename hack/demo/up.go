@@ -45,7 +45,7 @@ func up(dir string, nodes int) error {
 			return err
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)
 	if err != nil {
@@ -62,6 +62,9 @@ func up(dir string, nodes int) error {
 	step("applying the samples (config/samples) with server-side apply")
 	applied, err := applySamples(ctx, c)
 	if err != nil {
+		return err
+	}
+	if err := demoMesh(ctx, c, st); err != nil {
 		return err
 	}
 	step("running a workload on the fake nodes: Deployment default/podinfo, 3 replicas")
@@ -149,6 +152,9 @@ func applySamples(ctx context.Context, c client.Client) ([]*unstructured.Unstruc
 	sort.Strings(files)
 	var out []*unstructured.Unstructured
 	for _, f := range files {
+		if skipSample(f) {
+			continue
+		}
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err

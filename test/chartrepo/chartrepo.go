@@ -392,3 +392,23 @@ func (g *Registry) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// Start is Serve for programs without a testing.TB (the demo): a plain HTTP
+// repository on 127.0.0.1 that runs until Close.
+func Start(dir string) (*Server, error) {
+	s := &Server{Dir: dir}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	s.srv.Listener.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.srv.Listener = l
+	s.srv.Start()
+	s.URL = s.srv.URL
+	if err := s.Reindex(); err != nil {
+		s.srv.Close()
+		return nil, err
+	}
+	return s, nil
+}

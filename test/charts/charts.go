@@ -314,3 +314,18 @@ func goBin() string {
 	}
 	return "go"
 }
+
+// StageIstioDir is StageIstio for programs without a testing.TB (the demo).
+func StageIstioDir(dir string, versions ...string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, v := range versions {
+		for _, n := range IstioCharts {
+			if _, err := stage(dir, Chart{Name: n, Version: v}); err != nil {
+				return fmt.Errorf("staging chart %s %s: %w", n, v, err)
+			}
+		}
+	}
+	return nil
+}

@@ -51,23 +51,32 @@ type Injector struct {
 // Start serves the injector on 127.0.0.1 until the test ends.
 func Start(tb testing.TB) *Injector {
 	tb.Helper()
-	cert, caPEM, err := selfSigned()
+	inj, stop, err := Run()
 	if err != nil {
 		tb.Fatal(err)
+	}
+	tb.Cleanup(stop)
+	return inj
+}
+
+// Run serves the injector on 127.0.0.1 until stop is called.
+func Run() (inj *Injector, stop func(), err error) {
+	cert, caPEM, err := selfSigned()
+	if err != nil {
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		return nil, nil, err
 	}
-	inj := &Injector{URL: "https://" + ln.Addr().String(), CABundle: base64.StdEncoding.EncodeToString(caPEM)}
+	inj = &Injector{URL: "https://" + ln.Addr().String(), CABundle: base64.StdEncoding.EncodeToString(caPEM)}
 	inj.fail.Store(func(string, *corev1.Pod, string) bool { return false })
 	mux := http.NewServeMux()
 	mux.HandleFunc("/inject/", inj.inject)
 	mux.HandleFunc("/validate", allow)
 	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
-	tb.Cleanup(func() { _ = srv.Close() })
-	return inj
+	return inj, func() { _ = srv.Close() }, nil
 }
 
 // FailWhen sets the failure rule: pods it matches never become Ready.
