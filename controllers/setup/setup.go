@@ -6,6 +6,7 @@ package setup
 import (
 	"fmt"
 
+	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/internal/manager"
 )
 
@@ -20,6 +21,7 @@ type Controller struct {
 // Controllers lists every controller, one entry per kind.
 var Controllers = []Controller{
 	// Each kind's controller registers itself here as it lands.
+	{Name: "MeshFederation", Setup: meshfederation.Setup},
 }
 
 // All registers every controller with mgr.

@@ -103,7 +103,8 @@ type Layout struct {
 //     is followed by the bundle, since ClusterMesh peers trust that file.
 //   - KeyKey: the intermediate's key.
 //   - RootKey (Istio root-cert.pem, Linkerd ca.crt): the bundle.
-//   - ChainKey (Istio cert-chain.pem): intermediate then its root.
+//   - ChainKey (Istio cert-chain.pem): intermediate then its root (just
+//     the issuer when it is self-signed, as Istio's own CA is).
 //   - BundleConfigMapKey (Linkerd ca-bundle.crt): the bundle.
 func LayoutFor(t mesh.TrustTarget, m Material) Layout {
 	l := Layout{SecretType: t.IssuerSecretType, Secret: map[string][]byte{}}
@@ -122,7 +123,11 @@ func LayoutFor(t mesh.TrustTarget, m Material) Layout {
 		l.Secret[t.RootKey] = bundle
 	}
 	if t.ChainKey != "" {
-		l.Secret[t.ChainKey] = append(append([]byte(nil), m.Issuer.CertPEM...), EncodeCert(m.IssuerRoot)...)
+		chain := append([]byte(nil), m.Issuer.CertPEM...)
+		if Fingerprint(m.IssuerRoot) != m.Issuer.Fingerprint() { // a self-signed issuer is its own chain
+			chain = append(chain, EncodeCert(m.IssuerRoot)...)
+		}
+		l.Secret[t.ChainKey] = chain
 	}
 	if t.BundleConfigMap != "" {
 		l.ConfigMap = map[string]string{t.BundleConfigMapKey: string(bundle)}
