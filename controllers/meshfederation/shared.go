@@ -147,14 +147,14 @@ func (r *Reconciler) reconcileShared(ctx context.Context, fed *meshv1alpha1.Mesh
 		fed.Status.Rotation = &meshv1alpha1.RotationStatus{Trigger: trigger, Phase: meshv1alpha1.RotationIdle}
 	}
 	_, abort, minWait, _, waitWorkloads := rotationSpec(fed)
-	abortMsg := ""
+	abortMsg, changed := "", trigger != "" && rot.Active()
 	if abort && rot.Active() {
 		n, err := rot.Abort(now)
 		if err != nil {
 			abortMsg = err.Error()
 		} else if n.Phase != rot.Phase {
 			r.event(fed, corev1.EventTypeWarning, "RotationAborted", "Rotate", "rotation aborted in phase %s: returning to root %s", rot.Phase, short(rot.Old))
-			rot = n
+			rot, changed = n, true
 		}
 	}
 
@@ -199,7 +199,14 @@ func (r *Reconciler) reconcileShared(ctx context.Context, fed *meshv1alpha1.Mesh
 		}
 		obs.WorkloadsRolled, obs.NotRolled = len(old) == 0, summarize(old, 5)
 	}
-	next, why, after := rot.Step(obs)
+	// A phase entered in this reconcile (start, abort) is recorded before
+	// it may be left, so every phase shows in status.
+	next, why, after := rot, "", time.Duration(0)
+	if changed {
+		res.after = time.Millisecond
+	} else {
+		next, why, after = rot.Step(obs)
+	}
 	if next.Phase != rot.Phase {
 		switch next.Phase {
 		case meshv1alpha1.RotationCompleted:
@@ -216,7 +223,7 @@ func (r *Reconciler) reconcileShared(ctx context.Context, fed *meshv1alpha1.Mesh
 		}
 		r.event(fed, corev1.EventTypeNormal, "RotationPhase", "Rotate", "rotation phase %s → %s", rot.Phase, next.Phase)
 		res.after = time.Millisecond // write the next phase's material at once
-	} else if rot.Active() {
+	} else if rot.Active() && !changed {
 		res.after = r.poll()
 		if after > 0 && after < res.after {
 			res.after = after
@@ -226,7 +233,11 @@ func (r *Reconciler) reconcileShared(ctx context.Context, fed *meshv1alpha1.Mesh
 	if abortMsg != "" {
 		res.waitingFor = strings.TrimSpace(abortMsg + "; " + why)
 	}
-	recordRotation(fed, rot, next, now, res.waitingFor)
+	if changed {
+		recordRotation(fed, trust.Rotation{Phase: meshv1alpha1.RotationAddingRoot}, next, now, "")
+	} else {
+		recordRotation(fed, rot, next, now, res.waitingFor)
+	}
 	if !next.Active() && res.after == 0 {
 		res.after = r.resync()
 		for _, m := range members {

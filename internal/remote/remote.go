@@ -32,6 +32,9 @@ type Cache struct {
 	Scheme *runtime.Scheme
 	// Timeout bounds each request; DefaultTimeout when zero.
 	Timeout time.Duration
+	// Wrap, if set, wraps every client built (tests count requests with
+	// controller-runtime's interceptor).
+	Wrap func(client.Client) client.Client
 
 	mu      sync.Mutex
 	entries map[string]entry
@@ -162,6 +165,9 @@ func (c *Cache) Client(s *corev1.Secret, key string) (client.Client, error) {
 	cl, err := client.New(rc, client.Options{Scheme: c.Scheme})
 	if err != nil {
 		return nil, &InvalidKubeconfigError{Secret: name, Problem: err.Error()}
+	}
+	if c.Wrap != nil {
+		cl = c.Wrap(cl)
 	}
 	if c.entries == nil {
 		c.entries = map[string]entry{}
