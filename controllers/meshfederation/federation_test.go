@@ -1,0 +1,425 @@
+package meshfederation_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/controllers/meshfederation"
+	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/internal/ownership"
+	"github.com/meshplane/meshplane/internal/remote"
+	"github.com/meshplane/meshplane/internal/scheme"
+	"github.com/meshplane/meshplane/internal/trust"
+)
+
+var forward = []meshv1alpha1.RotationPhase{meshv1alpha1.RotationAddingRoot, meshv1alpha1.RotationWaitingForReload,
+	meshv1alpha1.RotationSwitchingIntermediates, meshv1alpha1.RotationWaitingForWorkloads,
+	meshv1alpha1.RotationRemovingOldRoot, meshv1alpha1.RotationCompleted}
+
+func equalPhases(a, b []meshv1alpha1.RotationPhase) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFederation runs one federation over three real API servers through
+// distribution, no-op reconciles, rotations (with workload waits, with a
+// member cut off mid-rotation, aborted), bad input and deletion.
+func TestFederation(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	mustCreate(t, e.local, federation("mesh"))
+	f := e.waitReady(t, "mesh")
+	root := f.Status.Root.Fingerprint
+	if f.Status.ReadyClusters != "3/3" || len(f.Status.BundleFingerprints) != 1 || f.Status.BundleFingerprints[0] != root {
+		t.Fatalf("status: %+v", f.Status)
+	}
+
+	t.Run("distributed", func(t *testing.T) {
+		for name, c := range e.members {
+			tt := e.targets[name]
+			s := &corev1.Secret{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: tt.Namespace, Name: tt.IssuerSecret}, s); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if s.Type != tt.IssuerSecretType || !ownership.IsOwnedBy(s, "MeshFederation", "", "mesh") {
+				t.Fatalf("%s: type %s labels %v", name, s.Type, s.Labels)
+			}
+			var keys []string
+			for k := range s.Data {
+				keys = append(keys, k)
+			}
+			for _, k := range []string{tt.CertKey, tt.KeyKey, tt.RootKey, tt.ChainKey} {
+				if k != "" && len(s.Data[k]) == 0 {
+					t.Fatalf("%s: Secret %s lacks %s (has %v)", name, tt.IssuerSecret, k, keys)
+				}
+			}
+			if len(s.ManagedFields) == 0 || s.ManagedFields[0].Manager != ownership.FieldManager {
+				t.Fatalf("%s: field managers %+v", name, s.ManagedFields)
+			}
+			ca, err := trust.ParseCA(s.Data[tt.CertKey], s.Data[tt.KeyKey], time.Now())
+			if err != nil {
+				t.Fatalf("%s: intermediate: %v", name, err)
+			}
+			if ca.Cert.MaxPathLen != 0 || !ca.Cert.MaxPathLenZero {
+				t.Fatalf("%s: path length", name)
+			}
+			if name == "west" && ca.Cert.Subject.CommonName != "identity.linkerd.cluster.local" {
+				t.Fatalf("Linkerd issuer CN %q", ca.Cert.Subject.CommonName)
+			}
+			if tt.ChainKey != "" {
+				chain, _ := trust.ParseCerts(s.Data[tt.ChainKey])
+				if len(chain) != 2 || trust.Fingerprint(chain[1]) != root || !trust.SignedBy(chain[0], chain[1]) {
+					t.Fatalf("%s: cert-chain.pem is not intermediate+root", name)
+				}
+			}
+			if tt.BundleConfigMap != "" {
+				cm := &corev1.ConfigMap{}
+				if err := c.Get(ctx, client.ObjectKey{Namespace: tt.Namespace, Name: tt.BundleConfigMap}, cm); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if !ownership.IsOwnedBy(cm, "MeshFederation", "", "mesh") || cm.Data[tt.BundleConfigMapKey] == "" {
+					t.Fatalf("%s: ConfigMap %+v", name, cm)
+				}
+			}
+		}
+		e.checkAll(t, root, root)
+		// Intermediates differ per cluster.
+		a, _ := e.read(ctx, "local")
+		b, _ := e.read(ctx, "east")
+		if trust.Fingerprint(a.issuer) == trust.Fingerprint(b.issuer) {
+			t.Fatal("two clusters share an intermediate")
+		}
+		// The root key stays in the operator namespace.
+		s := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: opNS, Name: meshfederation.CASecretName("mesh")}, s); err != nil || len(s.Data["tls.key"]) == 0 {
+			t.Fatalf("root state Secret: %v", err)
+		}
+	})
+
+	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
+		var writes atomic.Int64
+		wrap := func(c client.Client) client.Client { return countingClient(c.(client.WithWatch), &writes) }
+		local, err := client.NewWithWatch(e.localCfg.Config, client.Options{Scheme: scheme.New()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := countingClient(local, &writes)
+		r := &meshfederation.Reconciler{Client: cl, Local: cl, Registry: providers.Registry(),
+			Remote: &remote.Cache{Scheme: scheme.New(), Wrap: wrap}, OperatorNamespace: opNS}
+		for range 3 {
+			res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: "mesh"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RequeueAfter <= 0 {
+				t.Fatalf("no resync requested: %+v", res)
+			}
+		}
+		if n := writes.Load(); n != 0 {
+			t.Fatalf("no-op reconciles sent %d writes", n)
+		}
+	})
+
+	t.Run("rotation waits for workloads", func(t *testing.T) {
+		// A meshed pod on west that started before the rotation.
+		mustCreate(t, e.west, ns("app"), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "default"}})
+		pod := startPod(t, e.west, "web")
+		w := e.watchSafety()
+		rec := e.recordPhases(t, "mesh")
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Trigger = "r1" })
+		f := e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
+		time.Sleep(time.Second)
+		f = e.get(t, "mesh")
+		if f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload || !strings.Contains(f.Status.Rotation.Message, "west:app/web") {
+			t.Fatalf("did not hold for the old pod: %+v", f.Status.Rotation)
+		}
+		c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RotatingCondition)
+		if c == nil || c.Reason != meshv1alpha1.WaitingReason || !strings.Contains(c.Message, "west:app/web") {
+			t.Fatalf("Rotating condition %+v", c)
+		}
+		restartPod(t, e.west, pod, f.Status.Rotation.PhaseStartTime.Time)
+		f = e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
+		time.Sleep(time.Second)
+		if f = e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForWorkloads {
+			t.Fatalf("did not hold in WaitingForWorkloads: %+v", f.Status.Rotation)
+		}
+		restartPod(t, e.west, pod, f.Status.Rotation.PhaseStartTime.Time)
+		f = e.waitPhase(t, "mesh", meshv1alpha1.RotationCompleted, 30*time.Second)
+		rec.stop()
+		w.finish(t)
+		if got := rec.get(); !equalPhases(got, forward) {
+			t.Fatalf("phases %v, want %v", got, forward)
+		}
+		newRoot := f.Status.Root.Fingerprint
+		if newRoot == root || f.Status.Rotation.OldRootFingerprint != root || f.Status.Rotation.NewRootFingerprint != newRoot {
+			t.Fatalf("root after rotation: %+v", f.Status.Rotation)
+		}
+		e.checkAll(t, newRoot, newRoot)
+		e.waitReady(t, "mesh")
+		root = newRoot
+		if err := e.west.Delete(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("full rotation with minimum waits", func(t *testing.T) {
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Rotation.WaitForWorkloads = ptr(false)
+			f.Spec.Rotation.Trigger = "r2"
+		})
+		start := time.Now()
+		w := e.watchSafety()
+		f := e.waitPhase(t, "mesh", meshv1alpha1.RotationCompleted, 30*time.Second)
+		took := time.Since(start)
+		w.finish(t)
+		t.Logf("FIGURE full rotation over 3 clusters, minPhaseWait 0, waitForWorkloads false: %s", took.Round(time.Millisecond))
+		e.checkAll(t, f.Status.Root.Fingerprint, f.Status.Root.Fingerprint)
+		root = f.Status.Root.Fingerprint
+	})
+
+	t.Run("unreachable member holds the rotation", func(t *testing.T) {
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Rotation.MinPhaseWait = &metav1.Duration{Duration: 2 * time.Second}
+			f.Spec.Rotation.Trigger = "r3"
+		})
+		w := e.watchSafety()
+		e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
+		e.westProxy.cut()
+		time.Sleep(4 * time.Second) // twice the minimum wait
+		f := e.get(t, "mesh")
+		if f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload {
+			t.Fatalf("rotation moved on with west unreachable: %+v", f.Status.Rotation)
+		}
+		if c := memberCondition(f, "west", meshv1alpha1.ClusterReachableCondition); c == nil || c.Status != metav1.ConditionFalse || c.Reason != meshv1alpha1.ClusterUnreachableReason {
+			t.Fatalf("west ClusterReachable %+v", c)
+		}
+		for _, m := range []string{"local", "east"} {
+			if c := memberCondition(f, m, meshv1alpha1.DistributedCondition); c == nil || c.Status != metav1.ConditionTrue {
+				t.Fatalf("%s blocked by west: %+v", m, c)
+			}
+		}
+		if f.Status.ReadyClusters != "2/3" || !strings.Contains(f.Status.Rotation.Message, "west") {
+			t.Fatalf("status while west is cut: %s %+v", f.Status.ReadyClusters, f.Status.Rotation)
+		}
+		if err := e.westProxy.start(); err != nil {
+			t.Fatal(err)
+		}
+		f = e.waitPhase(t, "mesh", meshv1alpha1.RotationCompleted, 60*time.Second)
+		w.finish(t)
+		e.checkAll(t, f.Status.Root.Fingerprint, f.Status.Root.Fingerprint)
+		root = f.Status.Root.Fingerprint
+		e.waitReady(t, "mesh")
+	})
+
+	t.Run("abort returns to the previous root", func(t *testing.T) {
+		rec := e.recordPhases(t, "mesh")
+		w := e.watchSafety()
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Rotation.MinPhaseWait = &metav1.Duration{Duration: 3 * time.Second}
+			f.Spec.Rotation.Trigger = "r4"
+		})
+		f := e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
+		newRoot := f.Status.Rotation.NewRootFingerprint
+		e.checkAll(t, newRoot, root, newRoot) // intermediates already switched
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = true })
+		e.waitPhase(t, "mesh", meshv1alpha1.RotationIdle, 30*time.Second)
+		rec.stop()
+		w.finish(t)
+		want := append(append([]meshv1alpha1.RotationPhase{}, forward[:4]...), meshv1alpha1.RotationAborting, meshv1alpha1.RotationIdle)
+		if got := rec.get(); !equalPhases(got, want) {
+			t.Fatalf("phases %v, want %v", got, want)
+		}
+		f = e.waitReady(t, "mesh")
+		if f.Status.Root.Fingerprint != root {
+			t.Fatalf("root after abort %s, want %s", f.Status.Root.Fingerprint, root)
+		}
+		e.checkAll(t, root, root)
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = false })
+		e.waitReady(t, "mesh")
+		if f := e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationIdle {
+			t.Fatalf("clearing abort restarted the aborted rotation: %+v", f.Status.Rotation)
+		}
+	})
+
+	t.Run("bad root keeps what was distributed", func(t *testing.T) {
+		before := map[string]string{}
+		for name := range e.members {
+			m, err := e.read(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before[name] = m.rv
+		}
+		for _, tc := range []struct {
+			name, want string
+			cert, key  []byte
+		}{
+			{"not-a-ca", "is not a CA", nil, nil},
+			{"expired", "expired at", nil, nil},
+		} {
+			cert, key := badRoot(t, tc.name)
+			mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: tc.name}, Type: corev1.SecretTypeTLS,
+				Data: map[string][]byte{"tls.crt": cert, "tls.key": key}})
+			e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+				f.Spec.Root = &meshv1alpha1.RootCA{SecretRef: &meshv1alpha1.SecretKeyReference{Name: tc.name}}
+			})
+			eventually(t, 20*time.Second, "Stalled "+tc.name, func() error {
+				f := e.get(t, "mesh")
+				s := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.StalledCondition)
+				rr := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RootReadyCondition)
+				if s == nil || s.Reason != meshv1alpha1.InvalidCertificateReason || !strings.Contains(s.Message, tc.want) ||
+					rr == nil || rr.Status != metav1.ConditionFalse || f.Status.ObservedGeneration != f.Generation {
+					return errorf("conditions %+v", f.Status.Conditions)
+				}
+				return nil
+			})
+		}
+		for name := range e.members {
+			m, err := e.read(ctx, name)
+			if err != nil || m.rv != before[name] {
+				t.Fatalf("%s changed under a bad root: %v", name, err)
+			}
+		}
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Root = &meshv1alpha1.RootCA{Generate: &meshv1alpha1.GeneratedRoot{}}
+		})
+		e.waitReady(t, "mesh")
+		e.checkAll(t, root, root)
+	})
+
+	t.Run("conflicts and bad kubeconfigs are per member", func(t *testing.T) {
+		mustCreate(t, e.local, ns("istio-foreign"), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-foreign", Name: "cacerts"},
+			Data: map[string][]byte{"ca-cert.pem": []byte("theirs")}})
+		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "exec-kubeconfig"},
+			Data: map[string][]byte{"kubeconfig": []byte(execKubeconfig)}})
+		other := federation("other")
+		other.Spec.Clusters = []meshv1alpha1.MemberCluster{
+			{Name: "foreign", Provider: meshv1alpha1.ProviderIstio, Namespace: "istio-foreign"},
+			{Name: "exec", Provider: meshv1alpha1.ProviderIstio, KubeconfigSecretRef: &meshv1alpha1.SecretKeyReference{Name: "exec-kubeconfig"}},
+			{Name: "east", Provider: meshv1alpha1.ProviderIstio, Namespace: "istio-other", KubeconfigSecretRef: &meshv1alpha1.SecretKeyReference{Name: "east-kubeconfig"}},
+		}
+		mustCreate(t, e.local, other)
+		eventually(t, 30*time.Second, "per-member conditions", func() error {
+			f := e.get(t, "other")
+			fc := memberCondition(f, "foreign", meshv1alpha1.DistributedCondition)
+			ec := memberCondition(f, "exec", meshv1alpha1.DistributedCondition)
+			nc := memberCondition(f, "east", meshv1alpha1.DistributedCondition)
+			ready := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ReadyCondition)
+			switch {
+			case fc == nil || fc.Reason != meshv1alpha1.ConflictReason || !strings.Contains(fc.Message, "istio-foreign/cacerts"):
+				return errorf("foreign: %+v", fc)
+			case ec == nil || ec.Reason != meshv1alpha1.InvalidSpecReason || !strings.Contains(ec.Message, "exec plugin"):
+				return errorf("exec: %+v", ec)
+			case nc == nil || nc.Status != metav1.ConditionFalse:
+				// east has no istio-other namespace (and no RBAC there).
+				return errorf("east: %+v", nc)
+			case ready == nil || ready.Status != metav1.ConditionFalse:
+				return errorf("ready: %+v", ready)
+			}
+			return nil
+		})
+		s := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "istio-foreign", Name: "cacerts"}, s); err != nil || string(s.Data["ca-cert.pem"]) != "theirs" || len(s.Data) != 1 {
+			t.Fatalf("foreign cacerts was modified: %v %v", err, s.Data)
+		}
+		if err := e.local.Delete(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("deletion removes nothing distributed", func(t *testing.T) {
+		if err := e.local.Delete(ctx, e.get(t, "mesh")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "federation gone", func() error {
+			err := e.local.Get(ctx, client.ObjectKey{Name: "mesh"}, &meshv1alpha1.MeshFederation{})
+			if client.IgnoreNotFound(err) != nil || err == nil {
+				return errorf("still there: %v", err)
+			}
+			return nil
+		})
+		time.Sleep(500 * time.Millisecond)
+		e.checkAll(t, root, root)
+		s := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: opNS, Name: meshfederation.CASecretName("mesh")}, s); err != nil {
+			t.Fatalf("root state Secret removed: %v", err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+const execKubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: aws}}}]
+`
+
+// startPod creates a Linkerd-meshed pod whose start time is now.
+func startPod(t *testing.T, c client.Client, name string) *corev1.Pod {
+	t.Helper()
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: name, Labels: map[string]string{"linkerd.io/control-plane-ns": "linkerd"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+	mustCreate(t, c, p)
+	now := metav1.Now()
+	p.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &now}
+	if err := c.Status().Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// restartPod replaces the pod with one that starts after since (status
+// times have second precision).
+func restartPod(t *testing.T, c client.Client, p *corev1.Pod, since time.Time) {
+	t.Helper()
+	time.Sleep(time.Until(since.Add(1100 * time.Millisecond)))
+	if err := c.Delete(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "pod deleted", func() error {
+		err := c.Get(context.Background(), client.ObjectKeyFromObject(p), &corev1.Pod{})
+		if client.IgnoreNotFound(err) != nil || err == nil {
+			return errorf("still there")
+		}
+		return nil
+	})
+	*p = *startPod(t, c, p.Name)
+}
+
+func badRoot(t *testing.T, kind string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	root, err := trust.GenerateRoot(trust.RootOptions{CommonName: kind, Lifetime: time.Hour}, time.Now().Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kind == "expired" {
+		return root.CertPEM, root.KeyPEM
+	}
+	// Not a CA: a leaf signed by a fresh root.
+	fresh, err := trust.GenerateRoot(trust.RootOptions{CommonName: "issuer"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leafCert(t, fresh)
+}
