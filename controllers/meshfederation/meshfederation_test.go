@@ -33,12 +33,12 @@ const opNS = "meshplane-system"
 // west runs Linkerd; east and west are reached through kubeconfig Secrets
 // holding ServiceAccount tokens bound to RemoteRBAC, via TCP proxies.
 type env struct {
-	local, east, west     client.Client
-	localCfg              *cluster.Server
-	istio, linkerd        mesh.TrustTarget
-	eastProxy, westProxy  *tcpProxy
-	members               map[string]client.Client
-	targets               map[string]mesh.TrustTarget
+	local, east, west    client.Client
+	localCfg             *cluster.Server
+	istio, linkerd       mesh.TrustTarget
+	eastProxy, westProxy *tcpProxy
+	members              map[string]client.Client
+	targets              map[string]mesh.TrustTarget
 }
 
 func setup(t *testing.T) *env {
