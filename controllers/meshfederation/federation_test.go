@@ -2,6 +2,7 @@ package meshfederation_test
 
 import (
 	"context"
+	"crypto/x509"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -116,7 +118,7 @@ func TestFederation(t *testing.T) {
 
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
 		var writes atomic.Int64
-		wrap := func(c client.Client) client.Client { return countingClient(c.(client.WithWatch), &writes) }
+		wrap := func(c client.Client) client.Client { return countingClient(noWatch{c}, &writes) }
 		local, err := client.NewWithWatch(e.localCfg.Config, client.Options{Scheme: scheme.New()})
 		if err != nil {
 			t.Fatal(err)
@@ -345,6 +347,69 @@ func TestFederation(t *testing.T) {
 		}
 	})
 
+	t.Run("bundle merge", func(t *testing.T) {
+		a, _ := trust.GenerateRoot(trust.RootOptions{CommonName: "istio-own"}, time.Now())
+		b, _ := trust.GenerateRoot(trust.RootOptions{CommonName: "linkerd-own"}, time.Now())
+		bi, _ := trust.IssueIntermediate(b, trust.IntermediateOptions{CommonName: "identity.linkerd.cluster.local"}, time.Now())
+		mustCreate(t, e.local, ns("istio-merge"), ns("linkerd-merge"),
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-merge", Name: "istio-ca-secret"}, Type: "istio.io/ca-root",
+				Data: map[string][]byte{"ca-cert.pem": a.CertPEM, "ca-key.pem": a.KeyPEM, "root-cert.pem": a.CertPEM}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-merge", Name: "linkerd-identity-issuer"}, Type: corev1.SecretTypeTLS,
+				Data: map[string][]byte{"tls.crt": bi.CertPEM, "tls.key": bi.KeyPEM, "ca.crt": b.CertPEM}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "local-admin"}, Data: map[string][]byte{"value": e.localCfg.KubeConfig}})
+		mustCreate(t, e.local, &meshv1alpha1.MeshFederation{ObjectMeta: metav1.ObjectMeta{Name: "merge"},
+			Spec: meshv1alpha1.MeshFederationSpec{Mode: meshv1alpha1.FederationBundleMerge, Clusters: []meshv1alpha1.MemberCluster{
+				{Name: "istio", Provider: meshv1alpha1.ProviderIstio, Namespace: "istio-merge"},
+				{Name: "linkerd", Provider: meshv1alpha1.ProviderLinkerd, Namespace: "linkerd-merge", KubeconfigSecretRef: &meshv1alpha1.SecretKeyReference{Name: "local-admin"}},
+			}}})
+		f := e.waitReady(t, "merge")
+		want := []string{a.Fingerprint(), b.Fingerprint()}
+		if !equalStrings(f.Status.BundleFingerprints, want) {
+			t.Fatalf("bundle %v, want %v", f.Status.BundleFingerprints, want)
+		}
+		fps := func(data []byte) []string {
+			cs, err := trust.ParseCerts(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, c := range cs {
+				out = append(out, trust.Fingerprint(c))
+			}
+			return out
+		}
+		s := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "istio-merge", Name: "cacerts"}, s); err != nil {
+			t.Fatal(err)
+		}
+		if !equalStrings(fps(s.Data["root-cert.pem"]), want) || !equalStrings(fps(s.Data["ca-cert.pem"]), want[:1]) || string(s.Data["ca-key.pem"]) != string(a.KeyPEM) {
+			t.Fatal("Istio's cacerts does not carry its own CA with the merged bundle")
+		}
+		cm := &corev1.ConfigMap{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "linkerd-merge", Name: "linkerd-identity-trust-roots"}, cm); err != nil {
+			t.Fatal(err)
+		}
+		if !equalStrings(fps([]byte(cm.Data["ca-bundle.crt"])), want) {
+			t.Fatal("Linkerd's trust roots are not the merged bundle")
+		}
+		iss := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "linkerd-merge", Name: "linkerd-identity-issuer"}, iss); err != nil || ownership.IsManaged(iss) ||
+			string(iss.Data["tls.crt"]) != string(bi.CertPEM) {
+			t.Fatalf("Linkerd's own issuer was touched: %v", err)
+		}
+		// A leaf of either mesh verifies against the bundle both now hold.
+		pool := x509.NewCertPool()
+		for _, c := range []*trust.CA{a, b} {
+			pool.AddCert(c.Cert)
+		}
+		if _, err := bi.Cert.Verify(x509.VerifyOptions{Roots: pool}); err != nil {
+			t.Fatalf("Linkerd issuer against the merged bundle: %v", err)
+		}
+		if err := e.local.Delete(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("deletion removes nothing distributed", func(t *testing.T) {
 		if err := e.local.Delete(ctx, e.get(t, "mesh")); err != nil {
 			t.Fatal(err)
@@ -366,6 +431,26 @@ func TestFederation(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// noWatch makes a client.Client a client.WithWatch for the interceptor;
+// the reconciler never watches through it.
+type noWatch struct{ client.Client }
+
+func (noWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
+	return nil, errorf("no watches here")
+}
 
 const execKubeconfig = `apiVersion: v1
 kind: Config
