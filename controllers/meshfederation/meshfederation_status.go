@@ -104,9 +104,6 @@ func msg(err error) string {
 func (r *Reconciler) setStatus(_ context.Context, fed *meshv1alpha1.MeshFederation, res *result, err error) (ctrl.Result, error) {
 	st, gen := &fed.Status.CommonStatus, fed.Generation
 	now := r.now()
-	if res != nil && res.members != nil {
-		setMemberStatus(fed, res.members, now)
-	}
 	if err != nil {
 		if t, ok := outcome.AsTerminal(err); ok && isRootProblem(t.StalledReason()) {
 			status.Set(st, gen, meshv1alpha1.RootReadyCondition, metav1.ConditionFalse, t.StalledReason(), err.Error())
@@ -116,6 +113,9 @@ func (r *Reconciler) setStatus(_ context.Context, fed *meshv1alpha1.MeshFederati
 		}
 		return ctrl.Result{}, err
 	}
+	// Member status only after a pass that reached the members; a root or
+	// spec problem leaves what was recorded.
+	setMemberStatus(fed, res.members, now)
 	if fed.Spec.Mode != meshv1alpha1.FederationBundleMerge {
 		status.Set(st, gen, meshv1alpha1.RootReadyCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, "the root CA is valid")
 	} else {
