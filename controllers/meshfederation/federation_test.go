@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -108,6 +109,25 @@ func TestFederation(t *testing.T) {
 		b, _ := e.read(ctx, "east")
 		if trust.Fingerprint(a.issuer) == trust.Fingerprint(b.issuer) {
 			t.Fatal("two clusters share an intermediate")
+		}
+		// The remote identity has exactly RemoteRBAC: nothing else.
+		kc := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: opNS, Name: "east-kubeconfig"}, kc); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := remote.RESTConfig("east", kc.Data["kubeconfig"], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limited := newClient(t, rc)
+		if err := limited.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "cacerts"}, &corev1.Secret{}); err != nil {
+			t.Fatalf("remote identity cannot read cacerts: %v", err)
+		}
+		if err := limited.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "other"}, &corev1.Secret{}); !apierrors.IsForbidden(err) {
+			t.Fatalf("remote identity may read other Secrets: %v", err)
+		}
+		if err := limited.List(ctx, &corev1.SecretList{}); !apierrors.IsForbidden(err) {
+			t.Fatalf("remote identity may list Secrets: %v", err)
 		}
 		// The root key stays in the operator namespace.
 		s := &corev1.Secret{}
