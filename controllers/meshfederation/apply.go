@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,7 +40,7 @@ func (e *ConflictError) Reason() string { return meshv1alpha1.ConflictReason }
 // checkOwned returns a *ConflictError when obj exists and is not this
 // federation's.
 func checkOwned(cluster string, obj client.Object, objKind, fed string) error {
-	if obj == nil || ownership.IsOwnedBy(obj, kind, "", fed) {
+	if obj == nil || reflect.ValueOf(obj).IsNil() || ownership.IsOwnedBy(obj, kind, "", fed) {
 		return nil
 	}
 	owner := ""

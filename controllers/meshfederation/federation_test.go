@@ -167,7 +167,7 @@ func TestFederation(t *testing.T) {
 		w := e.watchSafety()
 		rec := e.recordPhases(t, "mesh")
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Trigger = "r1" })
-		f := e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
+		f := e.waitPhase(t, "mesh", "r1", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
 		time.Sleep(time.Second)
 		f = e.get(t, "mesh")
 		if f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload || !strings.Contains(f.Status.Rotation.Message, "west:app/web") {
@@ -178,13 +178,13 @@ func TestFederation(t *testing.T) {
 			t.Fatalf("Rotating condition %+v", c)
 		}
 		restartPod(t, e.west, pod, f.Status.Rotation.PhaseStartTime.Time)
-		f = e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
+		f = e.waitPhase(t, "mesh", "r1", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
 		time.Sleep(time.Second)
 		if f = e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForWorkloads {
 			t.Fatalf("did not hold in WaitingForWorkloads: %+v", f.Status.Rotation)
 		}
 		restartPod(t, e.west, pod, f.Status.Rotation.PhaseStartTime.Time)
-		f = e.waitPhase(t, "mesh", meshv1alpha1.RotationCompleted, 30*time.Second)
+		f = e.waitPhase(t, "mesh", "r1", meshv1alpha1.RotationCompleted, 30*time.Second)
 		rec.stop()
 		w.finish(t)
 		if got := rec.get(); !equalPhases(got, forward) {
@@ -209,7 +209,7 @@ func TestFederation(t *testing.T) {
 		})
 		start := time.Now()
 		w := e.watchSafety()
-		f := e.waitPhase(t, "mesh", meshv1alpha1.RotationCompleted, 30*time.Second)
+		f := e.waitPhase(t, "mesh", "r2", meshv1alpha1.RotationCompleted, 30*time.Second)
 		took := time.Since(start)
 		w.finish(t)
 		t.Logf("FIGURE full rotation over 3 clusters, minPhaseWait 0, waitForWorkloads false: %s", took.Round(time.Millisecond))
@@ -223,7 +223,7 @@ func TestFederation(t *testing.T) {
 			f.Spec.Rotation.Trigger = "r3"
 		})
 		w := e.watchSafety()
-		e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
+		e.waitPhase(t, "mesh", "r3", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
 		e.westProxy.cut()
 		time.Sleep(4 * time.Second) // twice the minimum wait
 		f := e.get(t, "mesh")
@@ -244,7 +244,7 @@ func TestFederation(t *testing.T) {
 		if err := e.westProxy.start(); err != nil {
 			t.Fatal(err)
 		}
-		f = e.waitPhase(t, "mesh", meshv1alpha1.RotationCompleted, 60*time.Second)
+		f = e.waitPhase(t, "mesh", "r3", meshv1alpha1.RotationCompleted, 60*time.Second)
 		w.finish(t)
 		e.checkAll(t, f.Status.Root.Fingerprint, f.Status.Root.Fingerprint)
 		root = f.Status.Root.Fingerprint
@@ -258,11 +258,11 @@ func TestFederation(t *testing.T) {
 			f.Spec.Rotation.MinPhaseWait = &metav1.Duration{Duration: 3 * time.Second}
 			f.Spec.Rotation.Trigger = "r4"
 		})
-		f := e.waitPhase(t, "mesh", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
+		f := e.waitPhase(t, "mesh", "r4", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
 		newRoot := f.Status.Rotation.NewRootFingerprint
 		e.checkAll(t, newRoot, root, newRoot) // intermediates already switched
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = true })
-		e.waitPhase(t, "mesh", meshv1alpha1.RotationIdle, 30*time.Second)
+		e.waitPhase(t, "mesh", "r4", meshv1alpha1.RotationIdle, 30*time.Second)
 		rec.stop()
 		w.finish(t)
 		want := append(append([]meshv1alpha1.RotationPhase{}, forward[:4]...), meshv1alpha1.RotationAborting, meshv1alpha1.RotationIdle)

@@ -3,19 +3,23 @@ package meshfederation_test
 import (
 	"context"
 	"crypto/x509"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
@@ -61,6 +65,7 @@ func setup(t *testing.T) *env {
 	e.members = map[string]client.Client{"local": e.local, "east": e.east, "west": e.west}
 	e.targets = map[string]mesh.TrustTarget{"local": e.istio, "east": e.istio, "west": e.linkerd}
 
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapcore.ErrorLevel)))
 	mgr, err := manager.New(multi.Servers[0].Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: opNS, SyncPeriod: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -264,12 +269,13 @@ func (e *env) update(t *testing.T, name string, mutate func(*meshv1alpha1.MeshFe
 	})
 }
 
-func (e *env) waitPhase(t *testing.T, name string, phase meshv1alpha1.RotationPhase, timeout time.Duration) *meshv1alpha1.MeshFederation {
+// waitPhase waits until the rotation of trigger is in phase.
+func (e *env) waitPhase(t *testing.T, name, trigger string, phase meshv1alpha1.RotationPhase, timeout time.Duration) *meshv1alpha1.MeshFederation {
 	t.Helper()
 	var f *meshv1alpha1.MeshFederation
 	eventually(t, timeout, "phase "+string(phase), func() error {
 		f = e.get(t, name)
-		if f.Status.Rotation == nil || f.Status.Rotation.Phase != phase {
+		if f.Status.Rotation == nil || f.Status.Rotation.Trigger != trigger || f.Status.Rotation.Phase != phase {
 			return errorf("rotation %+v; conditions %+v", f.Status.Rotation, f.Status.Conditions)
 		}
 		return nil

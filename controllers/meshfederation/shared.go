@@ -229,7 +229,10 @@ func (r *Reconciler) reconcileShared(ctx context.Context, fed *meshv1alpha1.Mesh
 			res.after = after
 		}
 	}
-	res.rotating, res.waitingFor = next.Active(), why
+	// The reconcile that ends a rotation is not yet Ready: the next one
+	// writes the final material (after an abort, the bundle without the
+	// new root).
+	res.rotating, res.waitingFor = next.Active() || next.Phase != rot.Phase, why
 	if abortMsg != "" {
 		res.waitingFor = strings.TrimSpace(abortMsg + "; " + why)
 	}
