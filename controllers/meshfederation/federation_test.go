@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -278,6 +279,55 @@ func TestFederation(t *testing.T) {
 		e.waitReady(t, "mesh")
 		if f := e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationIdle {
 			t.Fatalf("clearing abort restarted the aborted rotation: %+v", f.Status.Rotation)
+		}
+	})
+
+	t.Run("intermediates renew", func(t *testing.T) {
+		first, err := e.read(ctx, "east")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Intermediate = &meshv1alpha1.IntermediateCA{Lifetime: &metav1.Duration{Duration: time.Hour},
+				RenewBefore: &metav1.Duration{Duration: time.Hour - 2*time.Second}}
+		})
+		// Shortened lifetime: re-issued at once; then renewed when due,
+		// about two seconds later, without anyone touching the spec.
+		seen := map[string]bool{trust.Fingerprint(first.issuer): true}
+		eventually(t, 20*time.Second, "two renewals", func() error {
+			m, err := e.read(ctx, "east")
+			if err != nil {
+				return err
+			}
+			if _, err := trust.IssuerOf(m.issuer, m.bundle); err != nil || trust.Fingerprint(m.bundle[0]) != root {
+				return errorf("renewed intermediate not under the root: %v", err)
+			}
+			if m.issuer.NotAfter.Sub(m.issuer.NotBefore) > time.Hour+6*time.Minute {
+				return errorf("lifetime %s", m.issuer.NotAfter.Sub(m.issuer.NotBefore))
+			}
+			seen[trust.Fingerprint(m.issuer)] = true
+			if len(seen) < 3 {
+				return errorf("%d intermediates seen", len(seen))
+			}
+			return nil
+		})
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Intermediate = nil })
+		e.waitReady(t, "mesh")
+		// Every write left an Event on the federation.
+		var evs eventsv1.EventList
+		if err := e.local.List(ctx, &evs); err != nil {
+			t.Fatal(err)
+		}
+		reasons := map[string]int{}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == "mesh" && ev.Regarding.Kind == "MeshFederation" {
+				reasons[ev.Reason]++
+			}
+		}
+		for _, r := range []string{"RootStored", "IssuerWritten", "BundleWritten", "RotationStarted", "RotationPhase", "RotationAborted"} {
+			if reasons[r] == 0 {
+				t.Errorf("no %s Event (have %v)", r, reasons)
+			}
 		}
 	})
 

@@ -136,7 +136,8 @@ func renewBefore(fed *meshv1alpha1.MeshFederation) time.Duration {
 
 // reusable returns the member's current intermediate when it can stay: it
 // parses with its key, was signed by issuerRoot, is not due for renewal,
-// and has the configured key type and name.
+// does not outlive the configured lifetime, and has the configured key type
+// and name.
 func reusable(existing *corev1.Secret, t mesh.TrustTarget, issuerRoot *x509.Certificate, o trust.IntermediateOptions,
 	renew time.Duration, now time.Time) *trust.CA {
 	if existing == nil || t.CertKey == "" || t.KeyKey == "" {
@@ -151,6 +152,11 @@ func reusable(existing *corev1.Secret, t mesh.TrustTarget, issuerRoot *x509.Cert
 		return nil
 	}
 	c := certs[0]
+	// An intermediate that outlives the configured lifetime (it was
+	// shortened) is re-issued too.
+	if c.NotAfter.After(now.Add(o.Lifetime).Add(time.Minute)) && c.NotAfter.Before(issuerRoot.NotAfter) {
+		return nil
+	}
 	if !trust.SignedBy(c, issuerRoot) || trust.NeedsRenewal(c, renew, now) ||
 		trust.KeyTypeOf(c.PublicKey) != o.KeyType || c.Subject.CommonName != o.CommonName {
 		return nil
