@@ -1,9 +1,3 @@
-// Package meshfederation reconciles MeshFederations: a root of trust shared
-// by several clusters, per-cluster intermediates written where each mesh
-// reads them, merged trust bundles, and phased root rotation. The
-// certificate work and the rotation plan are pure (internal/trust); this
-// package does the I/O on the local and the member clusters
-// (internal/remote).
 package meshfederation
 
 import (
