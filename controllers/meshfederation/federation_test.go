@@ -2,7 +2,9 @@ package meshfederation_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
+	"encoding/pem"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -373,6 +375,34 @@ func TestFederation(t *testing.T) {
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
 			f.Spec.Root = &meshv1alpha1.RootCA{Generate: &meshv1alpha1.GeneratedRoot{}}
 		})
+		e.waitReady(t, "mesh")
+		e.checkAll(t, root, root)
+	})
+
+	t.Run("supplied cert-manager root rotates in", func(t *testing.T) {
+		// As cert-manager writes a CA Certificate: SEC 1 key, ca.crt.
+		cm, err := trust.GenerateRoot(trust.RootOptions{CommonName: "cert-manager-root"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalECPrivateKey(cm.Key.(*ecdsa.PrivateKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "cm-root"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{"tls.crt": cm.CertPEM, "ca.crt": cm.CertPEM,
+				"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})}})
+		w := e.watchSafety()
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Root = &meshv1alpha1.RootCA{SecretRef: &meshv1alpha1.SecretKeyReference{Name: "cm-root"}}
+			f.Spec.Rotation.MinPhaseWait = &metav1.Duration{}
+		})
+		f := e.waitPhase(t, "mesh", "secret-"+cm.Fingerprint()[:12], meshv1alpha1.RotationCompleted, 30*time.Second)
+		w.finish(t)
+		if f.Status.Root.Fingerprint != cm.Fingerprint() {
+			t.Fatalf("root %s, want the supplied one", f.Status.Root.Fingerprint)
+		}
+		root = cm.Fingerprint()
 		e.waitReady(t, "mesh")
 		e.checkAll(t, root, root)
 	})
