@@ -447,6 +447,40 @@ func TestFederation(t *testing.T) {
 		}
 	})
 
+	t.Run("cilium gets a CA and refuses rotation", func(t *testing.T) {
+		cil := federation("cil")
+		cil.Spec.Clusters = []meshv1alpha1.MemberCluster{{Name: "local", Provider: meshv1alpha1.ProviderCilium}}
+		mustCreate(t, e.local, cil)
+		f := e.waitReady(t, "cil")
+		s := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "cilium-ca"}, s); err != nil {
+			t.Fatal(err)
+		}
+		certs, err := trust.ParseCerts(s.Data["ca.crt"])
+		if err != nil || len(certs) != 2 || trust.Fingerprint(certs[1]) != f.Status.Root.Fingerprint || !trust.SignedBy(certs[0], certs[1]) {
+			t.Fatalf("cilium-ca ca.crt is not intermediate + bundle: %v", err)
+		}
+		if _, err := trust.ParseCA(s.Data["ca.crt"], s.Data["ca.key"], time.Now()); err != nil {
+			t.Fatalf("cilium-ca: %v", err)
+		}
+		rv := s.ResourceVersion
+		e.update(t, "cil", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Trigger = "now" })
+		eventually(t, 20*time.Second, "rotation refused", func() error {
+			f := e.get(t, "cil")
+			st := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.StalledCondition)
+			if st == nil || st.Reason != meshv1alpha1.UnsupportedFeatureReason || !strings.Contains(st.Message, "Cilium") {
+				return errorf("conditions %+v", f.Status.Conditions)
+			}
+			return nil
+		})
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "cilium-ca"}, s); err != nil || s.ResourceVersion != rv {
+			t.Fatalf("cilium-ca changed by a refused rotation: %v", err)
+		}
+		if err := e.local.Delete(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("bundle merge", func(t *testing.T) {
 		a, _ := trust.GenerateRoot(trust.RootOptions{CommonName: "istio-own"}, time.Now())
 		b, _ := trust.GenerateRoot(trust.RootOptions{CommonName: "linkerd-own"}, time.Now())
