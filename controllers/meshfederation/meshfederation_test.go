@@ -1,16 +1,16 @@
 package meshfederation_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
-	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,7 +65,13 @@ func setup(t *testing.T) *env {
 	e.members = map[string]client.Client{"local": e.local, "east": e.east, "west": e.west}
 	e.targets = map[string]mesh.TrustTarget{"local": e.istio, "east": e.istio, "west": e.linkerd}
 
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapcore.ErrorLevel)))
+	logs := &logBuffer{}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logs)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller errors:\n%s", logs.errors(50))
+		}
+	})
 	mgr, err := manager.New(multi.Servers[0].Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: opNS, SyncPeriod: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -362,4 +368,32 @@ func countingClient(c client.WithWatch, writes *atomic.Int64) client.WithWatch {
 			return c.SubResource(sub).Update(ctx, o, opts...)
 		},
 	})
+}
+
+// logBuffer keeps the controller's logs for a failed test.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// errors returns the last n error lines.
+func (b *logBuffer) errors(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(b.buf.String(), "\n") {
+		if strings.Contains(l, `"level":"error"`) {
+			out = append(out, l)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "\n")
 }
