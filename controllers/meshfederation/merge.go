@@ -109,8 +109,8 @@ func (r *Reconciler) reconcileMerge(ctx context.Context, fed *meshv1alpha1.MeshF
 	}
 	bundle := trust.MergeBundles(all...)
 	fed.Status.BundleFingerprints = bundle.Fingerprints()
-	if len(fed.Status.BundleFingerprints) > 16 {
-		fed.Status.BundleFingerprints = fed.Status.BundleFingerprints[:16]
+	if len(fed.Status.BundleFingerprints) > maxFingerprints {
+		fed.Status.BundleFingerprints = fed.Status.BundleFingerprints[:maxFingerprints]
 	}
 	labels := ownership.Labels(kind, "", fed.Name)
 	for _, m := range members {

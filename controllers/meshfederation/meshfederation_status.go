@@ -17,6 +17,9 @@ import (
 	"github.com/meshplane/meshplane/internal/trust"
 )
 
+// maxFingerprints is the API's limit on fingerprint lists in status.
+const maxFingerprints = 16
+
 func certInfo(c *trust.CA) *meshv1alpha1.CertificateInfo {
 	if c == nil {
 		return nil
@@ -66,6 +69,9 @@ func setMemberStatus(fed *meshv1alpha1.MeshFederation, members []*member, now ti
 				cs.Intermediate = certInfo(&trust.CA{Cert: m.intermediate})
 			}
 			cs.BundleFingerprints = m.bundle
+			if len(cs.BundleFingerprints) > maxFingerprints {
+				cs.BundleFingerprints = cs.BundleFingerprints[:maxFingerprints]
+			}
 			if m.wrote || cs.LastSyncTime == nil {
 				t := metav1.NewTime(now)
 				cs.LastSyncTime = &t
