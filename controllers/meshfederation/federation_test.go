@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -282,6 +283,42 @@ func TestFederation(t *testing.T) {
 		if f := e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationIdle {
 			t.Fatalf("clearing abort restarted the aborted rotation: %+v", f.Status.Rotation)
 		}
+	})
+
+	t.Run("abort refused once the old root is being removed", func(t *testing.T) {
+		w := e.watchSafety()
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Rotation.MinPhaseWait = &metav1.Duration{Duration: 2 * time.Second}
+			f.Spec.Rotation.Trigger = "r5"
+		})
+		e.waitPhase(t, "mesh", "r5", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
+		// West may still read but no longer write: the waiting phase
+		// (reads only) completes, RemovingOldRoot (a write) holds.
+		setRoleVerbs(t, e.west, "linkerd", "get")
+		f := e.waitPhase(t, "mesh", "r5", meshv1alpha1.RotationRemovingOldRoot, 30*time.Second)
+		time.Sleep(time.Second)
+		if f = e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationRemovingOldRoot {
+			t.Fatalf("RemovingOldRoot did not hold for west: %+v", f.Status.Rotation)
+		}
+		if c := memberCondition(f, "west", meshv1alpha1.DistributedCondition); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "forbidden") {
+			t.Fatalf("west Distributed %+v", c)
+		}
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = true })
+		eventually(t, 10*time.Second, "abort refused", func() error {
+			f := e.get(t, "mesh")
+			c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RotatingCondition)
+			if f.Status.Rotation.Phase != meshv1alpha1.RotationRemovingOldRoot || c == nil || !strings.Contains(c.Message, "abort refused") {
+				return errorf("rotation %+v rotating %+v", f.Status.Rotation, c)
+			}
+			return nil
+		})
+		setRoleVerbs(t, e.west, "linkerd", "get", "patch")
+		f = e.waitPhase(t, "mesh", "r5", meshv1alpha1.RotationCompleted, 30*time.Second)
+		w.finish(t)
+		root = f.Status.Root.Fingerprint
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = false })
+		e.waitReady(t, "mesh")
+		e.checkAll(t, root, root)
 	})
 
 	t.Run("intermediates renew", func(t *testing.T) {
@@ -565,6 +602,24 @@ func TestFederation(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// setRoleVerbs sets the verbs of the by-name rules of the member's
+// meshplane-federation Role.
+func setRoleVerbs(t *testing.T, c client.Client, namespace string, verbs ...string) {
+	t.Helper()
+	role := &rbacv1.Role{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: meshfederation.RemoteRBACName}, role); err != nil {
+		t.Fatal(err)
+	}
+	for i := range role.Rules {
+		if len(role.Rules[i].ResourceNames) > 0 {
+			role.Rules[i].Verbs = verbs
+		}
+	}
+	if err := c.Update(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
