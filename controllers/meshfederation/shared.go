@@ -39,7 +39,8 @@ func rotationSpec(fed *meshv1alpha1.MeshFederation) (trigger string, abort bool,
 
 // rotationFromStatus rebuilds the rotation state from status and the root
 // state Secret. A next root without a recorded rotation (the status patch
-// was lost) resumes at AddingRoot, which is safe from any later phase.
+// was lost) resumes at AddingRoot, which is safe from any later phase; a
+// rotation whose end was stored in the Secret but not in status is over.
 func rotationFromStatus(fed *meshv1alpha1.MeshFederation, rt *roots, now time.Time) (trust.Rotation, error) {
 	cur := rt.current.Fingerprint()
 	st := fed.Status.Rotation
@@ -53,6 +54,16 @@ func rotationFromStatus(fed *meshv1alpha1.MeshFederation, rt *roots, now time.Ti
 	rot := trust.Rotation{Phase: st.Phase, Old: st.OldRootFingerprint, New: st.NewRootFingerprint}
 	if st.PhaseStartTime != nil {
 		rot.PhaseStart = st.PhaseStartTime.Time
+	}
+	// The state Secret is written before status when a rotation ends; if
+	// the status patch was lost, finish the transition.
+	if rt.next == nil && rot.Phase == meshv1alpha1.RotationRemovingOldRoot && rot.New == cur {
+		st.Phase = meshv1alpha1.RotationCompleted
+		return idle, nil
+	}
+	if rt.next == nil && rot.Phase == meshv1alpha1.RotationAborting && rot.Old == cur {
+		st.Phase = meshv1alpha1.RotationIdle
+		return idle, nil
 	}
 	if rt.next == nil || rot.Old != cur || rot.New != rt.next.Fingerprint() {
 		return rot, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
