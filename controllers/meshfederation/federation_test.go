@@ -51,6 +51,7 @@ func equalPhases(a, b []meshv1alpha1.RotationPhase) bool {
 // member cut off mid-rotation, aborted), bad input and deletion.
 func TestFederation(t *testing.T) {
 	e := setup(t)
+	top := t // for what must outlive a subtest
 	ctx := context.Background()
 	mustCreate(t, e.local, federation("mesh"))
 	f := e.waitReady(t, "mesh")
@@ -253,6 +254,28 @@ func TestFederation(t *testing.T) {
 		e.checkAll(t, f.Status.Root.Fingerprint, f.Status.Root.Fingerprint)
 		root = f.Status.Root.Fingerprint
 		e.waitReady(t, "mesh")
+	})
+
+	t.Run("a changed kubeconfig Secret takes effect", func(t *testing.T) {
+		// East moves behind a new address; the old one goes away.
+		moved := newProxy(top, hostPort(t, e.eastCfg.Config))
+		kc := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: opNS, Name: "east-kubeconfig"}, kc); err != nil {
+			t.Fatal(err)
+		}
+		kc.Data["kubeconfig"] = []byte(strings.Replace(string(kc.Data["kubeconfig"]), e.eastProxy.addr, moved.addr, 1))
+		if err := e.local.Update(ctx, kc); err != nil {
+			t.Fatal(err)
+		}
+		e.eastProxy.cut()
+		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
+			f.Spec.Rotation.MinPhaseWait = &metav1.Duration{}
+			f.Spec.Rotation.Trigger = "r3b"
+		})
+		f := e.waitPhase(t, "mesh", "r3b", meshv1alpha1.RotationCompleted, 30*time.Second)
+		root = f.Status.Root.Fingerprint
+		e.waitReady(t, "mesh")
+		e.checkAll(t, root, root)
 	})
 
 	t.Run("abort returns to the previous root", func(t *testing.T) {

@@ -38,7 +38,7 @@ const opNS = "meshplane-system"
 // holding ServiceAccount tokens bound to RemoteRBAC, via TCP proxies.
 type env struct {
 	local, east, west    client.Client
-	localCfg             *cluster.Server
+	localCfg, eastCfg    *cluster.Server
 	istio, linkerd       mesh.TrustTarget
 	eastProxy, westProxy *tcpProxy
 	members              map[string]client.Client
@@ -50,7 +50,7 @@ func setup(t *testing.T) *env {
 	reg := providers.Registry()
 	iw, _ := reg.TrustWriter(meshv1alpha1.ProviderIstio)
 	lw, _ := reg.TrustWriter(meshv1alpha1.ProviderLinkerd)
-	e := &env{localCfg: multi.Servers[0], istio: iw.TrustTarget(""), linkerd: lw.TrustTarget("")}
+	e := &env{localCfg: multi.Servers[0], eastCfg: multi.Servers[1], istio: iw.TrustTarget(""), linkerd: lw.TrustTarget("")}
 	e.local, e.east, e.west = newClient(t, multi.Servers[0].Config), newClient(t, multi.Servers[1].Config), newClient(t, multi.Servers[2].Config)
 	mustCreate(t, e.local, ns(opNS), ns("istio-system"))
 	mustCreate(t, e.east, ns("istio-system"))
