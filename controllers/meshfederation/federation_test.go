@@ -173,14 +173,21 @@ func TestFederation(t *testing.T) {
 		rec := e.recordPhases(t, "mesh")
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Trigger = "r1" })
 		f := e.waitPhase(t, "mesh", "r1", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
+		eventually(t, 20*time.Second, "holding for the old pod", func() error {
+			f = e.get(t, "mesh")
+			c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RotatingCondition)
+			if f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload {
+				return errorf("did not hold for the old pod: %+v", f.Status.Rotation)
+			}
+			if !strings.Contains(f.Status.Rotation.Message, "west:app/web") || c == nil || c.Reason != meshv1alpha1.WaitingReason ||
+				!strings.Contains(c.Message, "west:app/web") {
+				return errorf("rotation %+v, Rotating %+v", f.Status.Rotation, c)
+			}
+			return nil
+		})
 		time.Sleep(time.Second)
-		f = e.get(t, "mesh")
-		if f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload || !strings.Contains(f.Status.Rotation.Message, "west:app/web") {
+		if f = e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload {
 			t.Fatalf("did not hold for the old pod: %+v", f.Status.Rotation)
-		}
-		c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RotatingCondition)
-		if c == nil || c.Reason != meshv1alpha1.WaitingReason || !strings.Contains(c.Message, "west:app/web") {
-			t.Fatalf("Rotating condition %+v", c)
 		}
 		restartPod(t, e.west, pod, f.Status.Rotation.PhaseStartTime.Time)
 		f = e.waitPhase(t, "mesh", "r1", meshv1alpha1.RotationWaitingForWorkloads, 30*time.Second)
@@ -228,14 +235,21 @@ func TestFederation(t *testing.T) {
 			f.Spec.Rotation.Trigger = "r3"
 		})
 		w := e.watchSafety()
-		e.waitPhase(t, "mesh", "r3", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
+		f := e.waitPhase(t, "mesh", "r3", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
 		e.westProxy.cut()
-		time.Sleep(4 * time.Second) // twice the minimum wait
-		f := e.get(t, "mesh")
+		eventually(t, 20*time.Second, "west unreachable", func() error {
+			f = e.get(t, "mesh")
+			if c := memberCondition(f, "west", meshv1alpha1.ClusterReachableCondition); c == nil || c.Status != metav1.ConditionFalse || c.Reason != meshv1alpha1.ClusterUnreachableReason {
+				return errorf("west ClusterReachable %+v", c)
+			}
+			return nil
+		})
+		time.Sleep(time.Until(f.Status.Rotation.PhaseStartTime.Add(4 * time.Second))) // twice the minimum wait
+		f = e.get(t, "mesh")
 		if f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload {
 			t.Fatalf("rotation moved on with west unreachable: %+v", f.Status.Rotation)
 		}
-		if c := memberCondition(f, "west", meshv1alpha1.ClusterReachableCondition); c == nil || c.Status != metav1.ConditionFalse || c.Reason != meshv1alpha1.ClusterUnreachableReason {
+		if c := memberCondition(f, "west", meshv1alpha1.ClusterReachableCondition); c == nil || c.Status != metav1.ConditionFalse {
 			t.Fatalf("west ClusterReachable %+v", c)
 		}
 		for _, m := range []string{"local", "east"} {
@@ -319,12 +333,16 @@ func TestFederation(t *testing.T) {
 		// (reads only) completes, RemovingOldRoot (a write) holds.
 		setRoleVerbs(t, e.west, "linkerd", "get")
 		f := e.waitPhase(t, "mesh", "r5", meshv1alpha1.RotationRemovingOldRoot, 30*time.Second)
+		eventually(t, 20*time.Second, "west refused", func() error {
+			f = e.get(t, "mesh")
+			if c := memberCondition(f, "west", meshv1alpha1.DistributedCondition); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "forbidden") {
+				return errorf("west Distributed %+v", c)
+			}
+			return nil
+		})
 		time.Sleep(time.Second)
 		if f = e.get(t, "mesh"); f.Status.Rotation.Phase != meshv1alpha1.RotationRemovingOldRoot {
 			t.Fatalf("RemovingOldRoot did not hold for west: %+v", f.Status.Rotation)
-		}
-		if c := memberCondition(f, "west", meshv1alpha1.DistributedCondition); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "forbidden") {
-			t.Fatalf("west Distributed %+v", c)
 		}
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = true })
 		eventually(t, 10*time.Second, "abort refused", func() error {
