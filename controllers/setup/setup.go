@@ -12,8 +12,8 @@ import (
 
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
+	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/internal/helm"
-
 	"github.com/meshplane/meshplane/internal/manager"
 )
 
@@ -29,6 +29,7 @@ type Controller struct {
 var Controllers = []Controller{
 	// Each kind's controller registers itself here as it lands.
 	{Name: "MeshInstall and MeshRevision", Setup: setupInstall},
+	{Name: "MeshFederation", Setup: meshfederation.Setup},
 }
 
 // All registers every controller with mgr.

@@ -1,0 +1,26 @@
+// Package meshfederation reconciles MeshFederations: a root of trust shared
+// by several clusters, per-cluster intermediates written where each mesh
+// reads them (mesh.TrustWriter), merged trust bundles, and phased root
+// rotation. The certificate work and the rotation plan are pure
+// (internal/trust); this package does the I/O on the local and the member
+// clusters (internal/remote).
+//
+// Trade-offs:
+//
+//   - No finalizer: deleting a federation removes nothing it distributed,
+//     since pulling a CA out from under a running mesh is an outage. The
+//     root state Secret stays too.
+//   - Member objects are read with uncached clients. The local cluster's
+//     Secrets and ConfigMaps are watched (metadata only) so drift is
+//     repaired at once; remote members are not watched and are compared on
+//     every reconcile, at least every Resync (10 minutes by default).
+//   - The rotation state lives in status (phase, fingerprints, phase start)
+//     and the roots in the state Secret. If status is lost while a next
+//     root exists, the rotation resumes at AddingRoot, which is safe from
+//     any later phase.
+//   - Members are processed one after another; an unreachable one costs at
+//     most one request timeout per reconcile and never stops the others
+//     from being written, but it holds a rotation.
+//   - A phase entered in a reconcile (a start, an abort) is stored before it
+//     can be left, so every phase shows in status and Events.
+package meshfederation

@@ -1,0 +1,186 @@
+package meshfederation
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/ownership"
+	"github.com/meshplane/meshplane/internal/remote"
+	"github.com/meshplane/meshplane/internal/status"
+)
+
+// Defaults of the reconciler's timing.
+const (
+	// DefaultPollInterval is how often a waiting phase or an unreachable
+	// member is looked at again.
+	DefaultPollInterval = 15 * time.Second
+	// DefaultResync is how often members are compared with the desired
+	// material when nothing else happens (remote members are not watched).
+	DefaultResync = 10 * time.Minute
+)
+
+// Reconciler reconciles MeshFederation objects.
+type Reconciler struct {
+	// Client reads MeshFederations (cached) and patches their status.
+	Client client.Client
+	// Local is an uncached client to the local cluster, for the root,
+	// kubeconfig Secrets and the local member's objects.
+	Local client.Client
+	// Registry resolves providers (fails closed).
+	Registry *mesh.Registry
+	// Remote caches clients to member clusters.
+	Remote *remote.Cache
+	// Recorder emits an Event per write.
+	Recorder events.EventRecorder
+	// OperatorNamespace holds the root state and kubeconfig Secrets.
+	OperatorNamespace string
+	// PollInterval and Resync; the defaults when zero.
+	PollInterval, Resync time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshfederations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshfederations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
+
+// Setup registers the controller with the manager.
+func Setup(mgr *manager.Manager) error {
+	local, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return err
+	}
+	r := &Reconciler{
+		Client: mgr.GetClient(), Local: local, Registry: mgr.Registry,
+		Remote:   &remote.Cache{Scheme: mgr.GetScheme()},
+		Recorder: mgr.GetEventRecorder("meshfederation-controller"), OperatorNamespace: mgr.Options.OperatorNamespace,
+	}
+	return r.SetupWithManager(mgr)
+}
+
+// SetupWithManager watches MeshFederations, the Secrets and ConfigMaps they
+// write in the local cluster (metadata only), and the Secrets of the
+// operator namespace (root and kubeconfigs).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&meshv1alpha1.MeshFederation{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret), builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.mapOwned), builder.OnlyMetadata).
+		Named("meshfederation").
+		Complete(r)
+}
+
+// mapOwned enqueues the federation an object belongs to.
+func (r *Reconciler) mapOwned(_ context.Context, obj client.Object) []reconcile.Request {
+	prefix := strings.ToLower(kind) + ".."
+	if v := obj.GetLabels()[ownership.OwnerLabel]; strings.HasPrefix(v, prefix) {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: strings.TrimPrefix(v, prefix)}}}
+	}
+	return nil
+}
+
+// mapSecret enqueues the federation a Secret belongs to, or every
+// federation for another Secret in the operator namespace (a root or a
+// kubeconfig one may reference).
+func (r *Reconciler) mapSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	if owned := r.mapOwned(ctx, obj); owned != nil {
+		return owned
+	}
+	if obj.GetNamespace() != r.OperatorNamespace {
+		return nil
+	}
+	var list meshv1alpha1.MeshFederationList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, f := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: f.Name}})
+	}
+	return out
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) poll() time.Duration {
+	if r.PollInterval > 0 {
+		return r.PollInterval
+	}
+	return DefaultPollInterval
+}
+
+func (r *Reconciler) resync() time.Duration {
+	if r.Resync > 0 {
+		return r.Resync
+	}
+	return DefaultResync
+}
+
+func (r *Reconciler) event(fed *meshv1alpha1.MeshFederation, typ, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(fed, nil, typ, reason, action, note, args...)
+	}
+}
+
+// Reconcile distributes the federation's trust material to every member
+// and advances a rotation by at most one phase. Deleting a federation
+// removes nothing it distributed.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	fed := &meshv1alpha1.MeshFederation{}
+	if err := r.Client.Get(ctx, req.NamespacedName, fed); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !fed.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // nothing distributed is removed
+	}
+	patcher := status.NewPatcher(r.Client, fed)
+	defer func() {
+		if err := patcher.Patch(ctx, fed); err != nil && !apierrors.IsNotFound(err) && retErr == nil {
+			retErr = err
+		}
+	}()
+	out, err := r.reconcile(ctx, fed)
+	return r.setStatus(ctx, fed, out, err)
+}
+
+// result is what a reconcile found, for the status.
+type result struct {
+	members []*member
+	// after asks for another look this soon (waiting, unreachable).
+	after time.Duration
+	// rotating is true while a rotation runs; waitingFor says on what.
+	rotating   bool
+	waitingFor string
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, fed *meshv1alpha1.MeshFederation) (*result, error) {
+	members, err := r.members(ctx, fed)
+	if err != nil {
+		return nil, err
+	}
+	if fed.Spec.Mode == meshv1alpha1.FederationBundleMerge {
+		return r.reconcileMerge(ctx, fed, members)
+	}
+	return r.reconcileShared(ctx, fed, members)
+}

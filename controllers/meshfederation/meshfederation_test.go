@@ -1,0 +1,399 @@
+package meshfederation_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/controllers/meshfederation"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/internal/remote"
+	"github.com/meshplane/meshplane/internal/trust"
+	"github.com/meshplane/meshplane/test/cluster"
+)
+
+const opNS = "meshplane-system"
+
+// env is the three-cluster federation fixture: local and east run Istio,
+// west runs Linkerd; east and west are reached through kubeconfig Secrets
+// holding ServiceAccount tokens bound to RemoteRBAC, via TCP proxies.
+type env struct {
+	local, east, west    client.Client
+	localCfg, eastCfg    *cluster.Server
+	istio, linkerd       mesh.TrustTarget
+	eastProxy, westProxy *tcpProxy
+	members              map[string]client.Client
+	targets              map[string]mesh.TrustTarget
+}
+
+func setup(t *testing.T) *env {
+	multi := cluster.UseMulti(t, 3, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
+	reg := providers.Registry()
+	iw, _ := reg.TrustWriter(meshv1alpha1.ProviderIstio)
+	lw, _ := reg.TrustWriter(meshv1alpha1.ProviderLinkerd)
+	e := &env{localCfg: multi.Servers[0], eastCfg: multi.Servers[1], istio: iw.TrustTarget(""), linkerd: lw.TrustTarget("")}
+	e.local, e.east, e.west = newClient(t, multi.Servers[0].Config), newClient(t, multi.Servers[1].Config), newClient(t, multi.Servers[2].Config)
+	mustCreate(t, e.local, ns(opNS), ns("istio-system"))
+	mustCreate(t, e.east, ns("istio-system"))
+	mustCreate(t, e.west, ns("linkerd"))
+	e.eastProxy = newProxy(t, hostPort(t, multi.Servers[1].Config))
+	e.westProxy = newProxy(t, hostPort(t, multi.Servers[2].Config))
+	eastKC := remoteKubeconfig(t, multi.Servers[1].Config, meshv1alpha1.ProviderIstio, e.istio, e.eastProxy.addr)
+	westKC := remoteKubeconfig(t, multi.Servers[2].Config, meshv1alpha1.ProviderLinkerd, e.linkerd, e.westProxy.addr)
+	mustCreate(t, e.local,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "east-kubeconfig"}, Data: map[string][]byte{"kubeconfig": eastKC}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": westKC}})
+	e.members = map[string]client.Client{"local": e.local, "east": e.east, "west": e.west}
+	e.targets = map[string]mesh.TrustTarget{"local": e.istio, "east": e.istio, "west": e.linkerd}
+
+	logs := &logBuffer{}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logs)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller errors:\n%s", logs.errors(50))
+		}
+	})
+	mgr, err := manager.New(multi.Servers[0].Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: opNS, SyncPeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &meshfederation.Reconciler{Client: mgr.GetClient(), Local: newClient(t, multi.Servers[0].Config), Registry: mgr.Registry,
+		Remote: &remote.Cache{Scheme: mgr.GetScheme(), Timeout: 2 * time.Second}, Recorder: mgr.GetEventRecorder("meshfederation-controller"),
+		OperatorNamespace: opNS, PollInterval: 100 * time.Millisecond}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+func federation(name string) *meshv1alpha1.MeshFederation {
+	return &meshv1alpha1.MeshFederation{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: meshv1alpha1.MeshFederationSpec{
+			Root: &meshv1alpha1.RootCA{Generate: &meshv1alpha1.GeneratedRoot{}},
+			Clusters: []meshv1alpha1.MemberCluster{
+				{Name: "local", Provider: meshv1alpha1.ProviderIstio},
+				{Name: "east", Provider: meshv1alpha1.ProviderIstio, KubeconfigSecretRef: &meshv1alpha1.SecretKeyReference{Name: "east-kubeconfig"}},
+				{Name: "west", Provider: meshv1alpha1.ProviderLinkerd, KubeconfigSecretRef: &meshv1alpha1.SecretKeyReference{Name: "west-kubeconfig"}},
+			},
+			Rotation: &meshv1alpha1.RotationSpec{MinPhaseWait: &metav1.Duration{}},
+		},
+	}
+}
+
+// material is what a member holds: its bundle and its intermediate.
+type material struct {
+	bundle []*x509.Certificate
+	issuer *x509.Certificate
+	rv     string
+}
+
+// read returns a member's material. Linkerd's bundle and issuer live in
+// two objects; the Secret is read before and after the ConfigMap, and the
+// pair counts only when the Secret did not change in between, so the pair
+// is a state the cluster really was in.
+func (e *env) read(ctx context.Context, name string) (*material, error) {
+	c, t := e.members[name], e.targets[name]
+	for range 20 {
+		s1 := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.IssuerSecret}, s1); err != nil {
+			return nil, err
+		}
+		m := &material{rv: s1.ResourceVersion}
+		iss, err := trust.ParseCerts(s1.Data[t.CertKey])
+		if err != nil {
+			return nil, err
+		}
+		m.issuer = iss[0]
+		if t.BundleConfigMap == "" {
+			m.bundle, err = trust.ParseCerts(s1.Data[t.RootKey])
+			return m, err
+		}
+		cm := &corev1.ConfigMap{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.BundleConfigMap}, cm); err != nil {
+			return nil, err
+		}
+		s2 := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.IssuerSecret}, s2); err != nil {
+			return nil, err
+		}
+		if s2.ResourceVersion != s1.ResourceVersion {
+			continue
+		}
+		m.bundle, err = trust.ParseCerts([]byte(cm.Data[t.BundleConfigMapKey]))
+		return m, err
+	}
+	return nil, errorf("%s: issuer Secret kept changing", name)
+}
+
+// safetyWatcher checks, as often as it can, that every member's bundle
+// holds the root that signed its current intermediate.
+type safetyWatcher struct {
+	stop       chan struct{}
+	done       chan struct{}
+	checks     atomic.Int64
+	mu         sync.Mutex
+	violations []string
+}
+
+func (e *env) watchSafety() *safetyWatcher {
+	w := &safetyWatcher{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		ctx := context.Background()
+		for {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			for _, name := range []string{"local", "east", "west"} {
+				m, err := e.read(ctx, name)
+				if err != nil {
+					continue // not written yet, or the member is cut off
+				}
+				w.checks.Add(1)
+				if _, err := trust.IssuerOf(m.issuer, m.bundle); err != nil {
+					w.mu.Lock()
+					w.violations = append(w.violations, name+": "+err.Error())
+					w.mu.Unlock()
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return w
+}
+
+func (w *safetyWatcher) finish(t *testing.T) {
+	t.Helper()
+	close(w.stop)
+	<-w.done
+	if len(w.violations) > 0 {
+		t.Fatalf("a bundle lacked the root of its cluster's intermediate %d times, first: %s", len(w.violations), w.violations[0])
+	}
+	t.Logf("safety watcher: %d observations, every bundle held its intermediate's root", w.checks.Load())
+}
+
+// phaseRecorder records every rotation phase the API server stores, from a
+// watch (no polling gaps).
+type phaseRecorder struct {
+	mu     sync.Mutex
+	phases []meshv1alpha1.RotationPhase
+	stop   func()
+}
+
+func (e *env) recordPhases(t *testing.T, name string) *phaseRecorder {
+	t.Helper()
+	wc, err := client.NewWithWatch(e.localCfg.Config, client.Options{Scheme: e.local.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wi, err := wc.Watch(ctx, &meshv1alpha1.MeshFederationList{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &phaseRecorder{}
+	done := make(chan struct{})
+	p.stop = func() { cancel(); wi.Stop(); <-done }
+	go func() {
+		defer close(done)
+		for ev := range wi.ResultChan() {
+			if ev.Type != watch.Modified && ev.Type != watch.Added {
+				continue
+			}
+			f, ok := ev.Object.(*meshv1alpha1.MeshFederation)
+			if !ok || f.Name != name || f.Status.Rotation == nil {
+				continue
+			}
+			p.mu.Lock()
+			if n := len(p.phases); n == 0 || p.phases[n-1] != f.Status.Rotation.Phase {
+				p.phases = append(p.phases, f.Status.Rotation.Phase)
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+// get returns the phases seen, without the state of the previous rotation
+// that the watch reports first.
+func (p *phaseRecorder) get() []meshv1alpha1.RotationPhase {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := slices.Clone(p.phases)
+	for len(out) > 0 && (out[0] == meshv1alpha1.RotationCompleted || out[0] == meshv1alpha1.RotationIdle) {
+		out = out[1:]
+	}
+	return out
+}
+
+func (e *env) get(t *testing.T, name string) *meshv1alpha1.MeshFederation {
+	t.Helper()
+	f := &meshv1alpha1.MeshFederation{}
+	if err := e.local.Get(context.Background(), client.ObjectKey{Name: name}, f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (e *env) update(t *testing.T, name string, mutate func(*meshv1alpha1.MeshFederation)) {
+	t.Helper()
+	eventually(t, 10*time.Second, "update "+name, func() error {
+		f := e.get(t, name)
+		mutate(f)
+		return e.local.Update(context.Background(), f)
+	})
+}
+
+// waitPhase waits until the rotation of trigger is in phase.
+func (e *env) waitPhase(t *testing.T, name, trigger string, phase meshv1alpha1.RotationPhase, timeout time.Duration) *meshv1alpha1.MeshFederation {
+	t.Helper()
+	var f *meshv1alpha1.MeshFederation
+	eventually(t, timeout, "phase "+string(phase), func() error {
+		f = e.get(t, name)
+		if f.Status.Rotation == nil || f.Status.Rotation.Trigger != trigger || f.Status.Rotation.Phase != phase {
+			return errorf("rotation %+v; conditions %+v", f.Status.Rotation, f.Status.Conditions)
+		}
+		return nil
+	})
+	return f
+}
+
+func (e *env) waitReady(t *testing.T, name string) *meshv1alpha1.MeshFederation {
+	t.Helper()
+	var f *meshv1alpha1.MeshFederation
+	eventually(t, 60*time.Second, name+" Ready", func() error {
+		f = e.get(t, name)
+		c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ReadyCondition)
+		if c == nil || c.Status != metav1.ConditionTrue || f.Status.ObservedGeneration != f.Generation {
+			return errorf("conditions %+v clusters %+v", f.Status.Conditions, f.Status.Clusters)
+		}
+		return nil
+	})
+	return f
+}
+
+// checkAll asserts every member holds an intermediate signed by root and a
+// bundle of exactly want.
+func (e *env) checkAll(t *testing.T, root string, want ...string) {
+	t.Helper()
+	for _, name := range []string{"local", "east", "west"} {
+		m, err := e.read(context.Background(), name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got []string
+		for _, c := range m.bundle {
+			got = append(got, trust.Fingerprint(c))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: bundle %v, want %v", name, got, want)
+		}
+		r, err := trust.IssuerOf(m.issuer, m.bundle)
+		if err != nil || trust.Fingerprint(r) != root {
+			t.Fatalf("%s: intermediate not signed by %s: %v", name, root, err)
+		}
+	}
+}
+
+func memberCondition(f *meshv1alpha1.MeshFederation, member, typ string) *metav1.Condition {
+	for _, c := range f.Status.Clusters {
+		if c.Name == member {
+			return apimeta.FindStatusCondition(c.Conditions, typ)
+		}
+	}
+	return nil
+}
+
+// countingClient counts every write through a client.
+func countingClient(c client.WithWatch, writes *atomic.Int64) client.WithWatch {
+	count := func() { writes.Add(1) }
+	return interceptor.NewClient(c, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+			count()
+			return c.Create(ctx, o, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
+			count()
+			return c.Update(ctx, o, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
+			count()
+			return c.Patch(ctx, o, p, opts...)
+		},
+		Apply: func(ctx context.Context, c client.WithWatch, o runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			count()
+			return c.Apply(ctx, o, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
+			count()
+			return c.Delete(ctx, o, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			count()
+			return c.SubResource(sub).Patch(ctx, o, p, opts...)
+		},
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+			count()
+			return c.SubResource(sub).Update(ctx, o, opts...)
+		},
+	})
+}
+
+// logBuffer keeps the controller's logs for a failed test.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// errors returns the last n error lines.
+func (b *logBuffer) errors(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(b.buf.String(), "\n") {
+		if strings.Contains(l, `"level":"error"`) {
+			out = append(out, l)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "\n")
+}
