@@ -10,9 +10,9 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
-	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/manager"
 )
