@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -236,7 +237,7 @@ func TestEngine(t *testing.T) {
 		bad = rel
 		bad.Version = "9.9.9"
 		_, err = e.Ensure(ctx, bad, false, 0)
-		wantStalled(t, err, meshv1alpha1.ChartUnavailableReason, "9.9.9", "1.29.0, 1.30.0")
+		wantStalled(t, err, meshv1alpha1.ChartUnavailableReason, "9.9.9", "1.30.0, 1.29.0")
 
 		fresh := Release{Name: "istiod-bad", Namespace: "bad", Chart: "istiod", Version: "1.29.0", Source: env.srcHTTP,
 			Values: map[string]any{"pilot": map[string]any{"replicaCount": "three"}}}
@@ -435,6 +436,7 @@ func TestEngine(t *testing.T) {
 		}
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName, inst.Namespace, inst.CreateNamespace = "istiod-adopt", "adopt", true
+		inst.WaitStrategy = kube.HookOnlyStrategy
 		if _, err := inst.Run(ch, map[string]any{"revision": "adopt", "pilot": map[string]any{"replicaCount": 2}}); err != nil {
 			t.Fatal(err)
 		}

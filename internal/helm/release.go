@@ -45,14 +45,14 @@ func (e *Engine) Render(ctx context.Context, rel Release) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return e.render(ctx, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled)
+	return e.render(ctx, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled, false)
 }
 
 // render renders ch with vals as release rel in a dry run against the API
 // server (lookups and capabilities are real; nothing is written). For a new
 // release the dry run also refuses objects that exist and belong to no or
 // another release (terminal, reason Conflict).
-func (e *Engine) render(ctx context.Context, ch *chartv2.Chart, rel Release, vals map[string]any, isUpgrade bool) (string, error) {
+func (e *Engine) render(ctx context.Context, ch *chartv2.Chart, rel Release, vals map[string]any, isUpgrade, takeOwnership bool) (string, error) {
 	cfg, err := e.actionConfig(rel.Namespace)
 	if err != nil {
 		return "", err
@@ -69,6 +69,7 @@ func (e *Engine) render(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	inst.Namespace = rel.Namespace
 	inst.DryRunStrategy = action.DryRunServer
 	inst.IsUpgrade = isUpgrade
+	inst.TakeOwnership = takeOwnership
 	inst.Replace = true
 	inst.PostRenderer = keepCRDs{}
 	inst.Labels = rel.Labels
@@ -165,7 +166,7 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	if deployed && (last.Labels[DigestLabel] == digest || e.knownEqual(rel, digest, last.Version)) {
 		return e.result(ActionNone, last, ch), nil
 	}
-	manifest, err := e.render(ctx, ch, rel, vals, exists)
+	manifest, err := e.render(ctx, ch, rel, vals, exists, adopt)
 	if err != nil {
 		return Result{}, err
 	}
@@ -320,7 +321,7 @@ func (e *Engine) Adopt(ctx context.Context, rel Release, wait bool, timeout time
 	}
 	vals := loader.MergeMaps(copyValues(cur.Config), copyValues(rel.Values))
 	if sameChart(cur, ch) {
-		manifest, err := e.render(ctx, ch, rel, vals, true)
+		manifest, err := e.render(ctx, ch, rel, vals, true, false)
 		if err != nil {
 			return Result{}, err
 		}
