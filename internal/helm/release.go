@@ -199,6 +199,11 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 		inst.Description = "Installed by Meshplane"
 		log.Info("installing release")
 		r, err := inst.RunWithContext(ctx, chartCopy(ch), copyValues(vals))
+		if err != nil && ctx.Err() != nil {
+			// Helm goes on in the background; the next call recovers
+			// whatever state it leaves.
+			return Result{}, fmt.Errorf("installing release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
+		}
 		if err != nil {
 			return e.failedInstall(ctx, cfg, rel, ch, strategy, timeout, err)
 		}
@@ -227,6 +232,9 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	up.Description = "Upgraded by Meshplane"
 	log.Info("upgrading release", "from", last.Version, "recovered", recovered)
 	r, err := up.RunWithContext(ctx, rel.Name, chartCopy(ch), copyValues(vals))
+	if err != nil && ctx.Err() != nil {
+		return Result{}, fmt.Errorf("upgrading release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
+	}
 	if err != nil {
 		return e.failedUpgrade(ctx, cfg, rel, ch, strategy, timeout, err)
 	}
