@@ -46,6 +46,18 @@
 // without human help. Operations on one release are serialised within the
 // process.
 //
+// # Rendering, conflicts and adoption
+//
+// Render, and Ensure before any write, render with a server-side dry run:
+// the API server's capabilities and lookups are real and nothing is written.
+// For a release that does not exist yet the dry run also checks that no
+// object it would create exists outside a Helm release of that name: such a
+// clash is terminal (Conflict), never a takeover. Adopt is the explicit
+// takeover: of an existing release (unchanged when the wanted values render
+// the same), or, without a release, of objects a mesh's own CLI created
+// (Helm's take-ownership). Ensure always deploys exactly Release.Values (Helm's
+// reset-values): after an adoption, pass the values to keep.
+//
 // # CRDs
 //
 // Every CustomResourceDefinition rendered from a chart's templates gets the

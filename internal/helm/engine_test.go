@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -236,7 +237,7 @@ func TestEngine(t *testing.T) {
 		bad = rel
 		bad.Version = "9.9.9"
 		_, err = e.Ensure(ctx, bad, false, 0)
-		wantStalled(t, err, meshv1alpha1.ChartUnavailableReason, "9.9.9", "1.29.0, 1.30.0")
+		wantStalled(t, err, meshv1alpha1.ChartUnavailableReason, "9.9.9", "1.30.0, 1.29.0")
 
 		fresh := Release{Name: "istiod-bad", Namespace: "bad", Chart: "istiod", Version: "1.29.0", Source: env.srcHTTP,
 			Values: map[string]any{"pilot": map[string]any{"replicaCount": "three"}}}
@@ -370,19 +371,27 @@ func TestEngine(t *testing.T) {
 
 	t.Run("real Linkerd charts install; uninstall keeps CRDs", func(t *testing.T) {
 		crds := Release{Name: "linkerd-crds", Namespace: "linkerd", Chart: "linkerd-crds", Version: "2026.1.1", Source: env.srcHTTP}
+		start := time.Now()
 		res, err := e.Ensure(ctx, crds, false, 0)
 		wantResult(t, res, err, ActionInstalled, 1)
+		t.Logf("linkerd-crds install: %v", time.Since(start).Round(time.Millisecond))
 		cp := Release{Name: "linkerd-control-plane", Namespace: "linkerd", Chart: "linkerd-control-plane", Version: "2026.1.1", Source: env.srcHTTP}
+		start = time.Now()
 		_, err = e.Ensure(ctx, cp, false, 0)
 		wantStalled(t, err, meshv1alpha1.RenderFailedReason, "identity")
+		t.Logf("linkerd-control-plane render error: %v", time.Since(start).Round(time.Millisecond))
 		cp.Values = linkerdIdentityValues(t)
+		start = time.Now()
 		res, err = e.Ensure(ctx, cp, false, 0)
 		wantResult(t, res, err, ActionInstalled, 1)
+		t.Logf("linkerd-control-plane install: %v", time.Since(start).Round(time.Millisecond))
 		for _, name := range []string{"linkerd-destination", "linkerd-identity", "linkerd-proxy-injector"} {
 			env.deployment(t, "linkerd", name)
 		}
+		start = time.Now()
 		res, err = e.Ensure(ctx, cp, false, 0)
 		wantResult(t, res, err, ActionNone, 1)
+		t.Logf("linkerd-control-plane no-op Ensure: %v", time.Since(start).Round(time.Millisecond))
 
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		if err := env.c.Get(ctx, client.ObjectKey{Name: "servers.policy.linkerd.io"}, crd); err != nil {
@@ -391,9 +400,11 @@ func TestEngine(t *testing.T) {
 		if crd.Annotations[KeepPolicyAnnotation] != KeepPolicy {
 			t.Errorf("CRD annotations = %v", crd.Annotations)
 		}
+		start = time.Now()
 		if err := e.Uninstall(ctx, "linkerd-control-plane", "linkerd", false, 0); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("linkerd-control-plane uninstall: %v", time.Since(start).Round(time.Millisecond))
 		if err := e.Uninstall(ctx, "linkerd-crds", "linkerd", false, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -410,14 +421,19 @@ func TestEngine(t *testing.T) {
 
 		// Istio base: CRDs from crds/, never deleted either.
 		base := Release{Name: "istio-base", Namespace: "istio-system", Chart: "base", Version: "1.29.0", Source: env.srcHTTP}
-		res, err = e.Ensure(ctx, base, false, 0)
+		start = time.Now()
+		// base has no workloads, so waiting succeeds on envtest.
+		res, err = e.Ensure(ctx, base, true, 30*time.Second)
 		wantResult(t, res, err, ActionInstalled, 1)
+		t.Logf("istio base install with wait (CRDs from crds/): %v", time.Since(start).Round(time.Millisecond))
 		if !hasObject(res.Objects, ObjectRef{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition", Name: "virtualservices.networking.istio.io"}) {
 			t.Errorf("base objects lack the VirtualService CRD")
 		}
+		start = time.Now()
 		if err := e.Uninstall(ctx, "istio-base", "istio-system", true, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("istio base uninstall with wait: %v", time.Since(start).Round(time.Millisecond))
 		if err := env.c.Get(ctx, client.ObjectKey{Name: "virtualservices.networking.istio.io"}, crd); err != nil {
 			t.Fatalf("Istio CRD gone: %v", err)
 		}
@@ -435,6 +451,7 @@ func TestEngine(t *testing.T) {
 		}
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName, inst.Namespace, inst.CreateNamespace = "istiod-adopt", "adopt", true
+		inst.WaitStrategy = kube.HookOnlyStrategy
 		if _, err := inst.Run(ch, map[string]any{"revision": "adopt", "pilot": map[string]any{"replicaCount": 2}}); err != nil {
 			t.Fatal(err)
 		}

@@ -45,18 +45,18 @@ func (e *Engine) Render(ctx context.Context, rel Release) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return e.render(ctx, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled)
+	return e.render(ctx, cfg, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled, false)
 }
 
 // render renders ch with vals as release rel in a dry run against the API
 // server (lookups and capabilities are real; nothing is written). For a new
 // release the dry run also refuses objects that exist and belong to no or
 // another release (terminal, reason Conflict).
-func (e *Engine) render(ctx context.Context, ch *chartv2.Chart, rel Release, vals map[string]any, isUpgrade bool) (string, error) {
-	cfg, err := e.actionConfig(rel.Namespace)
-	if err != nil {
-		return "", err
-	}
+//
+// The server dry run writes nothing to cfg's storage; it leaves the server's
+// capabilities in cfg, so the install or upgrade that follows with the same
+// cfg does not read them again.
+func (e *Engine) render(ctx context.Context, cfg *action.Configuration, ch *chartv2.Chart, rel Release, vals map[string]any, isUpgrade, takeOwnership bool) (string, error) {
 	// Capabilities first: failures to reach the server are transient, and
 	// everything Install reports after this is about the chart.
 	caps, err := capabilities(cfg)
@@ -69,6 +69,7 @@ func (e *Engine) render(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	inst.Namespace = rel.Namespace
 	inst.DryRunStrategy = action.DryRunServer
 	inst.IsUpgrade = isUpgrade
+	inst.TakeOwnership = takeOwnership
 	inst.Replace = true
 	inst.PostRenderer = keepCRDs{}
 	inst.Labels = rel.Labels
@@ -165,9 +166,14 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	if deployed && (last.Labels[DigestLabel] == digest || e.knownEqual(rel, digest, last.Version)) {
 		return e.result(ActionNone, last, ch), nil
 	}
-	manifest, err := e.render(ctx, ch, rel, vals, exists)
+	manifest, err := e.render(ctx, cfg, ch, rel, vals, exists, adopt)
 	if err != nil {
 		return Result{}, err
+	}
+	if len(ch.CRDObjects()) > 0 {
+		// Install creates the crds/ CRDs before rendering: let it read
+		// the capabilities afresh, with them.
+		cfg.Capabilities = nil
 	}
 	if deployed && sameChart(last, ch) && manifestsEqual(manifest, last.Manifest) && labelsIncluded(rel.Labels, last.Labels) {
 		log.V(1).Info("values changed but the rendered manifest did not: no upgrade")
@@ -198,6 +204,11 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 		inst.Description = "Installed by Meshplane"
 		log.Info("installing release")
 		r, err := inst.RunWithContext(ctx, chartCopy(ch), copyValues(vals))
+		if err != nil && ctx.Err() != nil {
+			// Helm goes on in the background; the next call recovers
+			// whatever state it leaves.
+			return Result{}, fmt.Errorf("installing release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
+		}
 		if err != nil {
 			return e.failedInstall(ctx, cfg, rel, ch, strategy, timeout, err)
 		}
@@ -226,6 +237,9 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	up.Description = "Upgraded by Meshplane"
 	log.Info("upgrading release", "from", last.Version, "recovered", recovered)
 	r, err := up.RunWithContext(ctx, rel.Name, chartCopy(ch), copyValues(vals))
+	if err != nil && ctx.Err() != nil {
+		return Result{}, fmt.Errorf("upgrading release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
+	}
 	if err != nil {
 		return e.failedUpgrade(ctx, cfg, rel, ch, strategy, timeout, err)
 	}
@@ -320,7 +334,7 @@ func (e *Engine) Adopt(ctx context.Context, rel Release, wait bool, timeout time
 	}
 	vals := loader.MergeMaps(copyValues(cur.Config), copyValues(rel.Values))
 	if sameChart(cur, ch) {
-		manifest, err := e.render(ctx, ch, rel, vals, true)
+		manifest, err := e.render(ctx, cfg, ch, rel, vals, true, false)
 		if err != nil {
 			return Result{}, err
 		}
