@@ -39,6 +39,10 @@ manifests: ## Generate CRDs and RBAC from the API and controller markers.
 docs: ## Regenerate docs generated from code (capability matrix).
 	go test ./internal/mesh/providers -run TestCapabilityMatrixDoc -update
 
+.PHONY: chart
+chart: ## Sync the Helm chart's CRDs and ClusterRole from config/ (charts/meshplane).
+	go run ./hack/chart
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
