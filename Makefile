@@ -43,6 +43,10 @@ docs: ## Regenerate docs generated from code (capability matrix).
 chart: ## Sync the Helm chart's CRDs and ClusterRole from config/ (charts/meshplane).
 	go run ./hack/chart
 
+.PHONY: bundle
+bundle: ## Generate the OperatorHub bundle into bundle/ from config/ (hack/bundle).
+	go run ./hack/bundle
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
