@@ -47,6 +47,10 @@ chart: ## Sync the Helm chart's CRDs and ClusterRole from config/ (charts/meshpl
 bundle: ## Generate the OperatorHub bundle into bundle/ from config/ (hack/bundle).
 	go run ./hack/bundle
 
+.PHONY: argocd
+argocd: ## Generate the Argo CD health checks in config/argocd from config/argocd/src (hack/argocd).
+	go run ./hack/argocd
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
