@@ -64,8 +64,9 @@ verify: ## Fail when generated code or CRDs are stale, or gofmt/vet/go mod tidy 
 	./hack/verify.sh
 
 .PHONY: build
-build: ## Build the manager into bin/.
+build: ## Build the manager and the kubectl plugin into bin/.
 	go build -o $(BIN_DIR)/manager ./cmd/manager
+	go build -o $(BIN_DIR)/kubectl-meshplane ./cmd/kubectl-meshplane
 
 ##@ Test
 
