@@ -151,6 +151,11 @@ func copyBundle(t *testing.T, mutate func(csv map[string]any)) string {
 }
 
 func TestBrokenCSVsRejected(t *testing.T) {
+	want := map[string]string{
+		"no install modes": "install modes", "unknown capability level": "capabilities level", "alm-examples not JSON": "invalid character",
+		"bad minKubeVersion": "MinKubeVersion", "owned kind without CRD": "provided API", "owned version not served": "provided API",
+		"no name": "metadata.name", "unknown category": "standard categories",
+	}
 	for name, mutate := range map[string]func(m map[string]any){
 		"no install modes": func(m map[string]any) { unstructured.RemoveNestedField(m, "spec", "installModes") },
 		"unknown capability level": func(m map[string]any) {
@@ -181,7 +186,13 @@ func TestBrokenCSVsRejected(t *testing.T) {
 			if len(errs) == 0 {
 				t.Fatalf("the broken CSV validated")
 			}
-			t.Logf("rejected: %v", errs[0])
+			found := false
+			for _, e := range errs {
+				found = found || strings.Contains(e.Error(), want[name])
+			}
+			if !found {
+				t.Errorf("rejected, but not for %q: %v", want[name], errs)
+			}
 		})
 	}
 }
