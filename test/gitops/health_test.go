@@ -278,3 +278,31 @@ func TestDeletingIsProgressing(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthChecksGenerated checks that every health.lua is the shared
+// kstatus part followed by the kind's part (make argocd).
+func TestHealthChecksGenerated(t *testing.T) {
+	root, _ := cluster.RepoRoot()
+	dir := filepath.Join(root, "config", "argocd")
+	prelude, err := os.ReadFile(filepath.Join(dir, "src", "kstatus.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := os.ReadFile(filepath.Join(dir, "argocd-cm-patch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range manager.Kinds {
+		part, err := os.ReadFile(filepath.Join(dir, "src", strings.ToLower(kind)+".lua"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "meshplane.io", kind, "health.lua"))
+		if err != nil || string(got) != string(prelude)+string(part) {
+			t.Errorf("config/argocd/meshplane.io/%s/health.lua is stale (run make argocd)", kind)
+		}
+		if !strings.Contains(string(cm), "resource.customizations.health.meshplane.io_"+kind+": |") {
+			t.Errorf("argocd-cm-patch.yaml lacks %s", kind)
+		}
+	}
+}
