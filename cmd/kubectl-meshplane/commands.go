@@ -254,7 +254,14 @@ func (c *cli) engage(ctx context.Context, o engageOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.mesh == "" {
+	if o.mesh != "" {
+		if err := cl.Get(ctx, types.NamespacedName{Name: o.mesh}, &meshv1alpha1.MeshInstall{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("meshinstall %s not found (kubectl get meshinstalls lists them)", o.mesh)
+			}
+			return err
+		}
+	} else {
 		var mis meshv1alpha1.MeshInstallList
 		if err := cl.List(ctx, &mis); err != nil {
 			return err

@@ -199,6 +199,17 @@ func TestPlugin(t *testing.T) {
 		t.Errorf("engage with two meshes: %v", err)
 	}
 
+	if _, err := p.run("break-glass", "engage", "--reason", "INC-3", "--mesh", "cilium-prod"); err == nil || !strings.Contains(err.Error(), "meshinstall cilium-prod not found") {
+		t.Errorf("engage with an unknown mesh: %v", err)
+	}
+	if out := p.mustRun("break-glass", "engage", "--reason", "INC-3", "--mesh", "linkerd", "--namespaces", "a,b", "--name", "inc-3"); !strings.Contains(out, "for mesh linkerd") {
+		t.Errorf("engage --mesh linkerd: %q", out)
+	}
+	bg3 := &meshv1alpha1.BreakGlass{}
+	if err := p.c.Get(ctx, client.ObjectKey{Name: "inc-3"}, bg3); err != nil || bg3.Spec.Scope == nil || len(bg3.Spec.Scope.Namespaces) != 2 {
+		t.Errorf("inc-3: %v %+v", err, bg3.Spec)
+	}
+
 	// restore deletes the BreakGlass.
 	if out := p.mustRun("break-glass", "restore", "inc-4711"); !strings.Contains(out, "deleted") {
 		t.Errorf("restore: %q", out)
