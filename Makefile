@@ -39,6 +39,18 @@ manifests: ## Generate CRDs and RBAC from the API and controller markers.
 docs: ## Regenerate docs generated from code (capability matrix).
 	go test ./internal/mesh/providers -run TestCapabilityMatrixDoc -update
 
+.PHONY: chart
+chart: ## Sync the Helm chart's CRDs and ClusterRole from config/ (charts/meshplane).
+	go run ./hack/chart
+
+.PHONY: bundle
+bundle: ## Generate the OperatorHub bundle into bundle/ from config/ (hack/bundle).
+	go run ./hack/bundle
+
+.PHONY: argocd
+argocd: ## Generate the Argo CD health checks in config/argocd from config/argocd/src (hack/argocd).
+	go run ./hack/argocd
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
@@ -52,8 +64,9 @@ verify: ## Fail when generated code or CRDs are stale, or gofmt/vet/go mod tidy 
 	./hack/verify.sh
 
 .PHONY: build
-build: ## Build the manager into bin/.
+build: ## Build the manager and the kubectl plugin into bin/.
 	go build -o $(BIN_DIR)/manager ./cmd/manager
+	go build -o $(BIN_DIR)/kubectl-meshplane ./cmd/kubectl-meshplane
 
 ##@ Test
 

@@ -14,13 +14,15 @@ if [[ -n "$unformatted" ]]; then
 	fail=1
 fi
 
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml)
+generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+	charts/meshplane/crds charts/meshplane/templates/clusterrole.yaml bundle
+	config/argocd/meshplane.io config/argocd/argocd-cm-patch.yaml)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 for p in "${generated[@]}"; do
 	[[ -e "$p" ]] && mkdir -p "$before/$(dirname "$p")" && cp -r "$p" "$before/$p"
 done
-make -s generate manifests >/dev/null
+make -s generate manifests chart bundle argocd >/dev/null
 for p in "${generated[@]}"; do
 	if ! diff -r "$before/$p" "$p" >/dev/null 2>&1; then
 		echo "generated file $p was out of date (regenerated now; commit the result):" >&2

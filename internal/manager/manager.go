@@ -81,6 +81,10 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 		names = append(names, string(n))
 	}
 	metrics.RecordBuild(names)
+	// Object metrics are read from the cache at scrape time.
+	if err := metrics.UseReader(mgr.GetCache()); err != nil {
+		return nil, fmt.Errorf("registering the metrics collector: %w", err)
+	}
 	return &Manager{Manager: mgr, Registry: reg, Options: o}, nil
 }
 

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBundleUpToDate regenerates the bundle twice into temporary
+// directories: both must equal bundle/ byte for byte (deterministic, and not
+// stale).
+func TestBundleUpToDate(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readTree(t, filepath.Join(root, "bundle"))
+	for i := 0; i < 2; i++ {
+		out := t.TempDir()
+		if err := Generate(Options{Root: root, Out: out, Version: "0.1.0"}); err != nil {
+			t.Fatal(err)
+		}
+		got := readTree(t, out)
+		delete(want, "README.md")
+		if len(got) != len(want) {
+			t.Fatalf("generated %d files, bundle/ has %d (run make bundle)", len(got), len(want))
+		}
+		for name, b := range got {
+			if want[name] != b {
+				t.Errorf("bundle/%s is stale (run make bundle)", name)
+			}
+		}
+	}
+}
+
+func TestNotReconciledKindsAreMarked(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	out := t.TempDir()
+	if err := Generate(Options{Root: root, Out: out, Version: "0.1.0", Reconciled: []string{"MeshInstall", "TrafficSplit"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "manifests", Package+".clusterserviceversion.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if !strings.Contains(s, "Reconciled: MeshInstall, TrafficSplit.") || !strings.Contains(s, "Canary, MeshFederation, BreakGlass.") {
+		t.Errorf("status section does not follow the reconciled list")
+	}
+	if n := strings.Count(s, "Not reconciled by this version"); n != 5 {
+		t.Errorf("%d owned CRDs marked not reconciled, want 5", n)
+	}
+}
+
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		out[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

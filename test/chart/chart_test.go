@@ -1,0 +1,295 @@
+package chart
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v4/pkg/action"
+	chartcommon "helm.sh/helm/v4/pkg/chart/common"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshplane/meshplane/test/cluster"
+)
+
+// haValues are the high-availability values the tests render and install.
+func haValues() map[string]any {
+	return map[string]any{
+		"replicaCount": 2,
+		"metrics":      map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
+		"crds":         map[string]any{"templated": true},
+	}
+}
+
+func render(t *testing.T, vals map[string]any, crds bool) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := Render(vals, crds)
+	if err != nil {
+		t.Fatalf("rendering the chart: %v", err)
+	}
+	return objs
+}
+
+func byKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func one[T any](t *testing.T, objs []*unstructured.Unstructured, kind string) *T {
+	t.Helper()
+	l := byKind(objs, kind)
+	if len(l) != 1 {
+		t.Fatalf("want one %s, rendered %d", kind, len(l))
+	}
+	v := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(l[0].Object, v, true); err != nil {
+		t.Fatalf("%s does not decode strictly: %v", kind, err)
+	}
+	return v
+}
+
+func TestLintStrict(t *testing.T) {
+	dir, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, _ := chartcommon.ParseKubeVersion("v1.37.0")
+	for name, vals := range map[string]map[string]any{"default": nil, "ha": haValues()} {
+		lint := action.NewLint()
+		lint.Strict = true
+		lint.Namespace = Namespace
+		lint.KubeVersion = kv
+		res := lint.Run([]string{dir}, vals)
+		for _, m := range res.Messages {
+			t.Logf("%s: %s", name, m.Error())
+		}
+		if res.TotalChartsLinted != 1 || len(res.Errors) > 0 {
+			t.Errorf("%s: helm lint --strict: %d charts linted, errors %v", name, res.TotalChartsLinted, res.Errors)
+		}
+	}
+}
+
+func TestTemplateDefault(t *testing.T) {
+	objs := render(t, nil, false)
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+		if ns := o.GetNamespace(); ns != "" && ns != Namespace {
+			t.Errorf("%s/%s in namespace %q", o.GetKind(), o.GetName(), ns)
+		}
+		if o.GetLabels()["app.kubernetes.io/instance"] != ReleaseName {
+			t.Errorf("%s/%s lacks the instance label", o.GetKind(), o.GetName())
+		}
+	}
+	want := map[string]int{"ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Service": 1, "Deployment": 1}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Errorf("rendered kinds %v, want %v", kinds, want)
+	}
+	d := one[appsv1.Deployment](t, objs, "Deployment")
+	if *d.Spec.Replicas != 1 {
+		t.Errorf("replicas %d, want 1", *d.Spec.Replicas)
+	}
+	checkRestrictedPodSpec(t, d)
+	c := d.Spec.Template.Spec.Containers[0]
+	for _, arg := range []string{"--leader-elect=true", "--leader-election-namespace=" + Namespace, "--operator-namespace=" + Namespace, "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"} {
+		if !containsString(c.Args, arg) {
+			t.Errorf("args %v lack %s", c.Args, arg)
+		}
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources %v: want cpu and memory requests and a memory limit", c.Resources)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("probes: readiness %v liveness %v", c.ReadinessProbe, c.LivenessProbe)
+	}
+	if d.Spec.Template.Spec.ServiceAccountName != ReleaseName {
+		t.Errorf("serviceAccountName %q", d.Spec.Template.Spec.ServiceAccountName)
+	}
+}
+
+func checkRestrictedPodSpec(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	ps := d.Spec.Template.Spec
+	if ps.SecurityContext == nil || ps.SecurityContext.RunAsNonRoot == nil || !*ps.SecurityContext.RunAsNonRoot ||
+		ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != "RuntimeDefault" {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot and seccomp RuntimeDefault", ps.SecurityContext)
+	}
+	for _, c := range ps.Containers {
+		sc := c.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.Capabilities == nil || !reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("container %s securityContext %+v is not restricted", c.Name, sc)
+		}
+	}
+}
+
+func TestTemplateHA(t *testing.T) {
+	objs := render(t, haValues(), false)
+	d := one[appsv1.Deployment](t, objs, "Deployment")
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas %d, want 2", *d.Spec.Replicas)
+	}
+	if a := d.Spec.Template.Spec.Affinity; a == nil || a.PodAntiAffinity == nil {
+		t.Errorf("two replicas without pod anti-affinity")
+	}
+	if !containsString(d.Spec.Template.Spec.Containers[0].Args, "--leader-elect=true") {
+		t.Errorf("HA without leader election")
+	}
+	pdb := one[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget")
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
+		t.Errorf("PDB minAvailable %v, want 1", pdb.Spec.MinAvailable)
+	}
+	if len(byKind(objs, "ServiceMonitor")) != 1 {
+		t.Errorf("serviceMonitor.enabled rendered no ServiceMonitor")
+	}
+	checkTemplatedCRDs(t, byKind(objs, "CustomResourceDefinition"))
+}
+
+// checkTemplatedCRDs compares the templated CRDs with config/crd/bases.
+func checkTemplatedCRDs(t *testing.T, crds []*unstructured.Unstructured) {
+	t.Helper()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, cluster.MeshplaneCRDPath, "*.yaml"))
+	if len(crds) != len(files) || len(files) == 0 {
+		t.Fatalf("templated %d CRDs, config/crd/bases holds %d", len(crds), len(files))
+	}
+	want := map[string]map[string]any{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		want[(&unstructured.Unstructured{Object: m}).GetName()] = m
+	}
+	for _, c := range crds {
+		if c.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("templated CRD %s lacks helm.sh/resource-policy: keep", c.GetName())
+		}
+		w, ok := want[c.GetName()]
+		if !ok {
+			t.Errorf("templated CRD %s is not in config/crd/bases", c.GetName())
+			continue
+		}
+		if !reflect.DeepEqual(normalise(t, c.Object["spec"]), normalise(t, w["spec"])) {
+			t.Errorf("templated CRD %s differs from config/crd/bases (run make chart)", c.GetName())
+		}
+	}
+}
+
+// normalise round-trips through YAML so numbers compare equal.
+func normalise(t *testing.T, v any) any {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestCRDFolderMatchesConfig(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, cluster.MeshplaneCRDPath, "*.yaml"))
+	got, _ := filepath.Glob(filepath.Join(root, "charts", "meshplane", "crds", "*"))
+	if len(got) != len(files) {
+		t.Fatalf("charts/meshplane/crds has %d files, config/crd/bases %d (run make chart)", len(got), len(files))
+	}
+	for _, f := range files {
+		a, _ := os.ReadFile(f)
+		b, err := os.ReadFile(filepath.Join(root, "charts", "meshplane", "crds", filepath.Base(f)))
+		if err != nil || string(a) != string(b) {
+			t.Errorf("charts/meshplane/crds/%s is stale (run make chart)", filepath.Base(f))
+		}
+	}
+}
+
+func TestClusterRoleEqualsMarkers(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := one[rbacv1.ClusterRole](t, render(t, nil, false), "ClusterRole")
+	if !reflect.DeepEqual(got.Rules, want.Rules) {
+		t.Errorf("chart ClusterRole rules differ from config/rbac/role.yaml (run make manifests chart)\n got: %v\nwant: %v", got.Rules, want.Rules)
+	}
+	for _, r := range got.Rules {
+		for _, v := range append(append(append([]string{}, r.APIGroups...), r.Resources...), r.Verbs...) {
+			if strings.Contains(v, "*") {
+				t.Errorf("wildcard %q in rule %v", v, r)
+			}
+		}
+	}
+}
+
+func TestBadValuesRejected(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		vals  map[string]any
+		field string
+	}{
+		{"unknown top-level key", map[string]any{"replicas": 2}, "replicas"},
+		{"unknown nested key", map[string]any{"image": map[string]any{"registry": "x"}}, "registry"},
+		{"three replicas", map[string]any{"replicaCount": 3}, "replicaCount"},
+		{"replicas as a string", map[string]any{"replicaCount": "2"}, "replicaCount"},
+		{"tag as a number", map[string]any{"image": map[string]any{"tag": 1}}, "tag"},
+		{"unknown log level", map[string]any{"logLevel": "trace"}, "logLevel"},
+		{"port out of range", map[string]any{"metrics": map[string]any{"port": 0}}, "port"},
+		{"unknown resource", map[string]any{"resources": map[string]any{"requests": map[string]any{"gpu": 1}}}, "gpu"},
+		{"bad namespace", map[string]any{"watchNamespaces": []any{"Shop"}}, "watchNamespaces"},
+		{"leader election as a string", map[string]any{"leaderElection": map[string]any{"enabled": "yes"}}, "enabled"},
+		{"HA without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, "leaderElection.enabled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Render(tc.vals, false)
+			if err == nil {
+				t.Fatalf("values %v rendered", tc.vals)
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("error does not name %s: %v", tc.field, err)
+			}
+		})
+	}
+}
+
+func containsString(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
