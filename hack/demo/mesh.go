@@ -59,7 +59,9 @@ func demoMesh(ctx context.Context, c client.Client, st *state) error {
 	if err := c.Patch(ctx, mi, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying MeshInstall istio: %w", err)
 	}
-	if err := waitMesh(ctx, c, func(mi *meshv1alpha1.MeshInstall) bool { return isReady(mi) && mi.Status.InstalledVersion == demoVersions[0] }); err != nil {
+	if err := waitMesh(ctx, c, func(mi *meshv1alpha1.MeshInstall) bool {
+		return isReady(mi) && mi.Status.InstalledVersion == demoVersions[0]
+	}); err != nil {
 		return err
 	}
 	step("Istio %s Ready in %s (active revision 1-28-1)", demoVersions[0], time.Since(start).Round(10*time.Millisecond))
