@@ -136,6 +136,17 @@ func (r *Reconciler) desiredReleases(ctx context.Context, mi *meshv1alpha1.MeshI
 		if a := mi.Spec.Adopt; a != nil && a.ReleaseNames[c.Name] != "" {
 			name = a.ReleaseNames[c.Name]
 		}
+		if mi.Spec.Adopt != nil && mi.Spec.Adopt.Source == meshv1alpha1.AdoptHelmRelease {
+			// An adopted release keeps its own values; Meshplane's are
+			// layered over them.
+			info, err := r.Helm.Get(ctx, name, ns)
+			if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
+				return nil, err
+			}
+			if info != nil {
+				vals = install.Merge(info.Values, vals)
+			}
+		}
 		rel := helm.Release{Name: name, Namespace: ns, Chart: c.Name, Version: install.ChartVersion(p, mi, version), Source: src, Values: vals}
 		out = append(out, desired{chart: c, rel: rel, digest: install.Digest(rel)})
 	}
