@@ -28,7 +28,7 @@ help: ## Show the targets.
 
 .PHONY: generate
 generate: ## Generate deepcopy code.
-	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) object paths=./api/... paths=./internal/mesh/linkerd/...
 
 .PHONY: manifests
 manifests: ## Generate CRDs and RBAC from the API and controller markers.
