@@ -6,6 +6,8 @@ package setup
 import (
 	"fmt"
 
+	"github.com/meshplane/meshplane/controllers/trafficsplit"
+	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
 	"github.com/meshplane/meshplane/internal/manager"
 )
 
@@ -20,6 +22,8 @@ type Controller struct {
 // Controllers lists every controller, one entry per kind.
 var Controllers = []Controller{
 	// Each kind's controller registers itself here as it lands.
+	{Name: "TrafficSplit", Setup: trafficsplit.Setup},
+	{Name: "ZeroTrustPolicy", Setup: zerotrustpolicy.Setup},
 }
 
 // All registers every controller with mgr.
