@@ -78,7 +78,10 @@ func Setup(mgr *manager.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("trafficsplit").
 		For(&meshv1alpha1.TrafficSplit{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService))
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService)).
+		// A namespace moving to another mesh switches the provider.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.splitsInNamespace),
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
 	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), &istionetworking.VirtualService{}, &gatewayv1.HTTPRoute{}) {
 		b = b.Owns(o)
 	}
@@ -97,6 +100,18 @@ func (r *Reconciler) splitsForService(ctx context.Context, o client.Object) []re
 		if slices.Contains(serviceNames(&list.Items[i].Spec), o.GetName()) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
+	}
+	return out
+}
+
+func (r *Reconciler) splitsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list meshv1alpha1.TrafficSplitList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return out
 }

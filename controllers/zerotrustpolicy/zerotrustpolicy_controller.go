@@ -97,9 +97,10 @@ func Setup(mgr *manager.Manager) error {
 				CreateFunc: func(event.CreateEvent) bool { return false },
 				UpdateFunc: func(event.UpdateEvent) bool { return false },
 			})).
-		// Drift of the namespace annotation.
+		// A namespace moving to another mesh, or drift of Linkerd's
+		// namespace annotation.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.policiesInNamespace),
-			builder.WithPredicates(predicate.AnnotationChangedPredicate{}))
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
 	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(),
 		&istiosecurity.PeerAuthentication{}, &istiosecurity.AuthorizationPolicy{},
 		&linkerdserver.Server{}, &linkerdpolicy.AuthorizationPolicy{}, &linkerdpolicy.MeshTLSAuthentication{},
@@ -114,9 +115,6 @@ func (r *Reconciler) namespacePolicies(ctx context.Context, o client.Object) []r
 }
 
 func (r *Reconciler) policiesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	if _, ok := o.GetAnnotations()[linkerdpolicy.DefaultInboundPolicyAnnotation]; !ok {
-		return nil
-	}
 	return r.list(ctx, o.GetName())
 }
 
