@@ -66,8 +66,20 @@ test-crds: ## Collect the real Istio, Gateway API, Cilium and Linkerd CRDs from 
 	go run ./hack/collectcrds -out $(CRD_CACHE)
 
 .PHONY: test
-test: verify test-assets test-crds ## Run every test: unit, envtest and simulated-cluster end to end.
+test: verify test-assets test-crds fuzz-smoke ## Run every test: unit, envtest and simulated-cluster end to end.
 	go test $(GO_TEST_FLAGS) $(PKGS)
+
+FUZZ_TARGETS := FuzzTrafficSplitTranslation FuzzZeroTrustPolicyTranslation
+FUZZ_PKG := ./internal/mesh/providers
+FUZZ_TIME ?= 10s
+
+.PHONY: fuzz-smoke
+fuzz-smoke: test-crds ## Run each translation fuzz target briefly (FUZZ_TIME, 10s).
+	for f in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) -parallel 1 $(FUZZ_PKG); done
+
+.PHONY: fuzz
+fuzz: ## Run each translation fuzz target longer (FUZZ_TIME=5m by default).
+	$(MAKE) fuzz-smoke FUZZ_TIME=$${FUZZ_TIME:-5m}
 
 .PHONY: bench
 bench: test-assets test-crds ## Run the benchmarks under test/bench (not part of make test) and print their figures.
