@@ -77,9 +77,11 @@ FUZZ_TIME ?= 10s
 fuzz-smoke: test-crds ## Run each translation fuzz target briefly (FUZZ_TIME, 10s).
 	for f in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) -parallel 1 $(FUZZ_PKG); done
 
+FUZZ_LONG ?= 5m
+
 .PHONY: fuzz
-fuzz: ## Run each translation fuzz target longer (FUZZ_TIME=5m by default).
-	$(MAKE) fuzz-smoke FUZZ_TIME=$${FUZZ_TIME:-5m}
+fuzz: ## Run each translation fuzz target longer (FUZZ_LONG, 5m).
+	$(MAKE) fuzz-smoke FUZZ_TIME=$(FUZZ_LONG)
 
 .PHONY: bench
 bench: test-assets test-crds ## Run the benchmarks under test/bench (not part of make test) and print their figures.
