@@ -9,8 +9,9 @@
 // a finalizer, and deletion releases the field.
 //
 // Linkerd policies are namespace-wide, so at most one ZeroTrustPolicy per
-// namespace can use Linkerd: the oldest (creation time, then name) of the
-// namespace's policies that do not name another provider wins; the others
+// namespace can use Linkerd: the one already holding the namespace, else
+// the oldest (creation time, then name) of the namespace's policies that do
+// not name another provider, wins; the others
 // are Stalled with reason Conflict naming it, and are re-checked when it
 // goes away.
 package zerotrustpolicy
@@ -89,7 +90,10 @@ func Setup(mgr *manager.Manager) error {
 		Events:   mgr.GetEventRecorder("meshplane-zerotrustpolicy"),
 	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("zerotrustpolicy").
-		For(&meshv1alpha1.ZeroTrustPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&meshv1alpha1.ZeroTrustPolicy{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{},
+			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+				return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+			}}))).
 		// A policy's deletion or provider change may free Linkerd's
 		// namespace for another policy.
 		Watches(&meshv1alpha1.ZeroTrustPolicy{}, handler.EnqueueRequestsFromMapFunc(r.namespacePolicies),
@@ -145,7 +149,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if !p.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, p)
 	}
-	out, rerr := r.reconcile(ctx, p)
+	// The finalizer must be in place before a shared field is written, or
+	// a deletion in between would leave the field behind.
+	guard := func() error {
+		if controllerutil.AddFinalizer(p, Finalizer) {
+			return patcher.Patch(ctx, p)
+		}
+		return nil
+	}
+	out, rerr := r.reconcile(ctx, p, guard)
 	setStatus(p, out, rerr)
 	if rerr == nil {
 		// The finalizer guards fields of shared objects only.
@@ -199,7 +211,7 @@ type result struct {
 	applied  apply.Result
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy) (result, error) {
+func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy, guard func() error) (result, error) {
 	var out result
 	found, err := r.Resolver.Resolve(ctx, p.Namespace, p.Spec.Provider)
 	if err != nil {
@@ -219,12 +231,18 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 	if err != nil {
 		return out, err
 	}
+	if slices.ContainsFunc(objs, func(o client.Object) bool { return o.GetObjectKind().GroupVersionKind().Kind == "Namespace" }) {
+		if err := guard(); err != nil {
+			return out, err
+		}
+	}
 	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
 	return out, err
 }
 
 // linkerdNamespaceOwner enforces one Linkerd policy per namespace: the
-// oldest policy that does not name another provider.
+// policy already holding the namespace, else the oldest (then first by
+// name) of those that do not name another provider.
 func (r *Reconciler) linkerdNamespaceOwner(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy) error {
 	var list meshv1alpha1.ZeroTrustPolicyList
 	if err := r.Client.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
@@ -237,6 +255,13 @@ func (r *Reconciler) linkerdNamespaceOwner(ctx context.Context, p *meshv1alpha1.
 		}
 	}
 	slices.SortFunc(candidates, func(a, b meshv1alpha1.ZeroTrustPolicy) int {
+		// The policy already holding the namespace keeps it.
+		if ha, hb := hasShared(a.Status.Inventory), hasShared(b.Status.Inventory); ha != hb {
+			if ha {
+				return -1
+			}
+			return 1
+		}
 		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
 			return c
 		}

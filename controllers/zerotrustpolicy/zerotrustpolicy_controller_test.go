@@ -2,6 +2,9 @@ package zerotrustpolicy
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/go-logr/logr"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,6 +33,8 @@ import (
 	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/test/cluster"
 )
+
+func init() { ctrl.SetLogger(logr.Discard()) }
 
 func startManager(t *testing.T, cfg *rest.Config) *manager.Manager {
 	t.Helper()
@@ -262,8 +267,15 @@ func TestZeroTrustPolicyController(t *testing.T) {
 		eventually(t, "back on Linkerd", func() (bool, string) { return annotation() == "deny", annotation() })
 		must(t, c.Delete(ctx, cur))
 		eventually(t, "policy gone and annotation released", func() (bool, string) {
-			gone := apierrors.IsNotFound(c.Get(ctx, lkey, &meshv1alpha1.ZeroTrustPolicy{}))
-			return gone && annotation() == "", annotation()
+			left := &meshv1alpha1.ZeroTrustPolicy{}
+			gone := apierrors.IsNotFound(c.Get(ctx, lkey, left))
+			ns := &corev1.Namespace{}
+			_ = c.Get(ctx, client.ObjectKey{Name: "books"}, ns)
+			var managers []string
+			for _, m := range ns.ManagedFields {
+				managers = append(managers, m.Manager+":"+string(m.Operation)+":"+string(m.FieldsV1.Raw))
+			}
+			return gone && annotation() == "", fmt.Sprintf("gone=%v finalizers=%v annotation=%q managers=%v", gone, left.Finalizers, annotation(), managers)
 		})
 		ns := &corev1.Namespace{}
 		must(t, c.Get(ctx, client.ObjectKey{Name: "books"}, ns))
