@@ -14,7 +14,7 @@ if [[ -n "$unformatted" ]]; then
 	fail=1
 fi
 
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml)
+generated=(api/v1alpha1/zz_generated.deepcopy.go internal/mesh/linkerd/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 for p in "${generated[@]}"; do
