@@ -28,7 +28,7 @@ help: ## Show the targets.
 
 .PHONY: generate
 generate: ## Generate deepcopy code.
-	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) object paths=./api/... paths=./internal/mesh/linkerd/...
 
 .PHONY: manifests
 manifests: ## Generate CRDs and RBAC from the API and controller markers.
@@ -79,8 +79,22 @@ test-crds: ## Collect the real Istio, Gateway API, Cilium and Linkerd CRDs from 
 	go run ./hack/collectcrds -out $(CRD_CACHE)
 
 .PHONY: test
-test: verify test-assets test-crds ## Run every test: unit, envtest and simulated-cluster end to end.
+test: verify test-assets test-crds fuzz-smoke ## Run every test: unit, envtest and simulated-cluster end to end.
 	go test $(GO_TEST_FLAGS) $(PKGS)
+
+FUZZ_TARGETS := FuzzTrafficSplitTranslation FuzzZeroTrustPolicyTranslation
+FUZZ_PKG := ./internal/mesh/providers
+FUZZ_TIME ?= 10s
+
+.PHONY: fuzz-smoke
+fuzz-smoke: test-crds ## Run each translation fuzz target briefly (FUZZ_TIME, 10s).
+	for f in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) -parallel 1 $(FUZZ_PKG); done
+
+FUZZ_LONG ?= 5m
+
+.PHONY: fuzz
+fuzz: ## Run each translation fuzz target longer (FUZZ_LONG, 5m).
+	$(MAKE) fuzz-smoke FUZZ_TIME=$(FUZZ_LONG)
 
 .PHONY: bench
 bench: test-assets test-crds ## Run the benchmarks under test/bench (not part of make test) and print their figures.

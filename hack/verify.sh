@@ -14,7 +14,7 @@ if [[ -n "$unformatted" ]]; then
 	fail=1
 fi
 
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+generated=(api/v1alpha1/zz_generated.deepcopy.go internal/mesh/linkerd/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
 	charts/meshplane/crds charts/meshplane/templates/clusterrole.yaml bundle
 	config/argocd/meshplane.io config/argocd/argocd-cm-patch.yaml)
 before="$(mktemp -d)"

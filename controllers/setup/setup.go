@@ -13,6 +13,8 @@ import (
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
+	"github.com/meshplane/meshplane/controllers/trafficsplit"
+	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/manager"
 )
@@ -30,6 +32,8 @@ var Controllers = []Controller{
 	// Each kind's controller registers itself here as it lands.
 	{Name: "MeshInstall and MeshRevision", Setup: setupInstall},
 	{Name: "MeshFederation", Setup: meshfederation.Setup},
+	{Name: "TrafficSplit", Setup: trafficsplit.Setup},
+	{Name: "ZeroTrustPolicy", Setup: zerotrustpolicy.Setup},
 }
 
 // All registers every controller with mgr.

@@ -71,7 +71,10 @@ func up(dir string, nodes int) error {
 	if err := runWorkload(ctx, c); err != nil {
 		return err
 	}
-	return report(ctx, c, st, applied)
+	if err := report(ctx, c, st, applied); err != nil {
+		return err
+	}
+	return showTrafficAndPolicy(ctx, c)
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }

@@ -44,7 +44,9 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 		return nil, err
 	}
 	s := scheme.New()
-	cacheOpts := cache.Options{SyncPeriod: &o.SyncPeriod}
+	// Managed fields are never read from the cache; dropping them saves
+	// about a third of the memory of every cached object.
+	cacheOpts := cache.Options{SyncPeriod: &o.SyncPeriod, DefaultTransform: cache.TransformStripManagedFields()}
 	if len(o.WatchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(o.WatchNamespaces))
 		for _, n := range o.WatchNamespaces {

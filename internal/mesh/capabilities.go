@@ -37,6 +37,10 @@ const (
 	CapRetryPerTryTimeout Capability = "RetryPerTryTimeout"
 	// CapRetryConditions selects the conditions that trigger a retry.
 	CapRetryConditions Capability = "RetryConditions"
+	// CapOrderedRules keeps the rules' list order even where a later rule
+	// is more specific than an earlier one (Gateway API ranks by
+	// specificity first).
+	CapOrderedRules Capability = "OrderedRules"
 	// CapGatewayAPIOutput produces Gateway API HTTPRoutes (GAMMA).
 	CapGatewayAPIOutput Capability = "GatewayAPIOutput"
 	// CapNativeRoutingOutput produces the mesh's own routing API.
@@ -60,6 +64,9 @@ const (
 	CapAllowFromNamespace Capability = "AllowFromNamespace"
 	// CapAllowToPort narrows an allow rule to ports.
 	CapAllowToPort Capability = "AllowToPort"
+	// CapAllowAnyPort allows a rule without to.ports (every port of the
+	// workload) under defaultAction Deny.
+	CapAllowAnyPort Capability = "AllowAnyPort"
 	// CapAllowHTTPMethodPath narrows an allow rule to HTTP methods and paths.
 	CapAllowHTTPMethodPath Capability = "AllowHTTPMethodPath"
 )
@@ -87,9 +94,9 @@ const (
 var AllCapabilities = []Capability{
 	CapWeightedRouting, CapHeaderMatchExact, CapHeaderMatchPrefix, CapHeaderMatchRegex,
 	CapPathMatch, CapMethodMatch, CapMirroring, CapMirrorPercent, CapRequestTimeout,
-	CapRetries, CapRetryPerTryTimeout, CapRetryConditions, CapGatewayAPIOutput, CapNativeRoutingOutput,
+	CapRetries, CapRetryPerTryTimeout, CapRetryConditions, CapOrderedRules, CapGatewayAPIOutput, CapNativeRoutingOutput,
 	CapMTLSStrict, CapMTLSPermissive, CapPerWorkloadMTLSMode, CapDefaultDeny,
-	CapAllowFromServiceAccount, CapAllowFromNamespace, CapAllowToPort, CapAllowHTTPMethodPath,
+	CapAllowFromServiceAccount, CapAllowFromNamespace, CapAllowToPort, CapAllowAnyPort, CapAllowHTTPMethodPath,
 	CapHelmInstall, CapRevisions, CapAmbient, CapInPlaceUpgrade, CapSharedRootCA, CapTrustBundle,
 	CapDetachInjection,
 }

@@ -41,14 +41,26 @@ func TestRegistryFailsClosed(t *testing.T) {
 			t.Fatalf("Installer(%q) did not fail", name)
 		}
 	}
-	// No provider translates TrafficSplits in this build: asking for a
-	// translator fails closed with a terminal error naming the provider,
-	// and never falls back to another mesh.
-	for _, p := range meshv1alpha1.Providers {
-		_, err := reg.TrafficTranslator(p)
+	// A registry without a provider's translator fails closed with a
+	// terminal error naming the provider, and never falls back to another
+	// mesh.
+	bare, err := mesh.NewRegistry(bareProvider{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	{
+		_, err := bare.TrafficTranslator("Bare")
 		var ni *mesh.NotImplementedError
-		if !errors.As(err, &ni) || !outcome.IsTerminal(err) || !strings.Contains(err.Error(), string(p)) {
-			t.Fatalf("TrafficTranslator(%s): want terminal NotImplementedError, got %v", p, err)
+		if !errors.As(err, &ni) || !outcome.IsTerminal(err) || !strings.Contains(err.Error(), "Bare") {
+			t.Fatalf("TrafficTranslator(Bare): want terminal NotImplementedError, got %v", err)
+		}
+	}
+	for _, p := range meshv1alpha1.Providers {
+		if _, err := reg.TrafficTranslator(p); err != nil {
+			t.Fatalf("TrafficTranslator(%s): %v", p, err)
+		}
+		if _, err := reg.PolicyTranslator(p); err != nil {
+			t.Fatalf("PolicyTranslator(%s): %v", p, err)
 		}
 	}
 	for _, p := range meshv1alpha1.Providers {
@@ -65,6 +77,14 @@ func TestRegistryFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// bareProvider implements only Provider.
+type bareProvider struct{}
+
+func (bareProvider) Name() meshv1alpha1.Provider                           { return "Bare" }
+func (bareProvider) Capabilities() mesh.Capabilities                       { return nil }
+func (bareProvider) DefaultNamespace() string                              { return "bare" }
+func (bareProvider) NamespaceMembership(*corev1.Namespace) mesh.Membership { return mesh.Membership{} }
 
 func TestNewRegistryRejectsDuplicates(t *testing.T) {
 	if _, err := mesh.NewRegistry(istio.New(), istio.New()); err == nil || !strings.Contains(err.Error(), "registered twice") {
@@ -104,7 +124,7 @@ func TestTrafficSplitRequirementsAndCheck(t *testing.T) {
 	}{
 		{meshv1alpha1.ProviderIstio, ""},
 		{meshv1alpha1.ProviderLinkerd, "features MirrorPercent, Mirroring are not supported by Linkerd"},
-		{meshv1alpha1.ProviderCilium, "feature RetryConditions is not supported by Cilium"},
+		{meshv1alpha1.ProviderCilium, "features Retries, RetryConditions are not supported by Cilium"},
 	} {
 		p, _ := reg.Get(tc.provider)
 		err := mesh.Check(p, got...)

@@ -25,6 +25,9 @@ func TrafficSplitRequirements(spec *meshv1alpha1.TrafficSplitSpec) []Capability 
 		}
 		req = append(req, MatchRequirements(r.Matches)...)
 	}
+	if RuleOrderConflict(spec.Rules) != "" {
+		req = append(req, CapOrderedRules)
+	}
 	if m := spec.Mirror; m != nil {
 		req = append(req, CapMirroring)
 		if m.Percent != nil && *m.Percent < 100 {
@@ -105,7 +108,13 @@ func ZeroTrustPolicyRequirements(spec *meshv1alpha1.ZeroTrustPolicySpec) []Capab
 				req = append(req, CapAllowFromNamespace)
 			}
 		}
+		if len(r.To) == 0 && spec.DefaultAction != meshv1alpha1.ActionAllow {
+			req = append(req, CapAllowAnyPort)
+		}
 		for _, t := range r.To {
+			if len(t.Ports) == 0 && spec.DefaultAction != meshv1alpha1.ActionAllow {
+				req = append(req, CapAllowAnyPort)
+			}
 			if len(t.Ports) > 0 {
 				req = append(req, CapAllowToPort)
 			}

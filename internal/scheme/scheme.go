@@ -18,6 +18,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	linkerdpolicy "github.com/meshplane/meshplane/internal/mesh/linkerd"
 )
 
 // New returns a scheme with every API group Meshplane reads or writes.
@@ -34,6 +35,7 @@ func New() *runtime.Scheme {
 		ciliumv2.AddToScheme,
 		linkerdserver.AddToScheme,
 		linkerdsp.AddToScheme,
+		linkerdpolicy.AddToScheme,
 	} {
 		utilruntime.Must(add(s))
 	}

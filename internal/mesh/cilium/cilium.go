@@ -31,18 +31,19 @@ func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 
 // Capabilities returns what Cilium can express. Routing goes through
 // Gateway API HTTPRoute (a header prefix becomes an anchored regular
-// expression; mirror percentages need the experimental channel); retry
-// conditions beyond status codes are not selectable. Cilium has no sidecar
+// expression). HTTPRoute retries are only in Gateway API's experimental
+// channel and Meshplane does not generate CiliumEnvoyConfig for them, so
+// retries are refused. Cilium has no sidecar
 // injection to detach, no revisions and no ambient profile, and its mutual
 // authentication has no trust-bundle input. MTLSStrict needs a MeshInstall
 // with cilium.mutualAuth.
 func (*Provider) Capabilities() mesh.Capabilities {
 	return mesh.NewCapabilities(
 		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
-		mesh.CapPathMatch, mesh.CapMethodMatch, mesh.CapMirroring, mesh.CapMirrorPercent, mesh.CapRequestTimeout, mesh.CapRetries,
-		mesh.CapRetryPerTryTimeout, mesh.CapGatewayAPIOutput,
+		mesh.CapPathMatch, mesh.CapMethodMatch, mesh.CapMirroring, mesh.CapMirrorPercent, mesh.CapRequestTimeout,
+		mesh.CapGatewayAPIOutput,
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapPerWorkloadMTLSMode, mesh.CapDefaultDeny,
-		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
+		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowAnyPort, mesh.CapAllowHTTPMethodPath,
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA,
 	)
 }

@@ -40,7 +40,10 @@ func (*Provider) Name() meshv1alpha1.Provider { return meshv1alpha1.ProviderLink
 // DefaultNamespace returns linkerd.
 func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 
-// Capabilities returns what Linkerd can express. Routing goes through
+// Capabilities returns what Linkerd can express. Policies are
+// namespace-wide and per port: Linkerd authorizes per Server (pod port) and
+// sets a per-workload default only through pod annotations, which Meshplane
+// does not write. Routing goes through
 // Gateway API HTTPRoute (a header prefix becomes an anchored regular
 // expression); Linkerd's proxy implements no request mirroring; Linkerd
 // has neither control-plane revisions nor an ambient data plane.
@@ -49,7 +52,7 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
 		mesh.CapPathMatch, mesh.CapMethodMatch, mesh.CapRequestTimeout, mesh.CapRetries, mesh.CapRetryPerTryTimeout,
 		mesh.CapRetryConditions, mesh.CapGatewayAPIOutput,
-		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapPerWorkloadMTLSMode, mesh.CapDefaultDeny,
+		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapDefaultDeny,
 		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA, mesh.CapTrustBundle, mesh.CapDetachInjection,
 	)

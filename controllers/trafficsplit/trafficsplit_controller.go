@@ -1,0 +1,282 @@
+// Package trafficsplit reconciles TrafficSplits: it resolves the mesh,
+// checks the referenced Services, translates the split with the mesh's
+// provider and server-side applies the outputs (internal/apply).
+//
+// Outputs carry an owner reference, so the garbage collector deletes them
+// with the split and no finalizer is needed. A spec the mesh cannot express
+// leaves the outputs of the last good generation in place (traffic keeps
+// flowing as before) and reports UnsupportedFeature; nothing of the new
+// generation is applied.
+package trafficsplit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/discovery"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/status"
+)
+
+// +kubebuilder:rbac:groups=meshplane.io,resources=trafficsplits,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=trafficsplits/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch;delete
+
+// Kind is the owner kind in labels and inventories.
+const Kind = "TrafficSplit"
+
+// conflictRetry re-checks a Conflict: the foreign object is not watched
+// by owner, so its removal is noticed by polling.
+const conflictRetry = 2 * time.Minute
+
+// Reconciler reconciles TrafficSplits.
+type Reconciler struct {
+	// Client reads through the cache and writes.
+	Client client.Client
+	// Registry resolves providers.
+	Registry *mesh.Registry
+	// Resolver finds the mesh of a namespace.
+	Resolver *discovery.Resolver
+	// Applier writes outputs.
+	Applier *apply.Applier
+	// Events records one Event per writing reconcile.
+	Events events.EventRecorder
+}
+
+// Setup registers the controller with mgr.
+func Setup(mgr *manager.Manager) error {
+	c := mgr.GetClient()
+	r := &Reconciler{
+		Client:   c,
+		Registry: mgr.Registry,
+		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
+		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
+		Events:   mgr.GetEventRecorder("meshplane-trafficsplit"),
+	}
+	b := ctrl.NewControllerManagedBy(mgr).Named("trafficsplit").
+		For(&meshv1alpha1.TrafficSplit{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService)).
+		// A namespace moving to another mesh switches the provider.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.splitsInNamespace),
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), &istionetworking.VirtualService{}, &gatewayv1.HTTPRoute{}) {
+		b = b.Owns(o)
+	}
+	return b.Complete(r)
+}
+
+// splitsForService maps a Service to the splits of its namespace that
+// reference it (root, backend or mirror).
+func (r *Reconciler) splitsForService(ctx context.Context, o client.Object) []reconcile.Request {
+	var list meshv1alpha1.TrafficSplitList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if slices.Contains(serviceNames(&list.Items[i].Spec), o.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
+}
+
+func (r *Reconciler) splitsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list meshv1alpha1.TrafficSplitList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+// Reconcile brings one TrafficSplit's outputs to its spec.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	ts := &meshv1alpha1.TrafficSplit{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ts); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ts.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // the garbage collector deletes the outputs
+	}
+	patcher := status.NewPatcher(r.Client, ts)
+	defer func() {
+		if perr := patcher.Patch(ctx, ts); perr != nil && err == nil {
+			err = perr
+		}
+	}()
+	out, rerr := r.reconcile(ctx, ts)
+	setStatus(ts, out, rerr)
+	if out.applied.Wrote() {
+		r.Events.Eventf(ts, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", out.applied.Note())
+	}
+	log.FromContext(ctx).V(1).Info("reconciled", "provider", out.provider, "wrote", out.applied.Wrote(), "error", rerr)
+	switch {
+	case rerr == nil:
+		return ctrl.Result{}, nil
+	case isConflict(rerr):
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	case outcome.IsTerminal(rerr):
+		return ctrl.Result{}, nil
+	default:
+		return ctrl.Result{}, rerr
+	}
+}
+
+// result is what the phases found.
+type result struct {
+	provider     meshv1alpha1.Provider
+	refsResolved bool
+	applied      apply.Result
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSplit) (result, error) {
+	var out result
+	found, err := r.Resolver.Resolve(ctx, ts.Namespace, ts.Spec.Provider)
+	if err != nil {
+		return out, err
+	}
+	out.provider = found.Provider
+	translator, err := r.Registry.TrafficTranslator(found.Provider)
+	if err != nil {
+		return out, err
+	}
+	resolved, err := r.resolveRefs(ctx, ts)
+	if err != nil {
+		return out, err
+	}
+	out.refsResolved = true
+	objs, err := translator.TranslateTrafficSplit(resolved)
+	if err != nil {
+		return out, err
+	}
+	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: ts, Kind: Kind}, objs, ts.Status.Inventory)
+	return out, err
+}
+
+// refError is a reference problem: terminal (the Service watch re-checks
+// it) with reason ReferenceNotFound or InvalidSpec.
+type refError struct{ reason, msg string }
+
+func (e *refError) Error() string         { return e.msg }
+func (e *refError) StalledReason() string { return e.reason }
+
+func serviceNames(spec *meshv1alpha1.TrafficSplitSpec) []string {
+	names := []string{spec.Service.Name}
+	for _, b := range spec.Backends {
+		names = append(names, b.Name)
+	}
+	for _, r := range spec.Rules {
+		for _, b := range r.Backends {
+			names = append(names, b.Name)
+		}
+	}
+	if spec.Mirror != nil {
+		names = append(names, spec.Mirror.Backend.Name)
+	}
+	return names
+}
+
+// resolveRefs checks that every Service exists and has the ports used, and
+// returns a copy of ts whose spec.service.port is filled in when the root
+// Service has a single port.
+func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSplit) (*meshv1alpha1.TrafficSplit, error) {
+	out := ts.DeepCopy()
+	services := map[string]*corev1.Service{}
+	for _, name := range serviceNames(&ts.Spec) {
+		if services[name] != nil {
+			continue
+		}
+		svc := &corev1.Service{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ts.Namespace, Name: name}, svc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, &refError{meshv1alpha1.ReferenceNotFoundReason,
+					fmt.Sprintf("Service %s/%s does not exist; create it or fix the name (re-checked when it appears)", ts.Namespace, name)}
+			}
+			return nil, err
+		}
+		services[name] = svc
+	}
+	root := services[ts.Spec.Service.Name]
+	switch {
+	case ts.Spec.Service.Port != nil:
+		if !hasPort(root, *ts.Spec.Service.Port) {
+			return nil, &refError{meshv1alpha1.InvalidSpecReason,
+				fmt.Sprintf("Service %s has no port %d; set spec.service.port to one of %v", root.Name, *ts.Spec.Service.Port, ports(root))}
+		}
+	case len(root.Spec.Ports) == 1:
+		p := root.Spec.Ports[0].Port
+		out.Spec.Service.Port = &p
+	default:
+		return nil, &refError{meshv1alpha1.InvalidSpecReason,
+			fmt.Sprintf("Service %s has ports %v; set spec.service.port to the one to split", root.Name, ports(root))}
+	}
+	rootPort := *out.Spec.Service.Port
+	check := func(b meshv1alpha1.WeightedBackend, where string) error {
+		port := rootPort
+		if b.Port != nil {
+			port = *b.Port
+		}
+		if !hasPort(services[b.Name], port) {
+			return &refError{meshv1alpha1.InvalidSpecReason,
+				fmt.Sprintf("%s: Service %s has no port %d (ports %v); set the backend's port", where, b.Name, port, ports(services[b.Name]))}
+		}
+		return nil
+	}
+	for i, b := range ts.Spec.Backends {
+		if err := check(b, fmt.Sprintf("spec.backends[%d]", i)); err != nil {
+			return nil, err
+		}
+	}
+	for i, rule := range ts.Spec.Rules {
+		for j, b := range rule.Backends {
+			if err := check(b, fmt.Sprintf("spec.rules[%d].backends[%d]", i, j)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if m := ts.Spec.Mirror; m != nil {
+		if err := check(meshv1alpha1.WeightedBackend{Name: m.Backend.Name, Port: m.Backend.Port}, "spec.mirror.backend"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func hasPort(svc *corev1.Service, port int32) bool {
+	return slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == port })
+}
+
+func ports(svc *corev1.Service) []int32 {
+	var out []int32
+	for _, p := range svc.Spec.Ports {
+		out = append(out, p.Port)
+	}
+	return out
+}

@@ -1,0 +1,357 @@
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/ownership"
+)
+
+// HashAnnotation records a hash of the applied configuration, so a field
+// dropped from the desired state is noticed without a request.
+const HashAnnotation = "meshplane.io/applied-hash"
+
+// Applier applies and prunes the outputs of one owner.
+type Applier struct {
+	// Client writes (and, through the manager's cache, reads).
+	Client client.Client
+	// Reader reads current objects; the manager's cache. Client when nil.
+	Reader client.Reader
+	// Scheme knows every output kind.
+	Scheme *runtime.Scheme
+}
+
+// Owner is the Meshplane object whose outputs are applied.
+type Owner struct {
+	// Object is the owner; it must have its UID.
+	Object client.Object
+	// Kind is its kind, e.g. TrafficSplit.
+	Kind string
+}
+
+// Result says what an Apply did.
+type Result struct {
+	// Inventory lists the outputs now in place, sorted.
+	Inventory []meshv1alpha1.ObjectReference
+	// Applied lists the outputs written ("Kind name").
+	Applied []string
+	// Pruned lists the outputs deleted (or released).
+	Pruned []string
+}
+
+// Wrote reports whether the Apply sent any write.
+func (r Result) Wrote() bool { return len(r.Applied)+len(r.Pruned) > 0 }
+
+// ConflictError says an object with an output's name exists and is not
+// the owner's. It is terminal with reason Conflict.
+type ConflictError struct {
+	// Kind and Namespace/Name of the clashing object.
+	Kind, Namespace, Name string
+	// OwnedBy is the other Meshplane owner, empty for a foreign object.
+	OwnedBy string
+}
+
+// Error names the object and says how to resolve the clash.
+func (e *ConflictError) Error() string {
+	who := "was not created by Meshplane"
+	if e.OwnedBy != "" {
+		who = "belongs to Meshplane object " + e.OwnedBy
+	}
+	return fmt.Sprintf("%s %s/%s already exists and %s; it is never taken over: delete or rename it, or rename this object (nothing was applied)",
+		e.Kind, e.Namespace, e.Name, who)
+}
+
+// StalledReason makes the error terminal with reason Conflict.
+func (e *ConflictError) StalledReason() string { return meshv1alpha1.ConflictReason }
+
+// IsShared reports whether an output is a shared object (a Namespace)
+// whose given fields only are applied.
+func IsShared(u *unstructured.Unstructured) bool {
+	return u.GroupVersionKind().Group == "" && u.GetKind() == "Namespace"
+}
+
+// Desired prepares the outputs for owner: unstructured, with the ownership
+// labels, owner reference and hash annotation. It does no I/O.
+func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Unstructured, error) {
+	ownerGVK, err := apiutil.GVKForObject(owner.Object, a.Scheme)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, o := range objs {
+		u, err := ToUnstructured(o, a.Scheme)
+		if err != nil {
+			return nil, err
+		}
+		if !IsShared(u) {
+			labels := u.GetLabels()
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			for k, v := range ownership.Labels(owner.Kind, owner.Object.GetNamespace(), owner.Object.GetName()) {
+				labels[k] = v
+			}
+			u.SetLabels(labels)
+			if owner.Object.GetNamespace() == "" || owner.Object.GetNamespace() == u.GetNamespace() {
+				u.SetOwnerReferences([]metav1.OwnerReference{{
+					APIVersion: ownerGVK.GroupVersion().String(), Kind: ownerGVK.Kind,
+					Name: owner.Object.GetName(), UID: owner.Object.GetUID(), Controller: ptr.To(true),
+				}})
+			}
+		}
+		b, err := json.Marshal(u.Object)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		ann := u.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		if !IsShared(u) {
+			ann[HashAnnotation] = hex.EncodeToString(sum[:8])
+		}
+		if len(ann) > 0 {
+			u.SetAnnotations(ann)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// Apply makes the owner's outputs equal to objs: each output that differs
+// from the cached object is server-side applied; outputs in previous that
+// are no longer desired and still carry the owner's label are deleted.
+// Before any write, every output is checked for a clash with an object the
+// owner does not own (*ConflictError): nothing is applied then.
+func (a *Applier) Apply(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (Result, error) {
+	var res Result
+	desired, err := a.Desired(owner, objs)
+	if err != nil {
+		return res, err
+	}
+	ownerValue := ownership.OwnerValue(owner.Kind, owner.Object.GetNamespace(), owner.Object.GetName())
+	type pending struct {
+		u    *unstructured.Unstructured
+		live map[string]any
+	}
+	var todo []pending
+	for _, u := range desired {
+		live, err := a.get(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
+		if err != nil && !apierrors.IsNotFound(err) {
+			return res, err
+		}
+		if live != nil && !IsShared(u) {
+			lu := &unstructured.Unstructured{Object: live}
+			if got := lu.GetLabels()[ownership.OwnerLabel]; got != ownerValue || lu.GetLabels()[ownership.ManagedByLabel] != ownership.ManagedByValue {
+				if got != "" && lu.GetLabels()[ownership.ManagedByLabel] != ownership.ManagedByValue {
+					got = ""
+				}
+				return res, &ConflictError{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), OwnedBy: got}
+			}
+		}
+		if IsShared(u) && live == nil {
+			return res, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), u.GetName())
+		}
+		todo = append(todo, pending{u: u, live: live})
+	}
+	for _, p := range todo {
+		res.Inventory = append(res.Inventory, refOf(p.u))
+		if p.live != nil && Contains(p.live, p.u.Object) {
+			continue
+		}
+		if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(p.u.DeepCopy()),
+			client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
+			return res, fmt.Errorf("applying %s %s/%s: %w", p.u.GetKind(), p.u.GetNamespace(), p.u.GetName(), err)
+		}
+		res.Applied = append(res.Applied, p.u.GetKind()+" "+p.u.GetName())
+	}
+	pruned, err := a.prune(ctx, ownerValue, res.Inventory, previous)
+	res.Pruned = pruned
+	sortRefs(res.Inventory)
+	return res, err
+}
+
+// Prune deletes every output in inventory that still carries the owner's
+// label (and releases shared objects' fields); used when the owner goes
+// away or its outputs must all be removed.
+func (a *Applier) Prune(ctx context.Context, owner Owner, inventory []meshv1alpha1.ObjectReference) ([]string, error) {
+	return a.prune(ctx, ownership.OwnerValue(owner.Kind, owner.Object.GetNamespace(), owner.Object.GetName()), nil, inventory)
+}
+
+func (a *Applier) prune(ctx context.Context, ownerValue string, keep, previous []meshv1alpha1.ObjectReference) ([]string, error) {
+	var pruned []string
+	var errs []error
+	for _, ref := range previous {
+		if slices.Contains(keep, ref) {
+			continue
+		}
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err != nil {
+			continue
+		}
+		gvk := gv.WithKind(ref.Kind)
+		live, err := a.get(ctx, gvk, ref.Namespace, ref.Name)
+		if apierrors.IsNotFound(err) || live == nil {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		lu := &unstructured.Unstructured{Object: live}
+		if gvk.Group == "" && gvk.Kind == "Namespace" {
+			// Release the fields applied to a shared object.
+			empty := &unstructured.Unstructured{}
+			empty.SetGroupVersionKind(gvk)
+			empty.SetName(ref.Name)
+			if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(empty),
+				client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			pruned = append(pruned, ref.Kind+" "+ref.Name)
+			continue
+		}
+		if lu.GetLabels()[ownership.OwnerLabel] != ownerValue || lu.GetLabels()[ownership.ManagedByLabel] != ownership.ManagedByValue {
+			continue // not ours (any more): never deleted
+		}
+		if err := a.Client.Delete(ctx, lu, client.Preconditions{UID: ptr.To(lu.GetUID())}); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("pruning %s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, err))
+			continue
+		}
+		pruned = append(pruned, ref.Kind+" "+ref.Name)
+	}
+	return pruned, errors.Join(errs...)
+}
+
+// get reads an object through the Reader as its typed kind, so the cache
+// serves it, and returns its JSON form.
+func (a *Applier) get(ctx context.Context, gvk schema.GroupVersionKind, ns, name string) (map[string]any, error) {
+	r := a.Reader
+	if r == nil {
+		r = a.Client
+	}
+	var obj client.Object
+	if ro, err := a.Scheme.New(gvk); err == nil {
+		obj = ro.(client.Object)
+	} else {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		obj = u
+	}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		return nil, err
+	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u.Object, nil
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	return m, json.Unmarshal(b, &m)
+}
+
+func refOf(u *unstructured.Unstructured) meshv1alpha1.ObjectReference {
+	return meshv1alpha1.ObjectReference{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+func sortRefs(refs []meshv1alpha1.ObjectReference) {
+	slices.SortFunc(refs, func(x, y meshv1alpha1.ObjectReference) int {
+		return strings.Compare(x.APIVersion+"/"+x.Kind+"/"+x.Namespace+"/"+x.Name, y.APIVersion+"/"+y.Kind+"/"+y.Namespace+"/"+y.Name)
+	})
+}
+
+// Contains reports whether every field of want is present in live with the
+// same value: maps are compared key by key (extra keys in live are fields
+// other managers or defaulting added), lists element by element with the
+// same length, numbers by value.
+func Contains(live, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return len(w) == 0 && live == nil
+		}
+		for k, wv := range w {
+			lv, ok := l[k]
+			if !ok {
+				if isEmpty(wv) {
+					continue
+				}
+				return false
+			}
+			if !Contains(lv, wv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			return len(w) == 0 && live == nil
+		}
+		if len(l) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !Contains(l[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		if wf, ok := number(want); ok {
+			lf, ok := number(live)
+			return ok && lf == wf
+		}
+		return live == want
+	}
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
