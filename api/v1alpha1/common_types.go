@@ -244,6 +244,7 @@ type RetryPolicy struct {
 
 	// perTryTimeout bounds each attempt.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('1h')",message="perTryTimeout must be between 1ms and 1h (meshes' proxies count in milliseconds)"
 	PerTryTimeout *metav1.Duration `json:"perTryTimeout,omitempty"`
 
 	// retryOn lists the conditions that trigger a retry; the mesh's default

@@ -124,7 +124,7 @@ type TrafficSplitSpec struct {
 
 	// timeout for a whole request, retries included.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('1h')",message="timeout must be between 0s (exclusive) and 1h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('1h')",message="timeout must be between 1ms and 1h (meshes' proxies count in milliseconds)"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// retries failed requests.
