@@ -34,6 +34,9 @@ type Options struct {
 	OperatorNamespace string
 	// SyncPeriod is the cache's full resync period.
 	SyncPeriod time.Duration
+	// SkipControllerNameValidation lets several managers register the same
+	// controllers in one process (tests); never set by flags.
+	SkipControllerNameValidation bool
 }
 
 // BindFlags registers the options on fs with their defaults.

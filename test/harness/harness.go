@@ -38,7 +38,8 @@ func StartManager(t testing.TB, cfg *rest.Config) *Manager {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
 	t.Setenv("MESHPLANE_CACHE_DIR", t.TempDir())
-	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: OperatorNamespace, SyncPeriod: 10 * time.Minute})
+	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: OperatorNamespace, SyncPeriod: 10 * time.Minute,
+		SkipControllerNameValidation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
