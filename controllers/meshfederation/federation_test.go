@@ -197,6 +197,7 @@ func TestFederation(t *testing.T) {
 		}
 		restartPod(t, e.west, pod, f.Status.Rotation.PhaseStartTime.Time)
 		f = e.waitPhase(t, "mesh", "r1", meshv1alpha1.RotationCompleted, 30*time.Second)
+		rec.settle(t, f.Status.Rotation.Phase)
 		rec.stop()
 		w.finish(t)
 		if got := rec.get(); !equalPhases(got, forward) {
@@ -304,6 +305,7 @@ func TestFederation(t *testing.T) {
 		e.checkAll(t, newRoot, root, newRoot) // intermediates already switched
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = true })
 		e.waitPhase(t, "mesh", "r4", meshv1alpha1.RotationIdle, 30*time.Second)
+		rec.settle(t, meshv1alpha1.RotationIdle)
 		rec.stop()
 		w.finish(t)
 		want := append(append([]meshv1alpha1.RotationPhase{}, forward[:4]...), meshv1alpha1.RotationAborting, meshv1alpha1.RotationIdle)

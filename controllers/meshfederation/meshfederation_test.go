@@ -245,6 +245,20 @@ func (e *env) recordPhases(t *testing.T, name string) *phaseRecorder {
 	return p
 }
 
+// settle waits until the watch delivered the phase the test last read, so
+// stopping the recorder does not drop the final transition.
+func (p *phaseRecorder) settle(t *testing.T, last meshv1alpha1.RotationPhase) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the phase recorder sees "+string(last), func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if n := len(p.phases); n == 0 || p.phases[n-1] != last {
+			return errorf("recorded %v", p.phases)
+		}
+		return nil
+	})
+}
+
 // get returns the phases seen, without the state of the previous rotation
 // that the watch reports first.
 func (p *phaseRecorder) get() []meshv1alpha1.RotationPhase {
