@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -204,7 +205,11 @@ func (c *Checker) query(ctx context.Context, api promv1.API, address, q string, 
 		if errors.As(err, &perr) && (perr.Type == promv1.ErrBadData || perr.Type == promv1.ErrExec || perr.Type == promv1.ErrTimeout) {
 			return math.NaN(), fmt.Errorf("metrics server %s rejected query %s: %s", address, q, oneLine(perr.Msg))
 		}
-		return math.NaN(), fmt.Errorf("metrics server %s unreachable or failing: %s", address, oneLine(err.Error()))
+		msg := err.Error()
+		if perr != nil && perr.Detail != "" {
+			msg += ": " + detail(perr.Detail)
+		}
+		return math.NaN(), fmt.Errorf("metrics server %s unreachable or failing: %s", address, oneLine(msg))
 	}
 	switch v := val.(type) {
 	case *model.Scalar:
@@ -228,6 +233,17 @@ func number(v float64, q string) (float64, error) {
 		return v, fmt.Errorf("no data for query %s (the value is %s, e.g. no requests in the window)", q, formatValue(v))
 	}
 	return v, nil
+}
+
+// detail is the error of a Prometheus-style JSON error body, or the body.
+func detail(body string) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return body
 }
 
 func oneLine(s string) string {
