@@ -95,7 +95,7 @@ func TestWithClientGolang(t *testing.T) {
 		return v, err
 	}
 	s.Set("rate(a", 1)
-	s.Set("rate(", 2) // first matching rule wins
+	s.Set("rate(", 2)  // first matching rule wins
 	s.Set("rate(a", 3) // replaces in place, keeps its position
 	s.SetNoData("empty")
 	s.SetSamples("many", 1, 2, 3)
