@@ -38,6 +38,9 @@ func TestBuiltinQueriesGolden(t *testing.T) {
 				if strings.Contains(q, "{{") || strings.Contains(q, "}}") {
 					t.Errorf("%s: placeholder left in %s", name, q)
 				}
+				if err := balanced(q); err != "" {
+					t.Errorf("%s: %s in %s", name, err, q)
+				}
 				b.WriteString("# " + name + "\n" + q + "\n")
 			}
 			got := b.String()
@@ -156,5 +159,47 @@ func TestQueryCustom(t *testing.T) {
 				t.Fatalf("got %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// balanced checks the brackets of a query outside string literals: a cheap
+// guard against a malformed built-in (no PromQL parser in this module).
+func balanced(q string) string {
+	var stack []rune
+	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
+	inStr := false
+	for i, r := range q {
+		switch {
+		case r == '"' && (i == 0 || q[i-1] != '\\'):
+			inStr = !inStr
+		case inStr:
+		case r == '(' || r == '[' || r == '{':
+			stack = append(stack, r)
+		case pairs[r] != 0:
+			if len(stack) == 0 || stack[len(stack)-1] != pairs[r] {
+				return "unbalanced " + string(r)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if inStr {
+		return "unterminated string"
+	}
+	if len(stack) > 0 {
+		return "unclosed " + string(stack)
+	}
+	return ""
+}
+
+func TestBalanced(t *testing.T) {
+	for q, want := range map[string]string{
+		`sum(rate(x{a="(}"}[1m]))`: "",
+		`sum(rate(x{a="b"}[1m])`:   "unclosed (",
+		`x{a="b"]`:                 "unbalanced ]",
+		`x{a="b}`:                  "unterminated string",
+	} {
+		if got := balanced(q); got != want {
+			t.Errorf("balanced(%s) = %q, want %q", q, got, want)
+		}
 	}
 }
