@@ -175,3 +175,26 @@ func TestDelayAndConcurrency(t *testing.T) {
 		t.Fatal("client deadline not effective")
 	}
 }
+
+func TestNewAndListen(t *testing.T) {
+	s := New()
+	defer s.Close()
+	s.Set("x", 1)
+	if code, _ := get(t, s.URL+"/api/v1/query?query=x"); code != 200 {
+		t.Fatalf("New: %d", code)
+	}
+	l, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !strings.HasPrefix(l.URL, "http://127.0.0.1:") {
+		t.Fatalf("Listen URL %s", l.URL)
+	}
+	if code, _ := get(t, l.URL+"/api/v1/query?query=x"); code != 200 {
+		t.Fatalf("Listen: %d", code)
+	}
+	if _, err := Listen(strings.TrimPrefix(l.URL, "http://")); err == nil {
+		t.Fatal("Listen on a taken port succeeded")
+	}
+}

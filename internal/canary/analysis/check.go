@@ -198,7 +198,10 @@ func (c *Checker) query(ctx context.Context, api promv1.API, address, q string, 
 	defer cancel()
 	val, _, _, err := api.Query(qctx, q, at, promv1.WithTimeout(timeout))
 	if err != nil {
-		if errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return math.NaN(), fmt.Errorf("query to metrics server %s abandoned: %v", address, context.Cause(ctx))
+		}
+		if errors.Is(qctx.Err(), context.DeadlineExceeded) {
 			return math.NaN(), fmt.Errorf("metrics server %s did not answer within %s", address, timeout)
 		}
 		var perr *promv1.Error
