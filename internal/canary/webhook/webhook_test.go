@@ -273,3 +273,24 @@ func TestKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestRollbackRequested(t *testing.T) {
+	r := newRecorder(t)
+	r.status["/no"] = http.StatusNotFound
+	r.status["/yes"] = http.StatusOK
+	hooks := []meshv1alpha1.CanaryWebhook{r.hook("gate", ConfirmRollout, "/gate"), r.hook("no", RollbackHook, "/no"), r.hook("yes", RollbackHook, "/yes"), r.hook("later", RollbackHook, "/later")}
+	name, err := (&Caller{}).RollbackRequested(context.Background(), hooks, payload)
+	if name != "yes" || err != nil {
+		t.Fatalf("RollbackRequested = %q, %v", name, err)
+	}
+	if got := strings.Join(r.paths(), ","); got != "/no,/yes" {
+		t.Fatalf("calls %s", got)
+	}
+	name, err = (&Caller{}).RollbackRequested(context.Background(), hooks[:2], payload)
+	if name != "" || err == nil || !strings.Contains(err.Error(), "status 404") {
+		t.Fatalf("no rollback: %q, %v", name, err)
+	}
+	if name, err := (&Caller{}).RollbackRequested(context.Background(), nil, payload); name != "" || err != nil {
+		t.Fatalf("no hooks: %q, %v", name, err)
+	}
+}
