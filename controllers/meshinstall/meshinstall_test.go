@@ -219,6 +219,37 @@ func TestIstioInstallLifecycle(t *testing.T) {
 			t.Fatalf("message: %s", msg)
 		}
 	})
+	t.Run("an active BreakGlass holds upgrades until it is gone", func(t *testing.T) {
+		bg := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "istiod-outage"},
+			Spec: meshv1alpha1.BreakGlassSpec{Reason: "istiod down", Target: meshv1alpha1.BreakGlassTarget{
+				MeshInstallRef: &meshv1alpha1.LocalObjectReference{Name: "istio"}}}}
+		if err := c.Create(ctx, bg); err != nil {
+			t.Fatal(err)
+		}
+		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) {
+			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"pilot":{"env":{"PILOT_X":"1"}}}`)}}
+		})
+		got := waitCondition(t, c, "istio", meshv1alpha1.BreakGlassActiveCondition, metav1.ConditionTrue, meshv1alpha1.BreakGlassActiveReason)
+		if r := cond(got, meshv1alpha1.ReadyCondition); r.Status != metav1.ConditionFalse || r.Reason != meshv1alpha1.BreakGlassActiveReason ||
+			!strings.Contains(r.Message, "istiod-outage") {
+			t.Fatalf("Ready while held: %+v", r)
+		}
+		if rev() != before {
+			t.Fatalf("istiod was upgraded while a BreakGlass held the MeshInstall")
+		}
+		if err := c.Delete(ctx, bg); err != nil {
+			t.Fatal(err)
+		}
+		harness.Eventually(t, 60*time.Second, "BreakGlass gone and the condition cleared", func() error {
+			if err := c.Get(ctx, client.ObjectKey{Name: bg.Name}, &meshv1alpha1.BreakGlass{}); !apierrors.IsNotFound(err) {
+				return harness.Errorf("BreakGlass still there: %v", err)
+			}
+			if cd := cond(getMI(t, c, "istio"), meshv1alpha1.BreakGlassActiveCondition); cd != nil {
+				return harness.Errorf("BreakGlassActive still set: %+v", cd)
+			}
+			return nil
+		})
+	})
 	t.Run("values change upgrades and becomes Ready again", func(t *testing.T) {
 		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) {
 			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"pilot":{"env":{"PILOT_X":"1"}}}`)}}

@@ -25,6 +25,7 @@ import (
 //
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;meshrevisions,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls/status;meshrevisions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=meshplane.io,resources=breakglasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls/finalizers;meshrevisions/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
@@ -60,6 +61,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1.StatefulSet{}, all, builder.WithPredicates(statusChanged())).
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, all).
 		Watches(&corev1.Namespace{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// A BreakGlass holds its MeshInstall while active and lets it go
+		// when restored or deleted.
+		Watches(&meshv1alpha1.BreakGlass{}, all).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("meshinstall").
 		Complete(r)

@@ -8,6 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -25,7 +26,14 @@ func (e *waitError) Error() string { return e.msg }
 func computeStatus(rv *meshv1alpha1.MeshRevision, res ctrl.Result, err error) (ctrl.Result, error) {
 	st, gen := &rv.Status.CommonStatus, rv.Generation
 	var w *waitError
+	var held *heldError
+	if !errors.As(err, &held) {
+		breakglass.ClearHeld(st)
+	}
 	switch {
+	case held != nil:
+		breakglass.MarkHeld(st, gen, held.bg, "istiod and tag webhook updates are held")
+		return ctrl.Result{}, nil
 	case err == nil:
 		status.MarkReady(st, gen, fmt.Sprintf("istiod %s (revision %s) is Available; phase %s", rv.Spec.Version, rv.Name, rv.Status.Phase))
 		return res, nil
@@ -41,3 +49,8 @@ func computeStatus(rv *meshv1alpha1.MeshRevision, res ctrl.Result, err error) (c
 		return ctrl.Result{}, err
 	}
 }
+
+// heldError says a BreakGlass holds the revision's MeshInstall.
+type heldError struct{ bg *meshv1alpha1.BreakGlass }
+
+func (e *heldError) Error() string { return breakglass.Message(e.bg) }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/install"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -122,6 +123,13 @@ func namespaceOf(mi *meshv1alpha1.MeshInstall) string {
 // reconcile installs istiod, points the revision's tags at it and records
 // its usage.
 func (r *Reconciler) reconcile(ctx context.Context, rv *meshv1alpha1.MeshRevision, mi *meshv1alpha1.MeshInstall, p mesh.Installer) (ctrl.Result, error) {
+	if bg, err := breakglass.ForMeshInstall(ctx, r.Client, mi); err != nil {
+		return ctrl.Result{}, err
+	} else if breakglass.DetachesInjection(bg) {
+		// istiod's chart and the tag webhooks carry the injector webhooks
+		// the BreakGlass neutralised; neither is re-applied while it holds.
+		return ctrl.Result{}, &heldError{bg: bg}
+	}
 	ns := namespaceOf(mi)
 	c := mesh.Chart{Name: "istiod", ReleaseName: istio.IstiodReleaseName(rv.Name), Repository: istio.ChartRepository}
 	vals, err := install.Compose(p, mi, c, mesh.InstallContext{Namespace: ns, Version: rv.Spec.Version, Revision: rv.Name}, rv.Spec.Values)

@@ -30,6 +30,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1alpha1.MeshRevision{}).
 		Watches(&meshv1alpha1.MeshInstall{}, all).
+		Watches(&meshv1alpha1.BreakGlass{}, all).
 		Watches(&appsv1.Deployment{}, all, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.GetLabels()["app"] == "istiod"
 		}))).

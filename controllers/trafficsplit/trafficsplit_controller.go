@@ -30,6 +30,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -154,16 +155,23 @@ type result struct {
 	provider     meshv1alpha1.Provider
 	refsResolved bool
 	applied      apply.Result
+	// pinnedBy is the BreakGlass that pinned the split to its stable
+	// backend, if any.
+	pinnedBy *meshv1alpha1.BreakGlass
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSplit) (result, error) {
 	var out result
-	found, err := r.Resolver.Resolve(ctx, ts.Namespace, ts.Spec.Provider)
+	bg, err := breakglass.ForNamespace(ctx, r.Client, ts.Namespace)
 	if err != nil {
 		return out, err
 	}
-	out.provider = found.Provider
-	translator, err := r.Registry.TrafficTranslator(found.Provider)
+	provider, err := r.provider(ctx, ts, bg)
+	if err != nil {
+		return out, err
+	}
+	out.provider = provider
+	translator, err := r.Registry.TrafficTranslator(provider)
 	if err != nil {
 		return out, err
 	}
@@ -172,12 +180,29 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 		return out, err
 	}
 	out.refsResolved = true
+	if breakglass.PinsTraffic(bg) && breakglass.Covers(bg, provider) {
+		resolved, out.pinnedBy = Pin(resolved), bg
+	}
 	objs, err := translator.TranslateTrafficSplit(resolved)
 	if err != nil {
 		return out, err
 	}
 	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: ts, Kind: Kind}, objs, ts.Status.Inventory)
 	return out, err
+}
+
+// provider resolves the split's mesh. Detaching injection removes the
+// namespace labels discovery reads, so while a BreakGlass covers the
+// namespace the provider last resolved is kept.
+func (r *Reconciler) provider(ctx context.Context, ts *meshv1alpha1.TrafficSplit, bg *meshv1alpha1.BreakGlass) (meshv1alpha1.Provider, error) {
+	found, err := r.Resolver.Resolve(ctx, ts.Namespace, ts.Spec.Provider)
+	if err == nil {
+		return found.Provider, nil
+	}
+	if bg != nil && ts.Status.Provider != "" && breakglass.Covers(bg, ts.Status.Provider) {
+		return ts.Status.Provider, nil
+	}
+	return "", err
 }
 
 // refError is a reference problem: terminal (the Service watch re-checks

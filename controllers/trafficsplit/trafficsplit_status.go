@@ -9,6 +9,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -30,6 +31,12 @@ func setStatus(ts *meshv1alpha1.TrafficSplit, out result, err error) {
 		return
 	}
 	ts.Status.Inventory = out.applied.Inventory
+	if bg := out.pinnedBy; bg != nil {
+		ts.Status.Weights = Weights(Pin(ts).Spec.Backends)
+		breakglass.MarkHeld(st, gen, bg, "all traffic is pinned to "+StableBackend(&ts.Spec))
+		return
+	}
+	breakglass.ClearHeld(st)
 	ts.Status.Weights = Weights(ts.Spec.Backends)
 	status.MarkReady(st, gen, fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider))
 }

@@ -38,7 +38,7 @@ func init() { ctrl.SetLogger(logr.Discard()) }
 
 func startManager(t *testing.T, cfg *rest.Config) *manager.Manager {
 	t.Helper()
-	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: "meshplane-system", SyncPeriod: time.Hour})
+	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: "meshplane-system", SyncPeriod: time.Hour, SkipControllerNameValidation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
