@@ -22,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -78,6 +79,9 @@ func Setup(mgr *manager.Manager) error {
 		Events:   mgr.GetEventRecorder("meshplane-trafficsplit"),
 	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("trafficsplit").
+		// Reconciles are latency-bound (one apply and one status patch);
+		// a few workers overlap the round trips.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&meshv1alpha1.TrafficSplit{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService)).
 		// A namespace moving to another mesh switches the provider.

@@ -30,6 +30,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -91,6 +92,9 @@ func Setup(mgr *manager.Manager) error {
 		Events:   mgr.GetEventRecorder("meshplane-zerotrustpolicy"),
 	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("zerotrustpolicy").
+		// Reconciles are latency-bound (one apply and one status patch);
+		// a few workers overlap the round trips.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&meshv1alpha1.ZeroTrustPolicy{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{},
 			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 				return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
