@@ -150,9 +150,21 @@ func index(in Inputs) map[ObjectRef]map[string]any {
 }
 
 func jsonOf(t *testing.T, objs map[ObjectRef]map[string]any) string {
-	byName := map[string]map[string]any{}
+	// An empty map and a missing one are the same object on the server.
+	var prune func(v any) any
+	prune = func(v any) any {
+		if m, ok := v.(map[string]any); ok {
+			for k, e := range m {
+				if pm, ok := prune(e).(map[string]any); ok && len(pm) == 0 {
+					delete(m, k)
+				}
+			}
+		}
+		return v
+	}
+	byName := map[string]any{}
 	for r, o := range objs {
-		byName[r.String()] = o
+		byName[r.String()] = prune(runtime.DeepCopyJSON(o))
 	}
 	b, err := json.Marshal(byName)
 	if err != nil {
