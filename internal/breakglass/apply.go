@@ -40,10 +40,16 @@ func Classify(obj map[string]any, c Change) State {
 type Conflict struct {
 	Change  Change
 	Current Value
+	// Deleted is true when the whole object was deleted during the
+	// incident (it is not recreated).
+	Deleted bool
 }
 
 // Message says what was found and what was kept.
 func (c Conflict) Message(restoring bool) string {
+	if c.Deleted {
+		return "the object was deleted during the incident; it is not recreated"
+	}
 	if restoring {
 		return fmt.Sprintf("changed during the incident to %s (break-glass set %s, was %s); kept as found, not restored",
 			short(c.Current), short(c.Change.Set), short(c.Change.Prior))
