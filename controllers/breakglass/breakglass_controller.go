@@ -82,17 +82,30 @@ type Reconciler struct {
 
 // Setup registers the controller with mgr.
 func Setup(mgr *manager.Manager) error {
+	r, err := New(mgr)
+	if err != nil {
+		return err
+	}
+	return r.SetupWithManager(mgr)
+}
+
+// New builds the reconciler with its own writer client.
+func New(mgr *manager.Manager) (*Reconciler, error) {
 	cfg := rest.CopyConfig(mgr.GetConfig())
 	cfg.QPS, cfg.Burst = WriterQPS, WriterBurst
 	cfg.RateLimiter = nil
 	writer, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
-		return fmt.Errorf("building the break-glass writer: %w", err)
+		return nil, fmt.Errorf("building the break-glass writer: %w", err)
 	}
-	r := &Reconciler{
+	return &Reconciler{
 		Client: mgr.GetClient(), Writer: writer, APIReader: mgr.GetAPIReader(), Registry: mgr.Registry,
 		Events: mgr.GetEventRecorder("meshplane-breakglass"), OperatorNamespace: mgr.Options.OperatorNamespace,
-	}
+	}, nil
+}
+
+// SetupWithManager registers r with mgr.
+func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("breakglass").
 		For(&meshv1alpha1.BreakGlass{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, deletionStarted{}))).
