@@ -45,22 +45,25 @@ type running struct {
 }
 
 // startManager runs a manager with the BreakGlass controller (slowed down
-// when qps > 0: one worker and a rate-limited writer) plus extra setups.
+// when qps > 0: one worker and a rate-limited writer; left out when qps <
+// 0) plus extra setups.
 func startManager(t *testing.T, cfg *rest.Config, qps float32, extra ...func(*manager.Manager) error) *running {
 	t.Helper()
 	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: harness.OperatorNamespace,
 		SyncPeriod: time.Hour, SkipControllerNameValidation: true})
 	must(t, err)
-	r, err := bgctrl.New(mgr)
-	must(t, err)
-	if qps > 0 {
-		slow := rest.CopyConfig(cfg)
-		slow.QPS, slow.Burst = qps, 1
-		r.Writer, err = client.New(slow, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if qps >= 0 {
+		r, err := bgctrl.New(mgr)
 		must(t, err)
-		r.Workers = 1
+		if qps > 0 {
+			slow := rest.CopyConfig(cfg)
+			slow.QPS, slow.Burst = qps, 1
+			r.Writer, err = client.New(slow, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+			must(t, err)
+			r.Workers = 1
+		}
+		must(t, r.SetupWithManager(mgr))
 	}
-	must(t, r.SetupWithManager(mgr))
 	for _, s := range extra {
 		must(t, s(mgr))
 	}
