@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -106,10 +108,18 @@ func New(mgr *manager.Manager) (*Reconciler, error) {
 
 // SetupWithManager registers r with mgr.
 func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("breakglass").
+	b := ctrl.NewControllerManagedBy(mgr).Named("breakglass").
 		For(&meshv1alpha1.BreakGlass{}, builder.WithPredicates(predicate.Or[client.Object](
-			predicate.GenerationChangedPredicate{}, deletionStarted{}))).
-		Complete(r)
+			predicate.GenerationChangedPredicate{}, deletionStarted{})))
+	// Informers for what engaging reads, started and synced before the
+	// first reconcile: an incident must not wait for a cold cache. Their
+	// events trigger nothing.
+	for _, o := range []client.Object{&corev1.Namespace{}, &admissionregistrationv1.MutatingWebhookConfiguration{},
+		&admissionregistrationv1.ValidatingWebhookConfiguration{}, &meshv1alpha1.MeshInstall{},
+		&meshv1alpha1.TrafficSplit{}, &meshv1alpha1.Canary{}} {
+		b = b.Watches(o, handler.Funcs{})
+	}
+	return b.Complete(r)
 }
 
 // deletionStarted passes the update that sets deletionTimestamp (the

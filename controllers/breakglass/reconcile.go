@@ -109,7 +109,7 @@ func requeueFor(bg *meshv1alpha1.BreakGlass, left time.Duration) time.Duration {
 // workload restarts still to do (paced in batches).
 func (r *Reconciler) engage(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *bgengine.Record, out *result) (int, error) {
 	for _, step := range bgengine.EngageOrder {
-		objs := rec.Objects(step)
+		objs := rec.EngageObjects(step)
 		if step == bgengine.StepWorkloads {
 			return r.engageWorkloads(ctx, bg, objs, out)
 		}

@@ -119,7 +119,11 @@ func apply(t *testing.T, objs map[ObjectRef]map[string]any, changes []Change, re
 		order = RestoreOrder
 	}
 	for _, step := range order {
-		for _, oc := range rec.Objects(step) {
+		group := rec.Objects(step)
+		if !restore {
+			group = rec.EngageObjects(step)
+		}
+		for _, oc := range group {
 			o := objs[oc.Object]
 			f := Engage
 			if restore {

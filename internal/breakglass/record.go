@@ -42,8 +42,13 @@ const (
 	StepWorkloads
 )
 
-// EngageOrder is the order steps are applied in.
-var EngageOrder = []Step{StepCoverage, StepWebhooks, StepNamespaces, StepPolicies, StepWorkloads}
+// EngageOrder is the order steps are applied in: webhooks first (one
+// patch and new pods start everywhere in scope). StepNamespaces is applied
+// together with StepCoverage, in one patch per namespace (see
+// EngageObjects): the coverage annotation lands with, never after, the
+// removal of the namespace's markers, and 500 namespaces cost 500 patches,
+// not 1,000.
+var EngageOrder = []Step{StepWebhooks, StepCoverage, StepPolicies, StepWorkloads}
 
 // RestoreOrder is the order steps are restored in: the reverse, except
 // that namespaces get their labels back before the webhooks select them
@@ -244,6 +249,28 @@ func (r *Record) Objects(step Step) []ObjectChanges {
 			out = append(out, ObjectChanges{Object: c.Object})
 		}
 		out[i].Changes = append(out[i].Changes, c)
+	}
+	return out
+}
+
+// EngageObjects returns the objects to patch for one step of EngageOrder:
+// for StepCoverage, the coverage and namespace changes of each namespace
+// together.
+func (r *Record) EngageObjects(step Step) []ObjectChanges {
+	if step != StepCoverage {
+		return r.Objects(step)
+	}
+	out := r.Objects(StepCoverage)
+	idx := map[ObjectRef]int{}
+	for i, oc := range out {
+		idx[oc.Object] = i
+	}
+	for _, oc := range r.Objects(StepNamespaces) {
+		if i, ok := idx[oc.Object]; ok {
+			out[i].Changes = append(out[i].Changes, oc.Changes...)
+			continue
+		}
+		out = append(out, oc)
 	}
 	return out
 }
