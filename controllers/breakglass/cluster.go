@@ -82,6 +82,10 @@ func (r *Reconciler) writeRecord(ctx context.Context, bg *meshv1alpha1.BreakGlas
 		Data:      map[string][]byte{bgengine.RecordKey: data},
 	}
 	if err := r.Writer.Create(ctx, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("writing the record Secret %s/%s: the operator namespace %s does not exist (create it, or run the manager with --operator-namespace set to its own namespace); nothing was changed: %w",
+				s.Namespace, s.Name, s.Namespace, err)
+		}
 		return fmt.Errorf("writing the record Secret %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	return nil
