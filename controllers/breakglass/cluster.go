@@ -119,11 +119,16 @@ func typed(ref bgengine.ObjectRef) client.Object {
 	return nil
 }
 
-// getLive reads an object as unstructured JSON.
+// getLive reads an object as unstructured JSON through the cache.
 func (r *Reconciler) getLive(ctx context.Context, ref bgengine.ObjectRef) (map[string]any, error) {
+	return r.read(ctx, r.Client, ref)
+}
+
+// read reads an object as unstructured JSON with reader.
+func (r *Reconciler) read(ctx context.Context, reader client.Reader, ref bgengine.ObjectRef) (map[string]any, error) {
 	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
 	if o := typed(ref); o != nil {
-		if err := r.Client.Get(ctx, key, o); err != nil {
+		if err := reader.Get(ctx, key, o); err != nil {
 			return nil, err
 		}
 		gv := schema.GroupVersion{Group: ref.Group, Version: ref.Version}
@@ -131,7 +136,7 @@ func (r *Reconciler) getLive(ctx context.Context, ref bgengine.ObjectRef) (map[s
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(ref.GVK())
-	if err := r.Client.Get(ctx, key, u); err != nil {
+	if err := reader.Get(ctx, key, u); err != nil {
 		return nil, err
 	}
 	return u.Object, nil
@@ -358,6 +363,21 @@ func (r *Reconciler) one(ctx context.Context, bg *meshv1alpha1.BreakGlass, oc bg
 	d, err := decide(live, oc.Changes)
 	if err != nil {
 		return 0, false, nil, err
+	}
+	if (restoring && len(d.Writes) < len(oc.Changes)) || len(d.Conflicts) > 0 {
+		// The cache may lag behind this controller's own last writes: a
+		// field it shows as never applied (restoring) or changed by someone
+		// else is confirmed with an uncached read before it is skipped or
+		// reported.
+		if live, err = r.read(ctx, r.APIReader, oc.Object); err != nil {
+			if apierrors.IsNotFound(err) {
+				return len(oc.Changes), false, nil, nil
+			}
+			return 0, false, nil, fmt.Errorf("reading %s: %w", oc.Object, err)
+		}
+		if d, err = decide(live, oc.Changes); err != nil {
+			return 0, false, nil, err
+		}
 	}
 	mod := &unstructured.Unstructured{Object: d.Modified}
 	if d.Modified != nil {
