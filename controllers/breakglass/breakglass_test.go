@@ -350,6 +350,39 @@ func TestBreakGlass(t *testing.T) {
 		}
 	})
 
+	t.Run("foreign policies and pinned traffic", func(t *testing.T) {
+		ts := &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "pay"},
+			Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: "web"},
+				Backends: []meshv1alpha1.WeightedBackend{{Name: "web-v1", Weight: 90}, {Name: "web-v2", Weight: 10}}}}
+		must(t, c.Create(ctx, ts))
+		must(t, c.Create(ctx, breakGlass("foreign", func(bg *meshv1alpha1.BreakGlass) {
+			bg.Spec.Scope = &meshv1alpha1.BreakGlassScope{Namespaces: []string{"pay"}}
+			bg.Spec.Actions.IncludeForeignPolicies = true
+		})))
+		bg := waitPhase(t, c, "foreign", meshv1alpha1.BreakGlassEngaged)
+		if bg.Status.Touched.Policies != 1 || bg.Status.Touched.TrafficRoutes != 1 || bg.Status.Touched.Webhooks != 2 {
+			t.Errorf("touched %+v", bg.Status.Touched)
+		}
+		theirs := &unstructured.Unstructured{}
+		theirs.SetGroupVersionKind(peerAuthGVK)
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: "pay", Name: "theirs"}, theirs))
+		if mode, _, _ := unstructured.NestedString(theirs.Object, "spec", "mtls", "mode"); mode != "PERMISSIVE" {
+			t.Errorf("foreign PeerAuthentication mode %q with includeForeignPolicies", mode)
+		}
+		eventually(t, "pinned Event on the TrafficSplit", func() error {
+			if evs := events(t, c, "pay", "TrafficSplit", "web"); !hasEvent(evs, "Normal/BreakGlassPinned") {
+				return fmt.Errorf("events %v", evs)
+			}
+			return nil
+		})
+		must(t, c.Delete(ctx, bg))
+		waitGone(t, c, "foreign")
+		must(t, c.Delete(ctx, ts))
+		if after := snapshot(t, c, peerAuthGVK, authzGVK); after != before {
+			t.Fatalf("not restored:\n%s", diff(before, after))
+		}
+	})
+
 	t.Run("operator restarted while engaging and while restoring", func(t *testing.T) {
 		m.stop()
 		const n = 24
