@@ -58,8 +58,8 @@ const (
 	// controllers (controller-runtime's default is 20 QPS, which would take
 	// 25 s for 500 namespaces).
 	WriterQPS, WriterBurst = 500, 1000
-	// restartPace separates two batches of workload restarts.
-	restartPace = 5 * time.Second
+	// DefaultRestartPace separates two batches of workload restarts.
+	DefaultRestartPace = 5 * time.Second
 )
 
 // Reconciler reconciles BreakGlasses.
@@ -80,6 +80,8 @@ type Reconciler struct {
 	Workers int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// RestartPace separates two batches of workload restarts (5 s when 0).
+	RestartPace time.Duration
 }
 
 // Setup registers the controller with mgr.

@@ -383,6 +383,53 @@ func TestBreakGlass(t *testing.T) {
 		}
 	})
 
+	t.Run("workloads restarted in batches", func(t *testing.T) {
+		for i := range 3 {
+			name := fmt.Sprintf("api-%d", i)
+			must(t, c.Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "pay"},
+				Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "api:1"}}}}}}))
+		}
+		restarted := func() int {
+			var list appsv1.DeploymentList
+			must(t, c.List(ctx, &list, client.InNamespace("pay")))
+			k := 0
+			for _, d := range list.Items {
+				if d.Spec.Template.Annotations[bgengine.RestartedAtAnnotation] != "" {
+					k++
+				}
+			}
+			return k
+		}
+		must(t, c.Create(ctx, breakGlass("batches", func(bg *meshv1alpha1.BreakGlass) {
+			bg.Spec.Scope = &meshv1alpha1.BreakGlassScope{Namespaces: []string{"pay"}}
+			bg.Spec.Actions.RestartWorkloads = true
+			bg.Spec.Actions.RestartBatchSize = 1
+		})))
+		seen := map[int]bool{}
+		deadline := time.Now().Add(30 * time.Second)
+		for !seen[3] && time.Now().Before(deadline) {
+			seen[restarted()] = true
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !seen[1] || !seen[2] || !seen[3] {
+			t.Fatalf("restart counts observed %v, want each batch of one in turn (1, 2, 3)", seen)
+		}
+		bg := waitPhase(t, c, "batches", meshv1alpha1.BreakGlassEngaged)
+		if bg.Status.Touched.Workloads != 3 {
+			t.Errorf("touched %+v", bg.Status.Touched)
+		}
+		must(t, c.Delete(ctx, bg))
+		waitGone(t, c, "batches")
+		if k := restarted(); k != 0 {
+			t.Errorf("%d deployment(s) keep the restart annotation after the restore", k)
+		}
+		if after := snapshot(t, c, peerAuthGVK, authzGVK); after != before {
+			t.Fatalf("not restored:\n%s", diff(before, after))
+		}
+	})
+
 	t.Run("operator restarted while engaging and while restoring", func(t *testing.T) {
 		m.stop()
 		const n = 24

@@ -55,6 +55,7 @@ func startManager(t *testing.T, cfg *rest.Config, qps float32, extra ...func(*ma
 	if qps >= 0 {
 		r, err := bgctrl.New(mgr)
 		must(t, err)
+		r.RestartPace = 700 * time.Millisecond
 		if qps > 0 {
 			slow := rest.CopyConfig(cfg)
 			slow.QPS, slow.Burst = qps, 1

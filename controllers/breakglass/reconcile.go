@@ -87,7 +87,10 @@ func (r *Reconciler) reconcile(ctx context.Context, bg *meshv1alpha1.BreakGlass)
 		return out, err
 	}
 	if pending > 0 {
-		out.requeueAfter = restartPace
+		out.requeueAfter = r.RestartPace
+		if out.requeueAfter <= 0 {
+			out.requeueAfter = DefaultRestartPace
+		}
 		return out, nil
 	}
 	out.phase = meshv1alpha1.BreakGlassEngaged

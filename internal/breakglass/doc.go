@@ -67,7 +67,7 @@
 // the uid and creation time), and restoring the recorded spec is exact.
 //
 // Workload restarts set kubectl's restartedAt pod-template annotation, one
-// batch per reconcile, batches restartPace apart, without waiting for a
+// batch per reconcile, batches DefaultRestartPace (5 s) apart, without waiting for a
 // batch to become ready (during an incident it may never be). Restore puts
 // the recorded annotation value back (removes it when there was none); that
 // changes the pod template again, so the workloads roll once more and get
