@@ -28,8 +28,8 @@
 // covered (create another BreakGlass).
 //
 // Order: the webhooks first — one patch, after which new pods start in
-// every namespace in scope, the point of the exercise (0.35 s for 500
-// namespaces in test/bench/breakglass). Webhook configurations are
+// every namespace in scope, the point of the exercise (0.3–0.5 s for
+// 500 namespaces in test/bench/breakglass). Webhook configurations are
 // cluster-scoped and mesh-wide; the MeshInstall controller, the only one
 // that writes them, reads ForMeshInstall, which counts a BreakGlass as
 // active from its creation. Then one patch per namespace sets the coverage
