@@ -6,4 +6,75 @@
 // than recomputed from the BreakGlass's scope: detaching injection removes
 // the labels that a namespace selector or mesh discovery matches on, so a
 // recomputed scope would shrink as the BreakGlass engages.
+//
+// # Record, plan, engage, restore
+//
+// Plan is pure: from the live objects (as unstructured JSON) it returns
+// every Change a BreakGlass makes — one field of one object, with the value
+// found (Prior) and the value to set (Set). The controller writes the whole
+// plan into one Secret (Record, gzip-compressed JSON; about 6 KB for 600
+// namespaces) before it changes anything, and never rewrites it. Engage and
+// Restore then compare each recorded field with the live object:
+//
+//   - live == Set: applied; live == Prior: pending (not applied yet, or
+//     already restored); anything else: someone else changed it (Conflict).
+//   - Engage writes Set on pending fields; Restore writes Prior on applied
+//     fields; neither ever writes a conflicting field, which is reported.
+//
+// Progress is therefore derived from the cluster, never from memory: an
+// operator restarted at any point re-reads the record and the live objects
+// and carries on; a second engage or restore is a no-op. Scope is computed
+// once, when the record is written; namespaces enrolled later are not
+// covered (create another BreakGlass).
+//
+// Order: the webhooks first — one patch, after which new pods start in
+// every namespace in scope, the point of the exercise (0.3–0.5 s for
+// 500 namespaces in test/bench/breakglass). Webhook configurations are
+// cluster-scoped and mesh-wide; the MeshInstall controller, the only one
+// that writes them, reads ForMeshInstall, which counts a BreakGlass as
+// active from its creation. Then one patch per namespace sets the coverage
+// annotation together with the removal of its markers (so nothing is
+// detached in a namespace before the TrafficSplit, ZeroTrustPolicy and
+// Canary controllers can see the annotation), then policies, then workload
+// restarts. Restore runs the reverse, except that namespaces get their
+// labels back before the webhooks select them again, and the coverage
+// annotation goes last, in its own patch.
+//
+// # Trade-offs
+//
+// Webhooks: each webhook of the mesh's injector (and, when relaxing
+// policies, of its policy validator) gets a NotIn requirement on
+// kubernetes.io/metadata.name listing the namespaces in scope, so the API
+// server does not call it at all for them — no timeout is spent on a dead
+// control plane, and namespaces outside the scope keep their injection
+// exactly as before. Only when the scope is the whole mesh is failurePolicy
+// also set to Ignore, so a namespace enrolled during the incident is not
+// blocked either; a scoped BreakGlass never makes the webhook fail open for
+// namespaces it does not cover. The webhooks list is replaced whole by a
+// merge patch, so those patches carry the resourceVersion (optimistic
+// lock) and retry on conflict rather than lose a concurrent edit.
+//
+// Policies are suspended in place, never deleted: the whole spec is
+// recorded and replaced by a relaxed spec the provider computes
+// (mesh.BreakGlassDriver.RelaxPolicy): Istio PeerAuthentication PERMISSIVE,
+// ALLOW AuthorizationPolicies allow everything (one empty rule) and DENY
+// ones match nothing (no rules); Linkerd Servers all-unauthenticated and
+// AuthorizationPolicies require no authentication, plus the namespace's
+// default-inbound-policy annotation; Cilium policies keep their selector
+// with allow-all rules. Editing in place keeps the object's identity,
+// owner references and inventory entries (deleting would make the
+// ZeroTrustPolicy controller or Argo CD recreate it, and a recreate loses
+// the uid and creation time), and restoring the recorded spec is exact.
+//
+// Workload restarts set kubectl's restartedAt pod-template annotation, one
+// batch per reconcile, batches DefaultRestartPace (5 s) apart, without waiting for a
+// batch to become ready (during an incident it may never be). Restore puts
+// the recorded annotation value back (removes it when there was none); that
+// changes the pod template again, so the workloads roll once more and get
+// their sidecars back now that injection is restored — which is wanted.
+//
+// Conflicts: a field with neither the recorded nor the set value was
+// changed by someone during the incident; it is kept and listed in
+// status.conflicts with a Warning Event on the object. An object deleted
+// during the incident is not recreated (also reported).
 package breakglass

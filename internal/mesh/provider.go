@@ -3,6 +3,7 @@ package mesh
 import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -155,6 +156,17 @@ type BreakGlassDriver interface {
 	// down and failurePolicy Fail it would block relaxing policies, so a
 	// BreakGlass neutralises (and records) it first.
 	IsPolicyValidatingWebhook(cfg *admissionregistrationv1.ValidatingWebhookConfiguration) bool
+	// PolicyKinds are the kinds of the mesh's security policies that
+	// relaxPolicies may relax.
+	PolicyKinds() []schema.GroupVersionKind
+	// RelaxPolicy returns the relaxed spec of a policy of one of
+	// PolicyKinds (unstructured), or false when the policy is already as
+	// permissive as it gets or has no safe relaxed form. It is pure and
+	// must not modify obj.
+	RelaxPolicy(obj map[string]any) (spec map[string]any, ok bool)
+	// RelaxedNamespaceAnnotations are namespace annotations relaxPolicies
+	// sets on every namespace in scope (Linkerd's default inbound policy).
+	RelaxedNamespaceAnnotations() map[string]string
 }
 
 // TrustTarget says where a mesh reads its CA material in a cluster.

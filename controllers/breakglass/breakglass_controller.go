@@ -1,0 +1,208 @@
+// Package breakglass reconciles BreakGlasses: it records the prior state
+// of everything it will change in a Secret, detaches the mesh (webhooks,
+// namespace markers, policies, optional workload restarts) and, on
+// deletion or expiry, restores exactly what it recorded. The engine (plan,
+// record, restore and conflict rules) is in internal/breakglass; this
+// package reads and writes the cluster.
+package breakglass
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	bgengine "github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/metrics"
+	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/status"
+)
+
+// +kubebuilder:rbac:groups=meshplane.io,resources=breakglasses,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=meshplane.io,resources=breakglasses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=meshplane.io,resources=breakglasses/finalizers,verbs=update
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;trafficsplits;canaries,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;authorizationpolicies,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=cilium.io,resources=ciliumnetworkpolicies,verbs=get;list;watch;patch
+
+// Finalizer holds a BreakGlass until its recorded state is restored.
+const Finalizer = "meshplane.io/break-glass-restore"
+
+// Default tuning.
+const (
+	// DefaultWorkers bounds the concurrent patches of one step.
+	DefaultWorkers = 32
+	// WriterQPS and WriterBurst are the writer client's rate limits: an
+	// incident tool must not queue behind the shared limiter of the other
+	// controllers (controller-runtime's default is 20 QPS, which would take
+	// 25 s for 500 namespaces).
+	WriterQPS, WriterBurst = 500, 1000
+	// DefaultRestartPace separates two batches of workload restarts.
+	DefaultRestartPace = 5 * time.Second
+)
+
+// Reconciler reconciles BreakGlasses.
+type Reconciler struct {
+	// Client reads through the cache and writes the BreakGlass itself.
+	Client client.Client
+	// Writer patches the touched objects (own rate limits).
+	Writer client.Client
+	// APIReader reads the record Secret uncached.
+	APIReader client.Reader
+	// Registry resolves providers.
+	Registry *mesh.Registry
+	// Events records Events on the BreakGlass and every touched object.
+	Events events.EventRecorder
+	// OperatorNamespace holds the record Secrets.
+	OperatorNamespace string
+	// Workers bounds concurrent patches (DefaultWorkers when 0).
+	Workers int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// RestartPace separates two batches of workload restarts (5 s when 0).
+	RestartPace time.Duration
+}
+
+// Setup registers the controller with mgr.
+func Setup(mgr *manager.Manager) error {
+	r, err := New(mgr)
+	if err != nil {
+		return err
+	}
+	return r.SetupWithManager(mgr)
+}
+
+// New builds the reconciler with its own writer client.
+func New(mgr *manager.Manager) (*Reconciler, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = WriterQPS, WriterBurst
+	cfg.RateLimiter = nil
+	writer, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("building the break-glass writer: %w", err)
+	}
+	return &Reconciler{
+		Client: mgr.GetClient(), Writer: writer, APIReader: mgr.GetAPIReader(), Registry: mgr.Registry,
+		Events: mgr.GetEventRecorder("meshplane-breakglass"), OperatorNamespace: mgr.Options.OperatorNamespace,
+	}, nil
+}
+
+// SetupWithManager registers r with mgr.
+func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).Named("breakglass").
+		For(&meshv1alpha1.BreakGlass{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, deletionStarted{})))
+	// Informers for what engaging reads, started and synced before the
+	// first reconcile: an incident must not wait for a cold cache. Their
+	// events trigger nothing.
+	for _, o := range []client.Object{&corev1.Namespace{}, &admissionregistrationv1.MutatingWebhookConfiguration{},
+		&admissionregistrationv1.ValidatingWebhookConfiguration{}, &meshv1alpha1.MeshInstall{},
+		&meshv1alpha1.TrafficSplit{}, &meshv1alpha1.Canary{}} {
+		b = b.Watches(o, handler.Funcs{})
+	}
+	return b.Complete(r)
+}
+
+// deletionStarted passes the update that sets deletionTimestamp (the
+// status writes of the controller itself are filtered out, so that a
+// reconcile never wakes itself up).
+type deletionStarted struct{ predicate.Funcs }
+
+func (deletionStarted) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile engages, holds or restores one BreakGlass.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	bg := &meshv1alpha1.BreakGlass{}
+	if err := r.Client.Get(ctx, req.NamespacedName, bg); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	defer func() { r.recordMetric(ctx, bg) }()
+	if bg.DeletionTimestamp.IsZero() && bg.Status.Phase != meshv1alpha1.BreakGlassRestored && !controllerutil.ContainsFinalizer(bg, Finalizer) {
+		// Persisted before anything is touched, so a deletion always
+		// waits for the restore.
+		before := bg.DeepCopy()
+		controllerutil.AddFinalizer(bg, Finalizer)
+		if err := r.Client.Patch(ctx, bg, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the restore finalizer: %w", err)
+		}
+	}
+	patcher := status.NewPatcher(r.Client, bg)
+	defer func() {
+		if perr := patcher.Patch(ctx, bg); perr != nil && err == nil {
+			err = perr
+		}
+	}()
+	phase := bg.Status.Phase
+	out, rerr := r.reconcile(ctx, bg)
+	setStatus(bg, out, rerr, r.now())
+	if bg.Status.Phase != phase {
+		typ := corev1.EventTypeNormal
+		if bg.Status.Phase == meshv1alpha1.BreakGlassFailed {
+			typ = corev1.EventTypeWarning
+		}
+		r.Events.Eventf(bg, nil, typ, string(bg.Status.Phase), "BreakGlass", "%s: %s", bg.Status.Phase, out.summary())
+	}
+	log.FromContext(ctx).V(1).Info("reconciled", "phase", bg.Status.Phase, "writes", out.writes, "error", rerr)
+	switch {
+	case rerr == nil:
+		return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
+	case outcome.IsTerminal(rerr):
+		return ctrl.Result{}, nil
+	default:
+		return ctrl.Result{}, rerr
+	}
+}
+
+// recordMetric sets meshplane_breakglass_active from the cache, with
+// current (just reconciled, maybe not yet in the cache) in place of its
+// cached copy.
+func (r *Reconciler) recordMetric(ctx context.Context, current *meshv1alpha1.BreakGlass) {
+	var list meshv1alpha1.BreakGlassList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return
+	}
+	active := map[string]int{}
+	for _, p := range r.Registry.Names() {
+		active[string(p)] = 0
+	}
+	for i := range list.Items {
+		bg := &list.Items[i]
+		if bg.UID == current.UID {
+			bg = current
+		}
+		if bgengine.Active(bg) && bg.Status.Phase != "" && bg.Status.Phase != meshv1alpha1.BreakGlassPending {
+			active[string(bg.Status.Provider)]++
+		}
+	}
+	metrics.SetBreakGlassActive(active)
+}

@@ -1,0 +1,304 @@
+package breakglass
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	bgengine "github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outcome"
+)
+
+// result is what the phases found and did.
+type result struct {
+	phase           meshv1alpha1.BreakGlassPhase
+	provider        meshv1alpha1.Provider
+	record          *bgengine.Record
+	secret          string
+	secretNamespace string
+	applied         int // changes in the wanted state
+	writes          int // objects patched by this reconcile
+	conflicts       []bgengine.Conflict
+	restoring       bool
+	requeueAfter    time.Duration
+}
+
+func (o *result) summary() string {
+	if o.record == nil {
+		return "nothing recorded yet"
+	}
+	return fmt.Sprintf("%d of %d recorded change(s) in place, %d namespace(s), %d conflict(s)",
+		o.applied, len(o.record.Changes), len(o.record.Namespaces), len(o.conflicts))
+}
+
+// expired reports whether bg's expiresAfter has passed.
+func (r *Reconciler) expired(bg *meshv1alpha1.BreakGlass) (bool, time.Duration) {
+	if bg.Spec.ExpiresAfter == nil || bg.Status.StartTime == nil {
+		return false, 0
+	}
+	at := bg.Status.StartTime.Add(bg.Spec.ExpiresAfter.Duration)
+	left := at.Sub(r.now())
+	return left <= 0, left
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, bg *meshv1alpha1.BreakGlass) (result, error) {
+	out := result{phase: bg.Status.Phase, provider: bg.Status.Provider}
+	expired, left := r.expired(bg)
+	if !bg.DeletionTimestamp.IsZero() || expired {
+		return r.restore(ctx, bg, out)
+	}
+	if bg.Status.Phase == meshv1alpha1.BreakGlassRestored {
+		return out, nil
+	}
+	rec, err := r.loadRecord(ctx, bg)
+	if err != nil {
+		return out, err
+	}
+	if rec == nil {
+		out.phase = meshv1alpha1.BreakGlassPending
+		if rec, err = r.plan(ctx, bg); err != nil {
+			return out, err
+		}
+		if err := r.writeRecord(ctx, bg, rec); err != nil {
+			return out, err
+		}
+	}
+	out.record, out.secret, out.secretNamespace, out.provider = rec, secretName(bg), r.OperatorNamespace, meshv1alpha1.Provider(rec.Provider)
+	if bg.Status.Phase == meshv1alpha1.BreakGlassEngaged {
+		// Engaged: nothing is re-applied (someone may deliberately undo a
+		// field during the incident; the restore then reports it).
+		out.applied = len(rec.Changes)
+		out.phase = meshv1alpha1.BreakGlassEngaged
+		out.requeueAfter = requeueFor(bg, left)
+		return out, nil
+	}
+	out.phase = meshv1alpha1.BreakGlassEngaging
+	pending, err := r.engage(ctx, bg, rec, &out)
+	if err != nil {
+		return out, err
+	}
+	if pending > 0 {
+		out.requeueAfter = r.RestartPace
+		if out.requeueAfter <= 0 {
+			out.requeueAfter = DefaultRestartPace
+		}
+		return out, nil
+	}
+	out.phase = meshv1alpha1.BreakGlassEngaged
+	if bg.Spec.ExpiresAfter != nil {
+		start, _ := time.Parse(time.RFC3339Nano, rec.StartTime)
+		out.requeueAfter = max(time.Until(start.Add(bg.Spec.ExpiresAfter.Duration)), time.Second)
+	}
+	return out, nil
+}
+
+func requeueFor(bg *meshv1alpha1.BreakGlass, left time.Duration) time.Duration {
+	if bg.Spec.ExpiresAfter == nil {
+		return 0
+	}
+	return max(left, time.Second)
+}
+
+// engage applies the record step by step; it returns the number of
+// workload restarts still to do (paced in batches).
+func (r *Reconciler) engage(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *bgengine.Record, out *result) (int, error) {
+	for _, step := range bgengine.EngageOrder {
+		objs := rec.EngageObjects(step)
+		if step == bgengine.StepWorkloads {
+			return r.engageWorkloads(ctx, bg, objs, out)
+		}
+		if err := r.runStep(ctx, bg, objs, false, out); err != nil {
+			return 0, fmt.Errorf("engaging (%s): %w", step, err)
+		}
+	}
+	return 0, nil
+}
+
+// engageWorkloads restarts at most one batch per reconcile: progress is
+// read back from the cluster (how many restart annotations are in place).
+func (r *Reconciler) engageWorkloads(ctx context.Context, bg *meshv1alpha1.BreakGlass, objs []bgengine.ObjectChanges, out *result) (int, error) {
+	var pending []bgengine.ObjectChanges
+	for _, oc := range objs {
+		live, err := r.getLive(ctx, oc.Object)
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return 0, err
+		}
+		if bgengine.Classify(live, oc.Changes[0]) == bgengine.Pending {
+			pending = append(pending, oc)
+		} else {
+			out.applied += len(oc.Changes)
+		}
+	}
+	batch := int(bg.Spec.Actions.RestartBatchSize)
+	if batch <= 0 {
+		batch = 10
+	}
+	now := pending[:min(batch, len(pending))]
+	if err := r.runStep(ctx, bg, now, false, out); err != nil {
+		return 0, fmt.Errorf("restarting workloads: %w", err)
+	}
+	return len(pending) - len(now), nil
+}
+
+// restore puts back the record, then removes it and the finalizer.
+func (r *Reconciler) restore(ctx context.Context, bg *meshv1alpha1.BreakGlass, out result) (result, error) {
+	out.restoring = true
+	rec, err := r.loadRecord(ctx, bg)
+	if err != nil {
+		return out, err
+	}
+	if rec != nil {
+		out.phase = meshv1alpha1.BreakGlassRestoring
+		out.record, out.secret, out.secretNamespace = rec, secretName(bg), r.OperatorNamespace
+		for _, step := range bgengine.RestoreOrder {
+			if err := r.runStep(ctx, bg, rec.Objects(step), true, &out); err != nil {
+				return out, fmt.Errorf("restoring (%s): %w", step, err)
+			}
+		}
+		if err := r.deleteRecord(ctx, bg); err != nil {
+			return out, err
+		}
+	}
+	out.phase = meshv1alpha1.BreakGlassRestored
+	controllerutil.RemoveFinalizer(bg, Finalizer)
+	return out, nil
+}
+
+// target resolves the provider and driver, and the MeshInstall when the
+// target names one.
+func (r *Reconciler) target(ctx context.Context, bg *meshv1alpha1.BreakGlass) (mesh.BreakGlassDriver, *meshv1alpha1.MeshInstall, error) {
+	p := bg.Spec.Target.Provider
+	var mi *meshv1alpha1.MeshInstall
+	if ref := bg.Spec.Target.MeshInstallRef; ref != nil {
+		mi = &meshv1alpha1.MeshInstall{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: ref.Name}, mi); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason,
+					"MeshInstall %s (spec.target.meshInstallRef) does not exist; create it, or delete this BreakGlass and target spec.target.provider instead", ref.Name)
+			}
+			return nil, nil, err
+		}
+		p = mi.Spec.Provider
+	}
+	d, err := r.Registry.BreakGlassDriver(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, mi, nil
+}
+
+// scope returns the namespaces in scope, computed once when engaging.
+func (r *Reconciler) scope(ctx context.Context, bg *meshv1alpha1.BreakGlass, d mesh.BreakGlassDriver, mi *meshv1alpha1.MeshInstall) ([]corev1.Namespace, error) {
+	var list corev1.NamespaceList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	var installs meshv1alpha1.MeshInstallList
+	if mi != nil {
+		if err := r.Client.List(ctx, &installs); err != nil {
+			return nil, err
+		}
+	}
+	sc := bg.Spec.Scope
+	var sel interface{ Matches(labelsLike) bool }
+	if sc != nil && sc.NamespaceSelector != nil {
+		s, err := metav1.LabelSelectorAsSelector(sc.NamespaceSelector)
+		if err != nil {
+			return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "spec.scope.namespaceSelector: %v", err)
+		}
+		sel = selectorAdapter{s}
+	}
+	var out []corev1.Namespace
+	for _, ns := range list.Items {
+		if ns.DeletionTimestamp != nil {
+			continue
+		}
+		if other := ns.Annotations[bgengine.NamespaceAnnotation]; other != "" && other != bg.Name {
+			continue // held by another BreakGlass, which restores it
+		}
+		var in bool
+		switch {
+		case sc != nil && len(sc.Namespaces) > 0:
+			in = slices.Contains(sc.Namespaces, ns.Name)
+		case sel != nil:
+			in = sel.Matches(labelsLike(ns.Labels))
+		default:
+			in = serves(r.Registry, d, mi, &ns, installs.Items)
+		}
+		if in {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+// plan reads the cluster and computes the record.
+func (r *Reconciler) plan(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*bgengine.Record, error) {
+	d, mi, err := r.target(ctx, bg)
+	if err != nil {
+		return nil, err
+	}
+	nss, err := r.scope(ctx, bg, d, mi)
+	if err != nil {
+		return nil, err
+	}
+	in := bgengine.Inputs{
+		BreakGlass: bg.Name, Driver: d, Now: r.now(),
+		WholeMesh: bg.Spec.Scope == nil || (bg.Spec.Scope.NamespaceSelector == nil && len(bg.Spec.Scope.Namespaces) == 0),
+		Actions: bgengine.Actions{
+			DetachInjection:  on(bg.Spec.Actions.DetachInjection),
+			RelaxPolicies:    on(bg.Spec.Actions.RelaxPolicies),
+			RestartWorkloads: bg.Spec.Actions.RestartWorkloads,
+		},
+	}
+	inScope := map[string]bool{}
+	names := make([]string, 0, len(nss))
+	for i := range nss {
+		inScope[nss[i].Name] = true
+		names = append(names, nss[i].Name)
+		m, err := toMap(&nss[i], "v1", "Namespace")
+		if err != nil {
+			return nil, err
+		}
+		in.Namespaces = append(in.Namespaces, m)
+	}
+	slices.Sort(names)
+	if in.Mutating, in.Validating, err = r.webhooks(ctx); err != nil {
+		return nil, err
+	}
+	if in.Actions.RelaxPolicies {
+		if in.Policies, err = r.policies(ctx, d, inScope, bg.Spec.Actions.IncludeForeignPolicies); err != nil {
+			return nil, err
+		}
+	}
+	if in.Actions.RestartWorkloads {
+		if in.Workloads, err = r.workloads(ctx, inScope); err != nil {
+			return nil, err
+		}
+	}
+	rec := &bgengine.Record{
+		Version: bgengine.RecordVersion, BreakGlass: bg.Name, UID: string(bg.UID), Provider: string(d.Name()),
+		Namespaces: names, WholeMesh: in.WholeMesh, StartTime: in.Now.UTC().Format(time.RFC3339Nano),
+		Changes: bgengine.Plan(in),
+	}
+	if on(bg.Spec.Actions.PinTraffic) {
+		if rec.TrafficRoutes, err = r.trafficRoutes(ctx, bg, inScope); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+func on(b *bool) bool { return b == nil || *b }

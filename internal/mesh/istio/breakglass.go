@@ -1,0 +1,51 @@
+package istio
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// PolicyKinds returns PeerAuthentication and AuthorizationPolicy.
+func (*Provider) PolicyKinds() []schema.GroupVersionKind {
+	return []schema.GroupVersionKind{
+		{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"},
+		{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"},
+	}
+}
+
+// RelaxPolicy sets a PeerAuthentication's mTLS mode (and every port-level
+// mode) to PERMISSIVE; suspends an ALLOW AuthorizationPolicy by giving it
+// one empty rule (which matches every request) and a DENY one by removing
+// its rules (a DENY policy without rules never matches). CUSTOM and AUDIT
+// policies are left alone.
+func (*Provider) RelaxPolicy(obj map[string]any) (map[string]any, bool) {
+	spec, _ := obj["spec"].(map[string]any)
+	spec = runtime.DeepCopyJSON(map[string]any{"s": spec})["s"].(map[string]any)
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	switch obj["kind"] {
+	case "PeerAuthentication":
+		spec["mtls"] = map[string]any{"mode": "PERMISSIVE"}
+		if ports, ok := spec["portLevelMtls"].(map[string]any); ok {
+			for k := range ports {
+				ports[k] = map[string]any{"mode": "PERMISSIVE"}
+			}
+		}
+		return spec, true
+	case "AuthorizationPolicy":
+		switch spec["action"] {
+		case nil, "", "ALLOW":
+			spec["rules"] = []any{map[string]any{}}
+			return spec, true
+		case "DENY":
+			delete(spec, "rules")
+			return spec, true
+		}
+	}
+	return nil, false
+}
+
+// RelaxedNamespaceAnnotations returns nothing: Istio's policies are
+// objects, not namespace annotations.
+func (*Provider) RelaxedNamespaceAnnotations() map[string]string { return nil }

@@ -1,0 +1,256 @@
+// Package breakglass benchmarks the BreakGlass controller on envtest: 500
+// meshed namespaces whose injector webhook is fail-closed and unreachable
+// (the control plane is down, so no pod can be created in any of them);
+// time from creating the BreakGlass until a new pod can be created in every
+// namespace, time until it is Engaged, and time from deleting it until the
+// recorded state is back and the BreakGlass is gone. Run with make bench.
+package breakglass
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/controllers/breakglass"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/scheme"
+	"github.com/meshplane/meshplane/test/cluster"
+)
+
+func init() { ctrl.SetLogger(logr.Discard()) }
+
+// n is the number of meshed namespaces.
+var n = envInt("MESHPLANE_BENCH_BREAKGLASS_N", 500)
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// parallel runs f(i) for i in [0, n) on 32 goroutines.
+func parallel(n int, f func(i int) error) error {
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+		mu   sync.Mutex
+		errs []error
+	)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := f(i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%d error(s), first: %w", len(errs), errs[0])
+	}
+	return nil
+}
+
+func BenchmarkBreakGlass500Namespaces(b *testing.B) {
+	cfg := cluster.UseEnvtest(b, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
+	// The manager gets ctrl.GetConfig's limits (20 QPS, burst 30), as in a
+	// cluster; the fixture's own writes and probes are not throttled.
+	cfg.QPS, cfg.Burst = 20, 30
+	fixture := rest.CopyConfig(cfg)
+	fixture.QPS, fixture.Burst = -1, 0
+	ctx := context.Background()
+	c, err := client.New(fixture, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "meshplane-system"}}); err != nil {
+		b.Fatal(err)
+	}
+	ns := func(i int) string { return fmt.Sprintf("team-%03d", i) }
+	if err := parallel(n, func(i int) error {
+		return c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns(i),
+			Labels: map[string]string{"istio-injection": "enabled", "team": ns(i)}, Annotations: map[string]string{"owner": "team"}}})
+	}); err != nil {
+		b.Fatal(err)
+	}
+	url := "https://127.0.0.1:1/inject" // nothing listens: istiod is down
+	hook := admissionregistrationv1.MutatingWebhook{
+		Name: "namespace.sidecar-injector.istio.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url},
+		Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
+		FailurePolicy: ptr.To(admissionregistrationv1.Fail), SideEffects: ptr.To(admissionregistrationv1.SideEffectClassNone),
+		AdmissionReviewVersions: []string{"v1"},
+		NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"istio-injection": "enabled"}},
+	}
+	if err := c.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{hook}}); err != nil {
+		b.Fatal(err)
+	}
+	pod := func(i, k int) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("probe-%d", k), Namespace: ns(i)},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}}}}
+	}
+	t0 := time.Now()
+	if err := c.Create(ctx, pod(0, 0)); err == nil {
+		b.Fatal("a pod was created with the injector down; the fixture is wrong")
+	}
+	b.Logf("a pod create refused by the unreachable injector takes %s", time.Since(t0).Round(time.Millisecond))
+
+	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: "meshplane-system", SyncPeriod: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := breakglass.Setup(mgr); err != nil {
+		b.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = mgr.Start(mctx) }()
+	if !mgr.GetCache().WaitForCacheSync(mctx) {
+		b.Fatal("cache did not sync")
+	}
+	// Warm up as a running operator is: a BreakGlass on no namespace goes
+	// through engage and restore once (informers, REST mappings).
+	warm := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "warm-up"},
+		Spec: meshv1alpha1.BreakGlassSpec{Reason: "warm-up", Target: meshv1alpha1.BreakGlassTarget{Provider: meshv1alpha1.ProviderIstio},
+			Scope: &meshv1alpha1.BreakGlassScope{Namespaces: []string{"absent"}}}}
+	if err := c.Create(ctx, warm); err != nil {
+		b.Fatal(err)
+	}
+	for warm.Status.Phase != meshv1alpha1.BreakGlassEngaged {
+		time.Sleep(20 * time.Millisecond)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(warm), warm); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := c.Delete(ctx, warm); err != nil {
+		b.Fatal(err)
+	}
+	for c.Get(ctx, client.ObjectKeyFromObject(warm), warm) == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	b.ResetTimer()
+	start := time.Now()
+	bg := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "istiod-down"},
+		Spec: meshv1alpha1.BreakGlassSpec{Reason: "bench", Target: meshv1alpha1.BreakGlassTarget{Provider: meshv1alpha1.ProviderIstio}}}
+	if err := c.Create(ctx, bg); err != nil {
+		b.Fatal(err)
+	}
+	// When the API server first serves the neutralised webhook.
+	var neutralisedAt atomic.Int64
+	go func() {
+		for time.Since(start) < 2*time.Minute {
+			mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+			if err := c.Get(ctx, client.ObjectKey{Name: "istio-sidecar-injector"}, mwc); err == nil &&
+				len(mwc.Webhooks[0].NamespaceSelector.MatchExpressions) > 0 {
+				neutralisedAt.Store(int64(time.Since(start)))
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	// Poll: one pod per namespace until each accepts one.
+	admitted := make([]bool, n)
+	admittedAt := make([]time.Duration, n)
+	attempt := 0
+	for {
+		attempt++
+		_ = parallel(n, func(i int) error {
+			if admitted[i] {
+				return nil
+			}
+			if err := c.Create(ctx, pod(i, attempt)); err == nil {
+				admitted[i], admittedAt[i] = true, time.Since(start)
+			}
+			return nil
+		})
+		done := 0
+		for _, a := range admitted {
+			if a {
+				done++
+			}
+		}
+		if done == n {
+			break
+		}
+		if time.Since(start) > 2*time.Minute {
+			b.Fatalf("after 2m pods can be created in %d of %d namespaces", done, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	slices.Sort(admittedAt)
+	first, median, podsAt := admittedAt[0], admittedAt[n/2], admittedAt[n-1]
+	for {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(bg), bg); err != nil {
+			b.Fatal(err)
+		}
+		if bg.Status.Phase == meshv1alpha1.BreakGlassEngaged {
+			break
+		}
+		if time.Since(start) > 2*time.Minute {
+			b.Fatalf("not Engaged after 2m: %s", bg.Status.Phase)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	engagedAt := time.Since(start)
+	if int(bg.Status.Touched.Namespaces) != n {
+		b.Fatalf("touched %d namespaces, want %d", bg.Status.Touched.Namespaces, n)
+	}
+
+	restoreStart := time.Now()
+	if err := c.Delete(ctx, bg); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		err := c.Get(ctx, client.ObjectKeyFromObject(bg), bg)
+		if client.IgnoreNotFound(err) != nil {
+			b.Fatal(err)
+		}
+		if err != nil {
+			break
+		}
+		if time.Since(restoreStart) > 2*time.Minute {
+			b.Fatalf("not restored after 2m: %s", bg.Status.Phase)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	restored := time.Since(restoreStart)
+	b.StopTimer()
+	// Spot-check the restore and the outage it brings back.
+	if err := c.Create(ctx, pod(n-1, 1<<20)); err == nil {
+		b.Fatal("a pod was created after the restore; the webhook is not back")
+	}
+	b.ReportMetric(time.Duration(neutralisedAt.Load()).Seconds(), "s-until-webhook-neutralised")
+	b.ReportMetric(first.Seconds(), "s-until-first-pod")
+	b.ReportMetric(median.Seconds(), "s-until-pods-in-half")
+	b.ReportMetric(podsAt.Seconds(), "s-until-pods-everywhere")
+	b.ReportMetric(engagedAt.Seconds(), "s-until-engaged")
+	b.ReportMetric(restored.Seconds(), "s-restore")
+	b.ReportMetric(float64(n), "namespaces")
+	b.ReportMetric(podsAt.Seconds()/5, "ratio-to-5s-target")
+	b.Logf("%d namespaces: injector neutralised after %s, first pod after %s, in half the namespaces after %s, pods creatable everywhere after %s (%d probe rounds), Engaged after %s, restored and gone after %s",
+		n, time.Duration(neutralisedAt.Load()).Round(time.Millisecond), first.Round(time.Millisecond), median.Round(time.Millisecond), podsAt.Round(time.Millisecond), attempt, engagedAt.Round(time.Millisecond), restored.Round(time.Millisecond))
+}
