@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,10 +41,11 @@ func TestRelaxZeroTrustPolicyOutputs(t *testing.T) {
 		meshv1alpha1.ProviderLinkerd: {ObjectMeta: metav1.ObjectMeta{Name: "z-linkerd", Annotations: map[string]string{"linkerd.io/inject": "enabled"}}},
 		meshv1alpha1.ProviderCilium:  {ObjectMeta: metav1.ObjectMeta{Name: "z-cilium"}},
 	}
-	// The ZeroTrustPolicy controller translates and applies; it is stopped
-	// before the BreakGlass engages (while a BreakGlass is active it leaves
-	// relaxed outputs alone; that is its own test).
-	ztp := startManager(t, cfg, -1, zerotrustpolicy.Setup)
+	// The ZeroTrustPolicy controller translates and applies, and keeps
+	// running throughout: while a BreakGlass covers a namespace it must
+	// leave the relaxed outputs alone (it watches them, so a re-apply would
+	// show here as strict outputs) and say BreakGlassActive.
+	startManager(t, cfg, -1, zerotrustpolicy.Setup)
 	// Cilium serves a namespace implicitly once a MeshInstall installs it
 	// (no MeshInstall controller runs here; the object is enough).
 	must(t, c.Create(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "cilium"},
@@ -64,7 +66,6 @@ func TestRelaxZeroTrustPolicyOutputs(t *testing.T) {
 			return nil
 		})
 	}
-	ztp.stop()
 	kinds := []schema.GroupVersionKind{peerAuthGVK, authzGVK, linkerdServerGVK, linkerdAuthzGVK, cnpGVK}
 	before := snapshot(t, c, kinds...)
 
@@ -81,6 +82,19 @@ func TestRelaxZeroTrustPolicyOutputs(t *testing.T) {
 			t.Errorf("%s: no policy relaxed: %+v", p, bg.Status.Touched)
 		}
 	}
+	for _, ns := range namespaces {
+		key := client.ObjectKey{Namespace: ns.Name, Name: "web"}
+		eventually(t, "ZeroTrustPolicy held in "+ns.Name, func() error {
+			pol := &meshv1alpha1.ZeroTrustPolicy{}
+			must(t, c.Get(ctx, key, pol))
+			if !status.IsTrue(&pol.Status.CommonStatus, meshv1alpha1.BreakGlassActiveCondition) {
+				return fmt.Errorf("%+v", pol.Status.Conditions)
+			}
+			return nil
+		})
+	}
+	// Give the ZeroTrustPolicy controller time to (wrongly) re-apply.
+	time.Sleep(2 * time.Second)
 	get := func(gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
@@ -114,6 +128,18 @@ func TestRelaxZeroTrustPolicyOutputs(t *testing.T) {
 	}
 	for p := range namespaces {
 		waitGone(t, c, "relax-"+strings.ToLower(string(p)))
+	}
+	for _, ns := range namespaces {
+		key := client.ObjectKey{Namespace: ns.Name, Name: "web"}
+		eventually(t, "ZeroTrustPolicy enforced again in "+ns.Name, func() error {
+			pol := &meshv1alpha1.ZeroTrustPolicy{}
+			must(t, c.Get(ctx, key, pol))
+			if status.Get(&pol.Status.CommonStatus, meshv1alpha1.BreakGlassActiveCondition) != nil ||
+				!status.IsTrue(&pol.Status.CommonStatus, meshv1alpha1.ReadyCondition) {
+				return fmt.Errorf("%+v", pol.Status.Conditions)
+			}
+			return nil
+		})
 	}
 	if after := snapshot(t, c, kinds...); after != before {
 		t.Fatalf("policies not restored byte for byte:\n%s", diff(before, after))
