@@ -24,9 +24,11 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	bgctrl "github.com/meshplane/meshplane/controllers/breakglass"
+	"github.com/meshplane/meshplane/controllers/trafficsplit"
 	bgengine "github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/metrics"
 	"github.com/meshplane/meshplane/internal/scheme"
+	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/harness"
 )
@@ -351,10 +353,30 @@ func TestBreakGlass(t *testing.T) {
 	})
 
 	t.Run("foreign policies and pinned traffic", func(t *testing.T) {
+		// The real TrafficSplit controller pins the split while the
+		// BreakGlass covers its namespace, and unpins it after the restore.
+		startManager(t, cfg, -1, trafficsplit.Setup)
+		for _, name := range []string{"web", "web-v1", "web-v2"} {
+			must(t, client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "pay"},
+				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}}})))
+		}
 		ts := &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "pay"},
-			Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: "web"},
+			Spec: meshv1alpha1.TrafficSplitSpec{MeshSelection: meshv1alpha1.MeshSelection{Provider: meshv1alpha1.ProviderIstio},
+				Service:  meshv1alpha1.ServiceReference{Name: "web"},
 				Backends: []meshv1alpha1.WeightedBackend{{Name: "web-v1", Weight: 90}, {Name: "web-v2", Weight: 10}}}}
 		must(t, c.Create(ctx, ts))
+		splitState := func(want string, held bool) func() error {
+			return func() error {
+				got := &meshv1alpha1.TrafficSplit{}
+				must(t, c.Get(ctx, client.ObjectKeyFromObject(ts), got))
+				active := status.IsTrue(&got.Status.CommonStatus, meshv1alpha1.BreakGlassActiveCondition)
+				if got.Status.Weights != want || active != held || got.Status.ObservedGeneration != got.Generation {
+					return fmt.Errorf("weights %q BreakGlassActive %v: %+v", got.Status.Weights, active, got.Status.Conditions)
+				}
+				return nil
+			}
+		}
+		eventually(t, "TrafficSplit applied", splitState("web-v1=90,web-v2=10", false))
 		must(t, c.Create(ctx, breakGlass("foreign", func(bg *meshv1alpha1.BreakGlass) {
 			bg.Spec.Scope = &meshv1alpha1.BreakGlassScope{Namespaces: []string{"pay"}}
 			bg.Spec.Actions.IncludeForeignPolicies = true
@@ -369,6 +391,7 @@ func TestBreakGlass(t *testing.T) {
 		if mode, _, _ := unstructured.NestedString(theirs.Object, "spec", "mtls", "mode"); mode != "PERMISSIVE" {
 			t.Errorf("foreign PeerAuthentication mode %q with includeForeignPolicies", mode)
 		}
+		eventually(t, "TrafficSplit pinned to its stable backend", splitState("web-v1=100", true))
 		eventually(t, "pinned Event on the TrafficSplit", func() error {
 			if evs := events(t, c, "pay", "TrafficSplit", "web"); !hasEvent(evs, "Normal/BreakGlassPinned") {
 				return fmt.Errorf("events %v", evs)
@@ -377,6 +400,7 @@ func TestBreakGlass(t *testing.T) {
 		})
 		must(t, c.Delete(ctx, bg))
 		waitGone(t, c, "foreign")
+		eventually(t, "TrafficSplit unpinned", splitState("web-v1=90,web-v2=10", false))
 		must(t, c.Delete(ctx, ts))
 		if after := snapshot(t, c, peerAuthGVK, authzGVK); after != before {
 			t.Fatalf("not restored:\n%s", diff(before, after))
