@@ -1,0 +1,180 @@
+// Package webhook calls a Canary's webhooks.
+//
+// Every call is an HTTP POST of a JSON Payload with Content-Type
+// application/json:
+//
+//	{
+//	  "name": "podinfo",              // the Canary
+//	  "namespace": "test",
+//	  "phase": "Progressing",         // the Canary's phase at the call
+//	  "type": "confirm-promotion",    // the hook's type
+//	  "checksum": "6b8f7c...",        // hash of the canary's pod template
+//	  "metadata": {"cmd": "..."}      // the hook's metadata
+//	}
+//
+// A 2xx answer is a success; anything else, a connection error or no
+// answer within the hook's timeout (10s by default) is a failure whose
+// error names the hook, its URL and the status with an excerpt of the
+// body. What a failure means depends on the type: gates (IsGate) hold the
+// canary, checks (pre-rollout, rollout) count as a failed check, and
+// notifications (post-rollout, rollback, event) are only reported.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+)
+
+// Webhook types.
+const (
+	PreRollout             meshv1alpha1.WebhookType = "pre-rollout"
+	Rollout                meshv1alpha1.WebhookType = "rollout"
+	ConfirmRollout         meshv1alpha1.WebhookType = "confirm-rollout"
+	ConfirmTrafficIncrease meshv1alpha1.WebhookType = "confirm-traffic-increase"
+	ConfirmPromotion       meshv1alpha1.WebhookType = "confirm-promotion"
+	PostRollout            meshv1alpha1.WebhookType = "post-rollout"
+	RollbackHook           meshv1alpha1.WebhookType = "rollback"
+	Event                  meshv1alpha1.WebhookType = "event"
+)
+
+// DefaultTimeout bounds a call whose hook sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// maxExcerpt is how much of a failing answer's body is quoted.
+const maxExcerpt = 256
+
+// Payload is the JSON body POSTed to a webhook.
+type Payload struct {
+	// Name of the Canary.
+	Name string `json:"name"`
+	// Namespace of the Canary.
+	Namespace string `json:"namespace"`
+	// Phase of the Canary when the hook is called.
+	Phase meshv1alpha1.CanaryPhase `json:"phase"`
+	// Type of the hook called; Call sets it from the hook.
+	Type meshv1alpha1.WebhookType `json:"type"`
+	// Checksum is the hash of the canary's pod template (the revision
+	// under analysis).
+	Checksum string `json:"checksum"`
+	// Metadata is the hook's metadata, over any given here by the caller.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Caller calls webhooks. The zero value is usable.
+type Caller struct {
+	// Client makes the calls; a client without its own timeout is best, the
+	// hook's timeout bounds each call. http.DefaultClient when nil.
+	Client *http.Client
+}
+
+// IsGate reports whether typ holds the canary until its hooks return 2xx:
+// confirm-rollout, confirm-traffic-increase and confirm-promotion.
+func IsGate(typ meshv1alpha1.WebhookType) bool {
+	switch typ {
+	case ConfirmRollout, ConfirmTrafficIncrease, ConfirmPromotion:
+		return true
+	}
+	return false
+}
+
+// IsNotification reports whether typ only informs (post-rollout, rollback,
+// event): a failing hook of these types changes nothing in the analysis.
+func IsNotification(typ meshv1alpha1.WebhookType) bool {
+	switch typ {
+	case PostRollout, RollbackHook, Event:
+		return true
+	}
+	return false
+}
+
+// Call POSTs p to h within h's timeout (DefaultTimeout when unset). It
+// returns nil on a 2xx answer and otherwise an error naming the hook, its
+// URL and the status with an excerpt of the body, or the transport error.
+func (c *Caller) Call(ctx context.Context, h meshv1alpha1.CanaryWebhook, p Payload) error {
+	timeout := DefaultTimeout
+	if h.Timeout != nil && h.Timeout.Duration > 0 {
+		timeout = h.Timeout.Duration
+	}
+	p.Type = h.Type
+	if len(h.Metadata) > 0 {
+		md := make(map[string]string, len(p.Metadata)+len(h.Metadata))
+		maps.Copy(md, p.Metadata)
+		maps.Copy(md, h.Metadata)
+		p.Metadata = md
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("webhook %s (%s): encoding the payload: %w", h.Name, h.Type, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodPost, h.URL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook %s (%s) %s: %w", h.Name, h.Type, h.URL, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := c.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("webhook %s (%s) %s: no answer within %s", h.Name, h.Type, h.URL, timeout)
+		}
+		return fmt.Errorf("webhook %s (%s) %s: %w", h.Name, h.Type, h.URL, err)
+	}
+	defer resp.Body.Close()
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxExcerpt+1))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	msg := fmt.Sprintf("webhook %s (%s) %s: status %d", h.Name, h.Type, h.URL, resp.StatusCode)
+	if s := quote(excerpt); s != "" {
+		msg += ": " + s
+	}
+	return errors.New(msg)
+}
+
+// Run calls every hook of type typ in the order given. For gates and
+// checks it stops at the first failure and returns it; notifications
+// (IsNotification) are all called and their failures joined. No hook of
+// that type is nil.
+func (c *Caller) Run(ctx context.Context, hooks []meshv1alpha1.CanaryWebhook, typ meshv1alpha1.WebhookType, p Payload) error {
+	var errs []error
+	for _, h := range hooks {
+		if h.Type != typ {
+			continue
+		}
+		if err := c.Call(ctx, h, p); err != nil {
+			if !IsNotification(typ) {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func quote(b []byte) string {
+	cut := len(b) > maxExcerpt
+	if cut {
+		b = b[:maxExcerpt]
+	}
+	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "")), " ")
+	if cut {
+		s += "…"
+	}
+	return s
+}
