@@ -389,6 +389,11 @@ type CanaryStatus struct {
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 
+	// lastAnalysisTime is when the last analysis interval (checks or gate
+	// call) ran; the next one runs an interval later.
+	// +optional
+	LastAnalysisTime *metav1.Time `json:"lastAnalysisTime,omitempty"`
+
 	// message explains the phase (the failing check, the holding gate).
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024

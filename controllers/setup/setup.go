@@ -10,6 +10,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/meshplane/meshplane/controllers/canary"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
@@ -34,6 +35,7 @@ var Controllers = []Controller{
 	{Name: "MeshFederation", Setup: meshfederation.Setup},
 	{Name: "TrafficSplit", Setup: trafficsplit.Setup},
 	{Name: "ZeroTrustPolicy", Setup: zerotrustpolicy.Setup},
+	{Name: "Canary", Setup: canary.Setup},
 }
 
 // All registers every controller with mgr.
