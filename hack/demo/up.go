@@ -74,7 +74,10 @@ func up(dir string, nodes int) error {
 	if err := report(ctx, c, st, applied); err != nil {
 		return err
 	}
-	return showTrafficAndPolicy(ctx, c)
+	if err := showTrafficAndPolicy(ctx, c); err != nil {
+		return err
+	}
+	return showCanary(ctx, c)
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
