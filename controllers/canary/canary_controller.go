@@ -114,6 +114,8 @@ func Setup(mgr *manager.Manager) error {
 		Resolver:  &discovery.Resolver{Reader: c, Registry: mgr.Registry},
 		Applier:   &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
 		Events:    mgr.GetEventRecorder("meshplane-canary"),
+		// A Canary naming no metrics server queries the operator's.
+		DefaultMetricsServer: mgr.Options.MetricsServer,
 	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("canary").
 		// The canary-action annotation is acted on, so annotation changes
