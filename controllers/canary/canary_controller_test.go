@@ -3,6 +3,8 @@ package canary
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,6 +28,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/ownership"
@@ -419,6 +422,44 @@ func TestCanaryController(t *testing.T) {
 		}
 	})
 
+	t.Run("a BreakGlass pins traffic to the primary and pauses", func(t *testing.T) {
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "frozen", http.StatusForbidden) }))
+		defer hook.Close()
+		must(t, c.Create(ctx, deployment("shop", "pinned", "pinned:1", 1)))
+		cn := newCanary("shop", "pinned")
+		cn.Spec.Analysis.StepWeight, cn.Spec.Analysis.MaxWeight = ptr[int32](50), ptr[int32](50)
+		cn.Spec.Analysis.Webhooks = []meshv1alpha1.CanaryWebhook{{Name: "hold", Type: "confirm-promotion", URL: hook.URL}}
+		must(t, c.Create(ctx, cn))
+		pk := client.ObjectKeyFromObject(cn)
+		waitCanary(t, c, pk, "Initialized", phase(meshv1alpha1.CanaryPhaseInitialized))
+		tgt := &appsv1.Deployment{}
+		must(t, c.Get(ctx, pk, tgt))
+		tgt.Spec.Template.Spec.Containers[0].Image = "pinned:2"
+		must(t, c.Update(ctx, tgt))
+		waitCanary(t, c, pk, "WaitingPromotion at 50%", func(cn *meshv1alpha1.Canary) bool {
+			return cn.Status.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion && cn.Status.CanaryWeight == 50
+		})
+		must(t, c.Create(ctx, &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "incident"},
+			Spec: meshv1alpha1.BreakGlassSpec{Reason: "istiod down", Target: meshv1alpha1.BreakGlassTarget{Provider: meshv1alpha1.ProviderIstio}}}))
+		setNamespaceAnnotation(t, c, "shop", "incident")
+		got := waitCanary(t, c, pk, "pinned", func(cn *meshv1alpha1.Canary) bool {
+			return status.IsTrue(&cn.Status.CommonStatus, meshv1alpha1.BreakGlassActiveCondition) && cn.Status.CanaryWeight == 0
+		})
+		if w := routeWeights(t, c, "shop", "pinned", "VirtualService"); w != 0 || got.Status.Phase != meshv1alpha1.CanaryPhaseWaitingPromotion {
+			t.Fatalf("pinned: route weight %d, phase %s", w, got.Status.Phase)
+		}
+		if msg := condition(got, meshv1alpha1.BreakGlassActiveCondition); !strings.Contains(msg, "incident") {
+			t.Fatalf("BreakGlassActive: %s", msg)
+		}
+		setNamespaceAnnotation(t, c, "shop", "")
+		waitCanary(t, c, pk, "resumed", func(cn *meshv1alpha1.Canary) bool {
+			return status.Get(&cn.Status.CommonStatus, meshv1alpha1.BreakGlassActiveCondition) == nil && cn.Status.CanaryWeight == 50
+		})
+		if w := routeWeights(t, c, "shop", "pinned", "VirtualService"); w != 50 {
+			t.Fatalf("resumed: route weight %d", w)
+		}
+	})
+
 	t.Run("deletion keeps the workload serving", func(t *testing.T) {
 		cur := &meshv1alpha1.Canary{}
 		must(t, c.Get(ctx, key, cur))
@@ -471,6 +512,21 @@ func TestCanaryController(t *testing.T) {
 			t.Fatalf("HTTPRoute not deleted: %v", err)
 		}
 	})
+}
+
+func setNamespaceAnnotation(t *testing.T, c client.Client, ns, breakGlass string) {
+	t.Helper()
+	n := &corev1.Namespace{}
+	must(t, c.Get(ctx, client.ObjectKey{Name: ns}, n))
+	if n.Annotations == nil {
+		n.Annotations = map[string]string{}
+	}
+	if breakGlass == "" {
+		delete(n.Annotations, breakglass.NamespaceAnnotation)
+	} else {
+		n.Annotations[breakglass.NamespaceAnnotation] = breakGlass
+	}
+	must(t, c.Update(ctx, n))
 }
 
 // routeWeights returns the canary's highest weight in a route object.

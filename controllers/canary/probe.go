@@ -172,13 +172,14 @@ func (r *Reconciler) notify(cn *meshv1alpha1.Canary, types []meshv1alpha1.Webhoo
 	}()
 }
 
-// recordMetrics updates the canary gauges when the status changed.
-func recordMetrics(cn *meshv1alpha1.Canary, before *meshv1alpha1.CanaryStatus) {
+// recordMetrics sets the canary gauges from the status (or removes them
+// once the Canary is gone).
+func recordMetrics(cn *meshv1alpha1.Canary, _ *meshv1alpha1.CanaryStatus) {
 	if !cn.DeletionTimestamp.IsZero() && len(cn.Finalizers) == 0 {
 		metrics.DeleteCanary(cn.Namespace, cn.Name)
 		return
 	}
-	if before.Phase != cn.Status.Phase || before.CanaryWeight != cn.Status.CanaryWeight || cn.Status.Phase == "" {
+	if cn.Status.Phase != "" {
 		metrics.SetCanary(cn.Namespace, cn.Name, cn.Status.CanaryWeight, cn.Status.Phase)
 	}
 }

@@ -214,13 +214,21 @@ func Step(s State, o Observation, probe Probe) Decision {
 	case Analysing(s.Phase):
 		d = analysing(d, o, probe)
 	case s.Phase == meshv1alpha1.CanaryPhasePromoting:
-		d = promoting(d, o)
+		d = promoting(d, o, probe)
 	case s.Phase == meshv1alpha1.CanaryPhaseFinalising:
 		d = finalising(d, o)
 	}
 	d.Route = RouteFor(d.State, o.Plan)
+	if Analysing(d.State.Phase) && !o.CanaryAvailable {
+		// A canary that is not Available (rolling out a new revision, or
+		// its pods failing) gets no traffic until it is again.
+		d.Route = Primary
+	}
 	d.Scale = ScaleFor(d.State.Phase)
-	d.PromotePrimary = d.State.Phase == meshv1alpha1.CanaryPhasePromoting
+	// The primary gets the target's template only while it is the
+	// analysed one: a revision that appeared during the promotion is not
+	// copied, it is analysed next.
+	d.PromotePrimary = d.State.Phase == meshv1alpha1.CanaryPhasePromoting && o.TargetHash == d.State.LastAppliedSpec
 	return d
 }
 
@@ -399,7 +407,15 @@ func promote(d Decision, o Observation, why string) Decision {
 	return d
 }
 
-func promoting(d Decision, o Observation) Decision {
+func promoting(d Decision, o Observation, probe Probe) Decision {
+	if o.TargetHash != d.State.LastAppliedSpec && o.PrimaryHash != d.State.LastAppliedSpec {
+		// A new revision before the primary got the analysed template
+		// (the template to copy is gone): analyse the new one instead.
+		d.State.LastAppliedSpec = o.TargetHash
+		d.State.FailedChecks, d.State.Iterations = 0, 0
+		d.State.Phase = ""
+		return startAnalysis(d, o, probe, "AnalysisRestarted", "new revision "+o.TargetHash+" of the target before the promotion was written")
+	}
 	if !o.PrimaryAvailable || o.PrimaryHash != d.State.LastAppliedSpec {
 		// Never route back to a primary that is not Available with the
 		// new template: the canary keeps serving until it is.

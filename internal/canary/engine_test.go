@@ -179,6 +179,22 @@ func TestStep(t *testing.T) {
 					t.Errorf("LastPromotedSpec %q", d.State.LastPromotedSpec)
 				}
 			}},
+		{name: "a new revision during the promotion is not copied", state: State{Phase: meshv1alpha1.CanaryPhasePromoting, LastAppliedSpec: "h0"},
+			obs: func(o *Observation) { o.PrimaryHash = "old" }, phase: meshv1alpha1.CanaryPhaseProgressing, route: Primary, scale: ScaleUp,
+			check: func(t *testing.T, d Decision) {
+				if d.PromotePrimary || d.State.LastAppliedSpec != "h1" {
+					t.Errorf("promote %v state %+v", d.PromotePrimary, d.State)
+				}
+			}},
+		{name: "a new revision after the primary was written waits for it", state: State{Phase: meshv1alpha1.CanaryPhasePromoting, LastAppliedSpec: "h0"},
+			obs: func(o *Observation) { o.PrimaryHash = "h0"; o.PrimaryAvailable = false }, phase: meshv1alpha1.CanaryPhasePromoting, route: Route{Weight: 100}, scale: ScaleUp,
+			check: func(t *testing.T, d Decision) {
+				if d.PromotePrimary {
+					t.Error("the new revision would be copied to the primary")
+				}
+			}},
+		{name: "canary unavailable mid-analysis gets no traffic", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", Iterations: 2, PhaseSince: t0.Add(59 * time.Minute)},
+			obs: func(o *Observation) { o.CanaryAvailable = false }, phase: meshv1alpha1.CanaryPhaseProgressing, iter: 2, route: Primary, scale: ScaleUp},
 		{name: "finalising waits for the canary at zero", state: State{Phase: meshv1alpha1.CanaryPhaseFinalising, LastAppliedSpec: "h1"},
 			phase: meshv1alpha1.CanaryPhaseFinalising, route: Primary, scale: ScaleDown},
 		{name: "finalised: succeeded", state: State{Phase: meshv1alpha1.CanaryPhaseFinalising, LastAppliedSpec: "h1", LastPromotedSpec: "h1"},
