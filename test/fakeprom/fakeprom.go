@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -50,11 +51,34 @@ type rule struct {
 // Queries that match no rule get no data until SetDefault.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s := New()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New starts a server on a 127.0.0.1 listener outside a test (a demo, a
+// TestMain); the caller closes it.
+func New() *Server {
 	s := &Server{}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
-	t.Cleanup(s.Close)
 	return s
+}
+
+// Listen starts a server on addr (host:port; use a 127.0.0.1 address),
+// for a demo that needs a fixed port; the caller closes it.
+func Listen(addr string) (*Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fakeprom: %w", err)
+	}
+	s := &Server{}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	_ = s.srv.Listener.Close()
+	s.srv.Listener = l
+	s.srv.Start()
+	s.URL = s.srv.URL
+	return s, nil
 }
 
 func (s *Server) set(substr string, a answer) {

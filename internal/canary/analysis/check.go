@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -197,14 +198,21 @@ func (c *Checker) query(ctx context.Context, api promv1.API, address, q string, 
 	defer cancel()
 	val, _, _, err := api.Query(qctx, q, at, promv1.WithTimeout(timeout))
 	if err != nil {
-		if errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return math.NaN(), fmt.Errorf("query to metrics server %s abandoned: %v", address, context.Cause(ctx))
+		}
+		if errors.Is(qctx.Err(), context.DeadlineExceeded) {
 			return math.NaN(), fmt.Errorf("metrics server %s did not answer within %s", address, timeout)
 		}
 		var perr *promv1.Error
 		if errors.As(err, &perr) && (perr.Type == promv1.ErrBadData || perr.Type == promv1.ErrExec || perr.Type == promv1.ErrTimeout) {
 			return math.NaN(), fmt.Errorf("metrics server %s rejected query %s: %s", address, q, oneLine(perr.Msg))
 		}
-		return math.NaN(), fmt.Errorf("metrics server %s unreachable or failing: %s", address, oneLine(err.Error()))
+		msg := err.Error()
+		if perr != nil && perr.Detail != "" {
+			msg += ": " + detail(perr.Detail)
+		}
+		return math.NaN(), fmt.Errorf("metrics server %s unreachable or failing: %s", address, oneLine(msg))
 	}
 	switch v := val.(type) {
 	case *model.Scalar:
@@ -228,6 +236,17 @@ func number(v float64, q string) (float64, error) {
 		return v, fmt.Errorf("no data for query %s (the value is %s, e.g. no requests in the window)", q, formatValue(v))
 	}
 	return v, nil
+}
+
+// detail is the error of a Prometheus-style JSON error body, or the body.
+func detail(body string) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return body
 }
 
 func oneLine(s string) string {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 )
@@ -62,4 +64,33 @@ func formatRange(r meshv1alpha1.ThresholdRange) string {
 		hi = *r.Max
 	}
 	return "[" + lo + ", " + hi + "]"
+}
+
+// Summary describes the failed results in one line for a status message
+// ("" when all passed): how many failed and each one's message, cut to
+// at most max bytes (no limit when max <= 0).
+func Summary(rs []Result, max int) string {
+	n := Failed(rs)
+	if n == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d metric checks failed", n, len(rs))
+	sep := ": "
+	for _, r := range rs {
+		if r.Passed {
+			continue
+		}
+		b.WriteString(sep + r.Message)
+		sep = "; "
+	}
+	s := b.String()
+	if max > 0 && len(s) > max {
+		cut := max - len("…")
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
 }

@@ -17,7 +17,8 @@
 // error names the hook, its URL and the status with an excerpt of the
 // body. What a failure means depends on the type: gates (IsGate) hold the
 // canary, checks (pre-rollout, rollout) count as a failed check, and
-// notifications (post-rollout, rollback, event) are only reported.
+// notifications (post-rollout, event) are only reported. Rollback hooks are
+// the other way round: a 2xx asks for a rollback (RollbackRequested).
 package webhook
 
 import (
@@ -165,6 +166,26 @@ func (c *Caller) Run(ctx context.Context, hooks []meshv1alpha1.CanaryWebhook, ty
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RollbackRequested calls the rollback hooks in order (Flagger's
+// semantics: they are polled while the canary progresses or waits) and
+// returns the name of the first that answered 2xx, which asks for a
+// rollback now. A non-2xx answer or an unreachable hook asks for nothing;
+// those errors are returned joined, for events and logs only.
+func (c *Caller) RollbackRequested(ctx context.Context, hooks []meshv1alpha1.CanaryWebhook, p Payload) (string, error) {
+	var errs []error
+	for _, h := range hooks {
+		if h.Type != RollbackHook {
+			continue
+		}
+		err := c.Call(ctx, h, p)
+		if err == nil {
+			return h.Name, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", errors.Join(errs...)
 }
 
 func quote(b []byte) string {
