@@ -496,3 +496,4 @@ type nopProbe struct{}
 func (nopProbe) Gate(meshv1alpha1.WebhookType) (bool, string) { return true, "" }
 func (nopProbe) PreRollout() canary.CheckResult               { return canary.CheckResult{} }
 func (nopProbe) Analyse() canary.CheckResult                  { return canary.CheckResult{} }
+func (nopProbe) RollbackRequested() (bool, string)            { return false, "" }

@@ -71,16 +71,42 @@ func hooksOf(cn *meshv1alpha1.Canary, typ meshv1alpha1.WebhookType) []meshv1alph
 
 // Gate calls the gate's webhooks; no webhook of the type is an open gate.
 func (p *probe) Gate(typ meshv1alpha1.WebhookType) (bool, string) {
-	if err := p.r.caller().Run(p.ctx, p.cn.Spec.Analysis.Webhooks, typ, p.payload); err != nil {
+	if err := p.run(typ); err != nil {
 		return false, err.Error()
 	}
 	return true, ""
 }
 
+// run calls the hooks of one type and records the outcome when there are
+// any.
+func (p *probe) run(typ meshv1alpha1.WebhookType) error {
+	if len(hooksOf(p.cn, typ)) == 0 {
+		return nil
+	}
+	err := p.r.caller().Run(p.ctx, p.cn.Spec.Analysis.Webhooks, typ, p.payload)
+	metrics.RecordWebhook(p.cn.Namespace, p.cn.Name, typ, err)
+	return err
+}
+
+// RollbackRequested polls the rollback hooks: a 2xx answer asks for a
+// rollback now (Flagger's semantics).
+func (p *probe) RollbackRequested() (bool, string) {
+	if len(hooksOf(p.cn, canary.RollbackHook)) == 0 {
+		return false, ""
+	}
+	name, err := p.r.caller().RollbackRequested(p.ctx, p.cn.Spec.Analysis.Webhooks, p.payload)
+	if name != "" {
+		metrics.RecordWebhook(p.cn.Namespace, p.cn.Name, canary.RollbackHook, nil)
+		return true, name
+	}
+	metrics.RecordWebhook(p.cn.Namespace, p.cn.Name, canary.RollbackHook, err)
+	return false, ""
+}
+
 // PreRollout calls the pre-rollout webhooks; a non-2xx answer fails the
 // interval.
 func (p *probe) PreRollout() canary.CheckResult {
-	if err := p.r.caller().Run(p.ctx, p.cn.Spec.Analysis.Webhooks, canary.PreRollout, p.payload); err != nil {
+	if err := p.run(canary.PreRollout); err != nil {
 		return canary.CheckResult{Failed: true, Message: err.Error()}
 	}
 	return canary.CheckResult{Message: "pre-rollout webhooks passed"}
@@ -104,17 +130,18 @@ func (p *probe) Analyse() canary.CheckResult {
 			if err != nil {
 				failed = append(failed, err.Error())
 			} else {
-				for _, res := range p.r.checker().Check(p.ctx, *server, creds, a.Metrics, p.target) {
-					if res.Passed {
-						passed++
-					} else {
-						failed = append(failed, res.Message)
-					}
+				results := p.r.checker().Check(p.ctx, *server, creds, a.Metrics, p.target)
+				for _, res := range results {
+					metrics.RecordCheck(p.cn.Namespace, p.cn.Name, res.Metric, res.Value, res.Passed)
+				}
+				passed = len(results) - analysis.Failed(results)
+				if sum := analysis.Summary(results, maxMessage/2); sum != "" {
+					failed = append(failed, sum)
 				}
 			}
 		}
 	}
-	if err := p.r.caller().Run(p.ctx, a.Webhooks, canary.Rollout, p.payload); err != nil {
+	if err := p.run(canary.Rollout); err != nil {
 		failed = append(failed, err.Error())
 	}
 	if len(failed) > 0 {
@@ -138,10 +165,9 @@ func (r *Reconciler) credentials(ctx context.Context, cn *meshv1alpha1.Canary) (
 		}
 		return nil, err
 	}
-	c := &analysis.Credentials{Username: string(s.Data["username"]), Password: string(s.Data["password"]), Token: string(s.Data["token"])}
-	if c.Token == "" && c.Username == "" {
-		return nil, &refError{meshv1alpha1.InvalidSpecReason,
-			fmt.Sprintf("Secret %s/%s has neither a token key nor a username key; add token, or username and password", cn.Namespace, ms.SecretRef.Name)}
+	c, err := analysis.CredentialsFromSecret(&s)
+	if err != nil {
+		return nil, &refError{meshv1alpha1.InvalidSpecReason, err.Error() + " (spec.analysis.metricsServer.secretRef)"}
 	}
 	return c, nil
 }
@@ -165,21 +191,19 @@ func (r *Reconciler) notify(cn *meshv1alpha1.Canary, types []meshv1alpha1.Webhoo
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		for _, t := range calls {
-			if err := r.caller().Run(ctx, hooks, t, payload); err != nil {
+			err := r.caller().Run(ctx, hooks, t, payload)
+			metrics.RecordWebhook(payload.Namespace, payload.Name, t, err)
+			if err != nil {
 				logger.Info("notification webhook failed", "type", t, "error", err.Error())
 			}
 		}
 	}()
 }
 
-// recordMetrics sets the canary gauges from the status (or removes them
-// once the Canary is gone).
+// recordMetrics drops a deleted Canary's analysis metrics. Its weight and
+// phase are read from status at scrape time (internal/metrics Collector).
 func recordMetrics(cn *meshv1alpha1.Canary, _ *meshv1alpha1.CanaryStatus) {
 	if !cn.DeletionTimestamp.IsZero() && len(cn.Finalizers) == 0 {
 		metrics.DeleteCanary(cn.Namespace, cn.Name)
-		return
-	}
-	if cn.Status.Phase != "" {
-		metrics.SetCanary(cn.Namespace, cn.Name, cn.Status.CanaryWeight, cn.Status.Phase)
 	}
 }

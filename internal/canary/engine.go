@@ -94,6 +94,9 @@ type Probe interface {
 	// Gate calls the webhooks of a confirm-* type; open is true when every
 	// one returned 2xx (or there are none).
 	Gate(typ meshv1alpha1.WebhookType) (open bool, msg string)
+	// RollbackRequested polls the rollback webhooks; true (with the
+	// hook's name) when one answered 2xx, asking for a rollback now.
+	RollbackRequested() (bool, string)
 	// PreRollout calls the pre-rollout webhooks (before the first step).
 	PreRollout() CheckResult
 	// Analyse runs the metric checks and the rollout webhooks.
@@ -130,7 +133,7 @@ type Decision struct {
 	// Rollback is true when this decision rolled back.
 	Rollback bool
 	// Notify lists webhooks to call once, without waiting on their answer
-	// (post-rollout, rollback).
+	// (post-rollout, after a promotion or a rollback).
 	Notify []meshv1alpha1.WebhookType
 	// ClearAction removes the canary-action annotation.
 	ClearAction bool
@@ -333,6 +336,9 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 	}
 	d.State.LastAnalysis = o.Now
 	d.Requeue = o.Interval
+	if yes, who := probe.RollbackRequested(); yes {
+		return rollback(d, o, "rollback webhook "+who+" asked for it")
+	}
 	threshold := max(o.Threshold, 1)
 	fail := func(res CheckResult) Decision {
 		d.State.FailedChecks++
@@ -446,6 +452,6 @@ func finalising(d Decision, o Observation) Decision {
 func rollback(d Decision, o Observation, why string) Decision {
 	d.enter(meshv1alpha1.CanaryPhaseFailed, o.Now, "RolledBack", "rolled back: "+why)
 	d.Rollback = true
-	d.Notify = append(d.Notify, RollbackHook)
+	d.Notify = append(d.Notify, PostRollout)
 	return d
 }

@@ -9,6 +9,7 @@ import (
 
 // fakeProbe answers gates and analyses from fields and records calls.
 type fakeProbe struct {
+	rollback bool
 	closed   map[meshv1alpha1.WebhookType]bool
 	fail     bool
 	preFail  bool
@@ -23,6 +24,7 @@ func (f *fakeProbe) Gate(t meshv1alpha1.WebhookType) (bool, string) {
 	}
 	return true, ""
 }
+func (f *fakeProbe) RollbackRequested() (bool, string) { return f.rollback, "stop" }
 func (f *fakeProbe) PreRollout() CheckResult {
 	f.analyses++
 	return CheckResult{Failed: f.preFail, Message: "pre"}
@@ -89,7 +91,7 @@ func TestStep(t *testing.T) {
 		{name: "progress deadline rolls back", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", PhaseSince: t0},
 			obs: func(o *Observation) { o.CanaryAvailable = false }, phase: meshv1alpha1.CanaryPhaseFailed, route: Primary, scale: ScaleDown,
 			check: func(t *testing.T, d Decision) {
-				if !d.Rollback || len(d.Notify) != 1 || d.Notify[0] != RollbackHook {
+				if !d.Rollback || len(d.Notify) != 1 || d.Notify[0] != PostRollout {
 					t.Errorf("rollback %v notify %v", d.Rollback, d.Notify)
 				}
 			}},
@@ -126,6 +128,10 @@ func TestStep(t *testing.T) {
 			phase: meshv1alpha1.CanaryPhaseWaitingPromotion, iter: 2, route: Route{Weight: 20}, scale: ScaleUp},
 		{name: "confirm-promotion opens", state: State{Phase: meshv1alpha1.CanaryPhaseWaitingPromotion, LastAppliedSpec: "h1", Iterations: 2, LastAnalysis: an},
 			phase: meshv1alpha1.CanaryPhasePromoting, iter: 2, route: Route{Weight: 100}, scale: ScaleUp},
+		{name: "a rollback webhook answering 2xx rolls back", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", Iterations: 1, LastAnalysis: an},
+			probe: fakeProbe{rollback: true}, phase: meshv1alpha1.CanaryPhaseFailed, iter: 1, route: Primary, scale: ScaleDown},
+		{name: "a rollback webhook rolls back a waiting promotion", state: State{Phase: meshv1alpha1.CanaryPhaseWaitingPromotion, LastAppliedSpec: "h1", Iterations: 2, LastAnalysis: an},
+			probe: fakeProbe{rollback: true}, phase: meshv1alpha1.CanaryPhaseFailed, iter: 2, route: Primary, scale: ScaleDown},
 		{name: "abort rolls back", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", Iterations: 1, LastAnalysis: recent},
 			obs: func(o *Observation) { o.Action = ActionAbort }, phase: meshv1alpha1.CanaryPhaseFailed, iter: 1, route: Primary, scale: ScaleDown,
 			check: func(t *testing.T, d Decision) {
