@@ -307,10 +307,8 @@ func TestCanaryController(t *testing.T) {
 	})
 
 	t.Run("a new revision is delivered and promoted", func(t *testing.T) {
+		setImage(t, c, key, "web:2")
 		target := &appsv1.Deployment{}
-		must(t, c.Get(ctx, key, target))
-		target.Spec.Template.Spec.Containers[0].Image = "web:2"
-		must(t, c.Update(ctx, target))
 		seen := map[int32]bool{}
 		eventually(t, "Succeeded", func() (bool, string) {
 			cur := &meshv1alpha1.Canary{}
@@ -386,10 +384,7 @@ func TestCanaryController(t *testing.T) {
 			t.Logf("%s: provider %s", ns, got.Status.Provider)
 		}
 		// The Cilium canary mirrors, then shifts: walk it to the end.
-		tgt := &appsv1.Deployment{}
-		must(t, c.Get(ctx, types.NamespacedName{Namespace: "cars", Name: "web"}, tgt))
-		tgt.Spec.Template.Spec.Containers[0].Image = "web:2"
-		must(t, c.Update(ctx, tgt))
+		setImage(t, c, types.NamespacedName{Namespace: "cars", Name: "web"}, "web:2")
 		mirrored := false
 		eventually(t, "Cilium mirroring canary Succeeded", func() (bool, string) {
 			route := &gatewayv1.HTTPRoute{}
@@ -432,10 +427,7 @@ func TestCanaryController(t *testing.T) {
 		must(t, c.Create(ctx, cn))
 		pk := client.ObjectKeyFromObject(cn)
 		waitCanary(t, c, pk, "Initialized", phase(meshv1alpha1.CanaryPhaseInitialized))
-		tgt := &appsv1.Deployment{}
-		must(t, c.Get(ctx, pk, tgt))
-		tgt.Spec.Template.Spec.Containers[0].Image = "pinned:2"
-		must(t, c.Update(ctx, tgt))
+		setImage(t, c, pk, "pinned:2")
 		waitCanary(t, c, pk, "WaitingPromotion at 50%", func(cn *meshv1alpha1.Canary) bool {
 			return cn.Status.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion && cn.Status.CanaryWeight == 50
 		})
@@ -511,6 +503,23 @@ func TestCanaryController(t *testing.T) {
 		if err := c.Get(ctx, k, &gatewayv1.HTTPRoute{}); !apierrors.IsNotFound(err) {
 			t.Fatalf("HTTPRoute not deleted: %v", err)
 		}
+	})
+}
+
+// setImage changes a Deployment's image, retrying on conflicts with the
+// stand-in Deployment controller.
+func setImage(t *testing.T, c client.Client, key types.NamespacedName, image string) {
+	t.Helper()
+	eventually(t, "image "+image, func() (bool, string) {
+		d := &appsv1.Deployment{}
+		if err := c.Get(ctx, key, d); err != nil {
+			return false, err.Error()
+		}
+		d.Spec.Template.Spec.Containers[0].Image = image
+		if err := c.Update(ctx, d); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
 	})
 }
 

@@ -61,7 +61,7 @@ func setState(cn *meshv1alpha1.Canary, s canary.State) {
 	if s.LastAnalysis.IsZero() {
 		st.LastAnalysisTime = nil
 	} else if st.LastAnalysisTime == nil || !st.LastAnalysisTime.Time.Equal(s.LastAnalysis) {
-		t := metav1.NewTime(s.LastAnalysis)
+		t := metav1.NewMicroTime(s.LastAnalysis)
 		st.LastAnalysisTime = &t
 	}
 }

@@ -40,14 +40,14 @@ func (r *Reconciler) finalize(ctx context.Context, cn *meshv1alpha1.Canary) (ctr
 	cn.Status.Phase = meshv1alpha1.CanaryPhaseTerminating
 	n := namesOf(cn)
 	owner := apply.Owner{Object: cn, Kind: Kind}
-	keep := []string{n.service}
+	keep := []keepRef{{"Service", n.service}}
 	if cn.Spec.RevertOnDeletion && len(cn.Status.Inventory) > 0 {
 		target := &appsv1.Deployment{}
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: n.target}, target)
 		switch {
 		case apierrors.IsNotFound(err):
 			// Nothing to revert to: keep the primary serving.
-			keep = append(keep, n.primary)
+			keep = append(keep, keepRef{"Deployment", n.primary})
 		case err != nil:
 			return ctrl.Result{}, err
 		default:
@@ -72,7 +72,7 @@ func (r *Reconciler) finalize(ctx context.Context, cn *meshv1alpha1.Canary) (ctr
 			}
 		}
 	} else {
-		keep = append(keep, n.primary)
+		keep = append(keep, keepRef{"Deployment", n.primary})
 	}
 	// Release what stays, then delete the rest: routes first, so no route
 	// ever points at a deleted Service.
@@ -84,7 +84,7 @@ func (r *Reconciler) finalize(ctx context.Context, cn *meshv1alpha1.Canary) (ctr
 		switch {
 		case ref.Kind == "VirtualService" || ref.Kind == "HTTPRoute":
 			routes = append(routes, ref)
-		case !slices.Contains(keep, ref.Name) || (ref.Kind != "Service" && ref.Kind != "Deployment"):
+		case !slices.Contains(keep, keepRef{ref.Kind, ref.Name}):
 			rest = append(rest, ref)
 		}
 	}
@@ -99,11 +99,21 @@ func (r *Reconciler) finalize(ctx context.Context, cn *meshv1alpha1.Canary) (ctr
 	return ctrl.Result{}, nil
 }
 
-// release removes the owner reference and ownership labels from the named
+// keepRef names an output that outlives the Canary.
+type keepRef struct{ kind, name string }
+
+func (k keepRef) String() string { return k.kind + " " + k.name }
+
+// release removes the owner reference and ownership labels from the kept
 // Deployments and Services this Canary owns.
-func (r *Reconciler) release(ctx context.Context, cn *meshv1alpha1.Canary, names []string) error {
-	for _, name := range names {
-		for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
+func (r *Reconciler) release(ctx context.Context, cn *meshv1alpha1.Canary, keep []keepRef) error {
+	for _, k := range keep {
+		var obj client.Object = &corev1.Service{}
+		if k.kind == "Deployment" {
+			obj = &appsv1.Deployment{}
+		}
+		name := k.name
+		{
 			if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: name}, obj); err != nil {
 				if apierrors.IsNotFound(err) {
 					continue
