@@ -343,7 +343,7 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 	fail := func(res CheckResult) Decision {
 		d.State.FailedChecks++
 		if ShouldRollback(d.State.FailedChecks, threshold) {
-			return rollback(d, o, fmt.Sprintf("%d of %d checks failed: %s", d.State.FailedChecks, threshold, res.Message))
+			return rollback(d, o, fmt.Sprintf("failed checks reached the threshold (%d): %s", threshold, res.Message))
 		}
 		d.State.Message = fmt.Sprintf("check failed (%d of %d before rollback): %s", d.State.FailedChecks, threshold, res.Message)
 		d.Reason, d.Note = "CheckFailed", d.State.Message
