@@ -30,6 +30,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -71,6 +72,9 @@ const Finalizer = "meshplane.io/canary"
 // conflictRetry re-checks a Conflict (the foreign object is not watched by
 // owner).
 const conflictRetry = 2 * time.Minute
+
+// MaxConcurrentReconciles is the number of Canaries reconciled at once.
+const MaxConcurrentReconciles = 8
 
 // Defaults of the spec.
 const (
@@ -118,6 +122,10 @@ func Setup(mgr *manager.Manager) error {
 		DefaultMetricsServer: mgr.Options.MetricsServer,
 	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("canary").
+		// Analyses wait on metrics servers and webhooks (up to their
+		// timeouts): one slow Canary must not hold the others' rollbacks.
+		// A Canary is never reconciled by two workers at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: MaxConcurrentReconciles}).
 		// The canary-action annotation is acted on, so annotation changes
 		// reconcile too.
 		For(&meshv1alpha1.Canary{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

@@ -44,5 +44,7 @@
 // before the first step, the primary serves everything); FailedChecks
 // counts failed intervals (any failed metric or check webhook fails the
 // interval) and is not reset by a passing interval within one analysis.
+// The analysis keeps running while confirm-promotion holds (the canary
+// keeps its last step's traffic), so a canary failing then is rolled back.
 // A new revision resets both.
 package canary

@@ -359,6 +359,11 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 		d.Requeue = pollInterval
 		return d
 	case meshv1alpha1.CanaryPhaseWaitingPromotion:
+		// The canary keeps its last step's traffic while it waits: it
+		// is still analysed, and rolled back if it fails.
+		if res := probe.Analyse(); res.Failed {
+			return fail(res)
+		}
 		if open, msg := probe.Gate(ConfirmPromotion); !open {
 			d.State.Message = "analysis passed; confirm-promotion holds: " + msg
 			return d
