@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -62,5 +63,41 @@ meshplane_canary_webhook_calls_total{canary="checkout",namespace="shop",result="
 	}
 	if n := testutil.CollectAndCount(CanaryWebhookCalls); n != 0 {
 		t.Fatalf("after DeleteCanary: %d webhook series", n)
+	}
+}
+
+func TestSetCanaryTransitions(t *testing.T) {
+	t.Cleanup(func() { DeleteCanary("shop", "pay") })
+	get := func(phase meshv1alpha1.CanaryPhase) float64 {
+		return testutil.ToFloat64(CanaryPhaseTransitions.WithLabelValues("shop", "pay", string(phase)))
+	}
+	SetCanary("shop", "pay", 0, meshv1alpha1.CanaryPhaseProgressing) // first seen: remembered only
+	SetCanary("shop", "pay", 10, meshv1alpha1.CanaryPhaseProgressing)
+	SetCanary("shop", "pay", 0, meshv1alpha1.CanaryPhaseFailed)
+	SetCanary("shop", "pay", 0, meshv1alpha1.CanaryPhaseFailed)
+	SetCanary("shop", "pay", 0, "")
+	SetCanary("shop", "pay", 10, meshv1alpha1.CanaryPhaseProgressing)
+	SetCanary("shop", "pay", 0, meshv1alpha1.CanaryPhaseFailed)
+	if v := get(meshv1alpha1.CanaryPhaseFailed); v != 2 {
+		t.Fatalf("Failed transitions %v, want 2", v)
+	}
+	if v := get(meshv1alpha1.CanaryPhaseProgressing); v != 1 {
+		t.Fatalf("Progressing transitions %v, want 1 (the first observation is not a transition)", v)
+	}
+	// The gauges stay with the Collector: the canary metrics register
+	// beside it without a clash of names.
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(NewCollector(nil)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []prometheus.Collector{CanaryMetricValue, CanaryMetricChecks, CanaryPhaseTransitions, CanaryWebhookCalls} {
+		if err := reg.Register(c); err != nil {
+			t.Fatalf("canary metric clashes with the Collector: %v", err)
+		}
+	}
+	DeleteCanary("shop", "pay")
+	SetCanary("shop", "pay", 0, meshv1alpha1.CanaryPhaseInitializing) // remembered afresh after deletion
+	if n := testutil.CollectAndCount(CanaryPhaseTransitions); n != 0 {
+		t.Fatalf("%d transition series after DeleteCanary", n)
 	}
 }

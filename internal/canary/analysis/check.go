@@ -206,7 +206,7 @@ func (c *Checker) query(ctx context.Context, api promv1.API, address, q string, 
 		}
 		var perr *promv1.Error
 		if errors.As(err, &perr) && (perr.Type == promv1.ErrBadData || perr.Type == promv1.ErrExec || perr.Type == promv1.ErrTimeout) {
-			return math.NaN(), fmt.Errorf("metrics server %s rejected query %s: %s", address, q, oneLine(perr.Msg))
+			return math.NaN(), fmt.Errorf("metrics server %s could not evaluate query %s: %s: %s", address, q, perr.Type, oneLine(perr.Msg))
 		}
 		msg := err.Error()
 		if perr != nil && perr.Detail != "" {
@@ -222,6 +222,9 @@ func (c *Checker) query(ctx context.Context, api promv1.API, address, q string, 
 		case 0:
 			return math.NaN(), fmt.Errorf("no data for query %s", q)
 		case 1:
+			if v[0].Histogram != nil {
+				return math.NaN(), fmt.Errorf("query %s returned a native histogram, not a number (use histogram_quantile or histogram_count)", q)
+			}
 			return number(float64(v[0].Value), q)
 		default:
 			return math.NaN(), fmt.Errorf("query %s returned %d series; it must return one (aggregate it, e.g. with sum)", q, len(v))

@@ -181,7 +181,7 @@ func TestCheckQueryErrors(t *testing.T) {
 		{Name: "placeholder", Query: "x{{ nope }}", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}},
 	}
 	rs := (&Checker{}).Check(context.Background(), server(p), nil, ms, target(meshv1alpha1.ProviderIstio))
-	wantFailed(t, rs[0], "rejected query bad}", "parse error")
+	wantFailed(t, rs[0], "could not evaluate query bad}", "bad_data", "parse error")
 	wantFailed(t, rs[1], p.URL, "storage on fire")
 	wantFailed(t, rs[2], p.URL, "503")
 	wantFailed(t, rs[3], "unknown placeholder {{ nope }}")
@@ -272,4 +272,14 @@ func TestCheckNoMetrics(t *testing.T) {
 	if rs := (&Checker{}).Check(context.Background(), meshv1alpha1.MetricsServer{Address: "http://127.0.0.1:1"}, nil, nil, Target{}); len(rs) != 0 {
 		t.Fatalf("%+v", rs)
 	}
+}
+
+func TestCheckNativeHistogram(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"histogram":[1700000000,{"count":"10","sum":"5","buckets":[[0,"0","1","10"]]}]}]}}`))
+	}))
+	t.Cleanup(srv.Close)
+	m := meshv1alpha1.CanaryMetric{Name: "h", Query: "rate(h[1m])", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}}
+	r := one(t, (&Checker{}).Check(context.Background(), meshv1alpha1.MetricsServer{Address: srv.URL}, nil, []meshv1alpha1.CanaryMetric{m}, target(meshv1alpha1.ProviderIstio)))
+	wantFailed(t, r, "native histogram")
 }

@@ -16,9 +16,10 @@
 // answer within the hook's timeout (10s by default) is a failure whose
 // error names the hook, its URL and the status with an excerpt of the
 // body. What a failure means depends on the type: gates (IsGate) hold the
-// canary, checks (pre-rollout, rollout) count as a failed check, and
+// canary, checks (pre-rollout, rollout) fail the analysis interval, and
 // notifications (post-rollout, event) are only reported. Rollback hooks are
-// the other way round: a 2xx asks for a rollback (RollbackRequested).
+// the other way round: they are polled and a 2xx asks for a rollback
+// (RollbackRequested).
 package webhook
 
 import (
@@ -88,8 +89,9 @@ func IsGate(typ meshv1alpha1.WebhookType) bool {
 	return false
 }
 
-// IsNotification reports whether typ only informs (post-rollout, rollback,
-// event): a failing hook of these types changes nothing in the analysis.
+// IsNotification reports whether typ's answer changes nothing in the
+// analysis (post-rollout, event, and rollback, whose non-2xx answer asks for
+// nothing): Run calls every hook of these types and joins their failures.
 func IsNotification(typ meshv1alpha1.WebhookType) bool {
 	switch typ {
 	case PostRollout, RollbackHook, Event:
@@ -169,10 +171,10 @@ func (c *Caller) Run(ctx context.Context, hooks []meshv1alpha1.CanaryWebhook, ty
 }
 
 // RollbackRequested calls the rollback hooks in order (Flagger's
-// semantics: they are polled while the canary progresses or waits) and
-// returns the name of the first that answered 2xx, which asks for a
-// rollback now. A non-2xx answer or an unreachable hook asks for nothing;
-// those errors are returned joined, for events and logs only.
+// semantics: they are polled while an analysis runs) and returns the name
+// of the first that answered 2xx, which asks for a rollback now. A non-2xx
+// answer or an unreachable hook asks for nothing; those errors are
+// returned joined, for events and logs only.
 func (c *Caller) RollbackRequested(ctx context.Context, hooks []meshv1alpha1.CanaryWebhook, p Payload) (string, error) {
 	var errs []error
 	for _, h := range hooks {
