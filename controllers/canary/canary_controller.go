@@ -86,8 +86,8 @@ const (
 type Reconciler struct {
 	// Client reads through the cache and writes.
 	Client client.Client
-	// APIReader reads uncached: Secrets, and the route read back on
-	// rollback.
+	// APIReader reads uncached: the Canary itself, Secrets, and the route
+	// read back before the canary is scaled down.
 	APIReader client.Reader
 	// Registry resolves providers.
 	Registry *mesh.Registry
@@ -168,6 +168,13 @@ func (r *Reconciler) canariesInNamespace(ctx context.Context, o client.Object) [
 	return out
 }
 
+func (r *Reconciler) reader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
+}
+
 func (r *Reconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -177,8 +184,12 @@ func (r *Reconciler) now() time.Time {
 
 // Reconcile runs one step of a Canary's delivery.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	// The engine's memory is the status: read it from the API server, not
+	// the cache, so a reconcile never acts on a state older than the last
+	// one it wrote (a stale Progressing read after a rollback would scale
+	// the canary back up and overwrite the rollback's message).
 	cn := &meshv1alpha1.Canary{}
-	if err := r.Client.Get(ctx, req.NamespacedName, cn); err != nil {
+	if err := r.reader().Get(ctx, req.NamespacedName, cn); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	patcher := status.NewPatcher(r.Client, cn)
