@@ -48,6 +48,7 @@ import (
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -301,6 +302,9 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 	w.target = &appsv1.Deployment{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: w.n.target}, w.target); err != nil {
 		if apierrors.IsNotFound(err) {
+			if perr := r.targetGone(ctx, cn, w, out); perr != nil {
+				return nil, perr
+			}
 			return nil, &refError{meshv1alpha1.ReferenceNotFoundReason,
 				fmt.Sprintf("Deployment %s/%s (spec.targetRef) does not exist; create it or fix the name (re-checked when it appears)", cn.Namespace, w.n.target)}
 		}
@@ -328,6 +332,43 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 		w.primary = nil
 	}
 	return w, nil
+}
+
+// targetGone handles a target deleted while it is the canary: the route
+// is applied primary-only (the other outputs are left as they are, so
+// nothing is pruned) and the delivery is Failed. A Canary that is idle, or
+// was never initialized, has nothing routed to the target.
+func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w *world, out *result) error {
+	phase := cn.Status.Phase
+	if !canary.Analysing(phase) && phase != meshv1alpha1.CanaryPhasePromoting {
+		return nil
+	}
+	routes, err := w.translator.TranslateTrafficSplit(trafficSplit(cn, w.n, w.provider, canary.Primary))
+	if err != nil {
+		return err
+	}
+	desired, err := r.Applier.Desired(apply.Owner{Object: cn, Kind: Kind}, routes)
+	if err != nil {
+		return err
+	}
+	for _, u := range desired {
+		if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
+			return fmt.Errorf("routing everything to the primary: %w", err)
+		}
+	}
+	if err := r.readBack(ctx, routes, w.n.canarySvc); err != nil {
+		return err
+	}
+	d := canary.Decision{State: stateOf(cn), Reason: "RolledBack"}
+	d.State.Phase = meshv1alpha1.CanaryPhaseFailed
+	d.State.PhaseSince = r.now()
+	d.State.LastAnalysis = time.Time{}
+	d.State.Message = "rolled back: the target Deployment " + w.n.target + " was deleted during the delivery; the primary serves all traffic"
+	d.Note = d.State.Message
+	d.Notify = []meshv1alpha1.WebhookType{canary.PostRollout}
+	out.decision = &d
+	out.weight, out.hasWeight = 0, true
+	return nil
 }
 
 func strategy(cn *meshv1alpha1.Canary) meshv1alpha1.CanaryStrategy {

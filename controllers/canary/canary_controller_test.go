@@ -453,6 +453,23 @@ func TestCanaryController(t *testing.T) {
 		}
 	})
 
+	t.Run("a target deleted mid-delivery: everything to the primary, Failed", func(t *testing.T) {
+		pk := types.NamespacedName{Namespace: "shop", Name: "pinned"}
+		if w := routeWeights(t, c, "shop", "pinned", "VirtualService"); w != 50 {
+			t.Fatalf("precondition: canary weight %d, want 50", w)
+		}
+		must(t, c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "pinned"}}))
+		got := waitCanary(t, c, pk, "Failed and Stalled", func(cn *meshv1alpha1.Canary) bool {
+			return cn.Status.Phase == meshv1alpha1.CanaryPhaseFailed && stalled(meshv1alpha1.ReferenceNotFoundReason)(cn)
+		})
+		if w := routeWeights(t, c, "shop", "pinned", "VirtualService"); w != 0 || got.Status.CanaryWeight != 0 || !strings.Contains(got.Status.Message, "deleted") {
+			t.Fatalf("route weight %d, status weight %d, message %q", w, got.Status.CanaryWeight, got.Status.Message)
+		}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: "shop", Name: "pinned-primary"}, &appsv1.Deployment{}); err != nil {
+			t.Fatalf("primary: %v", err)
+		}
+	})
+
 	t.Run("every route of every strategy on every mesh is accepted by the CRD schemas", func(t *testing.T) {
 		strategies := map[meshv1alpha1.CanaryStrategy]meshv1alpha1.CanaryAnalysis{
 			meshv1alpha1.StrategyCanary:    {StepWeights: []int32{1, 33, 50}},
