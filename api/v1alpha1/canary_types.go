@@ -389,6 +389,12 @@ type CanaryStatus struct {
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 
+	// lastAnalysisTime is when the last analysis interval (checks or gate
+	// call) ran; the next one runs an interval later. Microsecond
+	// precision, so intervals of a second stay a second apart.
+	// +optional
+	LastAnalysisTime *metav1.MicroTime `json:"lastAnalysisTime,omitempty"`
+
 	// message explains the phase (the failing check, the holding gate).
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024

@@ -514,6 +514,10 @@ func (in *CanaryStatus) DeepCopyInto(out *CanaryStatus) {
 		in, out := &in.LastTransitionTime, &out.LastTransitionTime
 		*out = (*in).DeepCopy()
 	}
+	if in.LastAnalysisTime != nil {
+		in, out := &in.LastAnalysisTime, &out.LastAnalysisTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Inventory != nil {
 		in, out := &in.Inventory, &out.Inventory
 		*out = make([]ObjectReference, len(*in))

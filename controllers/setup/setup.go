@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/meshplane/meshplane/controllers/breakglass"
+	"github.com/meshplane/meshplane/controllers/canary"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
@@ -20,21 +21,38 @@ import (
 	"github.com/meshplane/meshplane/internal/manager"
 )
 
-// Controller registers one reconciler with the manager.
+// Controller registers one reconciler (or a few sharing state) with the
+// manager.
 type Controller struct {
-	// Name is the kind the controller reconciles.
+	// Name describes the controller in errors.
 	Name string
+	// Kinds are the kinds it reconciles; Name alone when empty.
+	Kinds []string
 	// Setup adds the controller to mgr.
 	Setup func(mgr *manager.Manager) error
+}
+
+// ReconciledKinds lists every kind a controller in Controllers reconciles.
+func ReconciledKinds() []string {
+	var out []string
+	for _, c := range Controllers {
+		if len(c.Kinds) == 0 {
+			out = append(out, c.Name)
+			continue
+		}
+		out = append(out, c.Kinds...)
+	}
+	return out
 }
 
 // Controllers lists every controller, one entry per kind.
 var Controllers = []Controller{
 	// Each kind's controller registers itself here as it lands.
-	{Name: "MeshInstall and MeshRevision", Setup: setupInstall},
+	{Name: "MeshInstall and MeshRevision", Kinds: []string{"MeshInstall", "MeshRevision"}, Setup: setupInstall},
 	{Name: "MeshFederation", Setup: meshfederation.Setup},
 	{Name: "TrafficSplit", Setup: trafficsplit.Setup},
 	{Name: "ZeroTrustPolicy", Setup: zerotrustpolicy.Setup},
+	{Name: "Canary", Setup: canary.Setup},
 	{Name: "BreakGlass", Setup: breakglass.Setup},
 }
 

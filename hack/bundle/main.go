@@ -72,9 +72,7 @@ func Generate(o Options) error {
 		o.Image = "ghcr.io/meshplane/meshplane:v" + o.Version
 	}
 	if o.Reconciled == nil {
-		for _, c := range setup.Controllers {
-			o.Reconciled = append(o.Reconciled, c.Name)
-		}
+		o.Reconciled = setup.ReconciledKinds()
 	}
 	files := map[string][]byte{}
 	crds, err := readCRDs(filepath.Join(o.Root, "config", "crd", "bases"), files)

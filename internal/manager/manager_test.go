@@ -129,6 +129,13 @@ func TestOptions(t *testing.T) {
 		{args: []string{"--watch-namespaces", "Shop"}, wantErr: `namespace "Shop" is not valid`},
 		{args: []string{"--operator-namespace", "meshplane_system"}, wantErr: `namespace "meshplane_system" is not valid`},
 		{args: []string{"--sync-period", "10s"}, wantErr: "--sync-period 10s is too short"},
+		{args: []string{"--metrics-server", "prometheus:9090"}, wantErr: "--metrics-server \"prometheus:9090\" must be an http:// or https:// address"},
+		{args: []string{"--metrics-server", "http://prometheus.monitoring:9090"}, check: func(o Options) error {
+			if o.MetricsServer != "http://prometheus.monitoring:9090" {
+				return fmt.Errorf("parsed %+v", o)
+			}
+			return nil
+		}},
 	} {
 		var o Options
 		fs := flag.NewFlagSet("test", flag.ContinueOnError)

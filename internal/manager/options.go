@@ -34,6 +34,9 @@ type Options struct {
 	OperatorNamespace string
 	// SyncPeriod is the cache's full resync period.
 	SyncPeriod time.Duration
+	// MetricsServer is the Prometheus-compatible API a Canary's analysis
+	// queries when it names none; none when empty.
+	MetricsServer string
 	// SkipControllerNameValidation lets several managers register the same
 	// controllers in one process (tests); never set by flags.
 	SkipControllerNameValidation bool
@@ -56,6 +59,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", "meshplane-system", "Namespace where Meshplane keeps its own Secrets.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Hour, "Full resync period of the informer cache.")
+	fs.StringVar(&o.MetricsServer, "metrics-server", "", "Prometheus-compatible API (http(s)://host:port) Canary analyses query when they name no metricsServer.")
 }
 
 // Validate checks the options and says what is wrong.
@@ -68,6 +72,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SyncPeriod < time.Minute {
 		errs = append(errs, fmt.Errorf("--sync-period %s is too short (at least 1m)", o.SyncPeriod))
+	}
+	if o.MetricsServer != "" && !strings.HasPrefix(o.MetricsServer, "http://") && !strings.HasPrefix(o.MetricsServer, "https://") {
+		errs = append(errs, fmt.Errorf("--metrics-server %q must be an http:// or https:// address", o.MetricsServer))
 	}
 	return errors.Join(errs...)
 }

@@ -231,8 +231,8 @@ func TestBrokenCSVsRejected(t *testing.T) {
 func TestCSVHonestAboutControllers(t *testing.T) {
 	csv := readCSV(t, bundleDir(t))
 	reconciled := map[string]bool{}
-	for _, c := range setup.Controllers {
-		reconciled[c.Name] = true
+	for _, k := range setup.ReconciledKinds() {
+		reconciled[k] = true
 	}
 	owned := map[string]bool{}
 	for _, d := range csv.Spec.CustomResourceDefinitions.Owned {

@@ -255,6 +255,19 @@ func TestClusterRoleEqualsMarkers(t *testing.T) {
 	}
 }
 
+func TestCanaryMetricsServer(t *testing.T) {
+	d := one[appsv1.Deployment](t, render(t, map[string]any{"canaryMetricsServer": "http://prometheus.monitoring:9090"}, false), "Deployment")
+	if !containsString(d.Spec.Template.Spec.Containers[0].Args, "--metrics-server=http://prometheus.monitoring:9090") {
+		t.Errorf("args %v", d.Spec.Template.Spec.Containers[0].Args)
+	}
+	d = one[appsv1.Deployment](t, render(t, nil, false), "Deployment")
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(a, "--metrics-server") {
+			t.Errorf("default values render %s", a)
+		}
+	}
+}
+
 func TestBadValuesRejected(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -272,6 +285,7 @@ func TestBadValuesRejected(t *testing.T) {
 		{"bad namespace", map[string]any{"watchNamespaces": []any{"Shop"}}, "watchNamespaces"},
 		{"leader election as a string", map[string]any{"leaderElection": map[string]any{"enabled": "yes"}}, "enabled"},
 		{"HA without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, "leaderElection.enabled"},
+		{"metrics server without a scheme", map[string]any{"canaryMetricsServer": "prometheus:9090"}, "canaryMetricsServer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Render(tc.vals, false)

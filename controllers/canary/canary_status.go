@@ -1,0 +1,149 @@
+package canary
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/canary"
+	"github.com/meshplane/meshplane/internal/status"
+)
+
+// maxMessage is the API's limit on status.message.
+const maxMessage = 1024
+
+// setStatus records the outcome of a reconcile on cn.
+func setStatus(cn *meshv1alpha1.Canary, out result, err error) {
+	st, gen := &cn.Status.CommonStatus, cn.Generation
+	if out.provider != "" {
+		cn.Status.Provider = out.provider
+	}
+	var re *refError
+	switch {
+	case out.refsResolved:
+		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, "the target Deployment exists and its selector can be copied to the primary")
+	case asRefError(err, &re):
+		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionFalse, re.reason, re.msg)
+	}
+	if out.breakGlass != nil {
+		status.Set(st, gen, meshv1alpha1.BreakGlassActiveCondition, metav1.ConditionTrue, meshv1alpha1.BreakGlassActiveReason,
+			breakglass.Message(out.breakGlass)+"; all traffic is pinned to the primary and the delivery is paused")
+	} else {
+		status.Remove(st, meshv1alpha1.BreakGlassActiveCondition)
+	}
+	if d := out.decision; d != nil {
+		setState(cn, d.State)
+	}
+	if out.hasWeight {
+		cn.Status.CanaryWeight = out.weight
+	}
+	if err != nil {
+		status.MarkError(st, gen, err, meshv1alpha1.ApplyFailedReason)
+		return
+	}
+	cn.Status.Inventory = out.applied.Inventory
+	setConditions(cn, out)
+}
+
+func setState(cn *meshv1alpha1.Canary, s canary.State) {
+	st := &cn.Status
+	if st.Phase != s.Phase || st.LastTransitionTime == nil {
+		t := metav1.NewTime(s.PhaseSince)
+		st.LastTransitionTime = &t
+	}
+	st.Phase, st.FailedChecks, st.Iterations = s.Phase, s.FailedChecks, s.Iterations
+	st.LastAppliedSpec, st.LastPromotedSpec = s.LastAppliedSpec, s.LastPromotedSpec
+	st.Message = truncate(s.Message)
+	if s.LastAnalysis.IsZero() {
+		st.LastAnalysisTime = nil
+	} else if st.LastAnalysisTime == nil || !st.LastAnalysisTime.Time.Equal(s.LastAnalysis) {
+		t := metav1.NewMicroTime(s.LastAnalysis)
+		st.LastAnalysisTime = &t
+	}
+}
+
+func truncate(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	return s[:maxMessage-3] + "..."
+}
+
+// setConditions derives Ready, Reconciling, Stalled and Promoted from the
+// phase of a reconcile that succeeded.
+func setConditions(cn *meshv1alpha1.Canary, out result) {
+	st, gen, s := &cn.Status.CommonStatus, cn.Generation, &cn.Status
+	msg := s.Message
+	if msg == "" {
+		msg = string(s.Phase)
+	}
+	if out.breakGlass != nil {
+		msg = "paused by BreakGlass " + out.breakGlass.Name + ": " + msg
+	}
+	switch s.Phase {
+	case meshv1alpha1.CanaryPhaseInitialized, meshv1alpha1.CanaryPhaseSucceeded:
+		status.MarkReady(st, gen, msg)
+		status.Set(st, gen, meshv1alpha1.PromotedCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason,
+			fmt.Sprintf("the primary runs revision %s", s.LastPromotedSpec))
+	case meshv1alpha1.CanaryPhaseFailed:
+		status.MarkStalled(st, gen, meshv1alpha1.AnalysisFailedReason, msg+"; the primary serves all traffic, a new revision of the target starts a new analysis")
+		status.Set(st, gen, meshv1alpha1.PromotedCondition, metav1.ConditionFalse, meshv1alpha1.AnalysisFailedReason, truncate(msg))
+	default:
+		reason := meshv1alpha1.ProgressingReason
+		if s.Phase == meshv1alpha1.CanaryPhaseWaiting || s.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion || cn.Spec.Suspend || out.breakGlass != nil {
+			reason = meshv1alpha1.WaitingReason
+		}
+		status.MarkReconciling(st, gen, reason, fmt.Sprintf("%s: %s", s.Phase, msg))
+		st.ObservedGeneration = gen
+		if s.Phase != meshv1alpha1.CanaryPhaseInitializing {
+			status.Set(st, gen, meshv1alpha1.PromotedCondition, metav1.ConditionFalse, meshv1alpha1.ProgressingReason,
+				fmt.Sprintf("revision %s is being delivered (%s)", s.LastAppliedSpec, s.Phase))
+		}
+	}
+}
+
+func asRefError(err error, re **refError) bool {
+	if err == nil {
+		return false
+	}
+	e, ok := err.(*refError)
+	if ok {
+		*re = e
+	}
+	return ok
+}
+
+// record emits the Event of the reconcile (what happened and what was
+// written) and the notification and event webhooks of a phase change.
+func (r *Reconciler) record(cn *meshv1alpha1.Canary, before *meshv1alpha1.CanaryStatus, out result) {
+	var notes []string
+	reason, typ := "", corev1.EventTypeNormal
+	if d := out.decision; d != nil && d.Reason != "" {
+		reason = d.Reason
+		notes = append(notes, d.Note)
+		if d.Reason == "RolledBack" || d.Reason == "CheckFailed" {
+			typ = corev1.EventTypeWarning
+		}
+	}
+	wrote := append([]string{}, out.applied.Applied...)
+	for _, p := range out.applied.Pruned {
+		wrote = append(wrote, "pruned "+p)
+	}
+	wrote = append(wrote, out.scaled...)
+	if len(wrote) > 0 {
+		if reason == "" {
+			reason = "Applied"
+		}
+		notes = append(notes, "wrote "+strings.Join(wrote, ", "))
+	}
+	if reason != "" {
+		r.Events.Eventf(cn, nil, typ, reason, "Reconcile", "%s", truncate(strings.Join(notes, "; ")))
+	}
+	if d := out.decision; d != nil && before.Phase != cn.Status.Phase {
+		r.notify(cn, append([]meshv1alpha1.WebhookType{canary.EventHook}, d.Notify...))
+	}
+}

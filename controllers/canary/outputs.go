@@ -1,0 +1,249 @@
+package canary
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/canary"
+	"github.com/meshplane/meshplane/internal/outcome"
+)
+
+// TemplateHashAnnotation on the primary Deployment records the hash of the
+// canary pod template it was copied from.
+const TemplateHashAnnotation = "meshplane.io/canary-template-hash"
+
+// primarySuffix is appended to the primary's name and selector label values.
+const primarySuffix = "-primary"
+
+// names are the objects of one Canary.
+type names struct {
+	target, primary                string
+	service, primarySvc, canarySvc string
+	route                          string
+}
+
+func namesOf(cn *meshv1alpha1.Canary) names {
+	svc := cn.Spec.Service.Name
+	if svc == "" {
+		svc = cn.Spec.TargetRef.Name
+	}
+	return names{
+		target: cn.Spec.TargetRef.Name, primary: cn.Spec.TargetRef.Name + primarySuffix,
+		service: svc, primarySvc: svc + primarySuffix, canarySvc: svc + "-canary",
+		route: cn.Name,
+	}
+}
+
+// TemplateHash is the hash of a pod template: a different hash is a new
+// revision.
+func TemplateHash(t *corev1.PodTemplateSpec) string {
+	b, _ := json.Marshal(t)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// selectors returns the target's selector labels and the primary's (each
+// value with -primary appended). A selector with matchExpressions, or a
+// value too long for the suffix, is refused.
+func selectors(d *appsv1.Deployment) (target, primary map[string]string, err error) {
+	s := d.Spec.Selector
+	if s == nil || len(s.MatchLabels) == 0 || len(s.MatchExpressions) > 0 {
+		return nil, nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
+			"Deployment %s selects pods with matchExpressions or no matchLabels; Meshplane derives the primary's selector from matchLabels only — select the pods with matchLabels", d.Name)
+	}
+	primary = make(map[string]string, len(s.MatchLabels))
+	for k, v := range s.MatchLabels {
+		pv := v + primarySuffix
+		if msgs := validation.IsValidLabelValue(pv); len(msgs) > 0 {
+			return nil, nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
+				"Deployment %s's selector label %s=%s cannot take the -primary suffix (%s); shorten the value", d.Name, k, v, msgs[0])
+		}
+		primary[k] = pv
+	}
+	return maps.Clone(s.MatchLabels), primary, nil
+}
+
+// primaryTemplate is the target's pod template relabelled for the primary.
+func primaryTemplate(t *corev1.PodTemplateSpec, primaryLabels map[string]string) corev1.PodTemplateSpec {
+	out := *t.DeepCopy()
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	maps.Copy(out.Labels, primaryLabels)
+	return out
+}
+
+// primaryDeployment is the desired primary: the given template (the live
+// primary's, or the canary's when promoting) with the primary's selector.
+func primaryDeployment(cn *meshv1alpha1.Canary, n names, tmpl corev1.PodTemplateSpec, hash string, replicas int32, sel map[string]string, src *appsv1.Deployment) *appsv1.Deployment {
+	d := &appsv1.Deployment{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: n.primary, Namespace: cn.Namespace,
+			Annotations: map[string]string{TemplateHashAnnotation: hash}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: tmpl,
+		},
+	}
+	if src != nil {
+		d.Spec.Strategy = src.Spec.Strategy
+		d.Spec.MinReadySeconds = src.Spec.MinReadySeconds
+		d.Spec.ProgressDeadlineSeconds = src.Spec.ProgressDeadlineSeconds
+		d.Spec.RevisionHistoryLimit = src.Spec.RevisionHistoryLimit
+	}
+	return d
+}
+
+func service(cn *meshv1alpha1.Canary, name string, sel map[string]string) *corev1.Service {
+	s := cn.Spec.Service
+	portName := s.PortName
+	if portName == "" {
+		portName = "http"
+	}
+	target := intstr.FromInt32(s.Port)
+	if s.TargetPort != nil {
+		target = *s.TargetPort
+	}
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cn.Namespace},
+		Spec: corev1.ServiceSpec{
+			Selector: sel,
+			Ports:    []corev1.ServicePort{{Name: portName, Port: s.Port, TargetPort: target, Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// trafficSplit is the in-memory TrafficSplit a route is translated from:
+// the routed Service split between <svc>-primary and <svc>-canary, with
+// the A/B match as a rule and the mirror as a mirror policy.
+func trafficSplit(cn *meshv1alpha1.Canary, n names, provider meshv1alpha1.Provider, r canary.Route) *meshv1alpha1.TrafficSplit {
+	port := cn.Spec.Service.Port
+	ts := &meshv1alpha1.TrafficSplit{
+		ObjectMeta: metav1.ObjectMeta{Name: n.route, Namespace: cn.Namespace},
+		Spec: meshv1alpha1.TrafficSplitSpec{
+			MeshSelection: meshv1alpha1.MeshSelection{Provider: provider},
+			Service:       meshv1alpha1.ServiceReference{Name: n.service, Port: &port},
+			Backends: []meshv1alpha1.WeightedBackend{
+				{Name: n.primarySvc, Weight: 100 - r.Weight},
+				{Name: n.canarySvc, Weight: r.Weight},
+			},
+			StableBackend: n.primarySvc,
+			Retries:       cn.Spec.Service.Retries,
+			Timeout:       cn.Spec.Service.Timeout,
+		},
+	}
+	if r.Match {
+		ts.Spec.Rules = []meshv1alpha1.TrafficRule{{Name: "canary-cohort", Matches: cn.Spec.Analysis.Match,
+			Backends: []meshv1alpha1.WeightedBackend{{Name: n.canarySvc, Weight: 100}}}}
+	}
+	if r.Mirror {
+		pct := int32(100)
+		if cn.Spec.Analysis.MirrorPercent != nil {
+			pct = *cn.Spec.Analysis.MirrorPercent
+		}
+		ts.Spec.Mirror = &meshv1alpha1.MirrorPolicy{Backend: meshv1alpha1.ServiceReference{Name: n.canarySvc}, Percent: &pct}
+	}
+	return ts
+}
+
+// routesOf lists every distinct route a Canary may apply: the primary,
+// each step of the plan and the promotion route. Translating them all
+// before anything is applied refuses a strategy the mesh cannot express up
+// front.
+func routesOf(plan canary.Plan) []canary.Route {
+	out := []canary.Route{canary.Primary, {Weight: 100}}
+	for _, r := range plan {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// CanaryShare reads a routing object (Istio VirtualService or Gateway API
+// HTTPRoute) and reports the highest weight any rule gives the canary
+// Service and whether any request is mirrored to it. Rollback reads the
+// route back with it before scaling the canary down.
+func CanaryShare(u *unstructured.Unstructured, canarySvc string) (weight int64, mirrored bool, err error) {
+	switch u.GetKind() {
+	case "VirtualService":
+		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+		for _, r := range rules {
+			rm, _ := r.(map[string]any)
+			routes, _, _ := unstructured.NestedSlice(rm, "route")
+			for _, d := range routes {
+				dm, _ := d.(map[string]any)
+				if host, _, _ := unstructured.NestedString(dm, "destination", "host"); host == canarySvc {
+					w, _, _ := unstructured.NestedFieldNoCopy(dm, "weight")
+					weight = max(weight, toInt(w, len(routes)))
+				}
+			}
+			if host, _, _ := unstructured.NestedString(rm, "mirror", "host"); host == canarySvc {
+				mirrored = true
+			}
+		}
+		return weight, mirrored, nil
+	case "HTTPRoute":
+		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
+		for _, r := range rules {
+			rm, _ := r.(map[string]any)
+			refs, _, _ := unstructured.NestedSlice(rm, "backendRefs")
+			for _, b := range refs {
+				bm, _ := b.(map[string]any)
+				if name, _, _ := unstructured.NestedString(bm, "name"); name == canarySvc {
+					w, found, _ := unstructured.NestedFieldNoCopy(bm, "weight")
+					if !found {
+						w = int64(1) // Gateway API's default weight
+					}
+					weight = max(weight, toInt(w, len(refs)))
+				}
+			}
+			filters, _, _ := unstructured.NestedSlice(rm, "filters")
+			for _, f := range filters {
+				fm, _ := f.(map[string]any)
+				if name, _, _ := unstructured.NestedString(fm, "requestMirror", "backendRef", "name"); name == canarySvc {
+					mirrored = true
+				}
+			}
+		}
+		return weight, mirrored, nil
+	}
+	return 0, false, fmt.Errorf("cannot read the canary's share from a %s", u.GetKind())
+}
+
+// toInt reads a weight; an absent Istio weight means the only destination
+// gets everything.
+func toInt(v any, n int) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case float64:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case nil:
+		if n == 1 {
+			return 100
+		}
+	}
+	return 0
+}
+
+var _ client.Object = (*appsv1.Deployment)(nil)
