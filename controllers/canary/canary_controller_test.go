@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/metrics"
 	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/canary"
@@ -327,6 +329,11 @@ func TestCanaryController(t *testing.T) {
 			t.Fatalf("canary weight %d after promotion", w)
 		}
 		t.Logf("weights seen: %v", seen)
+		for _, ph := range []meshv1alpha1.CanaryPhase{meshv1alpha1.CanaryPhaseProgressing, meshv1alpha1.CanaryPhaseSucceeded} {
+			if n := testutil.ToFloat64(metrics.CanaryPhaseTransitions.WithLabelValues("shop", "web", string(ph))); n < 1 {
+				t.Errorf("meshplane_canary_phase_transitions_total{phase=%s} = %v, want >= 1", ph, n)
+			}
+		}
 	})
 
 	t.Run("missing target is Stalled", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/canary"
+	"github.com/meshplane/meshplane/internal/metrics"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -58,6 +59,8 @@ func setState(cn *meshv1alpha1.Canary, s canary.State) {
 	st.Phase, st.FailedChecks, st.Iterations = s.Phase, s.FailedChecks, s.Iterations
 	st.LastAppliedSpec, st.LastPromotedSpec = s.LastAppliedSpec, s.LastPromotedSpec
 	st.Message = truncate(s.Message)
+	// Counts a transition into a new phase (meshplane_canary_phase_transitions_total).
+	metrics.SetCanary(cn.Namespace, cn.Name, st.CanaryWeight, st.Phase)
 	if s.LastAnalysis.IsZero() {
 		st.LastAnalysisTime = nil
 	} else if st.LastAnalysisTime == nil || !st.LastAnalysisTime.Time.Equal(s.LastAnalysis) {
