@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/scheme"
+	"github.com/meshplane/meshplane/test/bgsim"
 	"github.com/meshplane/meshplane/test/cluster"
 )
 
@@ -64,16 +64,7 @@ func TestTrafficSplitBreakGlass(t *testing.T) {
 
 	// Engage: a BreakGlass for Istio, and the namespace as the BreakGlass
 	// controller leaves it (annotation on, injection label off).
-	bg := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "outage"},
-		Spec: meshv1alpha1.BreakGlassSpec{Reason: "istiod down", Target: meshv1alpha1.BreakGlassTarget{Provider: meshv1alpha1.ProviderIstio}}}
-	must(t, c.Create(ctx, bg))
-	bg.Status.Phase, bg.Status.Provider = meshv1alpha1.BreakGlassEngaged, meshv1alpha1.ProviderIstio
-	must(t, c.Status().Update(ctx, bg))
-	nsObj := &corev1.Namespace{}
-	must(t, c.Get(ctx, client.ObjectKey{Name: ns}, nsObj))
-	delete(nsObj.Labels, "istio-injection")
-	nsObj.Annotations = map[string]string{breakglass.NamespaceAnnotation: "outage"}
-	must(t, c.Update(ctx, nsObj))
+	bg := bgsim.Engage(t, c, "outage", meshv1alpha1.ProviderIstio, ns, "istio-injection")
 
 	eventually(t, "split pinned to web-v2", func() (bool, string) {
 		got := &meshv1alpha1.TrafficSplit{}
@@ -90,13 +81,7 @@ func TestTrafficSplitBreakGlass(t *testing.T) {
 	})
 
 	// Restore: the BreakGlass puts the namespace back and finishes.
-	must(t, c.Get(ctx, client.ObjectKey{Name: ns}, nsObj))
-	nsObj.Labels["istio-injection"] = "enabled"
-	delete(nsObj.Annotations, breakglass.NamespaceAnnotation)
-	must(t, c.Update(ctx, nsObj))
-	must(t, c.Get(ctx, client.ObjectKey{Name: "outage"}, bg))
-	bg.Status.Phase = meshv1alpha1.BreakGlassRestored
-	must(t, c.Status().Update(ctx, bg))
+	bg.Release()
 
 	eventually(t, "split's own weights back", func() (bool, string) {
 		got := &meshv1alpha1.TrafficSplit{}

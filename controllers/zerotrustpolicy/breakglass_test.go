@@ -14,9 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/internal/status"
+	"github.com/meshplane/meshplane/test/bgsim"
 	"github.com/meshplane/meshplane/test/cluster"
 )
 
@@ -62,16 +62,7 @@ func TestZeroTrustPolicyBreakGlass(t *testing.T) {
 
 	// Engage, as the BreakGlass controller does: BreakGlass active,
 	// namespace annotated and detached, PeerAuthentication relaxed.
-	bg := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "outage"},
-		Spec: meshv1alpha1.BreakGlassSpec{Reason: "istiod down", Target: meshv1alpha1.BreakGlassTarget{Provider: meshv1alpha1.ProviderIstio}}}
-	must(t, c.Create(ctx, bg))
-	bg.Status.Phase, bg.Status.Provider = meshv1alpha1.BreakGlassEngaged, meshv1alpha1.ProviderIstio
-	must(t, c.Status().Update(ctx, bg))
-	nsObj := &corev1.Namespace{}
-	must(t, c.Get(ctx, client.ObjectKey{Name: ns}, nsObj))
-	delete(nsObj.Labels, "istio-injection")
-	nsObj.Annotations = map[string]string{breakglass.NamespaceAnnotation: "outage"}
-	must(t, c.Update(ctx, nsObj))
+	bg := bgsim.Engage(t, c, "outage", meshv1alpha1.ProviderIstio, ns, "istio-injection")
 	eventually(t, "policy held", func() (bool, string) {
 		got := &meshv1alpha1.ZeroTrustPolicy{}
 		_ = c.Get(ctx, key, got)
@@ -106,13 +97,7 @@ func TestZeroTrustPolicyBreakGlass(t *testing.T) {
 
 	// Restore: the namespace is put back, the BreakGlass finishes; the
 	// policy is enforced again with the change made meanwhile.
-	must(t, c.Get(ctx, client.ObjectKey{Name: ns}, nsObj))
-	nsObj.Labels["istio-injection"] = "enabled"
-	delete(nsObj.Annotations, breakglass.NamespaceAnnotation)
-	must(t, c.Update(ctx, nsObj))
-	must(t, c.Get(ctx, client.ObjectKey{Name: "outage"}, bg))
-	bg.Status.Phase = meshv1alpha1.BreakGlassRestored
-	must(t, c.Status().Update(ctx, bg))
+	bg.Release()
 	eventually(t, "policy enforced again", func() (bool, string) {
 		got := &meshv1alpha1.ZeroTrustPolicy{}
 		pa := &istiosecurity.PeerAuthentication{}
