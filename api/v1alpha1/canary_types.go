@@ -169,6 +169,18 @@ type CanaryMetric struct {
 // +kubebuilder:validation:Enum=pre-rollout;rollout;confirm-rollout;confirm-traffic-increase;confirm-promotion;post-rollout;rollback;event
 type WebhookType string
 
+// The webhook types, in the order of a delivery.
+const (
+	WebhookPreRollout             WebhookType = "pre-rollout"
+	WebhookRollout                WebhookType = "rollout"
+	WebhookConfirmRollout         WebhookType = "confirm-rollout"
+	WebhookConfirmTrafficIncrease WebhookType = "confirm-traffic-increase"
+	WebhookConfirmPromotion       WebhookType = "confirm-promotion"
+	WebhookPostRollout            WebhookType = "post-rollout"
+	WebhookRollback               WebhookType = "rollback"
+	WebhookEvent                  WebhookType = "event"
+)
+
 // CanaryWebhook is an HTTP call made at one point of the analysis. Gate
 // types (confirm-*) hold the canary until the call returns 2xx; check types
 // (pre-rollout, rollout) count a non-2xx answer as a failed check.

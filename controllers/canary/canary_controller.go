@@ -365,7 +365,7 @@ func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w 
 	d.State.LastAnalysis = time.Time{}
 	d.State.Message = "rolled back: the target Deployment " + w.n.target + " was deleted during the delivery; the primary serves all traffic"
 	d.Note = d.State.Message
-	d.Notify = []meshv1alpha1.WebhookType{canary.PostRollout}
+	d.Notify = []meshv1alpha1.WebhookType{meshv1alpha1.WebhookPostRollout}
 	out.decision = &d
 	out.weight, out.hasWeight = 0, true
 	return nil

@@ -147,6 +147,6 @@ func (r *Reconciler) record(cn *meshv1alpha1.Canary, before *meshv1alpha1.Canary
 		r.Events.Eventf(cn, nil, typ, reason, "Reconcile", "%s", truncate(strings.Join(notes, "; ")))
 	}
 	if d := out.decision; d != nil && before.Phase != cn.Status.Phase {
-		r.notify(cn, append([]meshv1alpha1.WebhookType{canary.EventHook}, d.Notify...))
+		r.notify(cn, append([]meshv1alpha1.WebhookType{meshv1alpha1.WebhookEvent}, d.Notify...))
 	}
 }

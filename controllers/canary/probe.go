@@ -91,22 +91,22 @@ func (p *probe) run(typ meshv1alpha1.WebhookType) error {
 // RollbackRequested polls the rollback hooks: a 2xx answer asks for a
 // rollback now (Flagger's semantics).
 func (p *probe) RollbackRequested() (bool, string) {
-	if len(hooksOf(p.cn, canary.RollbackHook)) == 0 {
+	if len(hooksOf(p.cn, meshv1alpha1.WebhookRollback)) == 0 {
 		return false, ""
 	}
 	name, err := p.r.caller().RollbackRequested(p.ctx, p.cn.Spec.Analysis.Webhooks, p.payload)
 	if name != "" {
-		metrics.RecordWebhook(p.cn.Namespace, p.cn.Name, canary.RollbackHook, nil)
+		metrics.RecordWebhook(p.cn.Namespace, p.cn.Name, meshv1alpha1.WebhookRollback, nil)
 		return true, name
 	}
-	metrics.RecordWebhook(p.cn.Namespace, p.cn.Name, canary.RollbackHook, err)
+	metrics.RecordWebhook(p.cn.Namespace, p.cn.Name, meshv1alpha1.WebhookRollback, err)
 	return false, ""
 }
 
 // PreRollout calls the pre-rollout webhooks; a non-2xx answer fails the
 // interval.
 func (p *probe) PreRollout() canary.CheckResult {
-	if err := p.run(canary.PreRollout); err != nil {
+	if err := p.run(meshv1alpha1.WebhookPreRollout); err != nil {
 		return canary.CheckResult{Failed: true, Message: err.Error()}
 	}
 	return canary.CheckResult{Message: "pre-rollout webhooks passed"}
@@ -141,7 +141,7 @@ func (p *probe) Analyse() canary.CheckResult {
 			}
 		}
 	}
-	if err := p.run(canary.Rollout); err != nil {
+	if err := p.run(meshv1alpha1.WebhookRollout); err != nil {
 		failed = append(failed, err.Error())
 	}
 	if len(failed) > 0 {

@@ -7,18 +7,6 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 )
 
-// Webhook types (the API's enum values).
-const (
-	PreRollout             meshv1alpha1.WebhookType = "pre-rollout"
-	Rollout                meshv1alpha1.WebhookType = "rollout"
-	ConfirmRollout         meshv1alpha1.WebhookType = "confirm-rollout"
-	ConfirmTrafficIncrease meshv1alpha1.WebhookType = "confirm-traffic-increase"
-	ConfirmPromotion       meshv1alpha1.WebhookType = "confirm-promotion"
-	PostRollout            meshv1alpha1.WebhookType = "post-rollout"
-	RollbackHook           meshv1alpha1.WebhookType = "rollback"
-	EventHook              meshv1alpha1.WebhookType = "event"
-)
-
 // Manual actions (values of meshv1alpha1.CanaryActionAnnotation).
 const (
 	ActionAbort   = "abort"
@@ -278,7 +266,7 @@ func idle(d Decision, o Observation, probe Probe) Decision {
 
 // startAnalysis enters Progressing, or Waiting when confirm-rollout holds.
 func startAnalysis(d Decision, o Observation, probe Probe, reason, why string) Decision {
-	if open, msg := probe.Gate(ConfirmRollout); !open {
+	if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmRollout); !open {
 		d.enter(meshv1alpha1.CanaryPhaseWaiting, o.Now, "WaitingConfirmRollout", why+"; confirm-rollout holds: "+msg)
 		d.State.LastAnalysis = o.Now
 		d.Requeue = o.Interval
@@ -351,7 +339,7 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 	}
 	switch s.Phase {
 	case meshv1alpha1.CanaryPhaseWaiting:
-		if open, msg := probe.Gate(ConfirmRollout); !open {
+		if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmRollout); !open {
 			d.State.Message = "confirm-rollout holds: " + msg
 			return d
 		}
@@ -364,7 +352,7 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 		if res := probe.Analyse(); res.Failed {
 			return fail(res)
 		}
-		if open, msg := probe.Gate(ConfirmPromotion); !open {
+		if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmPromotion); !open {
 			d.State.Message = "analysis passed; confirm-promotion holds: " + msg
 			return d
 		}
@@ -380,7 +368,7 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 			return fail(res)
 		}
 		if int(s.Iterations) >= len(o.Plan) {
-			if open, msg := probe.Gate(ConfirmPromotion); !open {
+			if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmPromotion); !open {
 				d.enter(meshv1alpha1.CanaryPhaseWaitingPromotion, o.Now, "WaitingPromotion", "analysis passed; confirm-promotion holds: "+msg)
 				d.State.LastAnalysis = o.Now
 				return d
@@ -389,7 +377,7 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 		}
 	}
 	if o.Plan.Increases(s.Iterations) {
-		if open, msg := probe.Gate(ConfirmTrafficIncrease); !open {
+		if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmTrafficIncrease); !open {
 			d.State.Message = "checks passed; confirm-traffic-increase holds: " + msg
 			return d
 		}
@@ -449,7 +437,7 @@ func finalising(d Decision, o Observation) Decision {
 		return d
 	}
 	d.enter(meshv1alpha1.CanaryPhaseSucceeded, o.Now, "Succeeded", "revision "+d.State.LastPromotedSpec+" promoted")
-	d.Notify = append(d.Notify, PostRollout)
+	d.Notify = append(d.Notify, meshv1alpha1.WebhookPostRollout)
 	return d
 }
 
@@ -457,6 +445,6 @@ func finalising(d Decision, o Observation) Decision {
 func rollback(d Decision, o Observation, why string) Decision {
 	d.enter(meshv1alpha1.CanaryPhaseFailed, o.Now, "RolledBack", "rolled back: "+why)
 	d.Rollback = true
-	d.Notify = append(d.Notify, PostRollout)
+	d.Notify = append(d.Notify, meshv1alpha1.WebhookPostRollout)
 	return d
 }

@@ -78,7 +78,7 @@ func TestStep(t *testing.T) {
 		{name: "failed revision stays down", state: State{Phase: meshv1alpha1.CanaryPhaseFailed, LastAppliedSpec: "h1", FailedChecks: 2},
 			phase: meshv1alpha1.CanaryPhaseFailed, failed: 2, route: Primary, scale: ScaleDown},
 		{name: "confirm-rollout closed waits", state: State{Phase: meshv1alpha1.CanaryPhaseInitialized, LastAppliedSpec: "h0"},
-			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{ConfirmRollout: true}},
+			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{meshv1alpha1.WebhookConfirmRollout: true}},
 			phase: meshv1alpha1.CanaryPhaseWaiting, route: Primary, scale: ScaleUp},
 		{name: "confirm-rollout opens", state: State{Phase: meshv1alpha1.CanaryPhaseWaiting, LastAppliedSpec: "h1", LastAnalysis: an},
 			phase: meshv1alpha1.CanaryPhaseProgressing, route: Primary, scale: ScaleUp},
@@ -91,7 +91,7 @@ func TestStep(t *testing.T) {
 		{name: "progress deadline rolls back", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", PhaseSince: t0},
 			obs: func(o *Observation) { o.CanaryAvailable = false }, phase: meshv1alpha1.CanaryPhaseFailed, route: Primary, scale: ScaleDown,
 			check: func(t *testing.T, d Decision) {
-				if !d.Rollback || len(d.Notify) != 1 || d.Notify[0] != PostRollout {
+				if !d.Rollback || len(d.Notify) != 1 || d.Notify[0] != meshv1alpha1.WebhookPostRollout {
 					t.Errorf("rollback %v notify %v", d.Rollback, d.Notify)
 				}
 			}},
@@ -111,7 +111,7 @@ func TestStep(t *testing.T) {
 		{name: "pre-rollout failure counts", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1"},
 			probe: fakeProbe{preFail: true}, phase: meshv1alpha1.CanaryPhaseProgressing, failed: 1, route: Primary, scale: ScaleUp},
 		{name: "confirm-traffic-increase holds", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", Iterations: 1, LastAnalysis: an},
-			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{ConfirmTrafficIncrease: true}},
+			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{meshv1alpha1.WebhookConfirmTrafficIncrease: true}},
 			phase: meshv1alpha1.CanaryPhaseProgressing, iter: 1, route: Route{Weight: 10}, scale: ScaleUp},
 		{name: "last step passed promotes", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", Iterations: 2, LastAnalysis: an},
 			phase: meshv1alpha1.CanaryPhasePromoting, iter: 2, route: Route{Weight: 100}, scale: ScaleUp,
@@ -121,13 +121,13 @@ func TestStep(t *testing.T) {
 				}
 			}},
 		{name: "confirm-promotion holds", state: State{Phase: meshv1alpha1.CanaryPhaseProgressing, LastAppliedSpec: "h1", Iterations: 2, LastAnalysis: an},
-			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{ConfirmPromotion: true}},
+			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{meshv1alpha1.WebhookConfirmPromotion: true}},
 			phase: meshv1alpha1.CanaryPhaseWaitingPromotion, iter: 2, route: Route{Weight: 20}, scale: ScaleUp},
 		{name: "confirm-promotion still closed", state: State{Phase: meshv1alpha1.CanaryPhaseWaitingPromotion, LastAppliedSpec: "h1", Iterations: 2, LastAnalysis: an},
-			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{ConfirmPromotion: true}},
+			probe: fakeProbe{closed: map[meshv1alpha1.WebhookType]bool{meshv1alpha1.WebhookConfirmPromotion: true}},
 			phase: meshv1alpha1.CanaryPhaseWaitingPromotion, iter: 2, route: Route{Weight: 20}, scale: ScaleUp},
 		{name: "a failing check while waiting for promotion rolls back", state: State{Phase: meshv1alpha1.CanaryPhaseWaitingPromotion, LastAppliedSpec: "h1", Iterations: 2, FailedChecks: 1, LastAnalysis: an},
-			probe: fakeProbe{fail: true, closed: map[meshv1alpha1.WebhookType]bool{ConfirmPromotion: true}},
+			probe: fakeProbe{fail: true, closed: map[meshv1alpha1.WebhookType]bool{meshv1alpha1.WebhookConfirmPromotion: true}},
 			phase: meshv1alpha1.CanaryPhaseFailed, iter: 2, failed: 2, route: Primary, scale: ScaleDown},
 		{name: "confirm-promotion opens", state: State{Phase: meshv1alpha1.CanaryPhaseWaitingPromotion, LastAppliedSpec: "h1", Iterations: 2, LastAnalysis: an},
 			phase: meshv1alpha1.CanaryPhasePromoting, iter: 2, route: Route{Weight: 100}, scale: ScaleUp},
@@ -209,7 +209,7 @@ func TestStep(t *testing.T) {
 		{name: "finalised: succeeded", state: State{Phase: meshv1alpha1.CanaryPhaseFinalising, LastAppliedSpec: "h1", LastPromotedSpec: "h1"},
 			obs: func(o *Observation) { o.CanaryScaledDown = true }, phase: meshv1alpha1.CanaryPhaseSucceeded, route: Primary, scale: ScaleDown,
 			check: func(t *testing.T, d Decision) {
-				if len(d.Notify) != 1 || d.Notify[0] != PostRollout {
+				if len(d.Notify) != 1 || d.Notify[0] != meshv1alpha1.WebhookPostRollout {
 					t.Errorf("notify %v", d.Notify)
 				}
 			}},

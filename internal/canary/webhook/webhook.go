@@ -37,18 +37,6 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 )
 
-// Webhook types.
-const (
-	PreRollout             meshv1alpha1.WebhookType = "pre-rollout"
-	Rollout                meshv1alpha1.WebhookType = "rollout"
-	ConfirmRollout         meshv1alpha1.WebhookType = "confirm-rollout"
-	ConfirmTrafficIncrease meshv1alpha1.WebhookType = "confirm-traffic-increase"
-	ConfirmPromotion       meshv1alpha1.WebhookType = "confirm-promotion"
-	PostRollout            meshv1alpha1.WebhookType = "post-rollout"
-	RollbackHook           meshv1alpha1.WebhookType = "rollback"
-	Event                  meshv1alpha1.WebhookType = "event"
-)
-
 // DefaultTimeout bounds a call whose hook sets no timeout.
 const DefaultTimeout = 10 * time.Second
 
@@ -83,7 +71,7 @@ type Caller struct {
 // confirm-rollout, confirm-traffic-increase and confirm-promotion.
 func IsGate(typ meshv1alpha1.WebhookType) bool {
 	switch typ {
-	case ConfirmRollout, ConfirmTrafficIncrease, ConfirmPromotion:
+	case meshv1alpha1.WebhookConfirmRollout, meshv1alpha1.WebhookConfirmTrafficIncrease, meshv1alpha1.WebhookConfirmPromotion:
 		return true
 	}
 	return false
@@ -94,7 +82,7 @@ func IsGate(typ meshv1alpha1.WebhookType) bool {
 // nothing): Run calls every hook of these types and joins their failures.
 func IsNotification(typ meshv1alpha1.WebhookType) bool {
 	switch typ {
-	case PostRollout, RollbackHook, Event:
+	case meshv1alpha1.WebhookPostRollout, meshv1alpha1.WebhookRollback, meshv1alpha1.WebhookEvent:
 		return true
 	}
 	return false
@@ -178,7 +166,7 @@ func (c *Caller) Run(ctx context.Context, hooks []meshv1alpha1.CanaryWebhook, ty
 func (c *Caller) RollbackRequested(ctx context.Context, hooks []meshv1alpha1.CanaryWebhook, p Payload) (string, error) {
 	var errs []error
 	for _, h := range hooks {
-		if h.Type != RollbackHook {
+		if h.Type != meshv1alpha1.WebhookRollback {
 			continue
 		}
 		err := c.Call(ctx, h, p)

@@ -85,10 +85,10 @@ var payload = Payload{Name: "podinfo", Namespace: "test", Phase: meshv1alpha1.Ca
 
 func TestCallPayloadShape(t *testing.T) {
 	r := newRecorder(t)
-	h := r.hook("load", Rollout, "/load")
+	h := r.hook("load", meshv1alpha1.WebhookRollout, "/load")
 	h.Metadata = map[string]string{"cmd": "hey -z 1m http://podinfo-canary.test:9898/", "type": "from-hook"}
 	p := payload
-	p.Type = Event // overwritten by the hook's type
+	p.Type = meshv1alpha1.WebhookEvent // overwritten by the hook's type
 	p.Metadata = map[string]string{"type": "from-caller", "cluster": "east"}
 	if err := (&Caller{}).Call(context.Background(), h, p); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestCallPayloadShape(t *testing.T) {
 
 func TestCallNoMetadataOmitted(t *testing.T) {
 	r := newRecorder(t)
-	if err := (&Caller{}).Call(context.Background(), r.hook("gate", ConfirmRollout, "/gate"), payload); err != nil {
+	if err := (&Caller{}).Call(context.Background(), r.hook("gate", meshv1alpha1.WebhookConfirmRollout, "/gate"), payload); err != nil {
 		t.Fatal(err)
 	}
 	if raw := string(r.got()[0].raw); strings.Contains(raw, "metadata") {
@@ -143,11 +143,11 @@ func TestCallStatuses(t *testing.T) {
 	r.status["/redirect"] = http.StatusNotModified
 	c := &Caller{}
 	for _, p := range []string{"/ok", "/accepted", "/nocontent"} {
-		if err := c.Call(context.Background(), r.hook("h", ConfirmPromotion, p), payload); err != nil {
+		if err := c.Call(context.Background(), r.hook("h", meshv1alpha1.WebhookConfirmPromotion, p), payload); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	err := c.Call(context.Background(), r.hook("approve", ConfirmPromotion, "/forbidden"), payload)
+	err := c.Call(context.Background(), r.hook("approve", meshv1alpha1.WebhookConfirmPromotion, "/forbidden"), payload)
 	if err == nil {
 		t.Fatal("403 passed")
 	}
@@ -156,14 +156,14 @@ func TestCallStatuses(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, w)
 		}
 	}
-	err = c.Call(context.Background(), r.hook("tests", PreRollout, "/broken"), payload)
+	err = c.Call(context.Background(), r.hook("tests", meshv1alpha1.WebhookPreRollout, "/broken"), payload)
 	if err == nil || !strings.Contains(err.Error(), "status 500") || !strings.Contains(err.Error(), "…") {
 		t.Fatalf("500: %v", err)
 	}
 	if len(err.Error()) > 600 {
 		t.Fatalf("body excerpt not bounded: %d chars", len(err.Error()))
 	}
-	if err := c.Call(context.Background(), r.hook("r", Rollout, "/redirect"), payload); err == nil || !strings.Contains(err.Error(), "status 304") {
+	if err := c.Call(context.Background(), r.hook("r", meshv1alpha1.WebhookRollout, "/redirect"), payload); err == nil || !strings.Contains(err.Error(), "status 304") {
 		t.Fatalf("304: %v", err)
 	}
 }
@@ -171,7 +171,7 @@ func TestCallStatuses(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	r := newRecorder(t)
 	r.delay["/slow"] = 10 * time.Second
-	h := r.hook("slow-gate", ConfirmTrafficIncrease, "/slow")
+	h := r.hook("slow-gate", meshv1alpha1.WebhookConfirmTrafficIncrease, "/slow")
 	h.Timeout = &metav1.Duration{Duration: 200 * time.Millisecond}
 	start := time.Now()
 	err := (&Caller{}).Call(context.Background(), h, payload)
@@ -194,7 +194,7 @@ func TestCallDefaultTimeoutAndCallerContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := (&Caller{}).Call(ctx, r.hook("slow", Event, "/slow"), payload)
+	err := (&Caller{}).Call(ctx, r.hook("slow", meshv1alpha1.WebhookEvent, "/slow"), payload)
 	if err == nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("caller's context not honoured: %v after %s", err, time.Since(start))
 	}
@@ -210,7 +210,7 @@ func TestCallUnreachable(t *testing.T) {
 	}
 	url := "http://" + l.Addr().String() + "/gate"
 	_ = l.Close()
-	err = (&Caller{}).Call(context.Background(), meshv1alpha1.CanaryWebhook{Name: "gone", Type: ConfirmRollout, URL: url}, payload)
+	err = (&Caller{}).Call(context.Background(), meshv1alpha1.CanaryWebhook{Name: "gone", Type: meshv1alpha1.WebhookConfirmRollout, URL: url}, payload)
 	if err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("unreachable: %v", err)
 	}
@@ -220,12 +220,12 @@ func TestRunOrderAndStop(t *testing.T) {
 	r := newRecorder(t)
 	r.status["/b"] = http.StatusServiceUnavailable
 	hooks := []meshv1alpha1.CanaryWebhook{
-		r.hook("a", ConfirmPromotion, "/a"),
-		r.hook("other", PreRollout, "/other"),
-		r.hook("b", ConfirmPromotion, "/b"),
-		r.hook("c", ConfirmPromotion, "/c"),
+		r.hook("a", meshv1alpha1.WebhookConfirmPromotion, "/a"),
+		r.hook("other", meshv1alpha1.WebhookPreRollout, "/other"),
+		r.hook("b", meshv1alpha1.WebhookConfirmPromotion, "/b"),
+		r.hook("c", meshv1alpha1.WebhookConfirmPromotion, "/c"),
 	}
-	err := (&Caller{}).Run(context.Background(), hooks, ConfirmPromotion, payload)
+	err := (&Caller{}).Run(context.Background(), hooks, meshv1alpha1.WebhookConfirmPromotion, payload)
 	if err == nil || !strings.Contains(err.Error(), "webhook b") || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("Run: %v", err)
 	}
@@ -238,8 +238,8 @@ func TestRunNotificationsAllCalled(t *testing.T) {
 	r := newRecorder(t)
 	r.status["/n1"] = http.StatusInternalServerError
 	r.status["/n3"] = http.StatusBadGateway
-	hooks := []meshv1alpha1.CanaryWebhook{r.hook("n1", RollbackHook, "/n1"), r.hook("n2", RollbackHook, "/n2"), r.hook("n3", RollbackHook, "/n3")}
-	err := (&Caller{}).Run(context.Background(), hooks, RollbackHook, payload)
+	hooks := []meshv1alpha1.CanaryWebhook{r.hook("n1", meshv1alpha1.WebhookRollback, "/n1"), r.hook("n2", meshv1alpha1.WebhookRollback, "/n2"), r.hook("n3", meshv1alpha1.WebhookRollback, "/n3")}
+	err := (&Caller{}).Run(context.Background(), hooks, meshv1alpha1.WebhookRollback, payload)
 	if err == nil || !strings.Contains(err.Error(), "webhook n1") || !strings.Contains(err.Error(), "webhook n3") {
 		t.Fatalf("Run: %v", err)
 	}
@@ -250,10 +250,10 @@ func TestRunNotificationsAllCalled(t *testing.T) {
 
 func TestRunNone(t *testing.T) {
 	r := newRecorder(t)
-	if err := (&Caller{}).Run(context.Background(), []meshv1alpha1.CanaryWebhook{r.hook("x", Event, "/x")}, ConfirmRollout, payload); err != nil {
+	if err := (&Caller{}).Run(context.Background(), []meshv1alpha1.CanaryWebhook{r.hook("x", meshv1alpha1.WebhookEvent, "/x")}, meshv1alpha1.WebhookConfirmRollout, payload); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Caller{}).Run(context.Background(), nil, Event, payload); err != nil {
+	if err := (&Caller{}).Run(context.Background(), nil, meshv1alpha1.WebhookEvent, payload); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.paths()) != 0 {
@@ -262,9 +262,9 @@ func TestRunNone(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	gates := map[meshv1alpha1.WebhookType]bool{ConfirmRollout: true, ConfirmTrafficIncrease: true, ConfirmPromotion: true}
-	notes := map[meshv1alpha1.WebhookType]bool{PostRollout: true, RollbackHook: true, Event: true}
-	for _, typ := range []meshv1alpha1.WebhookType{PreRollout, Rollout, ConfirmRollout, ConfirmTrafficIncrease, ConfirmPromotion, PostRollout, RollbackHook, Event} {
+	gates := map[meshv1alpha1.WebhookType]bool{meshv1alpha1.WebhookConfirmRollout: true, meshv1alpha1.WebhookConfirmTrafficIncrease: true, meshv1alpha1.WebhookConfirmPromotion: true}
+	notes := map[meshv1alpha1.WebhookType]bool{meshv1alpha1.WebhookPostRollout: true, meshv1alpha1.WebhookRollback: true, meshv1alpha1.WebhookEvent: true}
+	for _, typ := range []meshv1alpha1.WebhookType{meshv1alpha1.WebhookPreRollout, meshv1alpha1.WebhookRollout, meshv1alpha1.WebhookConfirmRollout, meshv1alpha1.WebhookConfirmTrafficIncrease, meshv1alpha1.WebhookConfirmPromotion, meshv1alpha1.WebhookPostRollout, meshv1alpha1.WebhookRollback, meshv1alpha1.WebhookEvent} {
 		if IsGate(typ) != gates[typ] {
 			t.Errorf("IsGate(%s) = %v", typ, IsGate(typ))
 		}
@@ -278,7 +278,7 @@ func TestRollbackRequested(t *testing.T) {
 	r := newRecorder(t)
 	r.status["/no"] = http.StatusNotFound
 	r.status["/yes"] = http.StatusOK
-	hooks := []meshv1alpha1.CanaryWebhook{r.hook("gate", ConfirmRollout, "/gate"), r.hook("no", RollbackHook, "/no"), r.hook("yes", RollbackHook, "/yes"), r.hook("later", RollbackHook, "/later")}
+	hooks := []meshv1alpha1.CanaryWebhook{r.hook("gate", meshv1alpha1.WebhookConfirmRollout, "/gate"), r.hook("no", meshv1alpha1.WebhookRollback, "/no"), r.hook("yes", meshv1alpha1.WebhookRollback, "/yes"), r.hook("later", meshv1alpha1.WebhookRollback, "/later")}
 	name, err := (&Caller{}).RollbackRequested(context.Background(), hooks, payload)
 	if name != "yes" || err != nil {
 		t.Fatalf("RollbackRequested = %q, %v", name, err)
