@@ -313,9 +313,15 @@ func TestBreakGlass(t *testing.T) {
 			bg.Status.Conflicts[0].Field != "metadata.labels[istio-injection]" || !strings.Contains(bg.Status.Conflicts[0].Message, `"disabled"`) {
 			t.Fatalf("conflicts %+v", bg.Status.Conflicts)
 		}
-		if len(bg.Finalizers) != 0 || cond(bg, meshv1alpha1.ReadyCondition)[:4] != "True" {
-			t.Fatalf("finalizers %v, Ready %s", bg.Finalizers, cond(bg, meshv1alpha1.ReadyCondition))
-		}
+		// The restore finishes with the finalizer's removal, a metadata
+		// patch apart from the status patch that says Restored.
+		eventually(t, "restore-finalizer removed and Ready", func() error {
+			must(t, c.Get(ctx, client.ObjectKey{Name: "timed"}, bg))
+			if len(bg.Finalizers) != 0 || cond(bg, meshv1alpha1.ReadyCondition)[:4] != "True" {
+				return fmt.Errorf("finalizers %v, Ready %s", bg.Finalizers, cond(bg, meshv1alpha1.ReadyCondition))
+			}
+			return nil
+		})
 		must(t, c.Get(ctx, client.ObjectKey{Name: "shop"}, ns))
 		if ns.Labels["istio-injection"] != "disabled" || ns.Annotations[bgengine.NamespaceAnnotation] != "" {
 			t.Fatalf("shop after expiry: %v %v", ns.Labels, ns.Annotations)
