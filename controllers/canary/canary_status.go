@@ -132,9 +132,9 @@ func (r *Reconciler) record(cn *meshv1alpha1.Canary, before *meshv1alpha1.Canary
 			typ = corev1.EventTypeWarning
 		}
 	}
-	wrote := append([]string{}, out.applied.Applied...)
-	for _, p := range out.applied.Pruned {
-		wrote = append(wrote, "pruned "+p)
+	var wrote []string
+	for _, c := range out.applied.Changes.Written() {
+		wrote = append(wrote, c.String())
 	}
 	wrote = append(wrote, out.scaled...)
 	if len(wrote) > 0 {

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,10 +48,6 @@ import (
 
 // Kind is the owner kind in labels and inventories.
 const Kind = "TrafficSplit"
-
-// conflictRetry re-checks a Conflict: the foreign object is not watched
-// by owner, so its removal is noticed by polling.
-const conflictRetry = 2 * time.Minute
 
 // Reconciler reconciles TrafficSplits.
 type Reconciler struct {
@@ -122,7 +117,7 @@ func (r *Reconciler) splitsInNamespace(ctx context.Context, o client.Object) []r
 }
 
 // Reconcile brings one TrafficSplit's outputs to its spec.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ts := &meshv1alpha1.TrafficSplit{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ts); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -131,34 +126,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, nil // the garbage collector deletes the outputs
 	}
 	patcher := status.NewPatcher(r.Client, ts)
-	defer func() {
-		if perr := patcher.Patch(ctx, ts); perr != nil && err == nil {
-			err = perr
-		}
-	}()
-	out, rerr := r.reconcile(ctx, ts)
-	setStatus(ts, out, rerr)
+	out, err := r.reconcile(ctx, ts)
+	sum := setStatus(ts, out, err)
 	if out.applied.Wrote() {
 		r.Events.Eventf(ts, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", out.applied.Note())
 	}
-	log.FromContext(ctx).V(1).Info("reconciled", "provider", out.provider, "wrote", out.applied.Wrote(), "error", rerr)
-	switch {
-	case rerr == nil:
-		return ctrl.Result{}, nil
-	case isConflict(rerr):
-		return ctrl.Result{RequeueAfter: conflictRetry}, nil
-	case outcome.IsTerminal(rerr):
-		return ctrl.Result{}, nil
-	default:
-		return ctrl.Result{}, rerr
-	}
+	log.FromContext(ctx).V(1).Info("reconciled", "provider", out.provider, "wrote", out.applied.Wrote(), "error", err)
+	return status.Finish(ctx, patcher, ts, sum, err, meshv1alpha1.ApplyFailedReason)
 }
 
 // result is what the phases found.
 type result struct {
 	provider     meshv1alpha1.Provider
 	refsResolved bool
-	applied      apply.Result
+	// refErr is why a reference could not be resolved (terminal).
+	refErr  error
+	applied apply.Result
 	// pinnedBy is the BreakGlass that pinned the split to its stable
 	// backend, if any.
 	pinnedBy *meshv1alpha1.BreakGlass
@@ -181,6 +164,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	}
 	resolved, err := r.resolveRefs(ctx, ts)
 	if err != nil {
+		if outcome.IsTerminal(err) {
+			out.refErr = err
+		}
 		return out, err
 	}
 	out.refsResolved = true
@@ -211,10 +197,9 @@ func (r *Reconciler) provider(ctx context.Context, ts *meshv1alpha1.TrafficSplit
 
 // refError is a reference problem: terminal (the Service watch re-checks
 // it) with reason ReferenceNotFound or InvalidSpec.
-type refError struct{ reason, msg string }
-
-func (e *refError) Error() string         { return e.msg }
-func (e *refError) StalledReason() string { return e.reason }
+func refError(reason, format string, args ...any) error {
+	return outcome.Stalled(reason, format, args...)
+}
 
 func serviceNames(spec *meshv1alpha1.TrafficSplitSpec) []string {
 	names := []string{spec.Service.Name}
@@ -245,8 +230,7 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 		svc := &corev1.Service{}
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ts.Namespace, Name: name}, svc); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, &refError{meshv1alpha1.ReferenceNotFoundReason,
-					fmt.Sprintf("Service %s/%s does not exist; create it or fix the name (re-checked when it appears)", ts.Namespace, name)}
+				return nil, refError(meshv1alpha1.ReferenceNotFoundReason, "Service %s/%s does not exist; create it or fix the name (re-checked when it appears)", ts.Namespace, name)
 			}
 			return nil, err
 		}
@@ -256,15 +240,13 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 	switch {
 	case ts.Spec.Service.Port != nil:
 		if !hasPort(root, *ts.Spec.Service.Port) {
-			return nil, &refError{meshv1alpha1.InvalidSpecReason,
-				fmt.Sprintf("Service %s has no port %d; set spec.service.port to one of %v", root.Name, *ts.Spec.Service.Port, ports(root))}
+			return nil, refError(meshv1alpha1.InvalidSpecReason, "Service %s has no port %d; set spec.service.port to one of %v", root.Name, *ts.Spec.Service.Port, ports(root))
 		}
 	case len(root.Spec.Ports) == 1:
 		p := root.Spec.Ports[0].Port
 		out.Spec.Service.Port = &p
 	default:
-		return nil, &refError{meshv1alpha1.InvalidSpecReason,
-			fmt.Sprintf("Service %s has ports %v; set spec.service.port to the one to split", root.Name, ports(root))}
+		return nil, refError(meshv1alpha1.InvalidSpecReason, "Service %s has ports %v; set spec.service.port to the one to split", root.Name, ports(root))
 	}
 	rootPort := *out.Spec.Service.Port
 	check := func(b meshv1alpha1.WeightedBackend, where string) error {
@@ -273,8 +255,7 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 			port = *b.Port
 		}
 		if !hasPort(services[b.Name], port) {
-			return &refError{meshv1alpha1.InvalidSpecReason,
-				fmt.Sprintf("%s: Service %s has no port %d (ports %v); set the backend's port", where, b.Name, port, ports(services[b.Name]))}
+			return refError(meshv1alpha1.InvalidSpecReason, "%s: Service %s has no port %d (ports %v); set the backend's port", where, b.Name, port, ports(services[b.Name]))
 		}
 		return nil
 	}

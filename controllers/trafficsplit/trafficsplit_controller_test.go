@@ -3,11 +3,12 @@ package trafficsplit
 import (
 	"context"
 
-	"github.com/go-logr/logr"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"

@@ -213,8 +213,8 @@ func (r *Reconciler) finalize(ctx context.Context, p *meshv1alpha1.ZeroTrustPoli
 	if err != nil {
 		return err
 	}
-	if len(pruned) > 0 {
-		r.Events.Eventf(p, nil, corev1.EventTypeNormal, "Pruned", "Delete", "released %s", strings.Join(pruned, ", "))
+	if pruned.Wrote() {
+		r.Events.Eventf(p, nil, corev1.EventTypeNormal, "Pruned", "Delete", "%s", pruned)
 	}
 	controllerutil.RemoveFinalizer(p, Finalizer)
 	return nil

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/go-logr/logr"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	ciliumv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/v2"
 	linkerdserver "github.com/linkerd/linkerd2/controller/gen/apis/server/v1beta3"

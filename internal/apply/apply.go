@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
 )
 
@@ -49,14 +51,13 @@ type Owner struct {
 type Result struct {
 	// Inventory lists the outputs now in place, sorted.
 	Inventory []meshv1alpha1.ObjectReference
-	// Applied lists the outputs written ("Kind name").
-	Applied []string
-	// Pruned lists the outputs deleted (or released).
-	Pruned []string
+	// Changes says, per output, what was done to it: created, configured,
+	// unchanged or pruned, in the order of the work.
+	Changes ChangeSet
 }
 
 // Wrote reports whether the Apply sent any write.
-func (r Result) Wrote() bool { return len(r.Applied)+len(r.Pruned) > 0 }
+func (r Result) Wrote() bool { return r.Changes.Wrote() }
 
 // ConflictError says an object with an output's name exists and is not
 // the owner's. It is terminal with reason Conflict.
@@ -79,6 +80,10 @@ func (e *ConflictError) Error() string {
 
 // StalledReason makes the error terminal with reason Conflict.
 func (e *ConflictError) StalledReason() string { return meshv1alpha1.ConflictReason }
+
+// RetryAfter re-checks the clash on a timer: the foreign object is not
+// watched by owner, so its removal is noticed by polling.
+func (e *ConflictError) RetryAfter() time.Duration { return outcome.ConflictRetry }
 
 // IsShared reports whether an output is a shared object (a Namespace)
 // whose given fields only are applied.
@@ -172,18 +177,24 @@ func (a *Applier) Apply(ctx context.Context, owner Owner, objs []client.Object, 
 		todo = append(todo, pending{u: u, live: live})
 	}
 	for _, p := range todo {
-		res.Inventory = append(res.Inventory, refOf(p.u))
+		ref := refOf(p.u)
+		res.Inventory = append(res.Inventory, ref)
 		if p.live != nil && Contains(p.live, p.u.Object) {
+			res.Changes.add(ref, Unchanged)
 			continue
 		}
 		if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(p.u.DeepCopy()),
 			client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
 			return res, fmt.Errorf("applying %s %s/%s: %w", p.u.GetKind(), p.u.GetNamespace(), p.u.GetName(), err)
 		}
-		res.Applied = append(res.Applied, p.u.GetKind()+" "+p.u.GetName())
+		if p.live == nil {
+			res.Changes.add(ref, Created)
+		} else {
+			res.Changes.add(ref, Configured)
+		}
 	}
 	pruned, err := a.prune(ctx, ownerValue, res.Inventory, previous)
-	res.Pruned = pruned
+	res.Changes = append(res.Changes, pruned...)
 	sortRefs(res.Inventory)
 	return res, err
 }
@@ -191,12 +202,12 @@ func (a *Applier) Apply(ctx context.Context, owner Owner, objs []client.Object, 
 // Prune deletes every output in inventory that still carries the owner's
 // label (and releases shared objects' fields); used when the owner goes
 // away or its outputs must all be removed.
-func (a *Applier) Prune(ctx context.Context, owner Owner, inventory []meshv1alpha1.ObjectReference) ([]string, error) {
+func (a *Applier) Prune(ctx context.Context, owner Owner, inventory []meshv1alpha1.ObjectReference) (ChangeSet, error) {
 	return a.prune(ctx, ownership.OwnerValue(owner.Kind, owner.Object.GetNamespace(), owner.Object.GetName()), nil, inventory)
 }
 
-func (a *Applier) prune(ctx context.Context, ownerValue string, keep, previous []meshv1alpha1.ObjectReference) ([]string, error) {
-	var pruned []string
+func (a *Applier) prune(ctx context.Context, ownerValue string, keep, previous []meshv1alpha1.ObjectReference) (ChangeSet, error) {
+	var pruned ChangeSet
 	var errs []error
 	for _, ref := range previous {
 		if slices.Contains(keep, ref) {
@@ -226,7 +237,7 @@ func (a *Applier) prune(ctx context.Context, ownerValue string, keep, previous [
 				errs = append(errs, err)
 				continue
 			}
-			pruned = append(pruned, ref.Kind+" "+ref.Name)
+			pruned.add(ref, Released)
 			continue
 		}
 		if lu.GetLabels()[ownership.OwnerLabel] != ownerValue || lu.GetLabels()[ownership.ManagedByLabel] != ownership.ManagedByValue {
@@ -236,7 +247,7 @@ func (a *Applier) prune(ctx context.Context, ownerValue string, keep, previous [
 			errs = append(errs, fmt.Errorf("pruning %s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, err))
 			continue
 		}
-		pruned = append(pruned, ref.Kind+" "+ref.Name)
+		pruned.add(ref, Pruned)
 	}
 	return pruned, errors.Join(errs...)
 }

@@ -1,8 +1,6 @@
 package apply
 
 import (
-	"strings"
-
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,16 +23,4 @@ func Served(mapper meta.RESTMapper, scheme *runtime.Scheme, objs ...client.Objec
 		}
 	}
 	return out
-}
-
-// Note summarises a Result for the one Event a writing reconcile emits.
-func (r Result) Note() string {
-	var parts []string
-	if len(r.Applied) > 0 {
-		parts = append(parts, "applied "+strings.Join(r.Applied, ", "))
-	}
-	if len(r.Pruned) > 0 {
-		parts = append(parts, "pruned "+strings.Join(r.Pruned, ", "))
-	}
-	return strings.Join(parts, "; ")
 }

@@ -7,9 +7,12 @@ import (
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -35,6 +38,21 @@ type Manager struct {
 	Registry *mesh.Registry
 	// Options the manager was built with.
 	Options Options
+	// Clock is the controllers' time; the real clock unless a test sets
+	// another before the controllers are set up.
+	Clock clock.WithTicker
+}
+
+// ControllerOptions returns the controller options of the named controller
+// (its lower-case kind): MaxConcurrentReconciles from --concurrent.
+func (m *Manager) ControllerOptions(name string) controller.Options {
+	return controller.Options{MaxConcurrentReconciles: m.Options.ConcurrencyOf(name)}
+}
+
+// EventRecorder returns the one recorder of the named controller (its
+// lower-case kind); Events read "meshplane-<name>" as their reporter.
+func (m *Manager) EventRecorder(name string) events.EventRecorder {
+	return m.GetEventRecorder("meshplane-" + name)
 }
 
 // New builds the manager: scheme with every API Meshplane reads or writes,
@@ -89,7 +107,7 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 	if err := metrics.UseReader(mgr.GetCache()); err != nil {
 		return nil, fmt.Errorf("registering the metrics collector: %w", err)
 	}
-	return &Manager{Manager: mgr, Registry: reg, Options: o}, nil
+	return &Manager{Manager: mgr, Registry: reg, Options: o, Clock: clock.RealClock{}}, nil
 }
 
 // CRDsServed returns a readiness check that passes when the API server

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +39,9 @@ type Options struct {
 	// MetricsServer is the Prometheus-compatible API a Canary's analysis
 	// queries when it names none; none when empty.
 	MetricsServer string
+	// Concurrent is MaxConcurrentReconciles per controller (lower-case
+	// kind); DefaultConcurrency for a controller it does not name.
+	Concurrent map[string]int
 	// SkipControllerNameValidation lets several managers register the same
 	// controllers in one process (tests); never set by flags.
 	SkipControllerNameValidation bool
@@ -59,7 +64,84 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", "meshplane-system", "Namespace where Meshplane keeps its own Secrets.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Hour, "Full resync period of the informer cache.")
+	fs.Func("concurrent", "Concurrent reconciles: a number for every controller, or controller=number pairs (e.g. trafficsplit=8,canary=16). Defaults: "+defaultsText()+".", o.parseConcurrent)
 	fs.StringVar(&o.MetricsServer, "metrics-server", "", "Prometheus-compatible API (http(s)://host:port) Canary analyses query when they name no metricsServer.")
+}
+
+func defaultsText() string {
+	parts := make([]string, 0, len(DefaultConcurrency))
+	for _, n := range controllerNames() {
+		parts = append(parts, fmt.Sprintf("%s=%d", n, DefaultConcurrency[n]))
+	}
+	return strings.Join(parts, ",")
+}
+
+// DefaultConcurrency is each controller's MaxConcurrentReconciles unless
+// --concurrent says otherwise. Reconciles are latency-bound (a few reads,
+// one apply, one status patch): a few workers overlap the round trips.
+var DefaultConcurrency = map[string]int{
+	"meshinstall": 2, "meshrevision": 1, "meshfederation": 1, "breakglass": 1,
+	"trafficsplit": 4, "zerotrustpolicy": 4, "canary": 8,
+}
+
+// ConcurrencyOf returns MaxConcurrentReconciles for the named controller.
+func (o *Options) ConcurrencyOf(name string) int {
+	if n, ok := o.Concurrent[name]; ok && n > 0 {
+		return n
+	}
+	if n, ok := DefaultConcurrency[name]; ok {
+		return n
+	}
+	return 1
+}
+
+// parseConcurrent reads --concurrent: "8" for every controller, or
+// "trafficsplit=8,canary=16" per controller (the two may be mixed; a bare
+// number sets the ones not named).
+func (o *Options) parseConcurrent(s string) error {
+	out := map[string]int{}
+	all := 0
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, val, named := strings.Cut(part, "=")
+		if !named {
+			name, val = "", part
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(val))
+		if err != nil || n < 1 || n > 256 {
+			return fmt.Errorf("%q: want a number of workers from 1 to 256, e.g. 8 or trafficsplit=8,canary=16", part)
+		}
+		name = strings.ToLower(strings.TrimSpace(name))
+		if !named {
+			all = n
+			continue
+		}
+		if _, ok := DefaultConcurrency[name]; !ok {
+			return fmt.Errorf("%q: no controller %q; controllers are %s", part, name, strings.Join(controllerNames(), ", "))
+		}
+		out[name] = n
+	}
+	if all > 0 {
+		for name := range DefaultConcurrency {
+			if _, ok := out[name]; !ok {
+				out[name] = all
+			}
+		}
+	}
+	o.Concurrent = out
+	return nil
+}
+
+func controllerNames() []string {
+	names := make([]string, 0, len(DefaultConcurrency))
+	for n := range DefaultConcurrency {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Validate checks the options and says what is wrong.

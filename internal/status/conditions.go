@@ -1,8 +1,6 @@
 package status
 
 import (
-	"errors"
-
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -67,10 +65,9 @@ func MarkError(st *meshv1alpha1.CommonStatus, gen int64, err error, transientRea
 		MarkStalled(st, gen, t.StalledReason(), err.Error())
 		return true
 	}
-	var reasoned interface{ Reason() string }
 	reason := transientReason
-	if errors.As(err, &reasoned) && reasoned.Reason() != "" {
-		reason = reasoned.Reason()
+	if r, ok := outcome.TransientReason(err); ok {
+		reason = r
 	}
 	MarkReconciling(st, gen, reason, err.Error())
 	return false
