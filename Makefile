@@ -15,6 +15,7 @@ export MESHPLANE_BIN_DIR := $(BIN_DIR)
 export MESHPLANE_CRD_DIR := $(CRD_CACHE)
 
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
+GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 PKGS ?= ./...
 
@@ -59,9 +60,14 @@ fmt: ## gofmt the tree.
 vet: ## go vet.
 	go vet ./...
 
+.PHONY: lint
+lint: ## golangci-lint (.golangci.yml): staticcheck, importas, errorlint, an 80-line function limit.
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: verify
-verify: ## Fail when generated code or CRDs are stale, or gofmt/vet/go mod tidy are not clean.
+verify: ## Fail when generated code or CRDs are stale, or gofmt/vet/go mod tidy/lint are not clean.
 	./hack/verify.sh
+	$(MAKE) -s lint
 
 .PHONY: build
 build: ## Build the manager and the kubectl plugin into bin/.

@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	bgengine "github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/metrics"
@@ -200,7 +200,7 @@ func (r *Reconciler) recordMetric(ctx context.Context, current *meshv1alpha1.Bre
 		if bg.UID == current.UID {
 			bg = current
 		}
-		if bgengine.Active(bg) && bg.Status.Phase != "" && bg.Status.Phase != meshv1alpha1.BreakGlassPending {
+		if incident.Active(bg) && bg.Status.Phase != "" && bg.Status.Phase != meshv1alpha1.BreakGlassPending {
 			active[string(bg.Status.Provider)]++
 		}
 	}

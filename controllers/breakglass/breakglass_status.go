@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	bgengine "github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -29,10 +29,10 @@ func setStatus(bg *meshv1alpha1.BreakGlass, out result, err error, now time.Time
 		touched := rec.Touched()
 		bg.Status.Touched = meshv1alpha1.BreakGlassCounts{
 			Namespaces:    int32(rec.NamespacesTouched()),
-			Webhooks:      int32(touched[bgengine.StepWebhooks]),
-			Policies:      int32(touched[bgengine.StepPolicies]),
+			Webhooks:      int32(touched[incident.StepWebhooks]),
+			Policies:      int32(touched[incident.StepPolicies]),
 			TrafficRoutes: int32(len(rec.TrafficRoutes)),
-			Workloads:     int32(touched[bgengine.StepWorkloads]),
+			Workloads:     int32(touched[incident.StepWorkloads]),
 		}
 	}
 	if bg.Spec.ExpiresAfter != nil && bg.Status.StartTime != nil {
@@ -90,7 +90,7 @@ func reasonOf(st *meshv1alpha1.CommonStatus) string {
 	return meshv1alpha1.ApplyFailedReason
 }
 
-func conflicts(cs []bgengine.Conflict, restoring bool) []meshv1alpha1.FieldConflict {
+func conflicts(cs []incident.Conflict, restoring bool) []meshv1alpha1.FieldConflict {
 	if len(cs) == 0 {
 		return nil
 	}

@@ -25,7 +25,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	bgctrl "github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/controllers/trafficsplit"
-	bgengine "github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/metrics"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/internal/status"
@@ -147,18 +147,18 @@ func TestBreakGlass(t *testing.T) {
 		for name, key := range map[string]string{"shop": "istio-injection", "pay": "istio.io/rev", "amb": "istio.io/dataplane-mode"} {
 			ns := &corev1.Namespace{}
 			must(t, c.Get(ctx, client.ObjectKey{Name: name}, ns))
-			if _, ok := ns.Labels[key]; ok || ns.Annotations[bgengine.NamespaceAnnotation] != "outage" {
+			if _, ok := ns.Labels[key]; ok || ns.Annotations[incident.NamespaceAnnotation] != "outage" {
 				t.Errorf("namespace %s: labels %v annotations %v", name, ns.Labels, ns.Annotations)
 			}
 			// The other controllers see the coverage.
-			got, err := bgengine.ForNamespace(ctx, c, name)
+			got, err := incident.ForNamespace(ctx, c, name)
 			if err != nil || got == nil || got.Name != "outage" {
 				t.Errorf("ForNamespace(%s) = %v, %v", name, got, err)
 			}
 		}
 		plain := &corev1.Namespace{}
 		must(t, c.Get(ctx, client.ObjectKey{Name: "plain"}, plain))
-		if plain.Annotations[bgengine.NamespaceAnnotation] != "" {
+		if plain.Annotations[incident.NamespaceAnnotation] != "" {
 			t.Error("a namespace outside the mesh was covered")
 		}
 		mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
@@ -182,7 +182,7 @@ func TestBreakGlass(t *testing.T) {
 		}
 		d := &appsv1.Deployment{}
 		must(t, c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, d))
-		if d.Spec.Template.Annotations[bgengine.RestartedAtAnnotation] == "" {
+		if d.Spec.Template.Annotations[incident.RestartedAtAnnotation] == "" {
 			t.Error("deployment not restarted")
 		}
 		eventually(t, "Events on the touched namespace", func() error {
@@ -260,7 +260,7 @@ func TestBreakGlass(t *testing.T) {
 		}
 		d := &appsv1.Deployment{}
 		must(t, c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, d))
-		if _, ok := d.Spec.Template.Annotations[bgengine.RestartedAtAnnotation]; ok {
+		if _, ok := d.Spec.Template.Annotations[incident.RestartedAtAnnotation]; ok {
 			t.Error("restart annotation not removed")
 		}
 		eventually(t, "conflict Event on the namespace", func() error {
@@ -323,7 +323,7 @@ func TestBreakGlass(t *testing.T) {
 			return nil
 		})
 		must(t, c.Get(ctx, client.ObjectKey{Name: "shop"}, ns))
-		if ns.Labels["istio-injection"] != "disabled" || ns.Annotations[bgengine.NamespaceAnnotation] != "" {
+		if ns.Labels["istio-injection"] != "disabled" || ns.Annotations[incident.NamespaceAnnotation] != "" {
 			t.Fatalf("shop after expiry: %v %v", ns.Labels, ns.Annotations)
 		}
 		must(t, c.Delete(ctx, bg))
@@ -426,7 +426,7 @@ func TestBreakGlass(t *testing.T) {
 			must(t, c.List(ctx, &list, client.InNamespace("pay")))
 			k := 0
 			for _, d := range list.Items {
-				if d.Spec.Template.Annotations[bgengine.RestartedAtAnnotation] != "" {
+				if d.Spec.Template.Annotations[incident.RestartedAtAnnotation] != "" {
 					k++
 				}
 			}
@@ -475,7 +475,7 @@ func TestBreakGlass(t *testing.T) {
 			}
 			k := 0
 			for _, ns := range list.Items {
-				if ns.Annotations[bgengine.NamespaceAnnotation] == "restart" {
+				if ns.Annotations[incident.NamespaceAnnotation] == "restart" {
 					k++
 				}
 			}

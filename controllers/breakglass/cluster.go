@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	bgengine "github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/discovery"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
@@ -41,7 +41,7 @@ func secretName(bg *meshv1alpha1.BreakGlass) string {
 
 // loadRecord reads the record Secret uncached; nil when there is none. A
 // record of another BreakGlass of the same name (recreated) is ignored.
-func (r *Reconciler) loadRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*bgengine.Record, error) {
+func (r *Reconciler) loadRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*incident.Record, error) {
 	s := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: secretName(bg)}, s); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -49,7 +49,7 @@ func (r *Reconciler) loadRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass
 		}
 		return nil, fmt.Errorf("reading the record Secret: %w", err)
 	}
-	rec, err := bgengine.DecodeRecord(s.Data[bgengine.RecordKey])
+	rec, err := incident.DecodeRecord(s.Data[incident.RecordKey])
 	if err != nil {
 		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "Secret %s/%s: %v; restore by hand from its contents", s.Namespace, s.Name, err)
 	}
@@ -63,7 +63,7 @@ func (r *Reconciler) loadRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass
 
 // writeRecord creates the record Secret, owned by bg. It is written once,
 // before any change, and never modified.
-func (r *Reconciler) writeRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *bgengine.Record) error {
+func (r *Reconciler) writeRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *incident.Record) error {
 	data, err := rec.Encode()
 	if err != nil {
 		return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%v", err)
@@ -79,7 +79,7 @@ func (r *Reconciler) writeRecord(ctx context.Context, bg *meshv1alpha1.BreakGlas
 		},
 		Type:      corev1.SecretTypeOpaque,
 		Immutable: &immutable,
-		Data:      map[string][]byte{bgengine.RecordKey: data},
+		Data:      map[string][]byte{incident.RecordKey: data},
 	}
 	if err := r.Writer.Create(ctx, s); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -101,7 +101,7 @@ func (r *Reconciler) deleteRecord(ctx context.Context, bg *meshv1alpha1.BreakGla
 
 // typed reports whether ref's kind is read through the cache as a typed
 // object; the mesh policy kinds are read as unstructured (uncached).
-func typed(ref bgengine.ObjectRef) client.Object {
+func typed(ref incident.ObjectRef) client.Object {
 	switch ref.GVK() {
 	case corev1.SchemeGroupVersion.WithKind("Namespace"):
 		return &corev1.Namespace{}
@@ -120,12 +120,12 @@ func typed(ref bgengine.ObjectRef) client.Object {
 }
 
 // getLive reads an object as unstructured JSON through the cache.
-func (r *Reconciler) getLive(ctx context.Context, ref bgengine.ObjectRef) (map[string]any, error) {
+func (r *Reconciler) getLive(ctx context.Context, ref incident.ObjectRef) (map[string]any, error) {
 	return r.read(ctx, r.Client, ref)
 }
 
 // read reads an object as unstructured JSON with reader.
-func (r *Reconciler) read(ctx context.Context, reader client.Reader, ref bgengine.ObjectRef) (map[string]any, error) {
+func (r *Reconciler) read(ctx context.Context, reader client.Reader, ref incident.ObjectRef) (map[string]any, error) {
 	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
 	if o := typed(ref); o != nil {
 		if err := reader.Get(ctx, key, o); err != nil {
@@ -303,7 +303,7 @@ func (a selectorAdapter) Matches(l labelsLike) bool { return a.s.Matches(l) }
 
 // runStep engages or restores the objects of one step with bounded
 // concurrency: one cache read and at most one merge patch per object.
-func (r *Reconciler) runStep(ctx context.Context, bg *meshv1alpha1.BreakGlass, objs []bgengine.ObjectChanges, restoring bool, out *result) error {
+func (r *Reconciler) runStep(ctx context.Context, bg *meshv1alpha1.BreakGlass, objs []incident.ObjectChanges, restoring bool, out *result) error {
 	workers := r.Workers
 	if workers <= 0 {
 		workers = DefaultWorkers
@@ -313,7 +313,7 @@ func (r *Reconciler) runStep(ctx context.Context, bg *meshv1alpha1.BreakGlass, o
 		errs []error
 		wg   sync.WaitGroup
 	)
-	work := make(chan bgengine.ObjectChanges)
+	work := make(chan incident.ObjectChanges)
 	for range min(workers, len(objs)) {
 		wg.Add(1)
 		go func() {
@@ -342,23 +342,23 @@ func (r *Reconciler) runStep(ctx context.Context, bg *meshv1alpha1.BreakGlass, o
 }
 
 // one engages or restores one object.
-func (r *Reconciler) one(ctx context.Context, bg *meshv1alpha1.BreakGlass, oc bgengine.ObjectChanges, restoring bool) (applied int, wrote bool, conflicts []bgengine.Conflict, err error) {
+func (r *Reconciler) one(ctx context.Context, bg *meshv1alpha1.BreakGlass, oc incident.ObjectChanges, restoring bool) (applied int, wrote bool, conflicts []incident.Conflict, err error) {
 	live, err := r.getLive(ctx, oc.Object)
 	if apierrors.IsNotFound(err) {
 		if restoring {
 			// Deleted during the incident: nothing to put back, and it is
 			// not recreated.
-			c := bgengine.Conflict{Change: oc.Changes[0], Current: bgengine.Absent, Deleted: true}
-			return len(oc.Changes), false, []bgengine.Conflict{c}, nil
+			c := incident.Conflict{Change: oc.Changes[0], Current: incident.Absent, Deleted: true}
+			return len(oc.Changes), false, []incident.Conflict{c}, nil
 		}
 		return len(oc.Changes), false, nil, nil
 	}
 	if err != nil {
 		return 0, false, nil, fmt.Errorf("reading %s: %w", oc.Object, err)
 	}
-	decide := bgengine.Engage
+	decide := incident.Engage
 	if restoring {
-		decide = bgengine.Restore
+		decide = incident.Restore
 	}
 	d, err := decide(live, oc.Changes)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	bgengine "github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 )
@@ -22,12 +22,12 @@ import (
 type result struct {
 	phase           meshv1alpha1.BreakGlassPhase
 	provider        meshv1alpha1.Provider
-	record          *bgengine.Record
+	record          *incident.Record
 	secret          string
 	secretNamespace string
 	applied         int // changes in the wanted state
 	writes          int // objects patched by this reconcile
-	conflicts       []bgengine.Conflict
+	conflicts       []incident.Conflict
 	restoring       bool
 	requeueAfter    time.Duration
 }
@@ -110,10 +110,10 @@ func requeueFor(bg *meshv1alpha1.BreakGlass, left time.Duration) time.Duration {
 
 // engage applies the record step by step; it returns the number of
 // workload restarts still to do (paced in batches).
-func (r *Reconciler) engage(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *bgengine.Record, out *result) (int, error) {
-	for _, step := range bgengine.EngageOrder {
+func (r *Reconciler) engage(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *incident.Record, out *result) (int, error) {
+	for _, step := range incident.EngageOrder {
 		objs := rec.EngageObjects(step)
-		if step == bgengine.StepWorkloads {
+		if step == incident.StepWorkloads {
 			return r.engageWorkloads(ctx, bg, objs, out)
 		}
 		if err := r.runStep(ctx, bg, objs, false, out); err != nil {
@@ -125,8 +125,8 @@ func (r *Reconciler) engage(ctx context.Context, bg *meshv1alpha1.BreakGlass, re
 
 // engageWorkloads restarts at most one batch per reconcile: progress is
 // read back from the cluster (how many restart annotations are in place).
-func (r *Reconciler) engageWorkloads(ctx context.Context, bg *meshv1alpha1.BreakGlass, objs []bgengine.ObjectChanges, out *result) (int, error) {
-	var pending []bgengine.ObjectChanges
+func (r *Reconciler) engageWorkloads(ctx context.Context, bg *meshv1alpha1.BreakGlass, objs []incident.ObjectChanges, out *result) (int, error) {
+	var pending []incident.ObjectChanges
 	for _, oc := range objs {
 		live, err := r.getLive(ctx, oc.Object)
 		if err != nil {
@@ -135,7 +135,7 @@ func (r *Reconciler) engageWorkloads(ctx context.Context, bg *meshv1alpha1.Break
 			}
 			return 0, err
 		}
-		if bgengine.Classify(live, oc.Changes[0]) == bgengine.Pending {
+		if incident.Classify(live, oc.Changes[0]) == incident.Pending {
 			pending = append(pending, oc)
 		} else {
 			out.applied += len(oc.Changes)
@@ -162,7 +162,7 @@ func (r *Reconciler) restore(ctx context.Context, bg *meshv1alpha1.BreakGlass, o
 	if rec != nil {
 		out.phase = meshv1alpha1.BreakGlassRestoring
 		out.record, out.secret, out.secretNamespace = rec, secretName(bg), r.OperatorNamespace
-		for _, step := range bgengine.RestoreOrder {
+		for _, step := range incident.RestoreOrder {
 			if err := r.runStep(ctx, bg, rec.Objects(step), true, &out); err != nil {
 				return out, fmt.Errorf("restoring (%s): %w", step, err)
 			}
@@ -225,7 +225,7 @@ func (r *Reconciler) scope(ctx context.Context, bg *meshv1alpha1.BreakGlass, d m
 		if ns.DeletionTimestamp != nil {
 			continue
 		}
-		if other := ns.Annotations[bgengine.NamespaceAnnotation]; other != "" && other != bg.Name {
+		if other := ns.Annotations[incident.NamespaceAnnotation]; other != "" && other != bg.Name {
 			continue // held by another BreakGlass, which restores it
 		}
 		var in bool
@@ -245,7 +245,7 @@ func (r *Reconciler) scope(ctx context.Context, bg *meshv1alpha1.BreakGlass, d m
 }
 
 // plan reads the cluster and computes the record.
-func (r *Reconciler) plan(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*bgengine.Record, error) {
+func (r *Reconciler) plan(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*incident.Record, error) {
 	d, mi, err := r.target(ctx, bg)
 	if err != nil {
 		return nil, err
@@ -254,10 +254,10 @@ func (r *Reconciler) plan(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*bg
 	if err != nil {
 		return nil, err
 	}
-	in := bgengine.Inputs{
+	in := incident.Inputs{
 		BreakGlass: bg.Name, Driver: d, Now: r.now(),
 		WholeMesh: bg.Spec.Scope == nil || (bg.Spec.Scope.NamespaceSelector == nil && len(bg.Spec.Scope.Namespaces) == 0),
-		Actions: bgengine.Actions{
+		Actions: incident.Actions{
 			DetachInjection:  on(bg.Spec.Actions.DetachInjection),
 			RelaxPolicies:    on(bg.Spec.Actions.RelaxPolicies),
 			RestartWorkloads: bg.Spec.Actions.RestartWorkloads,
@@ -288,10 +288,10 @@ func (r *Reconciler) plan(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*bg
 			return nil, err
 		}
 	}
-	rec := &bgengine.Record{
-		Version: bgengine.RecordVersion, BreakGlass: bg.Name, UID: string(bg.UID), Provider: string(d.Name()),
+	rec := &incident.Record{
+		Version: incident.RecordVersion, BreakGlass: bg.Name, UID: string(bg.UID), Provider: string(d.Name()),
 		Namespaces: names, WholeMesh: in.WholeMesh, StartTime: in.Now.UTC().Format(time.RFC3339Nano),
-		Changes: bgengine.Plan(in),
+		Changes: incident.Plan(in),
 	}
 	if on(bg.Spec.Actions.PinTraffic) {
 		if rec.TrafficRoutes, err = r.trafficRoutes(ctx, bg, inScope); err != nil {

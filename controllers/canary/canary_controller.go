@@ -40,11 +40,11 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/breakglass"
-	"github.com/meshplane/meshplane/internal/canary"
-	"github.com/meshplane/meshplane/internal/canary/analysis"
-	"github.com/meshplane/meshplane/internal/canary/webhook"
+	"github.com/meshplane/meshplane/internal/delivery"
+	"github.com/meshplane/meshplane/internal/delivery/analysis"
+	"github.com/meshplane/meshplane/internal/delivery/webhook"
 	"github.com/meshplane/meshplane/internal/discovery"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
@@ -228,7 +228,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 type result struct {
 	provider     meshv1alpha1.Provider
 	refsResolved bool
-	decision     *canary.Decision
+	decision     *delivery.Decision
 	breakGlass   *meshv1alpha1.BreakGlass
 	applied      apply.Result
 	// weight is the canary weight of the route in place.
@@ -245,7 +245,7 @@ type world struct {
 	targetSel, primarySel map[string]string
 	translator            mesh.TrafficTranslator
 	provider              meshv1alpha1.Provider
-	plan                  canary.Plan
+	plan                  delivery.Plan
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, cn *meshv1alpha1.Canary) (result, error) {
@@ -254,26 +254,26 @@ func (r *Reconciler) reconcile(ctx context.Context, cn *meshv1alpha1.Canary) (re
 	if err != nil {
 		return out, err
 	}
-	bg, err := breakglass.ForNamespace(ctx, r.Client, cn.Namespace)
+	bg, err := incident.ForNamespace(ctx, r.Client, cn.Namespace)
 	if err != nil {
 		return out, err
 	}
-	if bg != nil && breakglass.PinsTraffic(bg) {
+	if bg != nil && incident.PinsTraffic(bg) {
 		out.breakGlass = bg
 	}
 	state := stateOf(cn)
 	obs := r.observe(cn, w)
-	var d canary.Decision
+	var d delivery.Decision
 	if out.breakGlass != nil {
 		// Pinned: everything on the primary, the delivery paused where it
 		// is.
-		d = canary.Decision{State: state, Route: canary.Primary, Scale: canary.ScaleFor(state.Phase),
+		d = delivery.Decision{State: state, Route: delivery.Primary, Scale: delivery.ScaleFor(state.Phase),
 			PromotePrimary: state.Phase == meshv1alpha1.CanaryPhasePromoting}
 		if state.Phase == "" || state.Phase == meshv1alpha1.CanaryPhaseInitializing {
-			d = canary.Step(state, obs, nopProbe{})
+			d = delivery.Step(state, obs, nopProbe{})
 		}
 	} else {
-		d = canary.Step(state, obs, r.probe(ctx, cn, w))
+		d = delivery.Step(state, obs, r.probe(ctx, cn, w))
 	}
 	out.decision = &d
 	out.requeue = d.Requeue
@@ -298,7 +298,7 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 	if err != nil {
 		return nil, err
 	}
-	w := &world{n: namesOf(cn), translator: translator, provider: found.Provider, plan: canary.PlanFor(&cn.Spec)}
+	w := &world{n: namesOf(cn), translator: translator, provider: found.Provider, plan: delivery.PlanFor(&cn.Spec)}
 	w.target = &appsv1.Deployment{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: w.n.target}, w.target); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -340,10 +340,10 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 // was never initialized, has nothing routed to the target.
 func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w *world, out *result) error {
 	phase := cn.Status.Phase
-	if !canary.Analysing(phase) && phase != meshv1alpha1.CanaryPhasePromoting {
+	if !delivery.Analysing(phase) && phase != meshv1alpha1.CanaryPhasePromoting {
 		return nil
 	}
-	routes, err := w.translator.TranslateTrafficSplit(trafficSplit(cn, w.n, w.provider, canary.Primary))
+	routes, err := w.translator.TranslateTrafficSplit(trafficSplit(cn, w.n, w.provider, delivery.Primary))
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w 
 	if err := r.readBack(ctx, routes, w.n.canarySvc); err != nil {
 		return err
 	}
-	d := canary.Decision{State: stateOf(cn), Reason: "RolledBack"}
+	d := delivery.Decision{State: stateOf(cn), Reason: "RolledBack"}
 	d.State.Phase = meshv1alpha1.CanaryPhaseFailed
 	d.State.PhaseSince = r.now()
 	d.State.LastAnalysis = time.Time{}
@@ -385,9 +385,9 @@ type refError struct{ reason, msg string }
 func (e *refError) Error() string         { return e.msg }
 func (e *refError) StalledReason() string { return e.reason }
 
-func stateOf(cn *meshv1alpha1.Canary) canary.State {
+func stateOf(cn *meshv1alpha1.Canary) delivery.State {
 	st := cn.Status
-	s := canary.State{Phase: st.Phase, FailedChecks: st.FailedChecks, Iterations: st.Iterations,
+	s := delivery.State{Phase: st.Phase, FailedChecks: st.FailedChecks, Iterations: st.Iterations,
 		LastAppliedSpec: st.LastAppliedSpec, LastPromotedSpec: st.LastPromotedSpec, Message: st.Message}
 	if st.LastTransitionTime != nil {
 		s.PhaseSince = st.LastTransitionTime.Time
@@ -398,9 +398,9 @@ func stateOf(cn *meshv1alpha1.Canary) canary.State {
 	return s
 }
 
-func (r *Reconciler) observe(cn *meshv1alpha1.Canary, w *world) canary.Observation {
+func (r *Reconciler) observe(cn *meshv1alpha1.Canary, w *world) delivery.Observation {
 	a := &cn.Spec.Analysis
-	o := canary.Observation{
+	o := delivery.Observation{
 		Now: r.now(), TargetHash: TemplateHash(&w.target.Spec.Template),
 		CanaryAvailable:  available(w.target),
 		CanaryScaledDown: w.target.Spec.Replicas != nil && *w.target.Spec.Replicas == 0,
@@ -450,8 +450,8 @@ func replicasOf(w *world) int32 {
 
 // converge brings the cluster to the decision, in the guaranteed order:
 // canary up, route, primary, read back, canary down.
-func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *world, d *canary.Decision, out *result) error {
-	if d.Scale == canary.ScaleUp {
+func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *world, d *delivery.Decision, out *result) error {
+	if d.Scale == delivery.ScaleUp {
 		if err := r.scale(ctx, w.target, replicasOf(w), out); err != nil {
 			return err
 		}
@@ -468,7 +468,7 @@ func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *w
 	if routed {
 		out.weight, out.hasWeight = d.Route.Weight, true
 	}
-	if d.Scale == canary.ScaleDown && routed {
+	if d.Scale == delivery.ScaleDown && routed {
 		// Read the route back from the API server: the canary is scaled
 		// down only once nothing routes to it.
 		if err := r.readBack(ctx, routes, w.n.canarySvc); err != nil {
@@ -484,7 +484,7 @@ func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *w
 // outputs lists the objects to apply, route before primary: on promotion
 // the route sends everything to the canary before the primary's template
 // changes.
-func (r *Reconciler) outputs(cn *meshv1alpha1.Canary, w *world, d *canary.Decision) (objs, routes []client.Object, err error) {
+func (r *Reconciler) outputs(cn *meshv1alpha1.Canary, w *world, d *delivery.Decision) (objs, routes []client.Object, err error) {
 	objs = []client.Object{
 		service(cn, w.n.service, w.primarySel),
 		service(cn, w.n.primarySvc, w.primarySel),
@@ -554,6 +554,6 @@ func isConflict(err error) bool {
 type nopProbe struct{}
 
 func (nopProbe) Gate(meshv1alpha1.WebhookType) (bool, string) { return true, "" }
-func (nopProbe) PreRollout() canary.CheckResult               { return canary.CheckResult{} }
-func (nopProbe) Analyse() canary.CheckResult                  { return canary.CheckResult{} }
+func (nopProbe) PreRollout() delivery.CheckResult             { return delivery.CheckResult{} }
+func (nopProbe) Analyse() delivery.CheckResult                { return delivery.CheckResult{} }
 func (nopProbe) RollbackRequested() (bool, string)            { return false, "" }

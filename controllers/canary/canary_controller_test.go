@@ -29,8 +29,8 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/breakglass"
-	"github.com/meshplane/meshplane/internal/canary"
+	"github.com/meshplane/meshplane/internal/incident"
+	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/metrics"
@@ -494,7 +494,7 @@ func TestCanaryController(t *testing.T) {
 				cn := newCanary("cars", "schema")
 				cn.Spec.Strategy, cn.Spec.Analysis = st, a
 				cn.Spec.Service.Timeout = &metav1.Duration{Duration: 3 * time.Second}
-				for _, r := range routesOf(canary.PlanFor(&cn.Spec)) {
+				for _, r := range routesOf(delivery.PlanFor(&cn.Spec)) {
 					objs, err := tr.TranslateTrafficSplit(trafficSplit(cn, namesOf(cn), p, r))
 					if err != nil {
 						continue // refused up front (Linkerd mirroring), tested above
@@ -590,9 +590,9 @@ func setNamespaceAnnotation(t *testing.T, c client.Client, ns, breakGlass string
 		n.Annotations = map[string]string{}
 	}
 	if breakGlass == "" {
-		delete(n.Annotations, breakglass.NamespaceAnnotation)
+		delete(n.Annotations, incident.NamespaceAnnotation)
 	} else {
-		n.Annotations[breakglass.NamespaceAnnotation] = breakGlass
+		n.Annotations[incident.NamespaceAnnotation] = breakGlass
 	}
 	must(t, c.Update(ctx, n))
 }

@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
-	"github.com/meshplane/meshplane/internal/canary"
+	"github.com/meshplane/meshplane/internal/incident"
+	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/metrics"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -32,7 +32,7 @@ func setStatus(cn *meshv1alpha1.Canary, out result, err error) {
 	}
 	if out.breakGlass != nil {
 		status.Set(st, gen, meshv1alpha1.BreakGlassActiveCondition, metav1.ConditionTrue, meshv1alpha1.BreakGlassActiveReason,
-			breakglass.Message(out.breakGlass)+"; all traffic is pinned to the primary and the delivery is paused")
+			incident.Message(out.breakGlass)+"; all traffic is pinned to the primary and the delivery is paused")
 	} else {
 		status.Remove(st, meshv1alpha1.BreakGlassActiveCondition)
 	}
@@ -50,7 +50,7 @@ func setStatus(cn *meshv1alpha1.Canary, out result, err error) {
 	setConditions(cn, out)
 }
 
-func setState(cn *meshv1alpha1.Canary, s canary.State) {
+func setState(cn *meshv1alpha1.Canary, s delivery.State) {
 	st := &cn.Status
 	if st.Phase != s.Phase || st.LastTransitionTime == nil {
 		t := metav1.NewTime(s.PhaseSince)

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/canary"
+	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/outcome"
 )
 
@@ -131,7 +131,7 @@ func service(cn *meshv1alpha1.Canary, name string, sel map[string]string) *corev
 // trafficSplit is the in-memory TrafficSplit a route is translated from:
 // the routed Service split between <svc>-primary and <svc>-canary, with
 // the A/B match as a rule and the mirror as a mirror policy.
-func trafficSplit(cn *meshv1alpha1.Canary, n names, provider meshv1alpha1.Provider, r canary.Route) *meshv1alpha1.TrafficSplit {
+func trafficSplit(cn *meshv1alpha1.Canary, n names, provider meshv1alpha1.Provider, r delivery.Route) *meshv1alpha1.TrafficSplit {
 	port := cn.Spec.Service.Port
 	ts := &meshv1alpha1.TrafficSplit{
 		ObjectMeta: metav1.ObjectMeta{Name: n.route, Namespace: cn.Namespace},
@@ -165,8 +165,8 @@ func trafficSplit(cn *meshv1alpha1.Canary, n names, provider meshv1alpha1.Provid
 // each step of the plan and the promotion route. Translating them all
 // before anything is applied refuses a strategy the mesh cannot express up
 // front.
-func routesOf(plan canary.Plan) []canary.Route {
-	out := []canary.Route{canary.Primary, {Weight: 100}}
+func routesOf(plan delivery.Plan) []delivery.Route {
+	out := []delivery.Route{delivery.Primary, {Weight: 100}}
 	for _, r := range plan {
 		if !slices.Contains(out, r) {
 			out = append(out, r)

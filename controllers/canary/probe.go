@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/canary"
-	"github.com/meshplane/meshplane/internal/canary/analysis"
-	"github.com/meshplane/meshplane/internal/canary/webhook"
+	"github.com/meshplane/meshplane/internal/delivery"
+	"github.com/meshplane/meshplane/internal/delivery/analysis"
+	"github.com/meshplane/meshplane/internal/delivery/webhook"
 	"github.com/meshplane/meshplane/internal/metrics"
 )
 
@@ -44,7 +44,7 @@ func (r *Reconciler) caller() *webhook.Caller {
 	return &webhook.Caller{}
 }
 
-func (r *Reconciler) probe(ctx context.Context, cn *meshv1alpha1.Canary, w *world) canary.Probe {
+func (r *Reconciler) probe(ctx context.Context, cn *meshv1alpha1.Canary, w *world) delivery.Probe {
 	interval := DefaultInterval
 	if cn.Spec.Analysis.Interval != nil {
 		interval = cn.Spec.Analysis.Interval.Duration
@@ -105,16 +105,16 @@ func (p *probe) RollbackRequested() (bool, string) {
 
 // PreRollout calls the pre-rollout webhooks; a non-2xx answer fails the
 // interval.
-func (p *probe) PreRollout() canary.CheckResult {
+func (p *probe) PreRollout() delivery.CheckResult {
 	if err := p.run(meshv1alpha1.WebhookPreRollout); err != nil {
-		return canary.CheckResult{Failed: true, Message: err.Error()}
+		return delivery.CheckResult{Failed: true, Message: err.Error()}
 	}
-	return canary.CheckResult{Message: "pre-rollout webhooks passed"}
+	return delivery.CheckResult{Message: "pre-rollout webhooks passed"}
 }
 
 // Analyse runs the metric checks and the rollout webhooks. An unreachable
 // server, no data or a missing server fails the interval, never passes it.
-func (p *probe) Analyse() canary.CheckResult {
+func (p *probe) Analyse() delivery.CheckResult {
 	var failed []string
 	var passed int
 	a := &p.cn.Spec.Analysis
@@ -145,9 +145,9 @@ func (p *probe) Analyse() canary.CheckResult {
 		failed = append(failed, err.Error())
 	}
 	if len(failed) > 0 {
-		return canary.CheckResult{Failed: true, Message: strings.Join(failed, "; ")}
+		return delivery.CheckResult{Failed: true, Message: strings.Join(failed, "; ")}
 	}
-	return canary.CheckResult{Message: fmt.Sprintf("%d metric check(s) passed", passed)}
+	return delivery.CheckResult{Message: fmt.Sprintf("%d metric check(s) passed", passed)}
 }
 
 // credentials reads the metrics server's Secret (uncached: Meshplane does

@@ -8,7 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -19,7 +19,7 @@ import (
 // requeued with backoff.
 func computeStatus(mi *meshv1alpha1.MeshInstall, res ctrl.Result, err error) (ctrl.Result, error) {
 	st, gen := &mi.Status.CommonStatus, mi.Generation
-	breakglass.ClearHeld(st)
+	incident.ClearHeld(st)
 	upgrading := mi.Status.Upgrade != nil && mi.Status.Upgrade.Phase != "" &&
 		mi.Status.Upgrade.Phase != meshv1alpha1.UpgradeCompleted && mi.Status.Upgrade.Phase != meshv1alpha1.UpgradeFailed
 	if upgrading {

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/install"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/status"
@@ -68,12 +68,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		// Persist the finalizer before anything is installed.
 		return ctrl.Result{Requeue: true}, nil
 	}
-	if bg, err := breakglass.ForMeshInstall(ctx, r.Client, mi); err != nil {
+	if bg, err := incident.ForMeshInstall(ctx, r.Client, mi); err != nil {
 		return computeStatus(mi, ctrl.Result{}, err)
-	} else if breakglass.DetachesInjection(bg) {
+	} else if incident.DetachesInjection(bg) {
 		// Helm drift repair, upgrades and tag moves would re-attach the
 		// injector webhooks the BreakGlass neutralised.
-		breakglass.MarkHeld(&mi.Status.CommonStatus, mi.Generation, bg, "installs, upgrades, migration and webhook repair are held")
+		incident.MarkHeld(&mi.Status.CommonStatus, mi.Generation, bg, "installs, upgrades, migration and webhook repair are held")
 		return ctrl.Result{}, nil
 	}
 	res, err := r.reconcile(ctx, mi)

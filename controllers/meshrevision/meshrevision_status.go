@@ -8,7 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -28,11 +28,11 @@ func computeStatus(rv *meshv1alpha1.MeshRevision, res ctrl.Result, err error) (c
 	var w *waitError
 	var held *heldError
 	if !errors.As(err, &held) {
-		breakglass.ClearHeld(st)
+		incident.ClearHeld(st)
 	}
 	switch {
 	case held != nil:
-		breakglass.MarkHeld(st, gen, held.bg, "istiod and tag webhook updates are held")
+		incident.MarkHeld(st, gen, held.bg, "istiod and tag webhook updates are held")
 		return ctrl.Result{}, nil
 	case err == nil:
 		status.MarkReady(st, gen, fmt.Sprintf("istiod %s (revision %s) is Available; phase %s", rv.Spec.Version, rv.Name, rv.Status.Phase))
@@ -53,4 +53,4 @@ func computeStatus(rv *meshv1alpha1.MeshRevision, res ctrl.Result, err error) (c
 // heldError says a BreakGlass holds the revision's MeshInstall.
 type heldError struct{ bg *meshv1alpha1.BreakGlass }
 
-func (e *heldError) Error() string { return breakglass.Message(e.bg) }
+func (e *heldError) Error() string { return incident.Message(e.bg) }

@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
 	"github.com/meshplane/meshplane/internal/helm"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/install"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/istio"
@@ -123,9 +123,9 @@ func namespaceOf(mi *meshv1alpha1.MeshInstall) string {
 // reconcile installs istiod, points the revision's tags at it and records
 // its usage.
 func (r *Reconciler) reconcile(ctx context.Context, rv *meshv1alpha1.MeshRevision, mi *meshv1alpha1.MeshInstall, p mesh.Installer) (ctrl.Result, error) {
-	if bg, err := breakglass.ForMeshInstall(ctx, r.Client, mi); err != nil {
+	if bg, err := incident.ForMeshInstall(ctx, r.Client, mi); err != nil {
 		return ctrl.Result{}, err
-	} else if breakglass.DetachesInjection(bg) {
+	} else if incident.DetachesInjection(bg) {
 		// istiod's chart and the tag webhooks carry the injector webhooks
 		// the BreakGlass neutralised; neither is re-applied while it holds.
 		return ctrl.Result{}, &heldError{bg: bg}

@@ -30,7 +30,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -149,7 +149,7 @@ type result struct {
 
 func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSplit) (result, error) {
 	var out result
-	bg, err := breakglass.ForNamespace(ctx, r.Client, ts.Namespace)
+	bg, err := incident.ForNamespace(ctx, r.Client, ts.Namespace)
 	if err != nil {
 		return out, err
 	}
@@ -170,7 +170,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 		return out, err
 	}
 	out.refsResolved = true
-	if breakglass.PinsTraffic(bg) && breakglass.Covers(bg, provider) {
+	if incident.PinsTraffic(bg) && incident.Covers(bg, provider) {
 		resolved, out.pinnedBy = Pin(resolved), bg
 	}
 	objs, err := translator.TranslateTrafficSplit(resolved)
@@ -189,7 +189,7 @@ func (r *Reconciler) provider(ctx context.Context, ts *meshv1alpha1.TrafficSplit
 	if err == nil {
 		return found.Provider, nil
 	}
-	if bg != nil && ts.Status.Provider != "" && breakglass.Covers(bg, ts.Status.Provider) {
+	if bg != nil && ts.Status.Provider != "" && incident.Covers(bg, ts.Status.Provider) {
 		return ts.Status.Provider, nil
 	}
 	return "", err

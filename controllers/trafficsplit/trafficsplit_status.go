@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -26,10 +26,10 @@ func setStatus(ts *meshv1alpha1.TrafficSplit, out result, err error) status.Summ
 	ts.Status.Inventory = out.applied.Inventory
 	if bg := out.pinnedBy; bg != nil {
 		ts.Status.Weights = Weights(Pin(ts).Spec.Backends)
-		breakglass.MarkHeld(st, gen, bg, "all traffic is pinned to "+StableBackend(&ts.Spec))
+		incident.MarkHeld(st, gen, bg, "all traffic is pinned to "+StableBackend(&ts.Spec))
 		return status.Summary{State: status.Custom}
 	}
-	breakglass.ClearHeld(st)
+	incident.ClearHeld(st)
 	ts.Status.Weights = Weights(ts.Spec.Backends)
 	return status.Summary{Message: fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider)}
 }

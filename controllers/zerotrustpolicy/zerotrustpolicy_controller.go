@@ -40,7 +40,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -154,13 +154,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if !p.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, p)
 	}
-	if bg, err := breakglass.ForNamespace(ctx, r.Client, p.Namespace); err != nil {
+	if bg, err := incident.ForNamespace(ctx, r.Client, p.Namespace); err != nil {
 		return ctrl.Result{}, err
-	} else if breakglass.RelaxesPolicies(bg) && breakglass.Covers(bg, p.Status.Provider) {
+	} else if incident.RelaxesPolicies(bg) && incident.Covers(bg, p.Status.Provider) {
 		// The BreakGlass relaxed this policy's outputs (and recorded them
 		// for its restore); re-applying them would undo it. The namespace
 		// watch brings the policy back when the BreakGlass lets go.
-		breakglass.MarkHeld(&p.Status.CommonStatus, p.Generation, bg, "outputs are relaxed (mTLS permissive, default-deny suspended) and not re-applied")
+		incident.MarkHeld(&p.Status.CommonStatus, p.Generation, bg, "outputs are relaxed (mTLS permissive, default-deny suspended) and not re-applied")
 		return ctrl.Result{}, nil
 	}
 	// The finalizer must be in place before a shared field is written, or

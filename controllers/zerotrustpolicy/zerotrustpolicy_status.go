@@ -6,7 +6,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -14,7 +14,7 @@ import (
 // setStatus records the outcome of a reconcile on p.
 func setStatus(p *meshv1alpha1.ZeroTrustPolicy, out result, err error) {
 	st, gen := &p.Status.CommonStatus, p.Generation
-	breakglass.ClearHeld(st)
+	incident.ClearHeld(st)
 	if out.provider != "" {
 		p.Status.Provider = out.provider
 	}

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/breakglass"
+	"github.com/meshplane/meshplane/internal/incident"
 )
 
 // Engaged is a simulated BreakGlass covering one namespace.
@@ -45,7 +45,7 @@ func Engage(t testing.TB, c client.Client, name string, provider meshv1alpha1.Pr
 	if nsObj.Annotations == nil {
 		nsObj.Annotations = map[string]string{}
 	}
-	nsObj.Annotations[breakglass.NamespaceAnnotation] = name
+	nsObj.Annotations[incident.NamespaceAnnotation] = name
 	must(t, c.Update(ctx, nsObj))
 	return e
 }
@@ -61,7 +61,7 @@ func (e *Engaged) Release() {
 		nsObj.Labels = map[string]string{}
 	}
 	nsObj.Labels[e.label] = e.prevLabel
-	delete(nsObj.Annotations, breakglass.NamespaceAnnotation)
+	delete(nsObj.Annotations, incident.NamespaceAnnotation)
 	must(e.t, e.c.Update(ctx, nsObj))
 	bg := &meshv1alpha1.BreakGlass{}
 	must(e.t, e.c.Get(ctx, client.ObjectKey{Name: e.name}, bg))

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/canary/analysis"
+	"github.com/meshplane/meshplane/internal/delivery/analysis"
 	"github.com/meshplane/meshplane/test/fakeprom"
 )
 

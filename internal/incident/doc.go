@@ -1,4 +1,4 @@
-// Package breakglass is the engine of the BreakGlass kind, and the one
+// Package incident is the engine of the BreakGlass kind, and the one
 // place the other controllers ask whether a BreakGlass covers what they
 // are about to write.
 //
@@ -77,4 +77,4 @@
 // changed by someone during the incident; it is kept and listed in
 // status.conflicts with a Warning Event on the object. An object deleted
 // during the incident is not recreated (also reported).
-package breakglass
+package incident

@@ -1,4 +1,4 @@
-package breakglass
+package incident
 
 import (
 	"testing"

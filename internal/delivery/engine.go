@@ -1,4 +1,4 @@
-package canary
+package delivery
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-// Package canary is the Canary engine: the plan of steps each strategy
+// Package delivery is the Canary engine (progressive delivery): the plan of steps each strategy
 // walks through (PlanFor), the threshold rule (ShouldRollback) and the
 // state machine (Step), a pure function from the state kept in
 // CanaryStatus and what a reconcile observed to the next state. The only
@@ -47,4 +47,4 @@
 // The analysis keeps running while confirm-promotion holds (the canary
 // keeps its last step's traffic), so a canary failing then is rolled back.
 // A new revision resets both.
-package canary
+package delivery

@@ -1,4 +1,4 @@
-package canary
+package delivery
 
 import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
