@@ -240,5 +240,5 @@ type BreakGlassList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&BreakGlass{}, &BreakGlassList{})
+	register(&BreakGlass{}, &BreakGlassList{})
 }

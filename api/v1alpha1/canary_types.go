@@ -454,5 +454,5 @@ type CanaryList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Canary{}, &CanaryList{})
+	register(&Canary{}, &CanaryList{})
 }

@@ -7,8 +7,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -16,8 +17,25 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "meshplane.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers Meshplane's types with a scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds Meshplane's types to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
+
+	// knownTypes are the kinds of this group version; each kind's file
+	// adds its object and list in an init function through register.
+	knownTypes []runtime.Object
 )
+
+// register adds objects to the kinds AddToScheme registers.
+func register(objs ...runtime.Object) {
+	knownTypes = append(knownTypes, objs...)
+}
+
+// addKnownTypes registers every kind of this group version and the meta/v1
+// types (ListOptions, WatchEvent…) under it.
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, knownTypes...)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -329,5 +329,5 @@ type MeshFederationList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&MeshFederation{}, &MeshFederationList{})
+	register(&MeshFederation{}, &MeshFederationList{})
 }

@@ -620,5 +620,5 @@ type MeshInstallList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&MeshInstall{}, &MeshInstallList{})
+	register(&MeshInstall{}, &MeshInstallList{})
 }

@@ -130,5 +130,5 @@ type MeshRevisionList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&MeshRevision{}, &MeshRevisionList{})
+	register(&MeshRevision{}, &MeshRevisionList{})
 }

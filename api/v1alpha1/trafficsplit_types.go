@@ -188,5 +188,5 @@ type TrafficSplitList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&TrafficSplit{}, &TrafficSplitList{})
+	register(&TrafficSplit{}, &TrafficSplitList{})
 }

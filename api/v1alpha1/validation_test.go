@@ -467,7 +467,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 		}
 		// Server-side apply is strict: an unknown or mistyped field fails
 		// instead of being pruned silently.
-		if err := k8s.Patch(context.Background(), obj, client.Apply, client.FieldOwner("validation-test")); err != nil {
+		if err := k8s.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("validation-test")); err != nil {
 			t.Errorf("%s: rejected: %v", filepath.Base(f), err)
 		}
 	}

@@ -191,5 +191,5 @@ type ZeroTrustPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ZeroTrustPolicy{}, &ZeroTrustPolicyList{})
+	register(&ZeroTrustPolicy{}, &ZeroTrustPolicyList{})
 }

@@ -169,7 +169,7 @@ func watchCanary(ctx context.Context, c client.Client, key client.ObjectKey, pha
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("Canary %s did not reach %s: phase %s, %s", key, phase, cur.Status.Phase, cur.Status.Message)
+			return nil, fmt.Errorf("the Canary %s did not reach %s: phase %s, %s", key, phase, cur.Status.Phase, cur.Status.Message)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -210,7 +210,7 @@ func runWorkload(ctx context.Context, c client.Client) error {
 		}
 		select {
 		case <-ctx.Done():
-			return errors.New("Deployment default/podinfo did not become Available")
+			return errors.New("the Deployment default/podinfo did not become Available")
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -121,104 +121,154 @@ func readyOf(conds []metav1.Condition) string {
 	return string(metav1.ConditionUnknown)
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector: one named step per kind over
+// one scrape, then the objects-by-Ready series all steps counted into.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	rp := c.reader.Load()
 	if rp == nil || *rp == nil {
 		return
 	}
-	r := *rp
 	ctx, cancel := context.WithTimeout(context.Background(), CollectTimeout)
 	defer cancel()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	s := &scrape{ctx: ctx, r: *rp, ch: ch, ready: map[[2]string]float64{}}
+	for _, step := range []func(*scrape){
+		(*scrape).meshInstalls, (*scrape).meshRevisions, (*scrape).trafficSplits, (*scrape).zeroTrustPolicies,
+		(*scrape).canaries, (*scrape).meshFederations, (*scrape).breakGlasses,
+	} {
+		step(s)
 	}
-	ready := map[[2]string]float64{}
-	list := func(kind string, l client.ObjectList) bool {
-		if err := r.List(ctx, l); err != nil {
-			CollectErrors.WithLabelValues(kind).Inc()
-			return false
-		}
-		return true
+	for k, v := range s.ready {
+		s.gauge(objectsReadyDesc, v, k[0], k[1])
 	}
+}
 
+// scrape is the state of one Collect: where it reads, where it writes, and
+// the objects counted by kind and Ready status.
+type scrape struct {
+	ctx   context.Context
+	r     client.Reader
+	ch    chan<- prometheus.Metric
+	ready map[[2]string]float64
+}
+
+func (s *scrape) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	s.ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// list reads one kind from the cache; a failure is counted and the kind is
+// left out of this scrape.
+func (s *scrape) list(kind string, l client.ObjectList) bool {
+	if err := s.r.List(s.ctx, l); err != nil {
+		CollectErrors.WithLabelValues(kind).Inc()
+		return false
+	}
+	return true
+}
+
+// countReady counts one object of kind by its Ready condition.
+func (s *scrape) countReady(kind string, conds []metav1.Condition) string {
+	rd := readyOf(conds)
+	s.ready[[2]string{kind, rd}]++
+	return rd
+}
+
+func (s *scrape) meshInstalls() {
 	var mis meshv1alpha1.MeshInstallList
-	if list("MeshInstall", &mis) {
-		meshes := map[[4]string]float64{}
-		for _, m := range mis.Items {
-			rd := readyOf(m.Status.Conditions)
-			ready[[2]string{"MeshInstall", rd}]++
-			meshes[[4]string{string(m.Spec.Provider), m.Spec.Version, m.Status.InstalledVersion, rd}]++
-			if up := m.Status.Upgrade; up != nil && up.Phase != "" && up.Phase != "Completed" {
-				gauge(upgradeMigratedDesc, float64(up.MigratedNamespaces), m.Name, up.FromVersion, up.ToVersion, string(up.Phase))
-				gauge(upgradeTotalDesc, float64(up.TotalNamespaces), m.Name, up.FromVersion, up.ToVersion, string(up.Phase))
-			}
-		}
-		for k, v := range meshes {
-			gauge(meshesDesc, v, k[0], k[1], k[2], k[3])
+	if !s.list("MeshInstall", &mis) {
+		return
+	}
+	meshes := map[[4]string]float64{}
+	for _, m := range mis.Items {
+		rd := s.countReady("MeshInstall", m.Status.Conditions)
+		meshes[[4]string{string(m.Spec.Provider), m.Spec.Version, m.Status.InstalledVersion, rd}]++
+		if up := m.Status.Upgrade; up != nil && up.Phase != "" && up.Phase != "Completed" {
+			s.gauge(upgradeMigratedDesc, float64(up.MigratedNamespaces), m.Name, up.FromVersion, up.ToVersion, string(up.Phase))
+			s.gauge(upgradeTotalDesc, float64(up.TotalNamespaces), m.Name, up.FromVersion, up.ToVersion, string(up.Phase))
 		}
 	}
+	for k, v := range meshes {
+		s.gauge(meshesDesc, v, k[0], k[1], k[2], k[3])
+	}
+}
+
+func (s *scrape) meshRevisions() {
 	var revs meshv1alpha1.MeshRevisionList
-	if list("MeshRevision", &revs) {
-		for _, rv := range revs.Items {
-			ready[[2]string{"MeshRevision", readyOf(rv.Status.Conditions)}]++
-			gauge(revisionNamespacesDesc, float64(rv.Status.NamespaceCount), rv.Name, rv.Spec.MeshInstallRef.Name, rv.Spec.Version, string(rv.Status.Phase))
-			gauge(revisionPodsDesc, float64(rv.Status.PodCount), rv.Name, rv.Spec.MeshInstallRef.Name, rv.Spec.Version, string(rv.Status.Phase))
-		}
+	if !s.list("MeshRevision", &revs) {
+		return
 	}
+	for _, rv := range revs.Items {
+		s.countReady("MeshRevision", rv.Status.Conditions)
+		s.gauge(revisionNamespacesDesc, float64(rv.Status.NamespaceCount), rv.Name, rv.Spec.MeshInstallRef.Name, rv.Spec.Version, string(rv.Status.Phase))
+		s.gauge(revisionPodsDesc, float64(rv.Status.PodCount), rv.Name, rv.Spec.MeshInstallRef.Name, rv.Spec.Version, string(rv.Status.Phase))
+	}
+}
+
+func (s *scrape) trafficSplits() {
 	var tss meshv1alpha1.TrafficSplitList
-	if list("TrafficSplit", &tss) {
+	if s.list("TrafficSplit", &tss) {
 		for _, o := range tss.Items {
-			ready[[2]string{"TrafficSplit", readyOf(o.Status.Conditions)}]++
+			s.countReady("TrafficSplit", o.Status.Conditions)
 		}
 	}
+}
+
+func (s *scrape) zeroTrustPolicies() {
 	var ztps meshv1alpha1.ZeroTrustPolicyList
-	if list("ZeroTrustPolicy", &ztps) {
+	if s.list("ZeroTrustPolicy", &ztps) {
 		for _, o := range ztps.Items {
-			ready[[2]string{"ZeroTrustPolicy", readyOf(o.Status.Conditions)}]++
+			s.countReady("ZeroTrustPolicy", o.Status.Conditions)
 		}
 	}
+}
+
+func (s *scrape) canaries() {
 	var cans meshv1alpha1.CanaryList
-	if list("Canary", &cans) {
-		for _, o := range cans.Items {
-			ready[[2]string{"Canary", readyOf(o.Status.Conditions)}]++
-			gauge(canaryWeightDesc, float64(o.Status.CanaryWeight), o.Namespace, o.Name)
-			for _, p := range CanaryPhases {
-				v := 0.0
-				if o.Status.Phase == p {
-					v = 1
-				}
-				gauge(canaryPhaseDesc, v, o.Namespace, o.Name, string(p))
+	if !s.list("Canary", &cans) {
+		return
+	}
+	for _, o := range cans.Items {
+		s.countReady("Canary", o.Status.Conditions)
+		s.gauge(canaryWeightDesc, float64(o.Status.CanaryWeight), o.Namespace, o.Name)
+		for _, p := range CanaryPhases {
+			v := 0.0
+			if o.Status.Phase == p {
+				v = 1
 			}
+			s.gauge(canaryPhaseDesc, v, o.Namespace, o.Name, string(p))
 		}
 	}
+}
+
+func (s *scrape) meshFederations() {
 	var feds meshv1alpha1.MeshFederationList
-	if list("MeshFederation", &feds) {
-		for _, f := range feds.Items {
-			ready[[2]string{"MeshFederation", readyOf(f.Status.Conditions)}]++
-			if f.Status.Root != nil && f.Status.Root.NotAfter != nil {
-				gauge(certExpiryDesc, float64(f.Status.Root.NotAfter.Unix()), f.Name, "", "root")
-			}
-			for _, m := range f.Status.Clusters {
-				if m.Intermediate != nil && m.Intermediate.NotAfter != nil {
-					gauge(certExpiryDesc, float64(m.Intermediate.NotAfter.Unix()), f.Name, m.Name, "intermediate")
-				}
+	if !s.list("MeshFederation", &feds) {
+		return
+	}
+	for _, f := range feds.Items {
+		s.countReady("MeshFederation", f.Status.Conditions)
+		if f.Status.Root != nil && f.Status.Root.NotAfter != nil {
+			s.gauge(certExpiryDesc, float64(f.Status.Root.NotAfter.Unix()), f.Name, "", "root")
+		}
+		for _, m := range f.Status.Clusters {
+			if m.Intermediate != nil && m.Intermediate.NotAfter != nil {
+				s.gauge(certExpiryDesc, float64(m.Intermediate.NotAfter.Unix()), f.Name, m.Name, "intermediate")
 			}
 		}
 	}
+}
+
+func (s *scrape) breakGlasses() {
 	var bgs meshv1alpha1.BreakGlassList
-	if list("BreakGlass", &bgs) {
-		active := 0.0
-		for _, b := range bgs.Items {
-			ready[[2]string{"BreakGlass", readyOf(b.Status.Conditions)}]++
-			if b.DeletionTimestamp == nil && b.Status.Phase != meshv1alpha1.BreakGlassRestored {
-				active++
-			}
-			gauge(breakGlassNamespacesDesc, float64(b.Status.Touched.Namespaces), b.Name, string(b.Status.Phase))
+	if !s.list("BreakGlass", &bgs) {
+		return
+	}
+	active := 0.0
+	for _, b := range bgs.Items {
+		s.countReady("BreakGlass", b.Status.Conditions)
+		if b.DeletionTimestamp == nil && b.Status.Phase != meshv1alpha1.BreakGlassRestored {
+			active++
 		}
-		gauge(breakGlassActiveDesc, active)
+		s.gauge(breakGlassNamespacesDesc, float64(b.Status.Touched.Namespaces), b.Name, string(b.Status.Phase))
 	}
-	for k, v := range ready {
-		gauge(objectsReadyDesc, v, k[0], k[1])
-	}
+	s.gauge(breakGlassActiveDesc, active)
 }

@@ -98,12 +98,8 @@ func validate(t *testing.T, dir string) (errs, warns []valerrors.Error) {
 	}
 	objs := append(b.ObjectsToValidate(), map[string]string{"k8s-version": "1.37"})
 	for _, r := range validators.Validate(objs...) {
-		for _, e := range r.Errors {
-			errs = append(errs, e)
-		}
-		for _, w := range r.Warnings {
-			warns = append(warns, w)
-		}
+		errs = append(errs, r.Errors...)
+		warns = append(warns, r.Warnings...)
 	}
 	return errs, warns
 }

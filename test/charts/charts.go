@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -307,13 +306,20 @@ func moduleDir(path string) (string, error) {
 	return d, nil
 }
 
-func goBin() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
+// goBin is the go command of the toolchain on PATH, as `go env GOROOT`
+// names it (go test puts its own toolchain first on PATH); "go" when that
+// cannot be found.
+var goBin = sync.OnceValue(func() string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "go"
 	}
-	return "go"
-}
+	p := filepath.Join(strings.TrimSpace(string(out)), "bin", "go")
+	if _, err := os.Stat(p); err != nil {
+		return "go"
+	}
+	return p
+})
 
 // StageIstioDir is StageIstio for programs without a testing.TB (the demo).
 func StageIstioDir(dir string, versions ...string) error {

@@ -41,7 +41,7 @@ func Load(dirs ...string) (*Validator, error) {
 	v := &Validator{kinds: map[schema.GroupVersionKind]*versionSchema{}}
 	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			if err != nil || d.IsDir() || (!strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml")) {
 				return err
 			}
 			f, err := os.Open(path)
