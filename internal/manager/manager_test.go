@@ -1,28 +1,23 @@
-package manager
+package manager_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/meshplane/meshplane/test/cluster"
-)
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
+)
 
 func get(url string) (int, string, error) {
 	resp, err := http.Get(url)
@@ -34,49 +29,47 @@ func get(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// waitFor polls url until check accepts the answer or the deadline passes.
+// waitFor polls url until check accepts the answer or testenv's timeout
+// passes, and returns the accepted answer.
 func waitFor(t *testing.T, url string, check func(code int, body string) bool) (int, string) {
 	t.Helper()
 	var code int
 	var body string
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, testenv.DefaultTimeout, url, func() error {
 		var err error
-		code, body, err = get(url)
-		if err == nil && check(code, body) {
-			return code, body
+		if code, body, err = get(url); err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: last answer %d %q", url, code, body)
-	return 0, ""
+		if !check(code, body) {
+			return fmt.Errorf("last answer %d %q", code, body)
+		}
+		return nil
+	})
+	return code, body
 }
 
-func startManager(t *testing.T, o Options) {
+// startManager starts the manager on its own API server (with Meshplane's
+// CRDs unless noCRDs) and fails the test if it does not stop cleanly. An
+// empty MetricsAddr or ProbeAddr gets a free port once the API server runs
+// (so the port is not taken while it starts).
+func startManager(t *testing.T, o *manager.Options, noCRDs bool) *testenv.Manager {
 	t.Helper()
-	srv := cluster.UseServer(t, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true, SkipMeshplaneCRDs: o.OperatorNamespace == "no-crds"}})
-	o.OperatorNamespace = "meshplane-system"
-	mgr, err := New(srv.Config, o)
-	if err != nil {
-		t.Fatal(err)
+	srv := cluster.UseServer(t, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true, SkipMeshplaneCRDs: noCRDs}})
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = testenv.FreeAddr(t)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager stopped with %v", err)
-		}
-	})
+	if o.ProbeAddr == "" {
+		o.ProbeAddr = testenv.FreeAddr(t)
+	}
+	return testenv.StartManager(testenv.Strict(t), srv.Config, testenv.ManagerOptions{Options: *o})
 }
 
 func TestManagerServesProbesAndMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs an API server")
 	}
-	o := Options{MetricsAddr: freeAddr(t), ProbeAddr: freeAddr(t), SyncPeriod: time.Hour, WatchNamespaces: []string{"shop", "payments"}}
-	startManager(t, o)
+	o := &manager.Options{SyncPeriod: time.Hour, WatchNamespaces: []string{"shop", "payments"}}
+	startManager(t, o, false)
 	waitFor(t, "http://"+o.ProbeAddr+"/healthz", func(c int, _ string) bool { return c == http.StatusOK })
 	waitFor(t, "http://"+o.ProbeAddr+"/readyz", func(c int, _ string) bool { return c == http.StatusOK })
 	_, body := waitFor(t, "http://"+o.MetricsAddr+"/metrics", func(c int, b string) bool {
@@ -94,8 +87,8 @@ func TestManagerNotReadyWithoutCRDs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs an API server")
 	}
-	o := Options{MetricsAddr: "0", ProbeAddr: freeAddr(t), SyncPeriod: time.Hour, OperatorNamespace: "no-crds"}
-	startManager(t, o)
+	o := &manager.Options{MetricsAddr: "0", SyncPeriod: time.Hour}
+	startManager(t, o, true)
 	_, body := waitFor(t, "http://"+o.ProbeAddr+"/readyz?verbose", func(c int, b string) bool {
 		return c == http.StatusInternalServerError && strings.Contains(b, "crds")
 	})
@@ -108,52 +101,37 @@ func TestManagerNotReadyWithoutCRDs(t *testing.T) {
 	}
 }
 
-func TestOptions(t *testing.T) {
-	for _, tc := range []struct {
-		args    []string
-		wantErr string
-		check   func(Options) error
-	}{
-		{args: nil, check: func(o Options) error {
-			if o.MetricsAddr != ":8080" || o.ProbeAddr != ":8081" || o.LeaderElect || o.OperatorNamespace != "meshplane-system" {
-				return fmt.Errorf("defaults: %+v", o)
-			}
-			return nil
-		}},
-		{args: []string{"--watch-namespaces", "shop, payments,,", "--leader-elect"}, check: func(o Options) error {
-			if len(o.WatchNamespaces) != 2 || o.WatchNamespaces[1] != "payments" || !o.LeaderElect {
-				return fmt.Errorf("parsed %+v", o)
-			}
-			return nil
-		}},
-		{args: []string{"--watch-namespaces", "Shop"}, wantErr: `namespace "Shop" is not valid`},
-		{args: []string{"--operator-namespace", "meshplane_system"}, wantErr: `namespace "meshplane_system" is not valid`},
-		{args: []string{"--sync-period", "10s"}, wantErr: "--sync-period 10s is too short"},
-		{args: []string{"--metrics-server", "prometheus:9090"}, wantErr: "--metrics-server \"prometheus:9090\" must be an http:// or https:// address"},
-		{args: []string{"--metrics-server", "http://prometheus.monitoring:9090"}, check: func(o Options) error {
-			if o.MetricsServer != "http://prometheus.monitoring:9090" {
-				return fmt.Errorf("parsed %+v", o)
-			}
-			return nil
-		}},
-	} {
-		var o Options
-		fs := flag.NewFlagSet("test", flag.ContinueOnError)
-		o.BindFlags(fs)
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		err := o.Validate()
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%v: want %q, got %v", tc.args, tc.wantErr, err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%v: %v", tc.args, err)
-		} else if err := tc.check(o); err != nil {
-			t.Errorf("%v: %v", tc.args, err)
-		}
+// TestEventRecorderName checks the one recorder-name scheme: an Event from
+// EventRecorder("<kind>") reads meshplane-<kind> as its reporter.
+func TestEventRecorderName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an API server")
 	}
+	m := startManager(t, &manager.Options{MetricsAddr: "0", ProbeAddr: "0", SyncPeriod: time.Hour}, false)
+	ctx := context.Background()
+	ns := testenv.Namespace(t, m.Client, nil)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "subject", Namespace: ns}}
+	if err := m.Client.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	m.EventRecorder("trafficsplit").Eventf(cm, nil, corev1.EventTypeNormal, "Applied", "Apply", "applied %d outputs", 2)
+	testenv.Eventually(t, testenv.DefaultTimeout, "the Event", func() error {
+		var evs eventsv1.EventList
+		if err := m.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Reason != "Applied" {
+				continue
+			}
+			if e.ReportingController != "meshplane-trafficsplit" || e.Regarding.Name != "subject" || e.Note != "applied 2 outputs" || e.Action != "Apply" {
+				return fmt.Errorf("event %s: reportingController %q, regarding %s, action %q, note %q", e.Name, e.ReportingController, e.Regarding.Name, e.Action, e.Note)
+			}
+			if !strings.HasPrefix(e.ReportingInstance, "meshplane-trafficsplit") {
+				return fmt.Errorf("event %s: reportingInstance %q", e.Name, e.ReportingInstance)
+			}
+			return nil
+		}
+		return fmt.Errorf("no Applied event among %d", len(evs.Items))
+	})
 }
