@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 var (
@@ -190,15 +190,6 @@ next:
 	return 0, false
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestCollectorAndDashboard runs the real manager on envtest, creates one
 // object of every kind with a status, and checks the collector's series and
 // that every metric the Grafana dashboard queries is in controller-runtime's
@@ -208,29 +199,15 @@ func freeAddr(t *testing.T) string {
 func TestCollectorAndDashboard(t *testing.T) {
 	ctrl.SetLogger(logr.Discard())
 	srv := cluster.UseServer(t, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
-	metricsAddr := freeAddr(t)
-	mgr, err := manager.New(srv.Config, manager.Options{MetricsAddr: metricsAddr, ProbeAddr: "0", OperatorNamespace: "meshplane-system", SyncPeriod: time.Hour})
-	if err != nil {
-		t.Fatal(err)
+	metricsAddr := testenv.FreeAddr(t)
+	probe := func(mgr *manager.Manager) error {
+		return ctrl.NewControllerManagedBy(mgr).For(&meshv1alpha1.MeshInstall{}).Named("metricsprobe").
+			Complete(reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) { return reconcile.Result{}, nil }))
 	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&meshv1alpha1.MeshInstall{}).Named("metricsprobe").
-		Complete(reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) { return reconcile.Result{}, nil })); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-
-	c, err := client.New(srv.Config, client.Options{Scheme: mgr.GetScheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testenv.StartManager(testenv.Strict(t), srv.Config,
+		testenv.ManagerOptions{Options: manager.Options{MetricsAddr: metricsAddr, ProbeAddr: "0", SyncPeriod: time.Hour}}, probe)
+	ctx := context.Background()
+	c := m.Client
 	notAfter := metav1.NewTime(time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC))
 	create := func(obj client.Object, status func()) {
 		t.Helper()
@@ -292,8 +269,7 @@ func TestCollectorAndDashboard(t *testing.T) {
 		{"controller_runtime_reconcile_total", map[string]string{"controller": "metricsprobe", "result": "success"}, -1},
 	}
 	var fams map[string]*dto.MetricFamily
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, testenv.DefaultTimeout, "metrics", func() error {
 		fams = gather(t)
 		var wrong []string
 		for _, ch := range checks {
@@ -302,14 +278,11 @@ func TestCollectorAndDashboard(t *testing.T) {
 				wrong = append(wrong, fmt.Sprintf("%s%v = %v (found %v), want %v", ch.name, ch.labels, got, ok, ch.want))
 			}
 		}
-		if len(wrong) == 0 {
-			break
+		if len(wrong) > 0 {
+			return fmt.Errorf("\n%s", strings.Join(wrong, "\n"))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics:\n%s", strings.Join(wrong, "\n"))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 
 	b, err := os.ReadFile(filepath.Join(root, "config", "grafana", "meshplane.json"))
 	if err != nil {

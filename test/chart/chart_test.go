@@ -1,9 +1,12 @@
 package chart
 
 import (
+	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/test/cluster"
 )
 
@@ -26,6 +30,7 @@ func haValues() map[string]any {
 		"replicaCount": 2,
 		"metrics":      map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
 		"crds":         map[string]any{"templated": true},
+		"concurrent":   map[string]any{"all": 2, "canary": 4},
 	}
 }
 
@@ -268,6 +273,83 @@ func TestCanaryMetricsServer(t *testing.T) {
 	}
 }
 
+// TestConcurrent renders the concurrent value into --concurrent, checks the
+// manager parses what the chart renders, and that the schema names exactly
+// the manager's controllers.
+func TestConcurrent(t *testing.T) {
+	args := func(vals map[string]any) []string {
+		return one[appsv1.Deployment](t, render(t, vals, false), "Deployment").Spec.Template.Spec.Containers[0].Args
+	}
+	for _, a := range args(nil) {
+		if strings.HasPrefix(a, "--concurrent") {
+			t.Errorf("default values render %s", a)
+		}
+	}
+	for _, tc := range []struct {
+		vals map[string]any
+		want string
+		of   map[string]int
+	}{
+		{map[string]any{"all": 2, "canary": 16}, "--concurrent=2,canary=16", map[string]int{"canary": 16, "trafficsplit": 2, "meshinstall": 2}},
+		{map[string]any{"trafficsplit": 8, "zerotrustpolicy": 6}, "--concurrent=trafficsplit=8,zerotrustpolicy=6",
+			map[string]int{"trafficsplit": 8, "zerotrustpolicy": 6, "canary": manager.DefaultConcurrency["canary"]}},
+		{map[string]any{"all": 256}, "--concurrent=256", map[string]int{"breakglass": 256}},
+	} {
+		var rendered string
+		for _, a := range args(map[string]any{"concurrent": tc.vals}) {
+			if strings.HasPrefix(a, "--concurrent") {
+				rendered = a
+			}
+		}
+		if rendered != tc.want {
+			t.Errorf("concurrent %v: rendered %q, want %q", tc.vals, rendered, tc.want)
+			continue
+		}
+		var o manager.Options
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		o.BindFlags(fs)
+		if err := fs.Parse([]string{rendered}); err != nil {
+			t.Errorf("the manager refuses %s: %v", rendered, err)
+			continue
+		}
+		for name, want := range tc.of {
+			if got := o.ConcurrencyOf(name); got != want {
+				t.Errorf("%s: %s gets %d workers, want %d", rendered, name, got, want)
+			}
+		}
+	}
+
+	dir, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Properties map[string]any `json:"properties"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for name := range schema.Properties["concurrent"].Properties {
+		got = append(got, name)
+	}
+	for name := range manager.DefaultConcurrency {
+		want = append(want, name)
+	}
+	want = append(want, "all")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("values.schema.json concurrent names %v, want the manager's controllers and all: %v", got, want)
+	}
+}
+
 func TestBadValuesRejected(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -286,6 +368,10 @@ func TestBadValuesRejected(t *testing.T) {
 		{"leader election as a string", map[string]any{"leaderElection": map[string]any{"enabled": "yes"}}, "enabled"},
 		{"HA without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, "leaderElection.enabled"},
 		{"metrics server without a scheme", map[string]any{"canaryMetricsServer": "prometheus:9090"}, "canaryMetricsServer"},
+		{"concurrent for an unknown controller", map[string]any{"concurrent": map[string]any{"gateway": 2}}, "gateway"},
+		{"concurrent 0", map[string]any{"concurrent": map[string]any{"all": 0}}, "all"},
+		{"concurrent 300", map[string]any{"concurrent": map[string]any{"canary": 300}}, "canary"},
+		{"concurrent as a string", map[string]any{"concurrent": "canary=4"}, "concurrent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Render(tc.vals, false)

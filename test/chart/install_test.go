@@ -3,9 +3,9 @@ package chart
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +30,7 @@ import (
 
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 // warnings collects the API server's warnings (Pod Security "would
@@ -176,7 +177,7 @@ func TestInstallOnSimulatedCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
+	metricsAddr, probeAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	args := localArgs(dep.Spec.Template.Spec.Containers[0].Args, metricsAddr, probeAddr)
 	t.Logf("manager args: %v", args)
 	if err := <-built; err != nil {
@@ -262,21 +263,17 @@ func localArgs(args []string, metricsAddr, probeAddr string) []string {
 	return out
 }
 
+// waitUntil polls f with testenv.Eventually until it holds, within what is
+// left of the test's deadline (ctx).
 func waitUntil(t *testing.T, ctx context.Context, what string, f func() (bool, string)) {
 	t.Helper()
-	last := ""
-	for {
-		ok, msg := f()
-		if ok {
-			return
+	deadline, _ := ctx.Deadline()
+	testenv.Eventually(t, time.Until(deadline), what, func() error {
+		if ok, msg := f(); !ok {
+			return errors.New(msg)
 		}
-		last = msg
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s: %s", what, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 func httpGet(url string) (int, string) {
@@ -287,16 +284,6 @@ func httpGet(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func ptr[T any](v T) *T { return &v }

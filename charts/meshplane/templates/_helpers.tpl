@@ -32,3 +32,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "meshplane.serviceAccountName" -}}
 {{- default (include "meshplane.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
+
+{{/* meshplane.concurrent is the --concurrent value of .Values.concurrent:
+"all" as a bare number, the others as controller=number. */}}
+{{- define "meshplane.concurrent" -}}
+{{- $parts := list -}}
+{{- range $name, $n := . -}}
+{{- if eq $name "all" -}}
+{{- $parts = append $parts (printf "%d" (int $n)) -}}
+{{- else -}}
+{{- $parts = append $parts (printf "%s=%d" $name (int $n)) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $parts -}}
+{{- end -}}

@@ -28,9 +28,9 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/breakglass"
-	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 func init() { ctrl.SetLogger(logr.Discard()) }
@@ -118,17 +118,8 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 	}
 	b.Logf("a pod create refused by the unreachable injector takes %s", time.Since(t0).Round(time.Millisecond))
 
-	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: "meshplane-system", SyncPeriod: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := breakglass.Setup(mgr); err != nil {
-		b.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _ = mgr.Start(mctx) }()
-	if !mgr.GetCache().WaitForCacheSync(mctx) {
+	mgr := testenv.StartManager(b, cfg, testenv.ManagerOptions{}, breakglass.Setup)
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		b.Fatal("cache did not sync")
 	}
 	// Warm up as a running operator is: a BreakGlass on no namespace goes

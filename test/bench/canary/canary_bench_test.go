@@ -36,10 +36,9 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	canaryctl "github.com/meshplane/meshplane/controllers/canary"
-	"github.com/meshplane/meshplane/internal/manager"
-	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/fakeprom"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 func init() { ctrl.SetLogger(logr.Discard()) }
@@ -97,20 +96,9 @@ func rollout(ctx context.Context, c client.Client) {
 
 func BenchmarkCanaryRollback(b *testing.B) {
 	cfg := cluster.UseEnvtest(b, cluster.EnvtestOptions{})
-	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: "meshplane-system", SyncPeriod: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := canaryctl.Setup(mgr); err != nil {
-		b.Fatal(err)
-	}
+	c := testenv.StartManager(b, cfg, testenv.ManagerOptions{}, canaryctl.Setup).Client
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = mgr.Start(ctx) }()
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		b.Fatal(err)
-	}
 	go rollout(ctx, c)
 	dc := dynamic.NewForConfigOrDie(cfg)
 

@@ -8,12 +8,10 @@ package traffic
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,12 +27,12 @@ import (
 	"github.com/meshplane/meshplane/controllers/trafficsplit"
 	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 func init() { ctrl.SetLogger(logr.Discard()) }
@@ -64,24 +62,6 @@ func policy(ns string, i int) *meshv1alpha1.ZeroTrustPolicy {
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": fmt.Sprintf("app-%d", i)}},
 			Rules: []meshv1alpha1.AllowRule{{From: []meshv1alpha1.TrafficSource{{ServiceAccounts: []string{"frontend"}}},
 				To: []meshv1alpha1.TrafficDestination{{Ports: []int32{8080}, Methods: []meshv1alpha1.HTTPMethod{"GET"}}}}}}}
-}
-
-// writeCounter counts the manager's write requests.
-type writeCounter struct {
-	rt     http.RoundTripper
-	writes atomic.Int64
-	events atomic.Int64
-}
-
-func (w *writeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method != http.MethodGet {
-		if strings.Contains(r.URL.Path, "/events") {
-			w.events.Add(1)
-		} else {
-			w.writes.Add(1)
-		}
-	}
-	return w.rt.RoundTrip(r)
 }
 
 func reconciles() float64 {
@@ -193,24 +173,12 @@ func rawApply(b *testing.B, c client.Client, ns string) time.Duration {
 // Ready at their generation, then triggers a no-op resync of all of them
 // and counts the writes it sends.
 func controllers(b *testing.B, cfg *rest.Config, c client.Client, ns string) (time.Duration, int64, int64) {
-	mcfg := rest.CopyConfig(cfg)
-	counter := &writeCounter{}
-	mcfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { counter.rt = rt; return counter }
-	mgr, err := manager.New(mcfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: "meshplane-system", SyncPeriod: 10 * time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := trafficsplit.Setup(mgr); err != nil {
-		b.Fatal(err)
-	}
-	if err := zerotrustpolicy.Setup(mgr); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
+	// The manager's clients count their writes, Events apart.
+	counted, writes, events := testenv.CountRequests(cfg)
+	o := testenv.ManagerOptions{}
+	o.Options.SyncPeriod = 10 * time.Hour
+	mgr := testenv.StartManager(b, counted, o, trafficsplit.Setup, zerotrustpolicy.Setup)
+	if !mgr.GetCache().WaitForCacheSync(context.Background()) {
 		b.Fatal("cache did not sync")
 	}
 
@@ -235,13 +203,16 @@ func controllers(b *testing.B, cfg *rest.Config, c client.Client, ns string) (ti
 	wg.Wait()
 	waitAllReady(b, c, ns)
 	elapsed := time.Since(start)
+	if writes.Count() == 0 {
+		b.Fatal("the write counter saw no write while the controllers applied the outputs")
+	}
 
 	// No-op resync: a namespace label change makes both controllers
 	// reconcile every object of the namespace; nothing changed, so nothing
 	// may be written.
 	time.Sleep(2 * time.Second)
 	before := reconciles()
-	w0, e0 := counter.writes.Load(), counter.events.Load()
+	w0, e0 := writes.Count(), events.Count()
 	nsObj := &corev1.Namespace{}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: ns}, nsObj); err != nil {
 		b.Fatal(err)
@@ -258,7 +229,7 @@ func controllers(b *testing.B, cfg *rest.Config, c client.Client, ns string) (ti
 		b.Fatalf("resync reconciled %v of %d objects", got, 2*n)
 	}
 	time.Sleep(time.Second)
-	return elapsed, counter.writes.Load() - w0, counter.events.Load() - e0
+	return elapsed, int64(writes.Count() - w0), int64(events.Count() - e0)
 }
 
 func waitAllReady(b *testing.B, c client.Client, ns string) {
