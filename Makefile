@@ -61,13 +61,18 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: ## golangci-lint (.golangci.yml): staticcheck, importas, errorlint, an 80-line function limit.
-	$(GOLANGCI_LINT) run ./...
+lint: ## golangci-lint (.golangci.yml): go vet's analyzers, staticcheck, importas, errorlint, an 80-line function limit.
+	$(GOLANGCI_LINT) run --allow-serial-runners ./...
+
+.PHONY: check-contract
+check-contract: ## No mesh names or mesh packages in controllers/ (but meshrevision); no run of more than 10 lines shared by two controller packages.
+	go run ./hack/checkcontract
 
 .PHONY: verify
-verify: ## Fail when generated code or CRDs are stale, or gofmt/vet/go mod tidy/lint are not clean.
+verify: ## Fail when generated code or CRDs are stale, gofmt/go mod tidy/lint (with go vet) are not clean, or the provider contract is broken.
 	./hack/verify.sh
 	$(MAKE) -s lint
+	$(MAKE) -s check-contract
 
 .PHONY: build
 build: ## Build the manager and the kubectl plugin into bin/.
