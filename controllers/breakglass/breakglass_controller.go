@@ -42,9 +42,6 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;authorizationpolicies,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=cilium.io,resources=ciliumnetworkpolicies,verbs=get;list;watch;patch
 
 // Finalizer holds a BreakGlass until its recorded state is restored.
 const Finalizer = "meshplane.io/break-glass-restore"
