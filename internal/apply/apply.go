@@ -280,7 +280,12 @@ func (a *Applier) get(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 		return nil, err
 	}
 	m := map[string]any{}
-	return m, json.Unmarshal(b, &m)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	// An uncached client returns typed objects without apiVersion and kind.
+	m["apiVersion"], m["kind"] = gvk.GroupVersion().String(), gvk.Kind
+	return m, nil
 }
 
 func refOf(u *unstructured.Unstructured) meshv1alpha1.ObjectReference {
