@@ -142,7 +142,9 @@ func TestSetStatus(t *testing.T) {
 func TestLastSyncTimeMovesOnWrites(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	fed := &meshv1alpha1.MeshFederation{ObjectMeta: metav1.ObjectMeta{Name: "mesh"}}
-	m := func(wrote bool) []*member { return []*member{{spec: meshv1alpha1.MemberCluster{Name: "a"}, wrote: wrote}} }
+	m := func(wrote bool) []*member {
+		return []*member{{spec: meshv1alpha1.MemberCluster{Name: "a"}, wrote: wrote}}
+	}
 	setStatus(fed, result{members: m(true), now: t0}, nil)
 	setStatus(fed, result{members: m(false), now: t0.Add(time.Minute)}, nil)
 	if got := fed.Status.Clusters[0].LastSyncTime.Time; !got.Equal(t0) {
