@@ -2,7 +2,8 @@
 // of everything it will change in a Secret, detaches the mesh (webhooks,
 // namespace markers, policies, optional workload restarts) and, on
 // deletion or expiry, restores exactly what it recorded. The engine (plan,
-// record, restore and conflict rules) is in internal/breakglass; this
+// record, restore and conflict rules) is in internal/incident, and what is
+// mesh-specific comes from the provider's mesh.BreakGlassDriver; this
 // package reads and writes the cluster.
 package breakglass
 
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,7 +31,6 @@ import (
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/metrics"
-	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -42,9 +43,6 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;authorizationpolicies,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=cilium.io,resources=ciliumnetworkpolicies,verbs=get;list;watch;patch
 
 // Finalizer holds a BreakGlass until its recorded state is restored.
 const Finalizer = "meshplane.io/break-glass-restore"
@@ -78,8 +76,8 @@ type Reconciler struct {
 	OperatorNamespace string
 	// Workers bounds concurrent patches (DefaultWorkers when 0).
 	Workers int
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
+	// Clock is the reconciler's time; the real clock when nil.
+	Clock clock.PassiveClock
 	// RestartPace separates two batches of workload restarts (5 s when 0).
 	RestartPace time.Duration
 }
@@ -104,13 +102,13 @@ func New(mgr *manager.Manager) (*Reconciler, error) {
 	}
 	return &Reconciler{
 		Client: mgr.GetClient(), Writer: writer, APIReader: mgr.GetAPIReader(), Registry: mgr.Registry,
-		Events: mgr.GetEventRecorder("meshplane-breakglass"), OperatorNamespace: mgr.Options.OperatorNamespace,
+		Events: mgr.EventRecorder("breakglass"), OperatorNamespace: mgr.Options.OperatorNamespace, Clock: mgr.Clock,
 	}, nil
 }
 
 // SetupWithManager registers r with mgr.
 func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
-	b := ctrl.NewControllerManagedBy(mgr).Named("breakglass").
+	b := ctrl.NewControllerManagedBy(mgr).Named("breakglass").WithOptions(mgr.ControllerOptions("breakglass")).
 		For(&meshv1alpha1.BreakGlass{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, deletionStarted{})))
 	// Informers for what engaging reads, started and synced before the
@@ -133,38 +131,27 @@ func (deletionStarted) Update(e event.UpdateEvent) bool {
 	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
+func (r *Reconciler) clock() clock.PassiveClock {
+	if r.Clock != nil {
+		return r.Clock
 	}
-	return time.Now()
+	return clock.RealClock{}
 }
 
 // Reconcile engages, holds or restores one BreakGlass.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	bg := &meshv1alpha1.BreakGlass{}
 	if err := r.Client.Get(ctx, req.NamespacedName, bg); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	defer func() { r.recordMetric(ctx, bg) }()
-	if bg.DeletionTimestamp.IsZero() && bg.Status.Phase != meshv1alpha1.BreakGlassRestored && !controllerutil.ContainsFinalizer(bg, Finalizer) {
-		// Persisted before anything is touched, so a deletion always
-		// waits for the restore.
-		before := bg.DeepCopy()
-		controllerutil.AddFinalizer(bg, Finalizer)
-		if err := r.Client.Patch(ctx, bg, client.MergeFrom(before)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding the restore finalizer: %w", err)
-		}
+	if err := r.addFinalizer(ctx, bg); err != nil {
+		return ctrl.Result{}, err
 	}
 	patcher := status.NewPatcher(r.Client, bg)
-	defer func() {
-		if perr := patcher.Patch(ctx, bg); perr != nil && err == nil {
-			err = perr
-		}
-	}()
 	phase := bg.Status.Phase
-	out, rerr := r.reconcile(ctx, bg)
-	setStatus(bg, out, rerr, r.now())
+	out, err := r.reconcile(ctx, bg)
+	sum := setStatus(bg, out, err)
 	if bg.Status.Phase != phase {
 		typ := corev1.EventTypeNormal
 		if bg.Status.Phase == meshv1alpha1.BreakGlassFailed {
@@ -172,15 +159,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		}
 		r.Events.Eventf(bg, nil, typ, string(bg.Status.Phase), "BreakGlass", "%s: %s", bg.Status.Phase, out.summary())
 	}
-	log.FromContext(ctx).V(1).Info("reconciled", "phase", bg.Status.Phase, "writes", out.writes, "error", rerr)
-	switch {
-	case rerr == nil:
-		return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
-	case outcome.IsTerminal(rerr):
-		return ctrl.Result{}, nil
-	default:
-		return ctrl.Result{}, rerr
+	log.FromContext(ctx).V(1).Info("reconciled", "phase", bg.Status.Phase, "writes", out.writes, "error", err)
+	return status.Finish(ctx, patcher, bg, sum, err, meshv1alpha1.ApplyFailedReason)
+}
+
+// addFinalizer adds the restore finalizer with its own patch, persisted
+// before anything is touched, so a deletion always waits for the restore.
+func (r *Reconciler) addFinalizer(ctx context.Context, bg *meshv1alpha1.BreakGlass) error {
+	if !bg.DeletionTimestamp.IsZero() || bg.Status.Phase == meshv1alpha1.BreakGlassRestored || controllerutil.ContainsFinalizer(bg, Finalizer) {
+		return nil
 	}
+	before := bg.DeepCopy()
+	controllerutil.AddFinalizer(bg, Finalizer)
+	if err := r.Client.Patch(ctx, bg, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("adding the restore finalizer: %w", err)
+	}
+	return nil
 }
 
 // recordMetric sets meshplane_breakglass_active from the cache, with

@@ -15,9 +15,56 @@ import (
 // maxConflicts is the API's limit on status.conflicts.
 const maxConflicts = 128
 
-// setStatus records the outcome of a reconcile on bg.
-func setStatus(bg *meshv1alpha1.BreakGlass, out result, err error, now time.Time) {
+// setStatus records the outcome of a reconcile on bg — phase, record,
+// counts, conflicts, times and Engaged — and returns the summary
+// status.Finish completes.
+func setStatus(bg *meshv1alpha1.BreakGlass, out result, err error) status.Summary {
 	st, gen := &bg.Status.CommonStatus, bg.Generation
+	setRecord(bg, out)
+	if out.phase != "" {
+		bg.Status.Phase = out.phase
+	}
+	if err != nil {
+		if outcome.IsTerminal(err) && out.record != nil && !out.restoring {
+			bg.Status.Phase = meshv1alpha1.BreakGlassFailed
+		}
+		if bg.Status.Phase == "" {
+			bg.Status.Phase = meshv1alpha1.BreakGlassPending
+		}
+		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, errorReason(err), err.Error())
+		return status.Summary{}
+	}
+	sum := out.summary()
+	after := out.requeueAfter
+	switch bg.Status.Phase {
+	case meshv1alpha1.BreakGlassEngaging, meshv1alpha1.BreakGlassPending:
+		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, meshv1alpha1.ProgressingReason, "engaging: "+sum)
+		return status.Summary{State: status.Progressing, Reason: meshv1alpha1.ProgressingReason, Message: "engaging: " + sum, RequeueAfter: after}
+	case meshv1alpha1.BreakGlassEngaged:
+		if bg.Status.EngagedTime == nil {
+			bg.Status.EngagedTime = &metav1.Time{Time: out.now}
+		}
+		msg := fmt.Sprintf("engaged for %s (%s): %s", bg.Status.Provider, bg.Spec.Reason, sum)
+		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, msg)
+		return status.Summary{Message: msg, RequeueAfter: after}
+	case meshv1alpha1.BreakGlassRestoring:
+		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, meshv1alpha1.DeletingReason, "restoring: "+sum)
+		return status.Summary{State: status.Progressing, Reason: meshv1alpha1.DeletingReason, Message: "restoring: " + sum, RequeueAfter: after}
+	case meshv1alpha1.BreakGlassRestored:
+		msg := "restored the recorded state"
+		if n := len(bg.Status.Conflicts); n > 0 {
+			msg += fmt.Sprintf("; %d field(s) changed by others during the incident were kept as found (status.conflicts)", n)
+		}
+		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, meshv1alpha1.SucceededReason, msg)
+		return status.Summary{Message: msg, RequeueAfter: after}
+	}
+	// No phase yet (nothing was read): the summary conditions stay.
+	return status.Summary{State: status.Custom, RequeueAfter: after}
+}
+
+// setRecord records the provider, the record Secret, the counts of what
+// the record touches, the times and the conflicts of the last pass.
+func setRecord(bg *meshv1alpha1.BreakGlass, out result) {
 	if out.provider != "" {
 		bg.Status.Provider = out.provider
 	}
@@ -44,48 +91,17 @@ func setStatus(bg *meshv1alpha1.BreakGlass, out result, err error, now time.Time
 		// A pass over the objects ran: its conflicts replace the last.
 		bg.Status.Conflicts = conflicts(out.conflicts, out.restoring)
 	}
-	if out.phase != "" {
-		bg.Status.Phase = out.phase
-	}
-	if err != nil {
-		if outcome.IsTerminal(err) && out.record != nil && !out.restoring {
-			bg.Status.Phase = meshv1alpha1.BreakGlassFailed
-		}
-		if bg.Status.Phase == "" {
-			bg.Status.Phase = meshv1alpha1.BreakGlassPending
-		}
-		status.MarkError(st, gen, err, meshv1alpha1.ApplyFailedReason)
-		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, reasonOf(st), err.Error())
-		return
-	}
-	sum := out.summary()
-	switch bg.Status.Phase {
-	case meshv1alpha1.BreakGlassEngaging, meshv1alpha1.BreakGlassPending:
-		status.MarkReconciling(st, gen, meshv1alpha1.ProgressingReason, "engaging: "+sum)
-		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, meshv1alpha1.ProgressingReason, "engaging: "+sum)
-	case meshv1alpha1.BreakGlassEngaged:
-		if bg.Status.EngagedTime == nil {
-			bg.Status.EngagedTime = &metav1.Time{Time: now}
-		}
-		msg := fmt.Sprintf("engaged for %s (%s): %s", bg.Status.Provider, bg.Spec.Reason, sum)
-		status.MarkReady(st, gen, msg)
-		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, msg)
-	case meshv1alpha1.BreakGlassRestoring:
-		status.MarkReconciling(st, gen, meshv1alpha1.DeletingReason, "restoring: "+sum)
-		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, meshv1alpha1.DeletingReason, "restoring: "+sum)
-	case meshv1alpha1.BreakGlassRestored:
-		msg := "restored the recorded state"
-		if n := len(bg.Status.Conflicts); n > 0 {
-			msg += fmt.Sprintf("; %d field(s) changed by others during the incident were kept as found (status.conflicts)", n)
-		}
-		status.MarkReady(st, gen, msg)
-		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, meshv1alpha1.SucceededReason, msg)
-	}
 }
 
-func reasonOf(st *meshv1alpha1.CommonStatus) string {
-	if c := status.Get(st, meshv1alpha1.ReadyCondition); c != nil {
-		return c.Reason
+// errorReason is the Ready reason status.Finish gives err: the stalled
+// reason of a terminal error, the reason of a transient one, else
+// ApplyFailed. Engaged=False carries the same.
+func errorReason(err error) string {
+	if t, ok := outcome.AsTerminal(err); ok {
+		return t.StalledReason()
+	}
+	if r, ok := outcome.TransientReason(err); ok {
+		return r
 	}
 	return meshv1alpha1.ApplyFailedReason
 }

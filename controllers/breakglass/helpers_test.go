@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -17,17 +15,22 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	bgctrl "github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/status"
-	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
-func init() { ctrl.SetLogger(logr.Discard()) }
+// env is the package's API server (TestMain), shared by its tests: each
+// works on namespaces and cluster-scoped objects of its own and removes
+// what would change another's outcome.
+var env testenv.Package
+
+func TestMain(m *testing.M) { testenv.RunEnvtest(m, &env, cluster.EnvtestOptions{}) }
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -36,59 +39,36 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// running is a manager started by a test, stoppable on its own.
-type running struct {
-	mgr  *manager.Manager
-	stop func()
-}
-
-// startManager runs a manager with the BreakGlass controller (slowed down
-// when qps > 0: one worker and a rate-limited writer; left out when qps <
-// 0) plus extra setups.
-func startManager(t *testing.T, cfg *rest.Config, qps float32, extra ...func(*manager.Manager) error) *running {
+// startManager runs, until the (sub)test ends, a manager with the
+// BreakGlass controller (slowed down when qps > 0: one worker and a
+// rate-limited writer; left out when qps < 0) plus extra setups.
+func startManager(t *testing.T, cfg *rest.Config, qps float32, extra ...testenv.Setup) *testenv.Manager {
 	t.Helper()
-	mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: harness.OperatorNamespace,
-		SyncPeriod: time.Hour, SkipControllerNameValidation: true})
-	must(t, err)
+	setups := extra
 	if qps >= 0 {
-		r, err := bgctrl.New(mgr)
-		must(t, err)
-		r.RestartPace = 700 * time.Millisecond
-		if qps > 0 {
-			slow := rest.CopyConfig(cfg)
-			slow.QPS, slow.Burst = qps, 1
-			r.Writer, err = client.New(slow, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
-			must(t, err)
-			r.Workers = 1
-		}
-		must(t, r.SetupWithManager(mgr))
-	}
-	for _, s := range extra {
-		must(t, s(mgr))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Error("manager did not stop within 30s")
+		setups = append([]testenv.Setup{func(mgr *manager.Manager) error {
+			r, err := bgctrl.New(mgr)
+			if err != nil {
+				return err
 			}
-		})
+			r.RestartPace = 700 * time.Millisecond
+			if qps > 0 {
+				slow := rest.CopyConfig(cfg)
+				slow.QPS, slow.Burst = qps, 1
+				if r.Writer, err = client.New(slow, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()}); err != nil {
+					return err
+				}
+				r.Workers = 1
+			}
+			return r.SetupWithManager(mgr)
+		}}, extra...)
 	}
-	t.Cleanup(stop)
-	return &running{mgr: mgr, stop: stop}
+	return testenv.StartManager(t, cfg, testenv.ManagerOptions{}, setups...)
 }
 
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	harness.Eventually(t, 30*time.Second, what, f)
+	testenv.Eventually(t, testenv.DefaultTimeout, what, f)
 }
 
 func breakGlass(name string, mutate func(*meshv1alpha1.BreakGlass)) *meshv1alpha1.BreakGlass {

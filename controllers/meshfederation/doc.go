@@ -1,9 +1,17 @@
 // Package meshfederation reconciles MeshFederations: a root of trust shared
 // by several clusters, per-cluster intermediates written where each mesh
-// reads them (mesh.TrustWriter), merged trust bundles, and phased root
-// rotation. The certificate work and the rotation plan are pure
-// (internal/trust); this package does the I/O on the local and the member
-// clusters (internal/remote).
+// reads them, merged trust bundles, and phased root rotation. The
+// certificate work and the rotation plan are pure (internal/trust);
+// everything mesh-specific (where a mesh reads its CA, how its issuer must
+// be named, its self-signed CA, the pods that carry its certificates) comes
+// from the provider's mesh.FederationTrust; this package does the I/O on
+// the local and the member clusters (internal/remote), writing through
+// internal/apply (one Applier per member cluster, detached owner).
+//
+// A SharedRoot reconcile is a list of named steps over one state
+// (meshfederation_controller_shared.go): load the roots, resume, start or
+// abort a rotation, distribute, observe, advance at most one phase, record,
+// schedule. meshfederation_status.go turns its result into conditions.
 //
 // Trade-offs:
 //
@@ -23,4 +31,9 @@
 //     from being written, but it holds a rotation.
 //   - A phase entered in a reconcile (a start, an abort) is stored before it
 //     can be left, so every phase shows in status and Events.
+//   - Written objects carry the ownership labels and the Applier's hash
+//     annotation but no owner reference (apply.Detached): they may live in
+//     another cluster, and they outlive the federation. A member's issuer
+//     Secret is read twice per reconcile (to keep its intermediate, then by
+//     the Applier's compare): one more uncached GET for one write path.
 package meshfederation

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/meshplane/meshplane/internal/remote"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/internal/trust"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 var forward = []meshv1alpha1.RotationPhase{meshv1alpha1.RotationAddingRoot, meshv1alpha1.RotationWaitingForReload,
@@ -124,7 +124,7 @@ func TestFederation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		limited := newClient(t, rc)
+		limited := testenv.NewClient(t, rc)
 		if err := limited.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "cacerts"}, &corev1.Secret{}); err != nil {
 			t.Fatalf("remote identity cannot read cacerts: %v", err)
 		}
@@ -142,13 +142,17 @@ func TestFederation(t *testing.T) {
 	})
 
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
-		var writes atomic.Int64
-		wrap := func(c client.Client) client.Client { return countingClient(noWatch{c}, &writes) }
+		var remotes []*testenv.Writes
+		wrap := func(c client.Client) client.Client {
+			wc, w := testenv.CountWrites(noWatch{c})
+			remotes = append(remotes, w)
+			return wc
+		}
 		local, err := client.NewWithWatch(e.localCfg.Config, client.Options{Scheme: scheme.New()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl := countingClient(local, &writes)
+		cl, writes := testenv.CountWrites(local)
 		r := &meshfederation.Reconciler{Client: cl, Local: cl, Registry: providers.Registry(),
 			Remote: &remote.Cache{Scheme: scheme.New(), Wrap: wrap}, OperatorNamespace: opNS}
 		for range 3 {
@@ -160,8 +164,12 @@ func TestFederation(t *testing.T) {
 				t.Fatalf("no resync requested: %+v", res)
 			}
 		}
-		if n := writes.Load(); n != 0 {
-			t.Fatalf("no-op reconciles sent %d writes", n)
+		n, log := writes.Count(), writes.Log()
+		for _, w := range remotes {
+			n, log = n+w.Count(), append(log, w.Log()...)
+		}
+		if n != 0 {
+			t.Fatalf("no-op reconciles sent %d writes: %v", n, log)
 		}
 	})
 
@@ -173,15 +181,15 @@ func TestFederation(t *testing.T) {
 		rec := e.recordPhases(t, "mesh")
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Trigger = "r1" })
 		f := e.waitPhase(t, "mesh", "r1", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
-		eventually(t, 20*time.Second, "holding for the old pod", func() error {
+		testenv.Eventually(t, 20*time.Second, "holding for the old pod", func() error {
 			f = e.get(t, "mesh")
 			c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RotatingCondition)
 			if f.Status.Rotation.Phase != meshv1alpha1.RotationWaitingForReload {
-				return errorf("did not hold for the old pod: %+v", f.Status.Rotation)
+				return testenv.Errorf("did not hold for the old pod: %+v", f.Status.Rotation)
 			}
 			if !strings.Contains(f.Status.Rotation.Message, "west:app/web") || c == nil || c.Reason != meshv1alpha1.WaitingReason ||
 				!strings.Contains(c.Message, "west:app/web") {
-				return errorf("rotation %+v, Rotating %+v", f.Status.Rotation, c)
+				return testenv.Errorf("rotation %+v, Rotating %+v", f.Status.Rotation, c)
 			}
 			return nil
 		})
@@ -238,10 +246,10 @@ func TestFederation(t *testing.T) {
 		w := e.watchSafety()
 		f := e.waitPhase(t, "mesh", "r3", meshv1alpha1.RotationWaitingForReload, 30*time.Second)
 		e.westProxy.cut()
-		eventually(t, 20*time.Second, "west unreachable", func() error {
+		testenv.Eventually(t, 20*time.Second, "west unreachable", func() error {
 			f = e.get(t, "mesh")
 			if c := memberCondition(f, "west", meshv1alpha1.ClusterReachableCondition); c == nil || c.Status != metav1.ConditionFalse || c.Reason != meshv1alpha1.ClusterUnreachableReason {
-				return errorf("west ClusterReachable %+v", c)
+				return testenv.Errorf("west ClusterReachable %+v", c)
 			}
 			return nil
 		})
@@ -335,10 +343,10 @@ func TestFederation(t *testing.T) {
 		// (reads only) completes, RemovingOldRoot (a write) holds.
 		setRoleVerbs(t, e.west, "linkerd", "get")
 		f := e.waitPhase(t, "mesh", "r5", meshv1alpha1.RotationRemovingOldRoot, 30*time.Second)
-		eventually(t, 20*time.Second, "west refused", func() error {
+		testenv.Eventually(t, 20*time.Second, "west refused", func() error {
 			f = e.get(t, "mesh")
 			if c := memberCondition(f, "west", meshv1alpha1.DistributedCondition); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "forbidden") {
-				return errorf("west Distributed %+v", c)
+				return testenv.Errorf("west Distributed %+v", c)
 			}
 			return nil
 		})
@@ -347,11 +355,11 @@ func TestFederation(t *testing.T) {
 			t.Fatalf("RemovingOldRoot did not hold for west: %+v", f.Status.Rotation)
 		}
 		e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Abort = true })
-		eventually(t, 10*time.Second, "abort refused", func() error {
+		testenv.Eventually(t, 10*time.Second, "abort refused", func() error {
 			f := e.get(t, "mesh")
 			c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RotatingCondition)
 			if f.Status.Rotation.Phase != meshv1alpha1.RotationRemovingOldRoot || c == nil || !strings.Contains(c.Message, "abort refused") {
-				return errorf("rotation %+v rotating %+v", f.Status.Rotation, c)
+				return testenv.Errorf("rotation %+v rotating %+v", f.Status.Rotation, c)
 			}
 			return nil
 		})
@@ -376,20 +384,20 @@ func TestFederation(t *testing.T) {
 		// Shortened lifetime: re-issued at once; then renewed when due,
 		// about two seconds later, without anyone touching the spec.
 		seen := map[string]bool{trust.Fingerprint(first.issuer): true}
-		eventually(t, 20*time.Second, "two renewals", func() error {
+		testenv.Eventually(t, 20*time.Second, "two renewals", func() error {
 			m, err := e.read(ctx, "east")
 			if err != nil {
 				return err
 			}
 			if _, err := trust.IssuerOf(m.issuer, m.bundle); err != nil || trust.Fingerprint(m.bundle[0]) != root {
-				return errorf("renewed intermediate not under the root: %v", err)
+				return testenv.Errorf("renewed intermediate not under the root: %v", err)
 			}
 			if m.issuer.NotAfter.Sub(m.issuer.NotBefore) > time.Hour+6*time.Minute {
-				return errorf("lifetime %s", m.issuer.NotAfter.Sub(m.issuer.NotBefore))
+				return testenv.Errorf("lifetime %s", m.issuer.NotAfter.Sub(m.issuer.NotBefore))
 			}
 			seen[trust.Fingerprint(m.issuer)] = true
 			if len(seen) < 3 {
-				return errorf("%d intermediates seen", len(seen))
+				return testenv.Errorf("%d intermediates seen", len(seen))
 			}
 			return nil
 		})
@@ -435,13 +443,13 @@ func TestFederation(t *testing.T) {
 			e.update(t, "mesh", func(f *meshv1alpha1.MeshFederation) {
 				f.Spec.Root = &meshv1alpha1.RootCA{SecretRef: &meshv1alpha1.SecretKeyReference{Name: tc.name}}
 			})
-			eventually(t, 20*time.Second, "Stalled "+tc.name, func() error {
+			testenv.Eventually(t, 20*time.Second, "Stalled "+tc.name, func() error {
 				f := e.get(t, "mesh")
 				s := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.StalledCondition)
 				rr := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.RootReadyCondition)
 				if s == nil || s.Reason != meshv1alpha1.InvalidCertificateReason || !strings.Contains(s.Message, tc.want) ||
 					rr == nil || rr.Status != metav1.ConditionFalse || f.Status.ObservedGeneration != f.Generation {
-					return errorf("conditions %+v", f.Status.Conditions)
+					return testenv.Errorf("conditions %+v", f.Status.Conditions)
 				}
 				return nil
 			})
@@ -499,7 +507,7 @@ func TestFederation(t *testing.T) {
 			{Name: "east", Provider: meshv1alpha1.ProviderIstio, Namespace: "istio-other", KubeconfigSecretRef: &meshv1alpha1.SecretKeyReference{Name: "east-kubeconfig"}},
 		}
 		mustCreate(t, e.local, other)
-		eventually(t, 30*time.Second, "per-member conditions", func() error {
+		testenv.Eventually(t, 30*time.Second, "per-member conditions", func() error {
 			f := e.get(t, "other")
 			fc := memberCondition(f, "foreign", meshv1alpha1.DistributedCondition)
 			ec := memberCondition(f, "exec", meshv1alpha1.DistributedCondition)
@@ -507,14 +515,14 @@ func TestFederation(t *testing.T) {
 			ready := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ReadyCondition)
 			switch {
 			case fc == nil || fc.Reason != meshv1alpha1.ConflictReason || !strings.Contains(fc.Message, "istio-foreign/cacerts"):
-				return errorf("foreign: %+v", fc)
+				return testenv.Errorf("foreign: %+v", fc)
 			case ec == nil || ec.Reason != meshv1alpha1.InvalidSpecReason || !strings.Contains(ec.Message, "exec plugin"):
-				return errorf("exec: %+v", ec)
+				return testenv.Errorf("exec: %+v", ec)
 			case nc == nil || nc.Status != metav1.ConditionFalse:
 				// east has no istio-other namespace (and no RBAC there).
-				return errorf("east: %+v", nc)
+				return testenv.Errorf("east: %+v", nc)
 			case ready == nil || ready.Status != metav1.ConditionFalse:
-				return errorf("ready: %+v", ready)
+				return testenv.Errorf("ready: %+v", ready)
 			}
 			return nil
 		})
@@ -545,11 +553,11 @@ func TestFederation(t *testing.T) {
 		}
 		rv := s.ResourceVersion
 		e.update(t, "cil", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Trigger = "now" })
-		eventually(t, 20*time.Second, "rotation refused", func() error {
+		testenv.Eventually(t, 20*time.Second, "rotation refused", func() error {
 			f := e.get(t, "cil")
 			st := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.StalledCondition)
 			if st == nil || st.Reason != meshv1alpha1.UnsupportedFeatureReason || !strings.Contains(st.Message, "Cilium") {
-				return errorf("conditions %+v", f.Status.Conditions)
+				return testenv.Errorf("conditions %+v", f.Status.Conditions)
 			}
 			return nil
 		})
@@ -628,10 +636,10 @@ func TestFederation(t *testing.T) {
 		if err := e.local.Delete(ctx, e.get(t, "mesh")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "federation gone", func() error {
+		testenv.Eventually(t, 10*time.Second, "federation gone", func() error {
 			err := e.local.Get(ctx, client.ObjectKey{Name: "mesh"}, &meshv1alpha1.MeshFederation{})
 			if client.IgnoreNotFound(err) != nil || err == nil {
-				return errorf("still there: %v", err)
+				return testenv.Errorf("still there: %v", err)
 			}
 			return nil
 		})
@@ -681,7 +689,7 @@ func equalStrings(a, b []string) bool {
 type noWatch struct{ client.Client }
 
 func (noWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
-	return nil, errorf("no watches here")
+	return nil, testenv.Errorf("no watches here")
 }
 
 const execKubeconfig = `apiVersion: v1
@@ -714,10 +722,10 @@ func restartPod(t *testing.T, c client.Client, p *corev1.Pod, since time.Time) {
 	if err := c.Delete(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "pod deleted", func() error {
+	testenv.Eventually(t, 10*time.Second, "pod deleted", func() error {
 		err := c.Get(context.Background(), client.ObjectKeyFromObject(p), &corev1.Pod{})
 		if client.IgnoreNotFound(err) != nil || err == nil {
-			return errorf("still there")
+			return testenv.Errorf("still there")
 		}
 		return nil
 	})

@@ -2,13 +2,11 @@ package meshfederation_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"sync"
 	"testing"
-	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,10 +17,9 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/internal/mesh"
-	"github.com/meshplane/meshplane/internal/scheme"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 // tcpProxy forwards a loopback port to an API server, and can be cut (the
@@ -94,15 +91,6 @@ func (p *tcpProxy) cut() {
 	p.conns = map[net.Conn]struct{}{}
 }
 
-func newClient(t *testing.T, cfg *rest.Config) client.Client {
-	t.Helper()
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func mustCreate(t *testing.T, c client.Client, objs ...client.Object) {
 	t.Helper()
 	for _, o := range objs {
@@ -120,13 +108,13 @@ func ns(name string) *corev1.Namespace {
 // meshfederation.RemoteRBAC for the mesh, and returns a kubeconfig with a
 // token of that ServiceAccount pointing at server (a proxy in front of the
 // member's API server).
-func remoteKubeconfig(t *testing.T, cfg *rest.Config, provider meshv1alpha1.Provider, target mesh.TrustTarget, server string) []byte {
+func remoteKubeconfig(t *testing.T, cfg *rest.Config, w mesh.FederationTrust, server string) []byte {
 	t.Helper()
 	ctx := context.Background()
-	c := newClient(t, cfg)
+	c := testenv.NewClient(t, cfg)
 	const saNS, saName = "meshplane-remote", "meshplane-federation"
 	mustCreate(t, c, ns(saNS), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: saNS, Name: saName}})
-	mustCreate(t, c, meshfederation.RemoteRBAC(provider, target, saNS, saName)...)
+	mustCreate(t, c, meshfederation.RemoteRBAC(w, "", saNS, saName)...)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -159,18 +147,3 @@ func hostPort(t *testing.T, cfg *rest.Config) string {
 	}
 	return u.Host
 }
-
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s: %v", what, timeout, err)
-}
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -20,6 +21,7 @@ import (
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/remote"
 	"github.com/meshplane/meshplane/internal/status"
+	"github.com/meshplane/meshplane/internal/trust"
 )
 
 // Defaults of the reconciler's timing.
@@ -43,14 +45,14 @@ type Reconciler struct {
 	Registry *mesh.Registry
 	// Remote caches clients to member clusters.
 	Remote *remote.Cache
-	// Recorder emits an Event per write.
-	Recorder events.EventRecorder
+	// Events records an Event per write.
+	Events events.EventRecorder
 	// OperatorNamespace holds the root state and kubeconfig Secrets.
 	OperatorNamespace string
 	// PollInterval and Resync; the defaults when zero.
 	PollInterval, Resync time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Clock is the reconciler's time; the real clock when nil.
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshfederations,verbs=get;list;watch
@@ -62,26 +64,37 @@ type Reconciler struct {
 
 // Setup registers the controller with the manager.
 func Setup(mgr *manager.Manager) error {
-	local, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	r, err := New(mgr)
 	if err != nil {
 		return err
 	}
-	r := &Reconciler{
-		Client: mgr.GetClient(), Local: local, Registry: mgr.Registry,
-		Remote:   &remote.Cache{Scheme: mgr.GetScheme()},
-		Recorder: mgr.GetEventRecorder("meshfederation-controller"), OperatorNamespace: mgr.Options.OperatorNamespace,
-	}
 	return r.SetupWithManager(mgr)
+}
+
+// New builds the reconciler from the manager: its clients, registry,
+// recorder and clock.
+func New(mgr *manager.Manager) (*Reconciler, error) {
+	local, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, err
+	}
+	return &Reconciler{
+		Client: mgr.GetClient(), Local: local, Registry: mgr.Registry,
+		Remote: &remote.Cache{Scheme: mgr.GetScheme()},
+		Events: mgr.EventRecorder("meshfederation"), OperatorNamespace: mgr.Options.OperatorNamespace,
+		Clock: mgr.Clock,
+	}, nil
 }
 
 // SetupWithManager watches MeshFederations, the Secrets and ConfigMaps they
 // write in the local cluster (metadata only), and the Secrets of the
 // operator namespace (root and kubeconfigs).
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1alpha1.MeshFederation{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret), builder.OnlyMetadata).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.mapOwned), builder.OnlyMetadata).
+		WithOptions(mgr.ControllerOptions("meshfederation")).
 		Named("meshfederation").
 		Complete(r)
 }
@@ -116,11 +129,11 @@ func (r *Reconciler) mapSecret(ctx context.Context, obj client.Object) []reconci
 	return out
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
+func (r *Reconciler) clock() clock.PassiveClock {
+	if r.Clock != nil {
+		return r.Clock
 	}
-	return time.Now()
+	return clock.RealClock{}
 }
 
 func (r *Reconciler) poll() time.Duration {
@@ -138,15 +151,15 @@ func (r *Reconciler) resync() time.Duration {
 }
 
 func (r *Reconciler) event(fed *meshv1alpha1.MeshFederation, typ, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(fed, nil, typ, reason, action, note, args...)
+	if r.Events != nil {
+		r.Events.Eventf(fed, nil, typ, reason, action, note, args...)
 	}
 }
 
 // Reconcile distributes the federation's trust material to every member
 // and advances a rotation by at most one phase. Deleting a federation
 // removes nothing it distributed.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	fed := &meshv1alpha1.MeshFederation{}
 	if err := r.Client.Get(ctx, req.NamespacedName, fed); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -155,18 +168,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, nil // nothing distributed is removed
 	}
 	patcher := status.NewPatcher(r.Client, fed)
-	defer func() {
-		if err := patcher.Patch(ctx, fed); err != nil && !apierrors.IsNotFound(err) && retErr == nil {
-			retErr = err
-		}
-	}()
 	out, err := r.reconcile(ctx, fed)
-	return r.setStatus(ctx, fed, out, err)
+	sum := setStatus(fed, out, err)
+	log.FromContext(ctx).V(1).Info("reconciled", "mode", fed.Spec.Mode, "clusters", fed.Status.ReadyClusters, "rotating", out.rotating, "error", err)
+	return status.Finish(ctx, patcher, fed, sum, err, meshv1alpha1.ProgressingReason)
 }
 
 // result is what a reconcile found, for the status.
 type result struct {
+	// now is when the reconcile ran.
+	now time.Time
+	// members are the member clusters, each with its own outcome.
 	members []*member
+	// root is the current root (SharedRoot), once loaded.
+	root *trust.CA
+	// bundle lists the fingerprints of the bundle distributed, when
+	// bundleKnown.
+	bundle      []string
+	bundleKnown bool
+	// rotation is the rotation's state to record, when rotationKnown.
+	rotation      *meshv1alpha1.RotationStatus
+	rotationKnown bool
 	// after asks for another look this soon (waiting, unreachable).
 	after time.Duration
 	// rotating is true while a rotation runs; waitingFor says on what.
@@ -174,13 +196,33 @@ type result struct {
 	waitingFor string
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, fed *meshv1alpha1.MeshFederation) (*result, error) {
+// failed reports whether a member does not hold its material.
+func (o *result) failed() bool {
+	for _, m := range o.members {
+		if m.err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, fed *meshv1alpha1.MeshFederation) (result, error) {
+	now := r.clock().Now()
 	members, err := r.members(ctx, fed)
 	if err != nil {
-		return nil, err
+		return result{now: now}, err
 	}
+	var out result
 	if fed.Spec.Mode == meshv1alpha1.FederationBundleMerge {
-		return r.reconcileMerge(ctx, fed, members)
+		out = r.reconcileMerge(ctx, fed, members, now)
+	} else {
+		out, err = r.reconcileShared(ctx, fed, members, now)
 	}
-	return r.reconcileShared(ctx, fed, members)
+	out.now = now
+	// A member that does not hold its material is looked at again soon:
+	// remote members are not watched.
+	if err == nil && out.failed() && (out.after == 0 || out.after > r.poll()) {
+		out.after = r.poll()
+	}
+	return out, err
 }

@@ -1,11 +1,9 @@
 package meshfederation_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,21 +12,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
-	"github.com/meshplane/meshplane/internal/remote"
 	"github.com/meshplane/meshplane/internal/trust"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 const opNS = "meshplane-system"
@@ -48,49 +42,32 @@ type env struct {
 func setup(t *testing.T) *env {
 	multi := cluster.UseMulti(t, 3, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
 	reg := providers.Registry()
-	iw, _ := reg.TrustWriter(meshv1alpha1.ProviderIstio)
-	lw, _ := reg.TrustWriter(meshv1alpha1.ProviderLinkerd)
+	iw, _ := reg.FederationTrust(meshv1alpha1.ProviderIstio)
+	lw, _ := reg.FederationTrust(meshv1alpha1.ProviderLinkerd)
 	e := &env{localCfg: multi.Servers[0], eastCfg: multi.Servers[1], istio: iw.TrustTarget(""), linkerd: lw.TrustTarget("")}
-	e.local, e.east, e.west = newClient(t, multi.Servers[0].Config), newClient(t, multi.Servers[1].Config), newClient(t, multi.Servers[2].Config)
+	e.local, e.east, e.west = testenv.NewClient(t, multi.Servers[0].Config), testenv.NewClient(t, multi.Servers[1].Config), testenv.NewClient(t, multi.Servers[2].Config)
 	mustCreate(t, e.local, ns(opNS), ns("istio-system"))
 	mustCreate(t, e.east, ns("istio-system"))
 	mustCreate(t, e.west, ns("linkerd"))
 	e.eastProxy = newProxy(t, hostPort(t, multi.Servers[1].Config))
 	e.westProxy = newProxy(t, hostPort(t, multi.Servers[2].Config))
-	eastKC := remoteKubeconfig(t, multi.Servers[1].Config, meshv1alpha1.ProviderIstio, e.istio, e.eastProxy.addr)
-	westKC := remoteKubeconfig(t, multi.Servers[2].Config, meshv1alpha1.ProviderLinkerd, e.linkerd, e.westProxy.addr)
+	eastKC := remoteKubeconfig(t, multi.Servers[1].Config, iw, e.eastProxy.addr)
+	westKC := remoteKubeconfig(t, multi.Servers[2].Config, lw, e.westProxy.addr)
 	mustCreate(t, e.local,
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "east-kubeconfig"}, Data: map[string][]byte{"kubeconfig": eastKC}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": westKC}})
 	e.members = map[string]client.Client{"local": e.local, "east": e.east, "west": e.west}
 	e.targets = map[string]mesh.TrustTarget{"local": e.istio, "east": e.istio, "west": e.linkerd}
 
-	logs := &logBuffer{}
-	ctrl.SetLogger(zap.New(zap.WriteTo(logs)))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("controller errors:\n%s", logs.errors(50))
-		}
-	})
-	mgr, err := manager.New(multi.Servers[0].Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: opNS, SyncPeriod: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &meshfederation.Reconciler{Client: mgr.GetClient(), Local: newClient(t, multi.Servers[0].Config), Registry: mgr.Registry,
-		Remote: &remote.Cache{Scheme: mgr.GetScheme(), Timeout: 2 * time.Second}, Recorder: mgr.GetEventRecorder("meshfederation-controller"),
-		OperatorNamespace: opNS, PollInterval: 100 * time.Millisecond}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	testenv.StartManager(t, multi.Servers[0].Config, testenv.ManagerOptions{Options: manager.Options{OperatorNamespace: opNS}},
+		func(mgr *manager.Manager) error {
+			r, err := meshfederation.New(mgr)
+			if err != nil {
+				return err
+			}
+			r.Remote.Timeout, r.PollInterval = 2*time.Second, 100*time.Millisecond
+			return r.SetupWithManager(mgr)
+		})
 	return e
 }
 
@@ -151,7 +128,7 @@ func (e *env) read(ctx context.Context, name string) (*material, error) {
 		m.bundle, err = trust.ParseCerts([]byte(cm.Data[t.BundleConfigMapKey]))
 		return m, err
 	}
-	return nil, errorf("%s: issuer Secret kept changing", name)
+	return nil, testenv.Errorf("%s: issuer Secret kept changing", name)
 }
 
 // safetyWatcher checks, as often as it can, that every member's bundle
@@ -249,11 +226,11 @@ func (e *env) recordPhases(t *testing.T, name string) *phaseRecorder {
 // stopping the recorder does not drop the final transition.
 func (p *phaseRecorder) settle(t *testing.T, last meshv1alpha1.RotationPhase) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the phase recorder sees "+string(last), func() error {
+	testenv.Eventually(t, 10*time.Second, "the phase recorder sees "+string(last), func() error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if n := len(p.phases); n == 0 || p.phases[n-1] != last {
-			return errorf("recorded %v", p.phases)
+			return testenv.Errorf("recorded %v", p.phases)
 		}
 		return nil
 	})
@@ -282,7 +259,7 @@ func (e *env) get(t *testing.T, name string) *meshv1alpha1.MeshFederation {
 
 func (e *env) update(t *testing.T, name string, mutate func(*meshv1alpha1.MeshFederation)) {
 	t.Helper()
-	eventually(t, 10*time.Second, "update "+name, func() error {
+	testenv.Eventually(t, 10*time.Second, "update "+name, func() error {
 		f := e.get(t, name)
 		mutate(f)
 		return e.local.Update(context.Background(), f)
@@ -293,10 +270,10 @@ func (e *env) update(t *testing.T, name string, mutate func(*meshv1alpha1.MeshFe
 func (e *env) waitPhase(t *testing.T, name, trigger string, phase meshv1alpha1.RotationPhase, timeout time.Duration) *meshv1alpha1.MeshFederation {
 	t.Helper()
 	var f *meshv1alpha1.MeshFederation
-	eventually(t, timeout, "phase "+string(phase), func() error {
+	testenv.Eventually(t, timeout, "phase "+string(phase), func() error {
 		f = e.get(t, name)
 		if f.Status.Rotation == nil || f.Status.Rotation.Trigger != trigger || f.Status.Rotation.Phase != phase {
-			return errorf("rotation %+v; conditions %+v", f.Status.Rotation, f.Status.Conditions)
+			return testenv.Errorf("rotation %+v; conditions %+v", f.Status.Rotation, f.Status.Conditions)
 		}
 		return nil
 	})
@@ -306,11 +283,11 @@ func (e *env) waitPhase(t *testing.T, name, trigger string, phase meshv1alpha1.R
 func (e *env) waitReady(t *testing.T, name string) *meshv1alpha1.MeshFederation {
 	t.Helper()
 	var f *meshv1alpha1.MeshFederation
-	eventually(t, 60*time.Second, name+" Ready", func() error {
+	testenv.Eventually(t, 60*time.Second, name+" Ready", func() error {
 		f = e.get(t, name)
 		c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ReadyCondition)
 		if c == nil || c.Status != metav1.ConditionTrue || f.Status.ObservedGeneration != f.Generation {
-			return errorf("conditions %+v clusters %+v", f.Status.Conditions, f.Status.Clusters)
+			return testenv.Errorf("conditions %+v clusters %+v", f.Status.Conditions, f.Status.Clusters)
 		}
 		return nil
 	})
@@ -347,67 +324,4 @@ func memberCondition(f *meshv1alpha1.MeshFederation, member, typ string) *metav1
 		}
 	}
 	return nil
-}
-
-// countingClient counts every write through a client.
-func countingClient(c client.WithWatch, writes *atomic.Int64) client.WithWatch {
-	count := func() { writes.Add(1) }
-	return interceptor.NewClient(c, interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
-			count()
-			return c.Create(ctx, o, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
-			count()
-			return c.Update(ctx, o, opts...)
-		},
-		Patch: func(ctx context.Context, c client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
-			count()
-			return c.Patch(ctx, o, p, opts...)
-		},
-		Apply: func(ctx context.Context, c client.WithWatch, o runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-			count()
-			return c.Apply(ctx, o, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
-			count()
-			return c.Delete(ctx, o, opts...)
-		},
-		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
-			count()
-			return c.SubResource(sub).Patch(ctx, o, p, opts...)
-		},
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-			count()
-			return c.SubResource(sub).Update(ctx, o, opts...)
-		},
-	})
-}
-
-// logBuffer keeps the controller's logs for a failed test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// errors returns the last n error lines.
-func (b *logBuffer) errors(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
-		if strings.Contains(l, `"level":"error"`) {
-			out = append(out, l)
-		}
-	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return strings.Join(out, "\n")
 }

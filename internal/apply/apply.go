@@ -45,6 +45,8 @@ type Owner struct {
 	Object client.Object
 	// Kind is its kind, e.g. TrafficSplit.
 	Kind string
+	// Detached outputs get no owner reference (see Detached).
+	Detached bool
 }
 
 // Result says what an Apply did.
@@ -113,7 +115,7 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 				labels[k] = v
 			}
 			u.SetLabels(labels)
-			if owner.Object.GetNamespace() == "" || owner.Object.GetNamespace() == u.GetNamespace() {
+			if !owner.Detached && (owner.Object.GetNamespace() == "" || owner.Object.GetNamespace() == u.GetNamespace()) {
 				u.SetOwnerReferences([]metav1.OwnerReference{{
 					APIVersion: ownerGVK.GroupVersion().String(), Kind: ownerGVK.Kind,
 					Name: owner.Object.GetName(), UID: owner.Object.GetUID(), Controller: ptr.To(true),
@@ -278,7 +280,12 @@ func (a *Applier) get(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 		return nil, err
 	}
 	m := map[string]any{}
-	return m, json.Unmarshal(b, &m)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	// An uncached client returns typed objects without apiVersion and kind.
+	m["apiVersion"], m["kind"] = gvk.GroupVersion().String(), gvk.Kind
+	return m, nil
 }
 
 func refOf(u *unstructured.Unstructured) meshv1alpha1.ObjectReference {

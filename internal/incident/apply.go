@@ -96,10 +96,10 @@ func decide(obj map[string]any, changes []Change, writeWhen State, target func(C
 	var out Outcome
 	var mod map[string]any
 	for _, c := range changes {
-		switch st := Classify(obj, c); {
-		case st == Conflicting:
+		switch Classify(obj, c) {
+		case Conflicting:
 			out.Conflicts = append(out.Conflicts, Conflict{Change: c, Current: Get(obj, c.Path)})
-		case st == writeWhen:
+		case writeWhen:
 			if mod == nil {
 				mod = runtime.DeepCopyJSON(obj)
 			}

@@ -101,7 +101,7 @@ func TestPlanGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatalf("%v (run go test ./internal/breakglass -update)", err)
+				t.Fatalf("%v (run go test ./internal/incident -update)", err)
 			}
 			if string(want) != b.String() {
 				t.Fatalf("%s differs from the golden file (run with -update and review the diff):\n%s", path, b.String())

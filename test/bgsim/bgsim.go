@@ -1,5 +1,5 @@
 // Package bgsim plays the BreakGlass controller's side of the coverage
-// contract (internal/breakglass) in the tests of the controllers that
+// contract (internal/incident) in the tests of the controllers that
 // respect it, so they run without the BreakGlass controller: it creates an
 // active BreakGlass, detaches a namespace (injection label off, coverage
 // annotation on) and, on Release, puts the namespace back and marks the

@@ -4,6 +4,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// A BreakGlass relaxes (patches) the policy kinds PolicyKinds returns.
+// +kubebuilder:rbac:groups=cilium.io,resources=ciliumnetworkpolicies,verbs=get;list;watch;patch
+
 // PolicyKinds returns CiliumNetworkPolicy.
 func (*Provider) PolicyKinds() []schema.GroupVersionKind {
 	return []schema.GroupVersionKind{{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"}}

@@ -5,6 +5,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// A BreakGlass relaxes (patches) the policy kinds PolicyKinds returns.
+// +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;authorizationpolicies,verbs=get;list;watch;patch
+
 // PolicyKinds returns PeerAuthentication and AuthorizationPolicy.
 func (*Provider) PolicyKinds() []schema.GroupVersionKind {
 	return []schema.GroupVersionKind{

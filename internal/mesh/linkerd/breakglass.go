@@ -5,6 +5,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// A BreakGlass relaxes (patches) the policy kinds PolicyKinds returns.
+// +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies,verbs=get;list;watch;patch
+
 // AllUnauthenticated is the most permissive default inbound policy.
 const AllUnauthenticated = "all-unauthenticated"
 

@@ -11,14 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
-	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/internal/status"
-	"github.com/meshplane/meshplane/test/cluster"
-	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 var (
@@ -31,11 +30,10 @@ var (
 // real controller on Istio, Linkerd and Cilium are relaxed by a BreakGlass
 // and restored byte for byte.
 func TestRelaxZeroTrustPolicyOutputs(t *testing.T) {
-	cfg := cluster.UseEnvtest(t, cluster.EnvtestOptions{})
+	cfg := env.Cfg(t)
 	ctx := context.Background()
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	must(t, err)
-	must(t, client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: harness.OperatorNamespace}})))
+	c := testenv.NewClient(t, cfg)
+	must(t, client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testenv.OperatorNamespace}})))
 	namespaces := map[meshv1alpha1.Provider]*corev1.Namespace{
 		meshv1alpha1.ProviderIstio:   {ObjectMeta: metav1.ObjectMeta{Name: "z-istio", Labels: map[string]string{"istio-injection": "enabled"}}},
 		meshv1alpha1.ProviderLinkerd: {ObjectMeta: metav1.ObjectMeta{Name: "z-linkerd", Annotations: map[string]string{"linkerd.io/inject": "enabled"}}},
@@ -46,6 +44,16 @@ func TestRelaxZeroTrustPolicyOutputs(t *testing.T) {
 	// leave the relaxed outputs alone (it watches them, so a re-apply would
 	// show here as strict outputs) and say BreakGlassActive.
 	startManager(t, cfg, -1, zerotrustpolicy.Setup)
+	// The namespaces stay (envtest deletes none), as members of no mesh, so
+	// no other test's BreakGlass covers them.
+	t.Cleanup(func() {
+		for _, ns := range namespaces {
+			_ = c.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name}}, client.RawPatch(types.MergePatchType,
+				[]byte(`{"metadata":{"labels":{"istio-injection":null},"annotations":{"linkerd.io/inject":null}}}`)))
+			_ = c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name}})
+		}
+		_ = c.Delete(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "cilium"}})
+	})
 	// Cilium serves a namespace implicitly once a MeshInstall installs it
 	// (no MeshInstall controller runs here; the object is enough).
 	must(t, c.Create(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "cilium"},

@@ -3,7 +3,6 @@ package meshfederation
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,14 +15,15 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
-	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/remote"
 	"github.com/meshplane/meshplane/internal/trust"
 )
 
 // member is one member cluster during a reconcile.
 type member struct {
-	spec   meshv1alpha1.MemberCluster
+	spec meshv1alpha1.MemberCluster
+	// trust is the member's mesh; target where it reads trust material.
+	trust  mesh.FederationTrust
 	target mesh.TrustTarget
 	client client.Client
 	// err says why the member does not hold its material; nil when synced.
@@ -37,27 +37,15 @@ type member struct {
 	bundle       []string
 }
 
+// fail records the member's first error. Terminal errors (a conflict, a
+// bad reference or kubeconfig) are answers; anything else that is not an
+// answer of the API server is the cluster not answering.
 func (m *member) fail(err error) {
 	if m.err == nil {
 		m.err = err
-		m.unreachable = remote.IsUnreachable(err) && !isKnown(err)
+		m.unreachable = remote.IsUnreachable(err) && !outcome.IsTerminal(err)
 	}
 }
-
-// isKnown reports errors of this package or the remote package that are
-// answers, not silence.
-func isKnown(err error) bool {
-	var c *ConflictError
-	var k *remote.InvalidKubeconfigError
-	var n *notFoundError
-	return errors.As(err, &c) || errors.As(err, &k) || errors.As(err, &n) || outcome.IsTerminal(err)
-}
-
-// notFoundError says a member-level reference or namespace is missing.
-type notFoundError struct{ msg string }
-
-func (e *notFoundError) Error() string  { return e.msg }
-func (e *notFoundError) Reason() string { return meshv1alpha1.ReferenceNotFoundReason }
 
 // members resolves every member's provider and client. A provider that is
 // not registered, or cannot take trust material, is terminal for the whole
@@ -66,7 +54,7 @@ func (e *notFoundError) Reason() string { return meshv1alpha1.ReferenceNotFoundR
 func (r *Reconciler) members(ctx context.Context, fed *meshv1alpha1.MeshFederation) ([]*member, error) {
 	var out []*member
 	for _, spec := range fed.Spec.Clusters {
-		w, err := r.Registry.TrustWriter(spec.Provider)
+		w, err := r.Registry.FederationTrust(spec.Provider)
 		if err != nil {
 			return nil, err
 		}
@@ -77,32 +65,39 @@ func (r *Reconciler) members(ctx context.Context, fed *meshv1alpha1.MeshFederati
 		if err := mesh.Check(w, need); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", spec.Name, err)
 		}
-		m := &member{spec: spec, target: w.TrustTarget(spec.Namespace)}
+		m := &member{spec: spec, trust: w, target: w.TrustTarget(spec.Namespace)}
 		out = append(out, m)
-		if spec.KubeconfigSecretRef == nil {
-			m.client = r.Local
-			continue
-		}
-		ref := spec.KubeconfigSecretRef
-		s, err := getSecret(ctx, r.Local, r.OperatorNamespace, ref.Name)
-		switch {
-		case err != nil:
-			m.fail(err)
-		case s == nil:
-			m.fail(&notFoundError{msg: fmt.Sprintf("cluster %s: kubeconfig Secret %s/%s not found", spec.Name, r.OperatorNamespace, ref.Name)})
-		default:
-			if m.client, err = r.Remote.Client(s, ref.Key); err != nil {
-				m.fail(fmt.Errorf("cluster %s: %w", spec.Name, err))
-			}
-		}
+		r.connect(ctx, m)
 	}
 	return out, nil
 }
 
-// intermediateOptions names a member's intermediate as its mesh expects:
-// Linkerd checks the issuer's name identity.linkerd.<trust domain>.
+// connect sets the member's client: the local one, or one built from its
+// kubeconfig Secret.
+func (r *Reconciler) connect(ctx context.Context, m *member) {
+	ref := m.spec.KubeconfigSecretRef
+	if ref == nil {
+		m.client = r.Local
+		return
+	}
+	s, err := getSecret(ctx, r.Local, r.OperatorNamespace, ref.Name)
+	switch {
+	case err != nil:
+		m.fail(err)
+	case s == nil:
+		m.fail(outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason, "cluster %s: kubeconfig Secret %s/%s not found", m.spec.Name, r.OperatorNamespace, ref.Name))
+	default:
+		if m.client, err = r.Remote.Client(s, ref.Key); err != nil {
+			m.fail(fmt.Errorf("cluster %s: %w", m.spec.Name, err))
+		}
+	}
+}
+
+// intermediateOptions sizes a member's intermediate as the federation says
+// and names it as its mesh expects (mesh.FederationTrust).
 func intermediateOptions(fed *meshv1alpha1.MeshFederation, m *member) trust.IntermediateOptions {
-	o := trust.IntermediateOptions{Organization: "meshplane", TrustDomain: m.spec.TrustDomain,
+	n := m.trust.IntermediateName(m.spec.Name, m.spec.TrustDomain)
+	o := trust.IntermediateOptions{CommonName: n.CommonName, DNSNames: n.DNSNames, TrustDomain: n.TrustDomain, Organization: "meshplane",
 		Lifetime: trust.DefaultIntermediateLifetime, KeyType: meshv1alpha1.KeyTypeECDSAP256}
 	if in := fed.Spec.Intermediate; in != nil {
 		if in.Lifetime != nil && in.Lifetime.Duration > 0 {
@@ -111,18 +106,6 @@ func intermediateOptions(fed *meshv1alpha1.MeshFederation, m *member) trust.Inte
 		if in.KeyType != "" {
 			o.KeyType = in.KeyType
 		}
-	}
-	switch m.spec.Provider {
-	case meshv1alpha1.ProviderLinkerd:
-		td := m.spec.TrustDomain
-		if td == "" {
-			td = "cluster.local"
-		}
-		o.CommonName, o.DNSNames, o.TrustDomain = "identity.linkerd."+td, []string{"identity.linkerd." + td}, ""
-	case meshv1alpha1.ProviderCilium:
-		o.CommonName = "meshplane-clustermesh-ca-" + m.spec.Name
-	default:
-		o.CommonName = "meshplane-intermediate-" + m.spec.Name
 	}
 	return o
 }
@@ -164,100 +147,76 @@ func reusable(existing *corev1.Secret, t mesh.TrustTarget, issuerRoot *x509.Cert
 	return &trust.CA{Cert: c, Key: key, CertPEM: trust.EncodeCert(c), KeyPEM: existing.Data[t.KeyKey]}
 }
 
-// distribute writes material to a member: the bundle ConfigMap first (so a
-// new root is trusted before anything it signs arrives), then the issuer
-// Secret. newIssuer is called only when the current intermediate cannot
-// stay. Objects Meshplane did not create are never written.
+// distribute writes material to a member in one apply: the bundle
+// ConfigMap first (so a new root is trusted before anything it signs
+// arrives), then the issuer Secret. A new intermediate is issued only when
+// the current one cannot stay. Objects Meshplane did not create are never
+// written (the apply refuses before any write).
 func (r *Reconciler) distribute(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member,
 	root *trust.CA, bundle *trust.Bundle, opts trust.IntermediateOptions, now time.Time) error {
 	issuerRoot := root.Cert
 	t := m.target
-	labels := ownership.Labels(kind, "", fed.Name)
 	sec, err := getSecret(ctx, m.client, t.Namespace, t.IssuerSecret)
 	if err != nil {
 		return fmt.Errorf("cluster %s: reading Secret %s/%s: %w", m.spec.Name, t.Namespace, t.IssuerSecret, err)
 	}
-	if err := checkOwned(m.spec.Name, sec, "Secret", fed.Name); err != nil {
-		return err
+	var issuer *trust.CA
+	if owned(sec, fed.Name) {
+		issuer = reusable(sec, t, issuerRoot, opts, renewBefore(fed), now)
 	}
-	var cm *corev1.ConfigMap
-	if t.BundleConfigMap != "" {
-		if cm, err = getConfigMap(ctx, m.client, t.Namespace, t.BundleConfigMap); err != nil {
-			return fmt.Errorf("cluster %s: reading ConfigMap %s/%s: %w", m.spec.Name, t.Namespace, t.BundleConfigMap, err)
-		}
-		if err := checkOwned(m.spec.Name, cm, "ConfigMap", fed.Name); err != nil {
-			return err
-		}
-	}
-	issuer := reusable(sec, t, issuerRoot, opts, renewBefore(fed), now)
 	if issuer == nil {
 		if issuer, err = trust.IssueIntermediate(root, opts, now); err != nil {
 			return err
 		}
 	}
 	l := trust.LayoutFor(t, trust.Material{Issuer: issuer, IssuerRoot: issuerRoot, Bundle: bundle})
+	var objs []client.Object
 	if l.ConfigMap != nil {
-		wrote, err := applyConfigMap(ctx, m.client, cm, t.Namespace, t.BundleConfigMap, labels, l.ConfigMap)
-		if err != nil {
-			return r.applyErr(m, err)
-		}
-		if wrote {
-			m.wrote = true
-			r.event(fed, corev1.EventTypeNormal, "BundleWritten", "Apply", "cluster %s: wrote trust bundle (%d roots) to ConfigMap %s/%s",
-				m.spec.Name, len(bundle.Certs()), t.Namespace, t.BundleConfigMap)
-		}
+		objs = append(objs, configMap(t.Namespace, t.BundleConfigMap, l.ConfigMap))
 	}
-	wrote, err := applySecret(ctx, m.client, sec, t.Namespace, t.IssuerSecret, labels, l.SecretType, l.Secret, nil)
-	if err != nil {
-		return r.applyErr(m, err)
+	objs = append(objs, secret(t.Namespace, t.IssuerSecret, l.SecretType, l.Secret))
+	changes, err := r.applyTo(ctx, m.client, fed, objs...)
+	m.wrote = m.wrote || changes.Wrote()
+	if written(changes, "ConfigMap") {
+		r.event(fed, corev1.EventTypeNormal, "BundleWritten", "Apply", "cluster %s: wrote trust bundle (%d roots) to ConfigMap %s/%s",
+			m.spec.Name, len(bundle.Certs()), t.Namespace, t.BundleConfigMap)
 	}
-	if wrote {
-		m.wrote = true
+	if written(changes, "Secret") {
 		r.event(fed, corev1.EventTypeNormal, "IssuerWritten", "Apply", "cluster %s: wrote intermediate %s (signed by root %s) to Secret %s/%s",
 			m.spec.Name, trust.Fingerprint(issuer.Cert)[:12], trust.Fingerprint(issuerRoot)[:12], t.Namespace, t.IssuerSecret)
+	}
+	if err != nil {
+		return r.applyErr(m, err)
 	}
 	m.intermediate, m.bundle = issuer.Cert, bundle.Fingerprints()
 	return nil
 }
 
+// applyErr names the member in an apply error; a missing namespace is a
+// reference to fix (install the mesh first).
 func (r *Reconciler) applyErr(m *member, err error) error {
 	if apierrors.IsNotFound(err) {
-		return &notFoundError{msg: fmt.Sprintf("cluster %s: namespace %s not found; install the %s control plane (or set the member's namespace) first: %v",
-			m.spec.Name, m.target.Namespace, m.spec.Provider, err)}
+		return outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason,
+			"cluster %s: namespace %s not found; install the %s control plane (or set the member's namespace) first: %v",
+			m.spec.Name, m.target.Namespace, m.spec.Provider, err)
 	}
 	return fmt.Errorf("cluster %s: %w", m.spec.Name, err)
 }
 
-// meshedPodSelectors are the pods whose certificates come from a mesh's
-// CA: proxies and the control plane that loads the CA.
-var meshedPodSelectors = map[meshv1alpha1.Provider][]struct {
-	label     string
-	value     string
-	namespace bool // only in the mesh's namespace
-}{
-	meshv1alpha1.ProviderIstio: {
-		{label: "security.istio.io/tlsMode"}, {label: "app", value: "istiod", namespace: true},
-		{label: "app", value: "ztunnel", namespace: true}, {label: "istio.io/gateway-name"},
-	},
-	meshv1alpha1.ProviderLinkerd: {{label: "linkerd.io/control-plane-ns"}},
-	meshv1alpha1.ProviderCilium: {
-		{label: "k8s-app", value: "cilium", namespace: true}, {label: "k8s-app", value: "clustermesh-apiserver", namespace: true},
-	},
-}
-
-// notRolled lists the member's meshed pods that started before since.
+// notRolled lists the member's pods carrying certificates of its mesh's CA
+// (mesh.FederationTrust.CertificatePods) that started before since.
 func notRolled(ctx context.Context, m *member, since time.Time) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
-	for _, sel := range meshedPodSelectors[m.spec.Provider] {
+	for _, sel := range m.trust.CertificatePods() {
 		var pods corev1.PodList
 		opts := []client.ListOption{}
-		if sel.value == "" {
-			opts = append(opts, client.HasLabels{sel.label})
+		if sel.Value == "" {
+			opts = append(opts, client.HasLabels{sel.Label})
 		} else {
-			opts = append(opts, client.MatchingLabels{sel.label: sel.value})
+			opts = append(opts, client.MatchingLabels{sel.Label: sel.Value})
 		}
-		if sel.namespace {
+		if sel.InMeshNamespace {
 			opts = append(opts, client.InNamespace(m.target.Namespace))
 		}
 		if err := m.client.List(ctx, &pods, opts...); err != nil {

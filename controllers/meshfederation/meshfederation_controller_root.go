@@ -8,7 +8,6 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/outcome"
-	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/trust"
 )
 
@@ -35,7 +34,6 @@ type roots struct {
 	supplied *trust.CA
 	// created is true when the current root was created in this reconcile.
 	created bool
-	state   *corev1.Secret
 }
 
 func (rt *roots) byFingerprint(fp string) *trust.CA {
@@ -52,18 +50,9 @@ func (r *Reconciler) loadRoots(ctx context.Context, fed *meshv1alpha1.MeshFedera
 	ns, name := r.OperatorNamespace, CASecretName(fed.Name)
 	rt := &roots{}
 	if ref := fed.Spec.Root.SecretRef; ref != nil {
-		s, err := getSecret(ctx, r.Local, ns, ref.Name)
+		ca, err := r.suppliedRoot(ctx, ref.Name, now)
 		if err != nil {
 			return nil, err
-		}
-		if s == nil {
-			return nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason,
-				"root Secret %s/%s not found; create it with tls.crt and tls.key (a cert-manager CA Certificate's Secret works as it is)", ns, ref.Name)
-		}
-		ca, err := trust.ParseCA(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], now)
-		if err != nil {
-			return nil, outcome.Stalled(meshv1alpha1.InvalidCertificateReason,
-				"root Secret %s/%s: %v; nothing already distributed was changed", ns, ref.Name, err)
 		}
 		rt.supplied = ca
 	}
@@ -71,10 +60,10 @@ func (r *Reconciler) loadRoots(ctx context.Context, fed *meshv1alpha1.MeshFedera
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOwned("local", state, "Secret", fed.Name); err != nil {
-		return nil, outcome.Stalled(meshv1alpha1.ConflictReason, "%v", err)
+	if state != nil && !owned(state, fed.Name) {
+		return nil, outcome.Conflict("%s exists and was not created by MeshFederation %s; Meshplane does not take it over (delete or rename it)",
+			describe("Secret", ns, name), fed.Name)
 	}
-	rt.state = state
 	if state == nil || len(state.Data[rootCertKey]) == 0 {
 		first := rt.supplied
 		if first == nil {
@@ -106,24 +95,39 @@ func (r *Reconciler) loadRoots(ctx context.Context, fed *meshv1alpha1.MeshFedera
 	return rt, nil
 }
 
-// writeRoots applies the state Secret with rt.current and rt.next.
+// suppliedRoot reads the root of the user's Secret (spec.root.secretRef).
+func (r *Reconciler) suppliedRoot(ctx context.Context, name string, now time.Time) (*trust.CA, error) {
+	ns := r.OperatorNamespace
+	s, err := getSecret(ctx, r.Local, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason,
+			"root Secret %s/%s not found; create it with tls.crt and tls.key (a cert-manager CA Certificate's Secret works as it is)", ns, name)
+	}
+	ca, err := trust.ParseCA(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], now)
+	if err != nil {
+		return nil, outcome.Stalled(meshv1alpha1.InvalidCertificateReason,
+			"root Secret %s/%s: %v; nothing already distributed was changed", ns, name, err)
+	}
+	return ca, nil
+}
+
+// writeRoots applies the state Secret with rt.current and rt.next; the
+// next root's keys are removed when there is none.
 func (r *Reconciler) writeRoots(ctx context.Context, fed *meshv1alpha1.MeshFederation, rt *roots) error {
 	data := map[string][]byte{rootCertKey: rt.current.CertPEM, rootKeyKey: rt.current.KeyPEM}
-	var absent []string
 	if rt.next != nil {
 		data[nextCertKey], data[nextKeyKey] = rt.next.CertPEM, rt.next.KeyPEM
-	} else {
-		absent = []string{nextCertKey, nextKeyKey}
 	}
 	ns, name := r.OperatorNamespace, CASecretName(fed.Name)
-	wrote, err := applySecret(ctx, r.Local, rt.state, ns, name, ownership.Labels(kind, "", fed.Name), corev1.SecretTypeOpaque, data, absent)
+	changes, err := r.applyTo(ctx, r.Local, fed, secret(ns, name, corev1.SecretTypeOpaque, data))
 	if err != nil {
 		return err
 	}
-	if wrote {
+	if changes.Wrote() {
 		r.event(fed, corev1.EventTypeNormal, "RootStored", "Apply", "stored the root CA state in Secret %s/%s", ns, name)
-		rt.state = &corev1.Secret{Type: corev1.SecretTypeOpaque, Data: data}
-		rt.state.Name, rt.state.Namespace, rt.state.Labels = name, ns, ownership.Labels(kind, "", fed.Name)
 	}
 	return nil
 }

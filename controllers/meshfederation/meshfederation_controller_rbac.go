@@ -5,7 +5,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 )
 
@@ -15,19 +14,21 @@ const RemoteRBACName = "meshplane-federation"
 
 // RemoteRBAC returns the least RBAC a member cluster grants the identity
 // (a ServiceAccount) in its kubeconfig Secret, as docs/federation.md lists
-// it:
+// it, for a member whose mesh is w with its control plane in namespace
+// (the mesh's default when empty):
 //
 //   - in the mesh's namespace, get and patch on exactly the objects the
-//     mesh reads (Secret t.IssuerSecret, ConfigMap t.BundleConfigMap, and
-//     for Istio the self-signed istio-ca-secret, read in BundleMerge mode),
-//     and create on Secrets and ConfigMaps (create cannot be limited by
-//     name; server-side apply needs it the first time);
+//     mesh reads (its issuer Secret and bundle ConfigMap, and the Secret of
+//     its self-signed CA where it keeps one, read in BundleMerge mode), and
+//     create on Secrets and ConfigMaps (create cannot be limited by name;
+//     server-side apply needs it the first time);
 //   - cluster-wide list on pods, to see when workloads restarted during a
 //     rotation's waiting phases.
-func RemoteRBAC(provider meshv1alpha1.Provider, t mesh.TrustTarget, saNamespace, saName string) []client.Object {
+func RemoteRBAC(w mesh.FederationTrust, namespace, saNamespace, saName string) []client.Object {
+	t := w.TrustTarget(namespace)
 	secrets := []string{t.IssuerSecret}
-	if provider == meshv1alpha1.ProviderIstio {
-		secrets = append(secrets, istioSelfSignedCA)
+	if sc, ok := w.SelfSignedCA(t.Namespace); ok && sc.Namespace == t.Namespace {
+		secrets = append(secrets, sc.Secret)
 	}
 	rules := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: secrets, Verbs: []string{"get", "patch"}},

@@ -44,7 +44,7 @@ func TestRotationFromStatusRecovers(t *testing.T) {
 			meshv1alpha1.RotationSwitchingIntermediates, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rot, err := rotationFromStatus(tc.fed, tc.rt, now)
+			rot, err := rotationFromStatus(tc.fed.Name, tc.fed.Status.Rotation, tc.rt, now)
 			if tc.stalled != outcome.IsTerminal(err) || (!tc.stalled && err != nil) {
 				t.Fatalf("err = %v", err)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,22 +14,18 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	bgctrl "github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/controllers/trafficsplit"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/metrics"
-	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/internal/status"
-	"github.com/meshplane/meshplane/test/cluster"
-	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 var (
@@ -61,12 +56,10 @@ func deadWebhook(name string, sel *metav1.LabelSelector, resources ...string) (a
 }
 
 func TestBreakGlass(t *testing.T) {
-	srv := cluster.UseServer(t, cluster.EnvtestOptions{})
-	cfg := srv.Config
+	cfg := env.Cfg(t)
 	ctx := context.Background()
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	must(t, err)
-	must(t, client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: harness.OperatorNamespace}})))
+	c := testenv.NewClient(t, cfg)
+	must(t, client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testenv.OperatorNamespace}})))
 
 	// An Istio mesh: three enrolled namespaces (sidecar, revision, ambient)
 	// and one outside, Meshplane-style policies, a foreign one.
@@ -104,6 +97,11 @@ func TestBreakGlass(t *testing.T) {
 	_, val := deadWebhook("validation.istio.io", nil, "peerauthentications", "authorizationpolicies")
 	must(t, c.Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "istiod-default-validator"},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{val}}))
+	// The dead webhooks would block the package's other tests.
+	t.Cleanup(func() {
+		_ = c.Delete(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector"}})
+		_ = c.Delete(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "istiod-default-validator"}})
+	})
 	// With the validator down, nobody can edit Istio policies.
 	pa := &unstructured.Unstructured{}
 	pa.SetGroupVersionKind(peerAuthGVK)
@@ -113,6 +111,17 @@ func TestBreakGlass(t *testing.T) {
 	}
 
 	before := snapshot(t, c, peerAuthGVK, authzGVK)
+	// The controller runs for these subtests; the last one restarts it.
+	t.Run("running", func(t *testing.T) { testRunning(t, cfg, c, before) })
+	t.Run("operator restarted while engaging and while restoring", func(t *testing.T) { testRestarted(t, cfg, c) })
+}
+
+// testRunning engages, restores and expires BreakGlasses with one
+// controller running throughout.
+func testRunning(t *testing.T, cfg *rest.Config, c client.Client, before string) {
+	ctx := context.Background()
+	pa := &unstructured.Unstructured{}
+	pa.SetGroupVersionKind(peerAuthGVK)
 	m := startManager(t, cfg, 0)
 
 	t.Run("engage", func(t *testing.T) {
@@ -132,7 +141,7 @@ func TestBreakGlass(t *testing.T) {
 			t.Errorf("touched %+v, want %+v", bg.Status.Touched, want)
 		}
 		ref := bg.Status.RecordSecretRef
-		if ref == nil || ref.Namespace != harness.OperatorNamespace {
+		if ref == nil || ref.Namespace != testenv.OperatorNamespace {
 			t.Fatalf("recordSecretRef %+v", ref)
 		}
 		sec := &corev1.Secret{}
@@ -197,37 +206,12 @@ func TestBreakGlass(t *testing.T) {
 	})
 
 	t.Run("no-op reconcile while engaged writes nothing", func(t *testing.T) {
-		var writes atomic.Int32
-		count := func(ctx context.Context, c client.WithWatch, o client.Object, pt client.Patch, opts ...client.PatchOption) error {
-			writes.Add(1)
-			return c.Patch(ctx, o, pt, opts...)
-		}
-		wc, err := client.NewWithWatch(cfg, client.Options{Scheme: m.mgr.GetScheme(), Cache: &client.CacheOptions{Reader: m.mgr.GetCache()}})
-		must(t, err)
-		ic := interceptor.NewClient(wc, interceptor.Funcs{
-			Patch: count,
-			Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
-				writes.Add(1)
-				return c.Create(ctx, o, opts...)
-			},
-			Update: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
-				writes.Add(1)
-				return c.Update(ctx, o, opts...)
-			},
-			Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
-				writes.Add(1)
-				return c.Delete(ctx, o, opts...)
-			},
-			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, pt client.Patch, opts ...client.SubResourcePatchOption) error {
-				writes.Add(1)
-				return c.SubResource(sub).Patch(ctx, o, pt, opts...)
-			},
-		})
-		r := &bgctrl.Reconciler{Client: ic, Writer: ic, APIReader: m.mgr.GetAPIReader(), Registry: m.mgr.Registry,
-			Events: m.mgr.GetEventRecorder("test"), OperatorNamespace: harness.OperatorNamespace}
+		ic, writes := testenv.CachedClient(t, m.Manager)
+		r := &bgctrl.Reconciler{Client: ic, Writer: ic, APIReader: m.GetAPIReader(), Registry: m.Registry,
+			Events: m.EventRecorder("breakglass"), OperatorNamespace: testenv.OperatorNamespace}
 		eventually(t, "cache current", func() error {
 			bg := &meshv1alpha1.BreakGlass{}
-			must(t, m.mgr.GetClient().Get(ctx, client.ObjectKey{Name: "outage"}, bg))
+			must(t, m.GetClient().Get(ctx, client.ObjectKey{Name: "outage"}, bg))
 			if bg.Status.Phase != meshv1alpha1.BreakGlassEngaged {
 				return fmt.Errorf("cache has phase %s", bg.Status.Phase)
 			}
@@ -238,8 +222,8 @@ func TestBreakGlass(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if n := writes.Load(); n != 0 {
-			t.Fatalf("no-op reconciles sent %d writes", n)
+		if n := writes.Count(); n != 0 {
+			t.Fatalf("no-op reconciles sent %d writes: %v", n, writes.Log())
 		}
 	})
 
@@ -270,7 +254,7 @@ func TestBreakGlass(t *testing.T) {
 			}
 			return nil
 		})
-		err := c.Get(ctx, client.ObjectKey{Namespace: harness.OperatorNamespace, Name: "breakglass-outage"}, &corev1.Secret{})
+		err := c.Get(ctx, client.ObjectKey{Namespace: testenv.OperatorNamespace, Name: "breakglass-outage"}, &corev1.Secret{})
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("record Secret not removed: %v", err)
 		}
@@ -460,28 +444,34 @@ func TestBreakGlass(t *testing.T) {
 		}
 	})
 
-	t.Run("operator restarted while engaging and while restoring", func(t *testing.T) {
-		m.stop()
-		const n = 24
-		for i := range n {
-			must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("team-%02d", i),
-				Labels: map[string]string{"istio-injection": "enabled"}, Annotations: map[string]string{"owner": fmt.Sprint(i)}}}))
+}
+
+// testRestarted stops the operator half-way through engaging and through
+// restoring; the next one finishes exactly.
+func testRestarted(t *testing.T, cfg *rest.Config, c client.Client) {
+	ctx := context.Background()
+	const n = 24
+	for i := range n {
+		must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("team-%02d", i),
+			Labels: map[string]string{"istio-injection": "enabled"}, Annotations: map[string]string{"owner": fmt.Sprint(i)}}}))
+	}
+	start := snapshot(t, c, peerAuthGVK, authzGVK)
+	covered := func() (int, error) {
+		var list corev1.NamespaceList
+		if err := c.List(ctx, &list); err != nil {
+			return 0, err
 		}
-		start := snapshot(t, c, peerAuthGVK, authzGVK)
-		covered := func() (int, error) {
-			var list corev1.NamespaceList
-			if err := c.List(ctx, &list); err != nil {
-				return 0, err
+		k := 0
+		for _, ns := range list.Items {
+			if ns.Annotations[incident.NamespaceAnnotation] == "restart" {
+				k++
 			}
-			k := 0
-			for _, ns := range list.Items {
-				if ns.Annotations[incident.NamespaceAnnotation] == "restart" {
-					k++
-				}
-			}
-			return k, nil
 		}
-		slow := startManager(t, cfg, 5)
+		return k, nil
+	}
+	// Each manager runs for one subtest and stops when it ends.
+	t.Run("slow engaging stopped half-way", func(t *testing.T) {
+		startManager(t, cfg, 5)
 		must(t, c.Create(ctx, breakGlass("restart", func(bg *meshv1alpha1.BreakGlass) {
 			bg.Spec.Scope = &meshv1alpha1.BreakGlassScope{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"istio-injection": "enabled"}}}
 		})))
@@ -492,12 +482,14 @@ func TestBreakGlass(t *testing.T) {
 			}
 			return nil
 		})
-		slow.stop()
-		if k, _ := covered(); k >= n+1 {
-			t.Fatalf("engaging finished before the stop (%d covered); slow the writer further", k)
-		}
-		next := startManager(t, cfg, 0)
-		bg := waitPhase(t, c, "restart", meshv1alpha1.BreakGlassEngaged)
+	})
+	if k, _ := covered(); k >= n+1 {
+		t.Fatalf("engaging finished before the stop (%d covered); slow the writer further", k)
+	}
+	bg := &meshv1alpha1.BreakGlass{}
+	t.Run("next operator engages the rest", func(t *testing.T) {
+		startManager(t, cfg, 0)
+		bg = waitPhase(t, c, "restart", meshv1alpha1.BreakGlassEngaged)
 		if bg.Status.Touched.Namespaces != n+1 { // team-* and shop
 			t.Errorf("touched %d namespaces, want %d", bg.Status.Touched.Namespaces, n+1)
 		}
@@ -508,15 +500,16 @@ func TestBreakGlass(t *testing.T) {
 				t.Errorf("namespace %s still labelled after the restart", ns.Name)
 			}
 		}
-		next.stop()
-
-		slow = startManager(t, cfg, 5)
+	})
+	t.Run("slow restoring stopped half-way", func(t *testing.T) {
+		startManager(t, cfg, 5)
 		must(t, c.Delete(ctx, bg))
 		eventually(t, "half-way through restoring", func() error {
 			k, err := covered()
 			if err != nil {
 				return err
 			}
+			var list corev1.NamespaceList
 			must(t, c.List(ctx, &list))
 			labelled := 0
 			for _, ns := range list.Items {
@@ -529,15 +522,12 @@ func TestBreakGlass(t *testing.T) {
 			}
 			return nil
 		})
-		slow.stop()
-		startManager(t, cfg, 0)
-		waitGone(t, c, "restart")
-		if after := snapshot(t, c, peerAuthGVK, authzGVK); after != start {
-			t.Fatalf("restore after restarts is not exact:\n%s", diff(start, after))
-		}
 	})
-	_ = runtime.DefaultUnstructuredConverter
-	_ = rest.CopyConfig
+	startManager(t, cfg, 0)
+	waitGone(t, c, "restart")
+	if after := snapshot(t, c, peerAuthGVK, authzGVK); after != start {
+		t.Fatalf("restore after restarts is not exact:\n%s", diff(start, after))
+	}
 }
 
 func gauge(t *testing.T, provider string) float64 {

@@ -30,6 +30,8 @@ type result struct {
 	conflicts       []incident.Conflict
 	restoring       bool
 	requeueAfter    time.Duration
+	// now is when the reconcile ran.
+	now time.Time
 }
 
 func (o *result) summary() string {
@@ -41,19 +43,19 @@ func (o *result) summary() string {
 }
 
 // expired reports whether bg's expiresAfter has passed.
-func (r *Reconciler) expired(bg *meshv1alpha1.BreakGlass) (bool, time.Duration) {
+func expired(bg *meshv1alpha1.BreakGlass, now time.Time) (bool, time.Duration) {
 	if bg.Spec.ExpiresAfter == nil || bg.Status.StartTime == nil {
 		return false, 0
 	}
 	at := bg.Status.StartTime.Add(bg.Spec.ExpiresAfter.Duration)
-	left := at.Sub(r.now())
+	left := at.Sub(now)
 	return left <= 0, left
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, bg *meshv1alpha1.BreakGlass) (result, error) {
-	out := result{phase: bg.Status.Phase, provider: bg.Status.Provider}
-	expired, left := r.expired(bg)
-	if !bg.DeletionTimestamp.IsZero() || expired {
+	out := result{phase: bg.Status.Phase, provider: bg.Status.Provider, now: r.clock().Now()}
+	over, left := expired(bg, out.now)
+	if !bg.DeletionTimestamp.IsZero() || over {
 		return r.restore(ctx, bg, out)
 	}
 	if bg.Status.Phase == meshv1alpha1.BreakGlassRestored {
@@ -96,7 +98,7 @@ func (r *Reconciler) reconcile(ctx context.Context, bg *meshv1alpha1.BreakGlass)
 	out.phase = meshv1alpha1.BreakGlassEngaged
 	if bg.Spec.ExpiresAfter != nil {
 		start, _ := time.Parse(time.RFC3339Nano, rec.StartTime)
-		out.requeueAfter = max(time.Until(start.Add(bg.Spec.ExpiresAfter.Duration)), time.Second)
+		out.requeueAfter = max(start.Add(bg.Spec.ExpiresAfter.Duration).Sub(out.now), time.Second)
 	}
 	return out, nil
 }
@@ -255,7 +257,7 @@ func (r *Reconciler) plan(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*in
 		return nil, err
 	}
 	in := incident.Inputs{
-		BreakGlass: bg.Name, Driver: d, Now: r.now(),
+		BreakGlass: bg.Name, Driver: d, Now: r.clock().Now(),
 		WholeMesh: bg.Spec.Scope == nil || (bg.Spec.Scope.NamespaceSelector == nil && len(bg.Spec.Scope.Namespaces) == 0),
 		Actions: incident.Actions{
 			DetachInjection:  on(bg.Spec.Actions.DetachInjection),
