@@ -41,7 +41,9 @@ func TestSetStatus(t *testing.T) {
 		{name: "Ready", out: result{provider: meshv1alpha1.ProviderIstio, applied: apply.Result{Inventory: inv}},
 			conds: "Ready=True/Succeeded", mode: "Strict/Deny", inventory: 2, provider: meshv1alpha1.ProviderIstio, observed: true},
 		{name: "held by a BreakGlass: nothing else changes",
-			prior: func(p *meshv1alpha1.ZeroTrustPolicy) { p.Status.Provider, p.Status.Inventory = meshv1alpha1.ProviderIstio, inv },
+			prior: func(p *meshv1alpha1.ZeroTrustPolicy) {
+				p.Status.Provider, p.Status.Inventory = meshv1alpha1.ProviderIstio, inv
+			},
 			out:   result{heldBy: bg},
 			conds: "BreakGlassActive=True/BreakGlassActive Ready=False/BreakGlassActive", inventory: 2, provider: meshv1alpha1.ProviderIstio, observed: true},
 		{name: "released: BreakGlassActive removed",
