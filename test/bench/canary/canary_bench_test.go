@@ -37,6 +37,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	canaryctl "github.com/meshplane/meshplane/controllers/canary"
 	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/fakeprom"
@@ -180,6 +181,7 @@ func BenchmarkCanaryRollback(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Stop()
+	routeReaders := providers.Registry()
 	b.ResetTimer()
 	for range b.N {
 		failAt := time.Now()
@@ -193,7 +195,7 @@ func BenchmarkCanaryRollback(b *testing.B) {
 				if !ok || zero[uo.GetName()] != (time.Time{}) {
 					continue
 				}
-				if weight, _, err := canaryctl.CanaryShare(uo, uo.GetName()+"-canary"); err == nil && weight == 0 {
+				if weight, _, err := routeReaders.CanaryShare(uo, uo.GetName()+"-canary"); err == nil && weight == 0 {
 					zero[uo.GetName()] = time.Now()
 				}
 			case <-deadline:
