@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -220,7 +221,7 @@ func routeWeights(t *testing.T, c client.Client, ns, name, kind string) int64 {
 	var obj client.Object = &istionetworking.VirtualService{}
 	gvk := istionetworking.SchemeGroupVersion.WithKind("VirtualService")
 	if kind == "HTTPRoute" {
-		obj, gvk = &gatewayv1.HTTPRoute{}, gatewayv1.GroupVersion.WithKind("HTTPRoute")
+		obj, gvk = &gatewayv1.HTTPRoute{}, schema.GroupVersionKind{Group: gatewayv1.GroupName, Version: "v1", Kind: "HTTPRoute"}
 	}
 	must(t, c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj))
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
