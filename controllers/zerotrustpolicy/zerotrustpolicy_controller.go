@@ -3,15 +3,15 @@
 // applies the outputs (internal/apply).
 //
 // Outputs carry an owner reference, so the garbage collector deletes them
-// with the policy. The one exception is Linkerd's namespace annotation
-// config.linkerd.io/default-inbound-policy, a field of a Namespace
-// Meshplane does not own: while the inventory holds it, the policy carries
-// a finalizer, and deletion releases the field.
+// with the policy. The one exception is a field of a Namespace, which
+// Meshplane does not own (a mesh's namespace-wide default policy
+// annotation): while the inventory holds it, the policy carries a
+// finalizer, and deletion releases the field.
 //
-// A mesh whose policy is namespace-wide (mesh.ExclusivePolicy: Linkerd)
-// lets at most one ZeroTrustPolicy per namespace use it; the provider
-// picks the one, the others are Stalled with reason Conflict naming it,
-// and are re-checked when it goes away.
+// A mesh whose policy is namespace-wide (mesh.ExclusivePolicy) lets at
+// most one ZeroTrustPolicy per namespace use it; the provider picks the
+// one, the others are Stalled with reason Conflict naming it, and are
+// re-checked when it goes away.
 package zerotrustpolicy
 
 import (
@@ -98,7 +98,7 @@ func Setup(mgr *manager.Manager) error {
 				UpdateFunc: func(event.UpdateEvent) bool { return false },
 			})).
 		// A namespace moving to another mesh, or drift of a shared
-		// namespace field (Linkerd's annotation).
+		// namespace field.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.policiesInNamespace),
 			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
 	// Every kind a registered provider's translator writes is watched, so
