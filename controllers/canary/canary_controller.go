@@ -176,7 +176,7 @@ func (r *Reconciler) now() time.Time {
 	if r.Clock != nil {
 		return r.Clock.Now()
 	}
-	return time.Now()
+	return clock.RealClock{}.Now()
 }
 
 // Reconcile runs one step of a Canary's delivery.

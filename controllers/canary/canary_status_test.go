@@ -2,7 +2,6 @@ package canary
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,16 +13,8 @@ import (
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
+	"github.com/meshplane/meshplane/test/testenv"
 )
-
-// conds renders the conditions as "Type=Status/Reason", in order.
-func conds(st *meshv1alpha1.CommonStatus) string {
-	parts := make([]string, 0, len(st.Conditions))
-	for _, c := range st.Conditions {
-		parts = append(parts, c.Type+"="+string(c.Status)+"/"+c.Reason)
-	}
-	return strings.Join(parts, " ")
-}
 
 func TestSetStatus(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -89,7 +80,7 @@ func TestSetStatus(t *testing.T) {
 			cn.Status.CanaryWeight = 50
 			sum := setStatus(cn, tc.out, tc.err)
 			status.Summarize(cn, sum, tc.err, meshv1alpha1.ApplyFailedReason)
-			if got := conds(&cn.Status.CommonStatus); got != tc.conds {
+			if got := testenv.Conditions(&cn.Status.CommonStatus); got != tc.conds {
 				t.Errorf("conditions %s, want %s", got, tc.conds)
 			}
 			if observed := cn.Status.ObservedGeneration == 1; observed != tc.observed {

@@ -56,10 +56,7 @@ func istioNamespace(t *testing.T, c client.Client) string {
 }
 
 func linkerdNamespace(t *testing.T, c client.Client) string {
-	t.Helper()
-	ns := testenv.Namespace(t, c, nil)
-	setNamespaceAnnotation(t, c, ns, "linkerd.io/inject", "enabled")
-	return ns
+	return testenv.AnnotatedNamespace(t, c, nil, map[string]string{"linkerd.io/inject": "enabled"})
 }
 
 // rolloutDeployments stands in for kube-controller-manager, which envtest

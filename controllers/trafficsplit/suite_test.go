@@ -47,13 +47,7 @@ func istioNamespace(t *testing.T, c client.Client) string {
 }
 
 func linkerdNamespace(t *testing.T, c client.Client) string {
-	t.Helper()
-	ns := testenv.Namespace(t, c, nil)
-	n := &corev1.Namespace{}
-	must(t, c.Get(ctx, client.ObjectKey{Name: ns}, n))
-	n.Annotations = map[string]string{"linkerd.io/inject": "enabled"}
-	must(t, c.Update(ctx, n))
-	return ns
+	return testenv.AnnotatedNamespace(t, c, nil, map[string]string{"linkerd.io/inject": "enabled"})
 }
 
 func services(t *testing.T, c client.Client, ns string, names ...string) {

@@ -2,7 +2,6 @@ package trafficsplit
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,17 +13,8 @@ import (
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
+	"github.com/meshplane/meshplane/test/testenv"
 )
-
-// conds renders the conditions as "Type=Status/Reason", sorted by type
-// order of appearance.
-func conds(st *meshv1alpha1.CommonStatus) string {
-	parts := make([]string, 0, len(st.Conditions))
-	for _, c := range st.Conditions {
-		parts = append(parts, c.Type+"="+string(c.Status)+"/"+c.Reason)
-	}
-	return strings.Join(parts, " ")
-}
 
 func TestSetStatus(t *testing.T) {
 	inv := []meshv1alpha1.ObjectReference{{APIVersion: "networking.istio.io/v1", Kind: "VirtualService", Namespace: "shop", Name: "web"}}
@@ -84,7 +74,7 @@ func TestSetStatus(t *testing.T) {
 			}
 			sum := setStatus(ts, tc.out, tc.err)
 			status.Summarize(ts, sum, tc.err, meshv1alpha1.ApplyFailedReason)
-			if got := conds(&ts.Status.CommonStatus); got != tc.conds {
+			if got := testenv.Conditions(&ts.Status.CommonStatus); got != tc.conds {
 				t.Errorf("conditions %s, want %s", got, tc.conds)
 			}
 			if ts.Status.Weights != tc.weights || len(ts.Status.Inventory) != tc.inventory {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,13 +42,7 @@ func istioNamespace(t *testing.T, c client.Client) string {
 }
 
 func linkerdNamespace(t *testing.T, c client.Client) string {
-	t.Helper()
-	ns := testenv.Namespace(t, c, nil)
-	n := &corev1.Namespace{}
-	must(t, c.Get(ctx, client.ObjectKey{Name: ns}, n))
-	n.Annotations = map[string]string{"linkerd.io/inject": "enabled"}
-	must(t, c.Update(ctx, n))
-	return ns
+	return testenv.AnnotatedNamespace(t, c, nil, map[string]string{"linkerd.io/inject": "enabled"})
 }
 
 // ready reports whether the policy is Ready at its generation.

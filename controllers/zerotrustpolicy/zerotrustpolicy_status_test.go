@@ -2,7 +2,6 @@ package zerotrustpolicy
 
 import (
 	"errors"
-	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,15 +12,8 @@ import (
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
+	"github.com/meshplane/meshplane/test/testenv"
 )
-
-func conds(st *meshv1alpha1.CommonStatus) string {
-	parts := make([]string, 0, len(st.Conditions))
-	for _, c := range st.Conditions {
-		parts = append(parts, c.Type+"="+string(c.Status)+"/"+c.Reason)
-	}
-	return strings.Join(parts, " ")
-}
 
 func TestSetStatus(t *testing.T) {
 	inv := []meshv1alpha1.ObjectReference{{APIVersion: "security.istio.io/v1", Kind: "PeerAuthentication", Namespace: "shop", Name: "web"},
@@ -74,7 +66,7 @@ func TestSetStatus(t *testing.T) {
 			}
 			sum := setStatus(p, tc.out, tc.err)
 			status.Summarize(p, sum, tc.err, meshv1alpha1.ApplyFailedReason)
-			if got := conds(&p.Status.CommonStatus); got != tc.conds {
+			if got := testenv.Conditions(&p.Status.CommonStatus); got != tc.conds {
 				t.Errorf("conditions %s, want %s", got, tc.conds)
 			}
 			if p.Status.Mode != tc.mode || len(p.Status.Inventory) != tc.inventory || p.Status.Provider != tc.provider {
