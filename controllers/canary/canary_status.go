@@ -8,28 +8,26 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/delivery"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/metrics"
+	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
 // maxMessage is the API's limit on status.message.
 const maxMessage = 1024
 
-// setStatus records the outcome of a reconcile on cn.
-func setStatus(cn *meshv1alpha1.Canary, out result, err error) {
+// setStatus records the outcome of a reconcile on cn — provider,
+// ResolvedRefs, BreakGlassActive, the engine's state, the weight, the
+// inventory and Promoted — and returns the summary status.Finish
+// completes.
+func setStatus(cn *meshv1alpha1.Canary, out result, err error) status.Summary {
 	st, gen := &cn.Status.CommonStatus, cn.Generation
 	if out.provider != "" {
 		cn.Status.Provider = out.provider
 	}
-	var re *refError
-	switch {
-	case out.refsResolved:
-		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, "the target Deployment exists and its selector can be copied to the primary")
-	case asRefError(err, &re):
-		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionFalse, re.reason, re.msg)
-	}
+	setResolvedRefs(cn, out)
 	if out.breakGlass != nil {
 		status.Set(st, gen, meshv1alpha1.BreakGlassActiveCondition, metav1.ConditionTrue, meshv1alpha1.BreakGlassActiveReason,
 			incident.Message(out.breakGlass)+"; all traffic is pinned to the primary and the delivery is paused")
@@ -43,11 +41,26 @@ func setStatus(cn *meshv1alpha1.Canary, out result, err error) {
 		cn.Status.CanaryWeight = out.weight
 	}
 	if err != nil {
-		status.MarkError(st, gen, err, meshv1alpha1.ApplyFailedReason)
-		return
+		return status.Summary{}
 	}
 	cn.Status.Inventory = out.applied.Inventory
-	setConditions(cn, out)
+	sum := phaseSummary(cn, out)
+	sum.RequeueAfter = out.requeue
+	return sum
+}
+
+// setResolvedRefs sets ResolvedRefs: True once the target and the Secret
+// were found, False with the reference error, unchanged when the phases
+// stopped before the references were checked.
+func setResolvedRefs(cn *meshv1alpha1.Canary, out result) {
+	st, gen := &cn.Status.CommonStatus, cn.Generation
+	switch {
+	case out.refsResolved:
+		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, "the target Deployment exists and its selector can be copied to the primary")
+	case out.refErr != nil:
+		t, _ := outcome.AsTerminal(out.refErr)
+		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionFalse, t.StalledReason(), out.refErr.Error())
+	}
 }
 
 func setState(cn *meshv1alpha1.Canary, s delivery.State) {
@@ -76,9 +89,9 @@ func truncate(s string) string {
 	return s[:maxMessage-3] + "..."
 }
 
-// setConditions derives Ready, Reconciling, Stalled and Promoted from the
-// phase of a reconcile that succeeded.
-func setConditions(cn *meshv1alpha1.Canary, out result) {
+// phaseSummary sets Promoted and derives the summary (Ready, Reconciling
+// or Stalled) from the phase of a reconcile that succeeded.
+func phaseSummary(cn *meshv1alpha1.Canary, out result) status.Summary {
 	st, gen, s := &cn.Status.CommonStatus, cn.Generation, &cn.Status
 	msg := s.Message
 	if msg == "" {
@@ -89,35 +102,24 @@ func setConditions(cn *meshv1alpha1.Canary, out result) {
 	}
 	switch s.Phase {
 	case meshv1alpha1.CanaryPhaseInitialized, meshv1alpha1.CanaryPhaseSucceeded:
-		status.MarkReady(st, gen, msg)
 		status.Set(st, gen, meshv1alpha1.PromotedCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason,
 			fmt.Sprintf("the primary runs revision %s", s.LastPromotedSpec))
+		return status.Summary{State: status.Ready, Message: msg}
 	case meshv1alpha1.CanaryPhaseFailed:
-		status.MarkStalled(st, gen, meshv1alpha1.AnalysisFailedReason, msg+"; the primary serves all traffic, a new revision of the target starts a new analysis")
 		status.Set(st, gen, meshv1alpha1.PromotedCondition, metav1.ConditionFalse, meshv1alpha1.AnalysisFailedReason, truncate(msg))
-	default:
-		reason := meshv1alpha1.ProgressingReason
-		if s.Phase == meshv1alpha1.CanaryPhaseWaiting || s.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion || cn.Spec.Suspend || out.breakGlass != nil {
-			reason = meshv1alpha1.WaitingReason
-		}
-		status.MarkReconciling(st, gen, reason, fmt.Sprintf("%s: %s", s.Phase, msg))
-		st.ObservedGeneration = gen
-		if s.Phase != meshv1alpha1.CanaryPhaseInitializing {
-			status.Set(st, gen, meshv1alpha1.PromotedCondition, metav1.ConditionFalse, meshv1alpha1.ProgressingReason,
-				fmt.Sprintf("revision %s is being delivered (%s)", s.LastAppliedSpec, s.Phase))
-		}
+		return status.Summary{State: status.Stalled, Reason: meshv1alpha1.AnalysisFailedReason,
+			Message: msg + "; the primary serves all traffic, a new revision of the target starts a new analysis"}
 	}
-}
-
-func asRefError(err error, re **refError) bool {
-	if err == nil {
-		return false
+	reason := meshv1alpha1.ProgressingReason
+	if s.Phase == meshv1alpha1.CanaryPhaseWaiting || s.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion || cn.Spec.Suspend || out.breakGlass != nil {
+		reason = meshv1alpha1.WaitingReason
 	}
-	e, ok := err.(*refError)
-	if ok {
-		*re = e
+	if s.Phase != meshv1alpha1.CanaryPhaseInitializing {
+		status.Set(st, gen, meshv1alpha1.PromotedCondition, metav1.ConditionFalse, meshv1alpha1.ProgressingReason,
+			fmt.Sprintf("revision %s is being delivered (%s)", s.LastAppliedSpec, s.Phase))
 	}
-	return ok
+	// The delivery is what the spec asks for: the status is current.
+	return status.Summary{State: status.Progressing, Reason: reason, Message: fmt.Sprintf("%s: %s", s.Phase, msg), Current: true}
 }
 
 // record emits the Event of the reconcile (what happened and what was

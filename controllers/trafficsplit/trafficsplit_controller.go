@@ -14,24 +14,21 @@ import (
 	"fmt"
 	"slices"
 
-	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/discovery"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
@@ -43,11 +40,14 @@ import (
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch;delete
+
+// The output kinds' rules are beside the providers (internal/mesh/<mesh>).
 
 // Kind is the owner kind in labels and inventories.
 const Kind = "TrafficSplit"
+
+// controllerName is the controller's name: its --concurrent key and Event reporter.
+const controllerName = "trafficsplit"
 
 // Reconciler reconciles TrafficSplits.
 type Reconciler struct {
@@ -71,18 +71,18 @@ func Setup(mgr *manager.Manager) error {
 		Registry: mgr.Registry,
 		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
 		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
-		Events:   mgr.GetEventRecorder("meshplane-trafficsplit"),
+		Events:   mgr.EventRecorder(controllerName),
 	}
-	b := ctrl.NewControllerManagedBy(mgr).Named("trafficsplit").
-		// Reconciles are latency-bound (one apply and one status patch);
-		// a few workers overlap the round trips.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName).
+		WithOptions(mgr.ControllerOptions(controllerName)).
 		For(&meshv1alpha1.TrafficSplit{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService)).
 		// A namespace moving to another mesh switches the provider.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.splitsInNamespace),
 			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), &istionetworking.VirtualService{}, &gatewayv1.HTTPRoute{}) {
+	// Every kind a registered provider's translator writes is watched, so
+	// drift is repaired.
+	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.TrafficOutputKinds()...) {
 		b = b.Owns(o)
 	}
 	return b.Complete(r)
@@ -195,12 +195,6 @@ func (r *Reconciler) provider(ctx context.Context, ts *meshv1alpha1.TrafficSplit
 	return "", err
 }
 
-// refError is a reference problem: terminal (the Service watch re-checks
-// it) with reason ReferenceNotFound or InvalidSpec.
-func refError(reason, format string, args ...any) error {
-	return outcome.Stalled(reason, format, args...)
-}
-
 func serviceNames(spec *meshv1alpha1.TrafficSplitSpec) []string {
 	names := []string{spec.Service.Name}
 	for _, b := range spec.Backends {
@@ -217,7 +211,8 @@ func serviceNames(spec *meshv1alpha1.TrafficSplitSpec) []string {
 	return names
 }
 
-// resolveRefs checks that every Service exists and has the ports used, and
+// resolveRefs checks that every Service exists and has the ports used (a
+// missing one is terminal: the Service watch re-checks it), and
 // returns a copy of ts whose spec.service.port is filled in when the root
 // Service has a single port.
 func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSplit) (*meshv1alpha1.TrafficSplit, error) {
@@ -230,7 +225,7 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 		svc := &corev1.Service{}
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ts.Namespace, Name: name}, svc); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, refError(meshv1alpha1.ReferenceNotFoundReason, "Service %s/%s does not exist; create it or fix the name (re-checked when it appears)", ts.Namespace, name)
+				return nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason, "Service %s/%s does not exist; create it or fix the name (re-checked when it appears)", ts.Namespace, name)
 			}
 			return nil, err
 		}
@@ -240,13 +235,13 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 	switch {
 	case ts.Spec.Service.Port != nil:
 		if !hasPort(root, *ts.Spec.Service.Port) {
-			return nil, refError(meshv1alpha1.InvalidSpecReason, "Service %s has no port %d; set spec.service.port to one of %v", root.Name, *ts.Spec.Service.Port, ports(root))
+			return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "Service %s has no port %d; set spec.service.port to one of %v", root.Name, *ts.Spec.Service.Port, ports(root))
 		}
 	case len(root.Spec.Ports) == 1:
 		p := root.Spec.Ports[0].Port
 		out.Spec.Service.Port = &p
 	default:
-		return nil, refError(meshv1alpha1.InvalidSpecReason, "Service %s has ports %v; set spec.service.port to the one to split", root.Name, ports(root))
+		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "Service %s has ports %v; set spec.service.port to the one to split", root.Name, ports(root))
 	}
 	rootPort := *out.Spec.Service.Port
 	check := func(b meshv1alpha1.WeightedBackend, where string) error {
@@ -255,7 +250,7 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 			port = *b.Port
 		}
 		if !hasPort(services[b.Name], port) {
-			return refError(meshv1alpha1.InvalidSpecReason, "%s: Service %s has no port %d (ports %v); set the backend's port", where, b.Name, port, ports(services[b.Name]))
+			return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%s: Service %s has no port %d (ports %v); set the backend's port", where, b.Name, port, ports(services[b.Name]))
 		}
 		return nil
 	}

@@ -3,34 +3,28 @@
 // applies the outputs (internal/apply).
 //
 // Outputs carry an owner reference, so the garbage collector deletes them
-// with the policy. The one exception is Linkerd's namespace annotation
-// config.linkerd.io/default-inbound-policy, a field of a Namespace
-// Meshplane does not own: while the inventory holds it, the policy carries
-// a finalizer, and deletion releases the field.
+// with the policy. The one exception is a field of a Namespace, which
+// Meshplane does not own (a mesh's namespace-wide default policy
+// annotation): while the inventory holds it, the policy carries a
+// finalizer, and deletion releases the field.
 //
-// Linkerd policies are namespace-wide, so at most one ZeroTrustPolicy per
-// namespace can use Linkerd: the one already holding the namespace, else
-// the oldest (creation time, then name) of the namespace's policies that do
-// not name another provider, wins; the others
-// are Stalled with reason Conflict naming it, and are re-checked when it
-// goes away.
+// A mesh whose policy is namespace-wide (mesh.ExclusivePolicy) lets at
+// most one ZeroTrustPolicy per namespace use it; the provider picks the
+// one, the others are Stalled with reason Conflict naming it, and are
+// re-checked when it goes away.
 package zerotrustpolicy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
-	"strings"
-	"time"
 
-	ciliumv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/v2"
-	linkerdserver "github.com/linkerd/linkerd2/controller/gen/apis/server/v1beta3"
-	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -40,12 +34,10 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/discovery"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
-	linkerdpolicy "github.com/meshplane/meshplane/internal/mesh/linkerd"
-	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -55,17 +47,18 @@ import (
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;authorizationpolicies,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies;meshtlsauthentications;networkauthentications;httproutes,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=cilium.io,resources=ciliumnetworkpolicies,verbs=get;list;watch;create;update;patch;delete
+
+// The output kinds' rules are beside the providers (internal/mesh/<mesh>).
 
 // Kind is the owner kind in labels and inventories.
 const Kind = "ZeroTrustPolicy"
 
+// controllerName is the controller's name: its --concurrent key and Event
+// reporter.
+const controllerName = "zerotrustpolicy"
+
 // Finalizer is set while the inventory holds fields of a shared object.
 const Finalizer = "meshplane.io/shared-fields"
-
-const conflictRetry = 2 * time.Minute
 
 // Reconciler reconciles ZeroTrustPolicies.
 type Reconciler struct {
@@ -89,31 +82,28 @@ func Setup(mgr *manager.Manager) error {
 		Registry: mgr.Registry,
 		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
 		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
-		Events:   mgr.GetEventRecorder("meshplane-zerotrustpolicy"),
+		Events:   mgr.EventRecorder(controllerName),
 	}
-	b := ctrl.NewControllerManagedBy(mgr).Named("zerotrustpolicy").
-		// Reconciles are latency-bound (one apply and one status patch);
-		// a few workers overlap the round trips.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName).
+		WithOptions(mgr.ControllerOptions(controllerName)).
 		For(&meshv1alpha1.ZeroTrustPolicy{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{},
 			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 				return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 			}}))).
-		// A policy's deletion or provider change may free Linkerd's
-		// namespace for another policy.
+		// A policy's deletion or provider change may free a namespace-wide
+		// mesh policy for another policy.
 		Watches(&meshv1alpha1.ZeroTrustPolicy{}, handler.EnqueueRequestsFromMapFunc(r.namespacePolicies),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc: func(event.CreateEvent) bool { return false },
 				UpdateFunc: func(event.UpdateEvent) bool { return false },
 			})).
-		// A namespace moving to another mesh, or drift of Linkerd's
-		// namespace annotation.
+		// A namespace moving to another mesh, or drift of a shared
+		// namespace field.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.policiesInNamespace),
 			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(),
-		&istiosecurity.PeerAuthentication{}, &istiosecurity.AuthorizationPolicy{},
-		&linkerdserver.Server{}, &linkerdpolicy.AuthorizationPolicy{}, &linkerdpolicy.MeshTLSAuthentication{},
-		&linkerdpolicy.NetworkAuthentication{}, &linkerdpolicy.HTTPRoute{}, &ciliumv2.CiliumNetworkPolicy{}) {
+	// Every kind a registered provider's translator writes is watched, so
+	// drift is repaired.
+	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.PolicyOutputKinds()...) {
 		b = b.Owns(o)
 	}
 	return b.Complete(r)
@@ -140,61 +130,23 @@ func (r *Reconciler) list(ctx context.Context, ns string) []reconcile.Request {
 }
 
 // Reconcile brings one ZeroTrustPolicy's outputs to its spec.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &meshv1alpha1.ZeroTrustPolicy{}
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	patcher := status.NewPatcher(r.Client, p)
-	defer func() {
-		if perr := patcher.Patch(ctx, p); perr != nil && err == nil {
-			err = perr
-		}
-	}()
 	if !p.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, p)
+		err := r.finalize(ctx, p)
+		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, p))
 	}
-	if bg, err := incident.ForNamespace(ctx, r.Client, p.Namespace); err != nil {
-		return ctrl.Result{}, err
-	} else if incident.RelaxesPolicies(bg) && incident.Covers(bg, p.Status.Provider) {
-		// The BreakGlass relaxed this policy's outputs (and recorded them
-		// for its restore); re-applying them would undo it. The namespace
-		// watch brings the policy back when the BreakGlass lets go.
-		incident.MarkHeld(&p.Status.CommonStatus, p.Generation, bg, "outputs are relaxed (mTLS permissive, default-deny suspended) and not re-applied")
-		return ctrl.Result{}, nil
-	}
-	// The finalizer must be in place before a shared field is written, or
-	// a deletion in between would leave the field behind.
-	guard := func() error {
-		if controllerutil.AddFinalizer(p, Finalizer) {
-			return patcher.Patch(ctx, p)
-		}
-		return nil
-	}
-	out, rerr := r.reconcile(ctx, p, guard)
-	setStatus(p, out, rerr)
-	if rerr == nil {
-		// The finalizer guards fields of shared objects only.
-		if hasShared(p.Status.Inventory) {
-			controllerutil.AddFinalizer(p, Finalizer)
-		} else {
-			controllerutil.RemoveFinalizer(p, Finalizer)
-		}
-	}
+	out, err := r.reconcile(ctx, p, patcher)
+	sum := setStatus(p, out, err)
 	if out.applied.Wrote() {
 		r.Events.Eventf(p, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", out.applied.Note())
 	}
-	log.FromContext(ctx).V(1).Info("reconciled", "provider", out.provider, "wrote", out.applied.Wrote(), "error", rerr)
-	switch {
-	case rerr == nil:
-		return ctrl.Result{}, nil
-	case isConflict(rerr):
-		return ctrl.Result{RequeueAfter: conflictRetry}, nil
-	case outcome.IsTerminal(rerr):
-		return ctrl.Result{}, nil
-	default:
-		return ctrl.Result{}, rerr
-	}
+	log.FromContext(ctx).V(1).Info("reconciled", "provider", out.provider, "wrote", out.applied.Wrote(), "error", err)
+	return status.Finish(ctx, patcher, p, sum, err, meshv1alpha1.ApplyFailedReason)
 }
 
 // finalize releases shared fields, then the finalizer; owned outputs are
@@ -220,77 +172,87 @@ func (r *Reconciler) finalize(ctx context.Context, p *meshv1alpha1.ZeroTrustPoli
 	return nil
 }
 
+// result is what the phases found and did.
 type result struct {
 	provider meshv1alpha1.Provider
 	applied  apply.Result
+	// heldBy is the BreakGlass that relaxed the policy's outputs, if any:
+	// nothing is applied while it holds.
+	heldBy *meshv1alpha1.BreakGlass
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy, guard func() error) (result, error) {
+// reconcile runs the phases: the BreakGlass hold, the mesh, the
+// namespace-wide policy rule, translation, the finalizer guard and the
+// apply.
+func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy, patcher *status.Patcher) (result, error) {
 	var out result
+	bg, err := incident.ForNamespace(ctx, r.Client, p.Namespace)
+	if err != nil {
+		return out, err
+	}
+	if incident.RelaxesPolicies(bg) && incident.Covers(bg, p.Status.Provider) {
+		// The BreakGlass relaxed this policy's outputs (and recorded them
+		// for its restore); re-applying them would undo it. The namespace
+		// watch brings the policy back when the BreakGlass lets go.
+		out.heldBy = bg
+		return out, nil
+	}
 	found, err := r.Resolver.Resolve(ctx, p.Namespace, p.Spec.Provider)
 	if err != nil {
 		return out, err
 	}
 	out.provider = found.Provider
-	translator, err := r.Registry.PolicyTranslator(found.Provider)
+	objs, err := r.translate(ctx, p, found.Provider)
 	if err != nil {
 		return out, err
 	}
-	if found.Provider == meshv1alpha1.ProviderLinkerd {
-		if err := r.linkerdNamespaceOwner(ctx, p); err != nil {
-			return out, err
-		}
-	}
-	objs, err := translator.TranslateZeroTrustPolicy(p)
-	if err != nil {
-		return out, err
-	}
-	if slices.ContainsFunc(objs, func(o client.Object) bool { return o.GetObjectKind().GroupVersionKind().Kind == "Namespace" }) {
-		if err := guard(); err != nil {
+	// The finalizer must be in place before a shared field is written, or
+	// a deletion in between would leave the field behind.
+	if slices.ContainsFunc(objs, func(o client.Object) bool { return isShared(o.GetObjectKind().GroupVersionKind().Kind) }) &&
+		controllerutil.AddFinalizer(p, Finalizer) {
+		if err := patcher.Patch(ctx, p); err != nil {
 			return out, err
 		}
 	}
 	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	// The finalizer guards fields of shared objects only.
+	if hasShared(out.applied.Inventory) {
+		controllerutil.AddFinalizer(p, Finalizer)
+	} else {
+		controllerutil.RemoveFinalizer(p, Finalizer)
+	}
+	return out, nil
 }
 
-// linkerdNamespaceOwner enforces one Linkerd policy per namespace: the
-// policy already holding the namespace, else the oldest (then first by
-// name) of those that do not name another provider.
-func (r *Reconciler) linkerdNamespaceOwner(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy) error {
-	var list meshv1alpha1.ZeroTrustPolicyList
-	if err := r.Client.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
-		return err
+// translate checks a namespace-wide mesh policy's rule, then translates p
+// with the provider's PolicyTranslator.
+func (r *Reconciler) translate(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy, provider meshv1alpha1.Provider) ([]client.Object, error) {
+	translator, err := r.Registry.PolicyTranslator(provider)
+	if err != nil {
+		return nil, err
 	}
-	var candidates []meshv1alpha1.ZeroTrustPolicy
-	for _, o := range list.Items {
-		if o.DeletionTimestamp.IsZero() && (o.Spec.Provider == "" || o.Spec.Provider == meshv1alpha1.ProviderLinkerd) {
-			candidates = append(candidates, o)
+	if ex, ok := r.Registry.ExclusivePolicy(provider); ok {
+		var list meshv1alpha1.ZeroTrustPolicyList
+		if err := r.Client.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
+			return nil, fmt.Errorf("listing the namespace's ZeroTrustPolicies: %w", err)
+		}
+		if err := ex.CheckExclusive(p, list.Items); err != nil {
+			return nil, err
 		}
 	}
-	slices.SortFunc(candidates, func(a, b meshv1alpha1.ZeroTrustPolicy) int {
-		// The policy already holding the namespace keeps it.
-		if ha, hb := hasShared(a.Status.Inventory), hasShared(b.Status.Inventory); ha != hb {
-			if ha {
-				return -1
-			}
-			return 1
-		}
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	if len(candidates) > 0 && candidates[0].Name != p.Name {
-		return outcome.Stalled(meshv1alpha1.ConflictReason,
-			"namespace %s already has Linkerd policy from ZeroTrustPolicy %s (Linkerd policies are namespace-wide, one per namespace); merge the rules into %s or delete one of them",
-			p.Namespace, candidates[0].Name, candidates[0].Name)
-	}
-	return nil
+	return translator.TranslateZeroTrustPolicy(p)
 }
+
+// isShared reports whether an output kind is a shared object whose fields
+// the policy sets (a Namespace's annotation): not owned, released by the
+// finalizer.
+func isShared(kind string) bool { return kind == "Namespace" }
 
 func isSharedRef(ref meshv1alpha1.ObjectReference) bool {
-	return ref.APIVersion == "v1" && ref.Kind == "Namespace"
+	return ref.APIVersion == "v1" && isShared(ref.Kind)
 }
 
 func hasShared(inv []meshv1alpha1.ObjectReference) bool {

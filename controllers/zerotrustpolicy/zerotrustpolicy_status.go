@@ -1,30 +1,34 @@
 package zerotrustpolicy
 
 import (
-	"errors"
 	"fmt"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/incident"
-	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
-// setStatus records the outcome of a reconcile on p.
-func setStatus(p *meshv1alpha1.ZeroTrustPolicy, out result, err error) {
+// heldMessage says what a BreakGlass hold means for a policy.
+const heldMessage = "outputs are relaxed (mTLS permissive, default-deny suspended) and not re-applied"
+
+// setStatus records the outcome of a reconcile on p and returns the
+// summary status.Finish completes.
+func setStatus(p *meshv1alpha1.ZeroTrustPolicy, out result, err error) status.Summary {
 	st, gen := &p.Status.CommonStatus, p.Generation
+	if bg := out.heldBy; bg != nil {
+		incident.MarkHeld(st, gen, bg, heldMessage)
+		return status.Summary{State: status.Custom}
+	}
 	incident.ClearHeld(st)
 	if out.provider != "" {
 		p.Status.Provider = out.provider
 	}
 	if err != nil {
-		status.MarkError(st, gen, err, meshv1alpha1.ApplyFailedReason)
-		return
+		return status.Summary{}
 	}
 	p.Status.Inventory = out.applied.Inventory
 	p.Status.Mode = Mode(&p.Spec)
-	status.MarkReady(st, gen, fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider))
+	return status.Summary{Message: fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider)}
 }
 
 // Mode renders the effective mTLS mode and default action, e.g.
@@ -38,13 +42,4 @@ func Mode(spec *meshv1alpha1.ZeroTrustPolicySpec) string {
 		action = spec.DefaultAction
 	}
 	return string(mode) + "/" + string(action)
-}
-
-func isConflict(err error) bool {
-	var c *apply.ConflictError
-	if errors.As(err, &c) {
-		return true
-	}
-	t, ok := outcome.AsTerminal(err)
-	return ok && t.StalledReason() == meshv1alpha1.ConflictReason
 }

@@ -277,47 +277,23 @@ func startAnalysis(d Decision, o Observation, probe Probe, reason, why string) D
 	return d
 }
 
+// analysing is one reconcile of a delivery under analysis (Progressing,
+// Waiting, WaitingPromotion), as named steps: a new revision restarts it,
+// the canary-action annotation and the canary's availability come first,
+// then at most one analysis (or gate call) per interval.
 func analysing(d Decision, o Observation, probe Probe) Decision {
-	s := d.State
-	if o.TargetHash != s.LastAppliedSpec {
-		// A new revision mid-analysis: back to the primary (the canary's
-		// pods are being replaced) and start over.
-		d.State.LastAppliedSpec = o.TargetHash
-		d.State.FailedChecks, d.State.Iterations = 0, 0
-		d.State.Phase = "" // re-enter with a fresh clock
-		return startAnalysis(d, o, probe, "AnalysisRestarted", "new revision "+o.TargetHash+" of the target during the analysis")
+	if o.TargetHash != d.State.LastAppliedSpec {
+		return restartAnalysis(d, o, probe)
 	}
-	switch o.Action {
-	case ActionAbort:
-		d.ClearAction = true
-		return rollback(d, o, "aborted by the canary-action annotation")
-	case ActionPromote:
-		if !o.CanaryAvailable {
-			d.Reason, d.Note = "PromoteDeferred", "canary-action promote: waiting for the canary Deployment to become Available"
-			d.Requeue = pollInterval
-			return d
-		}
-		d.ClearAction = true
-		return promote(d, o, "promoted by the canary-action annotation")
+	if next, done := actOnAnnotation(d, o); done {
+		return next
 	}
-	if o.Suspend {
-		d.State.Message = "suspended: traffic stays as it is"
-		return d
-	}
-	if !o.CanaryAvailable {
-		if o.ProgressDeadline > 0 && o.Now.Sub(s.PhaseSince) > o.ProgressDeadline {
-			return rollback(d, o, fmt.Sprintf("the canary Deployment did not become Available within the progress deadline (%s)", o.ProgressDeadline))
-		}
-		d.State.Message = "waiting for the canary Deployment to become Available"
-		d.Requeue = pollInterval
-		return d
-	}
-	if o.SkipAnalysis {
-		return promote(d, o, "skipAnalysis: promoted without checks")
+	if next, done := awaitCanary(d, o); done {
+		return next
 	}
 	// One analysis (or gate call) per interval.
-	if !s.LastAnalysis.IsZero() {
-		if wait := s.LastAnalysis.Add(o.Interval).Sub(o.Now); wait > 0 {
+	if last := d.State.LastAnalysis; !last.IsZero() {
+		if wait := last.Add(o.Interval).Sub(o.Now); wait > 0 {
 			d.Requeue = wait
 			return d
 		}
@@ -327,47 +303,119 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 	if yes, who := probe.RollbackRequested(); yes {
 		return rollback(d, o, "rollback webhook "+who+" asked for it")
 	}
-	threshold := max(o.Threshold, 1)
-	fail := func(res CheckResult) Decision {
-		d.State.FailedChecks++
-		if ShouldRollback(d.State.FailedChecks, threshold) {
-			return rollback(d, o, fmt.Sprintf("failed checks reached the threshold (%d): %s", threshold, res.Message))
-		}
-		d.State.Message = fmt.Sprintf("check failed (%d of %d before rollback): %s", d.State.FailedChecks, threshold, res.Message)
-		d.Reason, d.Note = "CheckFailed", d.State.Message
-		return d
-	}
-	switch s.Phase {
+	switch d.State.Phase {
 	case meshv1alpha1.CanaryPhaseWaiting:
-		if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmRollout); !open {
-			d.State.Message = "confirm-rollout holds: " + msg
-			return d
-		}
-		d.enter(meshv1alpha1.CanaryPhaseProgressing, o.Now, "RolloutConfirmed", "confirm-rollout returned 2xx; analysis started")
-		d.Requeue = pollInterval
-		return d
+		return confirmRollout(d, o, probe)
 	case meshv1alpha1.CanaryPhaseWaitingPromotion:
-		// The canary keeps its last step's traffic while it waits: it
-		// is still analysed, and rolled back if it fails.
-		if res := probe.Analyse(); res.Failed {
-			return fail(res)
-		}
-		if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmPromotion); !open {
-			d.State.Message = "analysis passed; confirm-promotion holds: " + msg
-			return d
-		}
-		return promote(d, o, "confirm-promotion returned 2xx")
+		return awaitPromotion(d, o, probe)
 	}
-	if s.Iterations == 0 {
-		// Before the first step: the pre-rollout checks.
+	return analyseStep(d, o, probe)
+}
+
+// restartAnalysis handles a new revision mid-analysis: back to the
+// primary (the canary's pods are being replaced) and start over.
+func restartAnalysis(d Decision, o Observation, probe Probe) Decision {
+	d.State.LastAppliedSpec = o.TargetHash
+	d.State.FailedChecks, d.State.Iterations = 0, 0
+	d.State.Phase = "" // re-enter with a fresh clock
+	return startAnalysis(d, o, probe, "AnalysisRestarted", "new revision "+o.TargetHash+" of the target during the analysis")
+}
+
+// actOnAnnotation acts on the canary-action annotation (abort, promote);
+// done is false when there is none to act on.
+func actOnAnnotation(d Decision, o Observation) (next Decision, done bool) {
+	switch o.Action {
+	case ActionAbort:
+		d.ClearAction = true
+		return rollback(d, o, "aborted by the canary-action annotation"), true
+	case ActionPromote:
+		if !o.CanaryAvailable {
+			d.Reason, d.Note = "PromoteDeferred", "canary-action promote: waiting for the canary Deployment to become Available"
+			d.Requeue = pollInterval
+			return d, true
+		}
+		d.ClearAction = true
+		return promote(d, o, "promoted by the canary-action annotation"), true
+	}
+	return d, false
+}
+
+// awaitCanary holds the analysis while the delivery is suspended or the
+// canary is not Available (rolling back past the progress deadline), and
+// promotes at once with skipAnalysis; done is false when the analysis
+// goes on.
+func awaitCanary(d Decision, o Observation) (next Decision, done bool) {
+	if o.Suspend {
+		d.State.Message = "suspended: traffic stays as it is"
+		return d, true
+	}
+	if !o.CanaryAvailable {
+		if o.ProgressDeadline > 0 && o.Now.Sub(d.State.PhaseSince) > o.ProgressDeadline {
+			return rollback(d, o, fmt.Sprintf("the canary Deployment did not become Available within the progress deadline (%s)", o.ProgressDeadline)), true
+		}
+		d.State.Message = "waiting for the canary Deployment to become Available"
+		d.Requeue = pollInterval
+		return d, true
+	}
+	if o.SkipAnalysis {
+		return promote(d, o, "skipAnalysis: promoted without checks"), true
+	}
+	return d, false
+}
+
+// checkFailed counts a failed check: rollback at the threshold, else the
+// failure is reported and the canary keeps its traffic.
+func checkFailed(d Decision, o Observation, res CheckResult) Decision {
+	threshold := max(o.Threshold, 1)
+	d.State.FailedChecks++
+	if ShouldRollback(d.State.FailedChecks, threshold) {
+		return rollback(d, o, fmt.Sprintf("failed checks reached the threshold (%d): %s", threshold, res.Message))
+	}
+	d.State.Message = fmt.Sprintf("check failed (%d of %d before rollback): %s", d.State.FailedChecks, threshold, res.Message)
+	d.Reason, d.Note = "CheckFailed", d.State.Message
+	return d
+}
+
+// confirmRollout asks the confirm-rollout gate of a Waiting delivery.
+func confirmRollout(d Decision, o Observation, probe Probe) Decision {
+	if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmRollout); !open {
+		d.State.Message = "confirm-rollout holds: " + msg
+		return d
+	}
+	d.enter(meshv1alpha1.CanaryPhaseProgressing, o.Now, "RolloutConfirmed", "confirm-rollout returned 2xx; analysis started")
+	d.Requeue = pollInterval
+	return d
+}
+
+// awaitPromotion analyses a delivery WaitingPromotion: the canary keeps
+// its last step's traffic while it waits, is still analysed, and rolled
+// back if it fails; the confirm-promotion gate promotes it.
+func awaitPromotion(d Decision, o Observation, probe Probe) Decision {
+	if res := probe.Analyse(); res.Failed {
+		return checkFailed(d, o, res)
+	}
+	if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmPromotion); !open {
+		d.State.Message = "analysis passed; confirm-promotion holds: " + msg
+		return d
+	}
+	return promote(d, o, "confirm-promotion returned 2xx")
+}
+
+// analyseStep runs one interval of a Progressing delivery: the
+// pre-rollout checks before the first step, else the analysis (promotion
+// after the last step); then the next step, behind the
+// confirm-traffic-increase gate when it adds traffic.
+func analyseStep(d Decision, o Observation, probe Probe) Decision {
+	iterations := d.State.Iterations
+	if iterations == 0 {
 		if res := probe.PreRollout(); res.Failed {
-			return fail(res)
+			return checkFailed(d, o, res)
 		}
 	} else {
 		if res := probe.Analyse(); res.Failed {
-			return fail(res)
+			return checkFailed(d, o, res)
 		}
-		if int(s.Iterations) >= len(o.Plan) {
+		if int(iterations) >= len(o.Plan) {
 			if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmPromotion); !open {
 				d.enter(meshv1alpha1.CanaryPhaseWaitingPromotion, o.Now, "WaitingPromotion", "analysis passed; confirm-promotion holds: "+msg)
 				d.State.LastAnalysis = o.Now
@@ -376,14 +424,14 @@ func analysing(d Decision, o Observation, probe Probe) Decision {
 			return promote(d, o, fmt.Sprintf("analysis passed (%d step(s))", len(o.Plan)))
 		}
 	}
-	if o.Plan.Increases(s.Iterations) {
+	if o.Plan.Increases(iterations) {
 		if open, msg := probe.Gate(meshv1alpha1.WebhookConfirmTrafficIncrease); !open {
 			d.State.Message = "checks passed; confirm-traffic-increase holds: " + msg
 			return d
 		}
 	}
-	d.State.Iterations = s.Iterations + 1
-	d.State.Message = fmt.Sprintf("step %d of %d: %s", d.State.Iterations, len(o.Plan), describe(o.Plan.At(s.Iterations)))
+	d.State.Iterations = iterations + 1
+	d.State.Message = fmt.Sprintf("step %d of %d: %s", d.State.Iterations, len(o.Plan), describe(o.Plan.At(iterations)))
 	d.Reason, d.Note = "StepAdvanced", d.State.Message
 	return d
 }

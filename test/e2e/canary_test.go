@@ -23,7 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	canaryctl "github.com/meshplane/meshplane/controllers/canary"
+	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/fakeprom"
 	"github.com/meshplane/meshplane/test/harness"
@@ -32,6 +32,8 @@ import (
 var (
 	vsGVR    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 	routeGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+	// routeReaders reads the canary's share of a route (mesh.RouteReader).
+	routeReaders = providers.Registry()
 )
 
 // promProxy sits in front of the fake Prometheus and records when each
@@ -186,7 +188,7 @@ func cnRouteWeight(dc dynamic.Interface, gvr schema.GroupVersionResource, key cl
 	if err != nil {
 		return 0, false, err
 	}
-	return canaryctl.CanaryShare(u, key.Name+"-canary")
+	return routeReaders.CanaryShare(u, key.Name+"-canary")
 }
 
 // TestCanary delivers canaries end to end on the simulated cluster, with a
@@ -270,7 +272,7 @@ func TestCanary(t *testing.T) {
 					continue
 				}
 				u := ev.Object.(*unstructured.Unstructured)
-				if weight, _, err := canaryctl.CanaryShare(u, "web-canary"); err == nil && weight == 0 {
+				if weight, _, err := routeReaders.CanaryShare(u, "web-canary"); err == nil && weight == 0 {
 					zeroAt = time.Now()
 					break watching
 				}

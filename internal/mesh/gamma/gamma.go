@@ -181,7 +181,7 @@ func ValidPath(p string) error {
 	case strings.Contains(p, "//"), strings.Contains(p, "/./"), strings.Contains(p, "/../"),
 		strings.Contains(p, "%2f"), strings.Contains(p, "%2F"), strings.Contains(p, "#"),
 		strings.HasSuffix(p, "/.."), strings.HasSuffix(p, "/."):
-		return fmt.Errorf("path %q must not contain //, /./, /../, %%2f or # nor end with a /. or /.. segment", p)
+		return fmt.Errorf("path %q must not contain //, /./, /../, %%2f or # nor end with /. or /.. (Gateway API refuses such paths)", p)
 	case !pathChars.MatchString(p):
 		return fmt.Errorf("path %q contains characters not allowed in a URL path", p)
 	}

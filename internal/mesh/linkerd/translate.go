@@ -104,7 +104,8 @@ func inboundPolicy(permissive, allow bool) string {
 // per-workload default only through pod annotations, which Meshplane does
 // not write: a workload selector, or (with Deny) a rule without ports, is
 // refused. Only one namespace-wide policy per namespace may use Linkerd
-// (the controller enforces that, as both would own the annotation).
+// (CheckExclusive, which the controller asks, as both would own the
+// annotation).
 func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error) {
 	if err := mesh.Check(p, mesh.ZeroTrustPolicyRequirements(&pol.Spec)...); err != nil {
 		return nil, err

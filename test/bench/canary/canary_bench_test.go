@@ -36,6 +36,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	canaryctl "github.com/meshplane/meshplane/controllers/canary"
+	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/fakeprom"
 	"github.com/meshplane/meshplane/test/testenv"
@@ -168,6 +169,7 @@ func BenchmarkCanaryRollback(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Stop()
+	routeReaders := providers.Registry()
 	b.ResetTimer()
 	for range b.N {
 		failAt := time.Now()
@@ -181,7 +183,7 @@ func BenchmarkCanaryRollback(b *testing.B) {
 				if !ok || zero[uo.GetName()] != (time.Time{}) {
 					continue
 				}
-				if weight, _, err := canaryctl.CanaryShare(uo, uo.GetName()+"-canary"); err == nil && weight == 0 {
+				if weight, _, err := routeReaders.CanaryShare(uo, uo.GetName()+"-canary"); err == nil && weight == 0 {
 					zero[uo.GetName()] = time.Now()
 				}
 			case <-deadline:

@@ -1,32 +1,16 @@
 package zerotrustpolicy
 
 import (
-	"context"
-	"fmt"
 	"strings"
 	"testing"
 
 	securityapi "istio.io/api/security/v1beta1"
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/scheme"
-	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/test/bgsim"
-	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
-
-func conditionOf(p *meshv1alpha1.ZeroTrustPolicy, typ string) string {
-	c := status.Get(&p.Status.CommonStatus, typ)
-	if c == nil {
-		return "<none>"
-	}
-	return string(c.Status) + "/" + c.Reason + ": " + c.Message
-}
 
 func mtlsMode(pa *istiosecurity.PeerAuthentication) string {
 	if pa.Spec.Mtls == nil {
@@ -36,7 +20,7 @@ func mtlsMode(pa *istiosecurity.PeerAuthentication) string {
 }
 
 // TestZeroTrustPolicyBreakGlass checks the ZeroTrustPolicy side of the
-// BreakGlass contract (internal/breakglass): while an active BreakGlass
+// BreakGlass contract (internal/incident): while an active BreakGlass
 // with relaxPolicies covers the namespace, the controller does not
 // re-apply the outputs the BreakGlass relaxed — not on drift, not on a
 // spec change — and says BreakGlassActive; once the BreakGlass lets go the
@@ -44,16 +28,9 @@ func mtlsMode(pa *istiosecurity.PeerAuthentication) string {
 // BreakGlass controller's own part (relaxing the PeerAuthentication,
 // setting and removing the namespace annotation) is played by the test.
 func TestZeroTrustPolicyBreakGlass(t *testing.T) {
-	cfg := cluster.UseEnvtest(t, cluster.EnvtestOptions{})
-	startManager(t, cfg)
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	must(t, err)
-	ctx := context.Background()
-	const ns = "incident"
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"istio-injection": "enabled"}}}))
-	must(t, c.Create(ctx, policy(ns, "web")))
-	key := types.NamespacedName{Namespace: ns, Name: "web"}
-	eventually(t, "Ready on Istio", func() (bool, string) { return ready(c, key) })
+	_, c := start(t)
+	ns := istioNamespace(t, c)
+	key := readyPolicy(t, c, ns, "Istio")
 	pa := &istiosecurity.PeerAuthentication{}
 	must(t, c.Get(ctx, key, pa))
 	if mtlsMode(pa) != "STRICT" {
@@ -62,12 +39,15 @@ func TestZeroTrustPolicyBreakGlass(t *testing.T) {
 
 	// Engage, as the BreakGlass controller does: BreakGlass active,
 	// namespace annotated and detached, PeerAuthentication relaxed.
-	bg := bgsim.Engage(t, c, "outage", meshv1alpha1.ProviderIstio, ns, "istio-injection")
-	eventually(t, "policy held", func() (bool, string) {
+	bg := bgsim.Engage(t, c, "outage-"+ns, meshv1alpha1.ProviderIstio, ns, "istio-injection")
+	testenv.Eventually(t, testenv.DefaultTimeout, "policy held", func() error {
 		got := &meshv1alpha1.ZeroTrustPolicy{}
 		_ = c.Get(ctx, key, got)
 		a, r := conditionOf(got, meshv1alpha1.BreakGlassActiveCondition), conditionOf(got, meshv1alpha1.ReadyCondition)
-		return strings.HasPrefix(a, "True/BreakGlassActive") && strings.HasPrefix(r, "False/BreakGlassActive"), a + "; " + r
+		if !strings.HasPrefix(a, "True/BreakGlassActive") || !strings.HasPrefix(r, "False/BreakGlassActive") {
+			return testenv.Errorf("%s; %s", a, r)
+		}
+		return nil
 	})
 	must(t, c.Get(ctx, key, pa))
 	pa.Spec.Mtls = &securityapi.PeerAuthentication_MutualTLS{Mode: securityapi.PeerAuthentication_MutualTLS_PERMISSIVE}
@@ -79,11 +59,14 @@ func TestZeroTrustPolicyBreakGlass(t *testing.T) {
 	must(t, c.Get(ctx, key, p))
 	p.Spec.Rules[0].To[0].Ports = []int32{8080, 9090}
 	must(t, c.Update(ctx, p))
-	eventually(t, "spec change acknowledged while held", func() (bool, string) {
+	testenv.Eventually(t, testenv.DefaultTimeout, "spec change acknowledged while held", func() error {
 		got := &meshv1alpha1.ZeroTrustPolicy{}
 		_ = c.Get(ctx, key, got)
 		a := conditionOf(got, meshv1alpha1.BreakGlassActiveCondition)
-		return got.Status.ObservedGeneration == got.Generation && strings.HasPrefix(a, "True/"), fmt.Sprintf("gen %d observed %d; %s", got.Generation, got.Status.ObservedGeneration, a)
+		if got.Status.ObservedGeneration != got.Generation || !strings.HasPrefix(a, "True/") {
+			return testenv.Errorf("gen %d observed %d; %s", got.Generation, got.Status.ObservedGeneration, a)
+		}
+		return nil
 	})
 	must(t, c.Get(ctx, key, pa))
 	if mtlsMode(pa) != "PERMISSIVE" {
@@ -98,7 +81,7 @@ func TestZeroTrustPolicyBreakGlass(t *testing.T) {
 	// Restore: the namespace is put back, the BreakGlass finishes; the
 	// policy is enforced again with the change made meanwhile.
 	bg.Release()
-	eventually(t, "policy enforced again", func() (bool, string) {
+	testenv.Eventually(t, testenv.DefaultTimeout, "policy enforced again", func() error {
 		got := &meshv1alpha1.ZeroTrustPolicy{}
 		pa := &istiosecurity.PeerAuthentication{}
 		ap := &istiosecurity.AuthorizationPolicy{}
@@ -106,8 +89,10 @@ func TestZeroTrustPolicyBreakGlass(t *testing.T) {
 		_ = c.Get(ctx, key, pa)
 		_ = c.Get(ctx, key, ap)
 		a := conditionOf(got, meshv1alpha1.BreakGlassActiveCondition)
-		ok, r := ready(c, key)
-		return ok && a == "<none>" && mtlsMode(pa) == "STRICT" && strings.Contains(ap.Spec.String(), "9090"),
-			fmt.Sprintf("Ready %v %s; BreakGlassActive %s; mTLS %s", ok, r, a, mtlsMode(pa))
+		rerr := ready(c, key)
+		if rerr != nil || a != "<none>" || mtlsMode(pa) != "STRICT" || !strings.Contains(ap.Spec.String(), "9090") {
+			return testenv.Errorf("Ready: %v; BreakGlassActive %s; mTLS %s", rerr, a, mtlsMode(pa))
+		}
+		return nil
 	})
 }

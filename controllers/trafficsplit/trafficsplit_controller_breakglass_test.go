@@ -1,21 +1,16 @@
 package trafficsplit
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/test/bgsim"
-	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 // routes renders a VirtualService's default route, e.g. "web-v1=90,web-v2=10".
@@ -32,7 +27,7 @@ func routes(vs *istionetworking.VirtualService) string {
 }
 
 // TestTrafficSplitBreakGlass checks the TrafficSplit side of the BreakGlass
-// contract (internal/breakglass): while an active BreakGlass with
+// contract (internal/incident): while an active BreakGlass with
 // pinTraffic covers the namespace — announced by the namespace annotation,
 // with the injection label removed as detachInjection does — the split
 // routes everything to its stable backend and says BreakGlassActive; once
@@ -40,16 +35,9 @@ func routes(vs *istionetworking.VirtualService) string {
 // controller's own part (setting and restoring the annotation) is played
 // by the test, so this runs with only the TrafficSplit controller.
 func TestTrafficSplitBreakGlass(t *testing.T) {
-	cfg := cluster.UseEnvtest(t, cluster.EnvtestOptions{})
-	startManager(t, cfg)
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	must(t, err)
-	ctx := context.Background()
-	const ns = "incident"
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"istio-injection": "enabled"}}}))
-	for _, s := range []*corev1.Service{service(ns, "web", 8080), service(ns, "web-v1", 8080), service(ns, "web-v2", 8080)} {
-		must(t, c.Create(ctx, s))
-	}
+	_, c := start(t)
+	ns := istioNamespace(t, c)
+	services(t, c, ns, "web", "web-v1", "web-v2")
 	ts := split(ns, "web")
 	ts.Spec.StableBackend = "web-v2"
 	ts.Spec.Mirror = &meshv1alpha1.MirrorPolicy{Backend: meshv1alpha1.ServiceReference{Name: "web-v1"}}
@@ -64,9 +52,9 @@ func TestTrafficSplitBreakGlass(t *testing.T) {
 
 	// Engage: a BreakGlass for Istio, and the namespace as the BreakGlass
 	// controller leaves it (annotation on, injection label off).
-	bg := bgsim.Engage(t, c, "outage", meshv1alpha1.ProviderIstio, ns, "istio-injection")
+	bg := bgsim.Engage(t, c, "outage-"+ns, meshv1alpha1.ProviderIstio, ns, "istio-injection")
 
-	eventually(t, "split pinned to web-v2", func() (bool, string) {
+	testenv.Eventually(t, testenv.DefaultTimeout, "split pinned to web-v2", func() error {
 		got := &meshv1alpha1.TrafficSplit{}
 		vs := &istionetworking.VirtualService{}
 		_ = c.Get(ctx, key, got)
@@ -77,13 +65,16 @@ func TestTrafficSplitBreakGlass(t *testing.T) {
 			strings.HasPrefix(ready, "False/BreakGlassActive") && got.Status.Weights == "web-v2=100" &&
 			routes(vs) == "web-v2=100" && vs.Spec.Http[len(vs.Spec.Http)-1].Mirror == nil &&
 			got.Status.ObservedGeneration == got.Generation
-		return ok, fmt.Sprintf("BreakGlassActive %s; Ready %s; weights %s; route %s", active, ready, got.Status.Weights, routes(vs))
+		if !ok {
+			return testenv.Errorf("BreakGlassActive %s; Ready %s; weights %s; route %s", active, ready, got.Status.Weights, routes(vs))
+		}
+		return nil
 	})
 
 	// Restore: the BreakGlass puts the namespace back and finishes.
 	bg.Release()
 
-	eventually(t, "split's own weights back", func() (bool, string) {
+	testenv.Eventually(t, testenv.DefaultTimeout, "split's own weights back", func() error {
 		got := &meshv1alpha1.TrafficSplit{}
 		vs := &istionetworking.VirtualService{}
 		_ = c.Get(ctx, key, got)
@@ -92,6 +83,9 @@ func TestTrafficSplitBreakGlass(t *testing.T) {
 		ready := condition(got, meshv1alpha1.ReadyCondition)
 		ok := active == "<none>" && strings.HasPrefix(ready, "True/") && got.Status.Weights == "web-v1=90,web-v2=10" &&
 			routes(vs) == "web-v1=90,web-v2=10" && vs.Spec.Http[len(vs.Spec.Http)-1].Mirror != nil
-		return ok, fmt.Sprintf("BreakGlassActive %s; Ready %s; weights %s; route %s", active, ready, got.Status.Weights, routes(vs))
+		if !ok {
+			return testenv.Errorf("BreakGlassActive %s; Ready %s; weights %s; route %s", active, ready, got.Status.Weights, routes(vs))
+		}
+		return nil
 	})
 }

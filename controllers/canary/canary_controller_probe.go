@@ -19,6 +19,7 @@ import (
 	"github.com/meshplane/meshplane/internal/delivery/analysis"
 	"github.com/meshplane/meshplane/internal/delivery/webhook"
 	"github.com/meshplane/meshplane/internal/metrics"
+	"github.com/meshplane/meshplane/internal/outcome"
 )
 
 // probe answers the engine's questions for one reconcile.
@@ -160,14 +161,14 @@ func (r *Reconciler) credentials(ctx context.Context, cn *meshv1alpha1.Canary) (
 	var s corev1.Secret
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: ms.SecretRef.Name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, &refError{meshv1alpha1.ReferenceNotFoundReason,
-				fmt.Sprintf("Secret %s/%s (spec.analysis.metricsServer.secretRef) does not exist; create it with keys username and password, or token", cn.Namespace, ms.SecretRef.Name)}
+			return nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason,
+				"Secret %s/%s (spec.analysis.metricsServer.secretRef) does not exist; create it with keys username and password, or token", cn.Namespace, ms.SecretRef.Name)
 		}
 		return nil, err
 	}
 	c, err := analysis.CredentialsFromSecret(&s)
 	if err != nil {
-		return nil, &refError{meshv1alpha1.InvalidSpecReason, err.Error() + " (spec.analysis.metricsServer.secretRef)"}
+		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%s (spec.analysis.metricsServer.secretRef)", err.Error())
 	}
 	return c, nil
 }
@@ -202,7 +203,7 @@ func (r *Reconciler) notify(cn *meshv1alpha1.Canary, types []meshv1alpha1.Webhoo
 
 // recordMetrics drops a deleted Canary's analysis metrics. Its weight and
 // phase are read from status at scrape time (internal/metrics Collector).
-func recordMetrics(cn *meshv1alpha1.Canary, _ *meshv1alpha1.CanaryStatus) {
+func recordMetrics(cn *meshv1alpha1.Canary) {
 	if !cn.DeletionTimestamp.IsZero() && len(cn.Finalizers) == 0 {
 		metrics.DeleteCanary(cn.Namespace, cn.Name)
 	}

@@ -4,17 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/delivery"
@@ -174,76 +171,3 @@ func routesOf(plan delivery.Plan) []delivery.Route {
 	}
 	return out
 }
-
-// CanaryShare reads a routing object (Istio VirtualService or Gateway API
-// HTTPRoute) and reports the highest weight any rule gives the canary
-// Service and whether any request is mirrored to it. Rollback reads the
-// route back with it before scaling the canary down.
-func CanaryShare(u *unstructured.Unstructured, canarySvc string) (weight int64, mirrored bool, err error) {
-	switch u.GetKind() {
-	case "VirtualService":
-		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
-		for _, r := range rules {
-			rm, _ := r.(map[string]any)
-			routes, _, _ := unstructured.NestedSlice(rm, "route")
-			for _, d := range routes {
-				dm, _ := d.(map[string]any)
-				if host, _, _ := unstructured.NestedString(dm, "destination", "host"); host == canarySvc {
-					w, _, _ := unstructured.NestedFieldNoCopy(dm, "weight")
-					weight = max(weight, toInt(w, len(routes)))
-				}
-			}
-			if host, _, _ := unstructured.NestedString(rm, "mirror", "host"); host == canarySvc {
-				mirrored = true
-			}
-		}
-		return weight, mirrored, nil
-	case "HTTPRoute":
-		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
-		for _, r := range rules {
-			rm, _ := r.(map[string]any)
-			refs, _, _ := unstructured.NestedSlice(rm, "backendRefs")
-			for _, b := range refs {
-				bm, _ := b.(map[string]any)
-				if name, _, _ := unstructured.NestedString(bm, "name"); name == canarySvc {
-					w, found, _ := unstructured.NestedFieldNoCopy(bm, "weight")
-					if !found {
-						w = int64(1) // Gateway API's default weight
-					}
-					weight = max(weight, toInt(w, len(refs)))
-				}
-			}
-			filters, _, _ := unstructured.NestedSlice(rm, "filters")
-			for _, f := range filters {
-				fm, _ := f.(map[string]any)
-				if name, _, _ := unstructured.NestedString(fm, "requestMirror", "backendRef", "name"); name == canarySvc {
-					mirrored = true
-				}
-			}
-		}
-		return weight, mirrored, nil
-	}
-	return 0, false, fmt.Errorf("cannot read the canary's share from a %s", u.GetKind())
-}
-
-// toInt reads a weight; an absent Istio weight means the only destination
-// gets everything.
-func toInt(v any, n int) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case float64:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case int:
-		return int64(x)
-	case nil:
-		if n == 1 {
-			return 100
-		}
-	}
-	return 0
-}
-
-var _ client.Object = (*appsv1.Deployment)(nil)

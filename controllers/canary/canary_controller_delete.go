@@ -10,14 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
-	"github.com/meshplane/meshplane/internal/status"
 )
 
 // finalize hands the workload back before the Canary goes away.
@@ -32,71 +31,86 @@ import (
 // With spec.revertOnDeletion the target is scaled back up first; once it
 // is Available the routed Service is moved to the target's pods and
 // released, the route is deleted, then the primary and the other Services.
-func (r *Reconciler) finalize(ctx context.Context, cn *meshv1alpha1.Canary) (ctrl.Result, error) {
+// Until the target is Available, finalize returns an outcome.Wait.
+func (r *Reconciler) finalize(ctx context.Context, cn *meshv1alpha1.Canary) error {
 	if !controllerutil.ContainsFinalizer(cn, Finalizer) {
-		return ctrl.Result{}, nil
+		return nil
 	}
-	st, gen := &cn.Status.CommonStatus, cn.Generation
 	cn.Status.Phase = meshv1alpha1.CanaryPhaseTerminating
 	n := namesOf(cn)
-	owner := apply.Owner{Object: cn, Kind: Kind}
 	keep := []keepRef{{"Service", n.service}}
 	if cn.Spec.RevertOnDeletion && len(cn.Status.Inventory) > 0 {
-		target := &appsv1.Deployment{}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: n.target}, target)
-		switch {
-		case apierrors.IsNotFound(err):
-			// Nothing to revert to: keep the primary serving.
-			keep = append(keep, keepRef{"Deployment", n.primary})
-		case err != nil:
-			return ctrl.Result{}, err
-		default:
-			primary := &appsv1.Deployment{}
-			if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: n.primary}, primary); client.IgnoreNotFound(err) != nil {
-				return ctrl.Result{}, err
-			}
-			w := &world{n: n, target: target}
-			if primary.Name != "" {
-				w.primary = primary
-			}
-			var out result
-			if err := r.scale(ctx, target, replicasOf(w), &out); err != nil {
-				return ctrl.Result{}, err
-			}
-			if !available(target) {
-				status.MarkReconciling(st, gen, meshv1alpha1.DeletingReason, "revertOnDeletion: waiting for Deployment "+n.target+" to become Available before moving traffic to it")
-				return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
-			}
-			if err := r.moveService(ctx, cn, n.service, target.Spec.Selector.MatchLabels); err != nil {
-				return ctrl.Result{}, err
-			}
+		kept, err := r.revert(ctx, cn, n)
+		if err != nil {
+			return err
 		}
+		keep = append(keep, kept...)
 	} else {
 		keep = append(keep, keepRef{"Deployment", n.primary})
 	}
 	// Release what stays, then delete the rest: routes first, so no route
 	// ever points at a deleted Service.
 	if err := r.release(ctx, cn, keep); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	var routes, rest []meshv1alpha1.ObjectReference
 	for _, ref := range cn.Status.Inventory {
 		switch {
-		case ref.Kind == "VirtualService" || ref.Kind == "HTTPRoute":
+		case !isWorkloadRef(ref):
 			routes = append(routes, ref)
 		case !slices.Contains(keep, keepRef{ref.Kind, ref.Name}):
 			rest = append(rest, ref)
 		}
 	}
+	owner := apply.Owner{Object: cn, Kind: Kind}
 	if _, err := r.Applier.Prune(ctx, owner, routes); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	if _, err := r.Applier.Prune(ctx, owner, rest); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	r.Events.Eventf(cn, nil, corev1.EventTypeNormal, "Deleted", "Delete", "kept %v serving; removed the route and Meshplane's other outputs", keep)
 	controllerutil.RemoveFinalizer(cn, Finalizer)
-	return ctrl.Result{}, nil
+	return nil
+}
+
+// revert scales the target back up and, once it is Available, moves the
+// routed Service to its pods. It returns what else to keep: the primary,
+// when there is no target to revert to.
+func (r *Reconciler) revert(ctx context.Context, cn *meshv1alpha1.Canary, n names) ([]keepRef, error) {
+	target := &appsv1.Deployment{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: n.target}, target)
+	switch {
+	case apierrors.IsNotFound(err):
+		// Nothing to revert to: keep the primary serving.
+		return []keepRef{{"Deployment", n.primary}}, nil
+	case err != nil:
+		return nil, err
+	}
+	primary := &appsv1.Deployment{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cn.Namespace, Name: n.primary}, primary); client.IgnoreNotFound(err) != nil {
+		return nil, err
+	}
+	w := &world{n: n, target: target}
+	if primary.Name != "" {
+		w.primary = primary
+	}
+	var out result
+	if err := r.scale(ctx, target, replicasOf(w), &out); err != nil {
+		return nil, err
+	}
+	if !available(target) {
+		return nil, outcome.Wait(meshv1alpha1.DeletingReason, 2*time.Second,
+			"revertOnDeletion: waiting for Deployment %s to become Available before moving traffic to it", n.target)
+	}
+	return nil, r.moveService(ctx, cn, n.service, target.Spec.Selector.MatchLabels)
+}
+
+// isWorkloadRef reports whether an inventory entry is one of the Canary's
+// own workload outputs (its Services and the primary Deployment); every
+// other entry is a route the mesh's translator wrote.
+func isWorkloadRef(ref meshv1alpha1.ObjectReference) bool {
+	return (ref.APIVersion == "v1" && ref.Kind == "Service") || (ref.APIVersion == "apps/v1" && ref.Kind == "Deployment")
 }
 
 // keepRef names an output that outlives the Canary.

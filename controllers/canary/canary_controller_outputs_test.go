@@ -15,7 +15,9 @@ import (
 )
 
 // TestRoutesPerMesh translates every route of every strategy for every
-// mesh and reads the canary's share back from the result.
+// mesh and reads the canary's share back from the result with the mesh's
+// RouteReader (the readers' own cases are table tests beside them, in
+// internal/mesh/istio and internal/mesh/gamma).
 func TestRoutesPerMesh(t *testing.T) {
 	reg := providers.Registry()
 	strategies := map[meshv1alpha1.CanaryStrategy]meshv1alpha1.CanaryAnalysis{
@@ -49,8 +51,12 @@ func TestRoutesPerMesh(t *testing.T) {
 					t.Fatal(err)
 				}
 				u := &unstructured.Unstructured{Object: m}
-				u.SetKind(objs[0].GetObjectKind().GroupVersionKind().Kind)
-				w, mirrored, err := CanaryShare(u, "web-canary")
+				u.SetGroupVersionKind(objs[0].GetObjectKind().GroupVersionKind())
+				rr, err := reg.RouteReader(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, mirrored, err := rr.CanaryShare(u, "web-canary")
 				if err != nil {
 					t.Fatal(err)
 				}
