@@ -24,10 +24,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -40,11 +38,11 @@ import (
 	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/delivery/analysis"
 	"github.com/meshplane/meshplane/internal/delivery/webhook"
-	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -78,19 +76,10 @@ const (
 
 // Reconciler reconciles Canaries.
 type Reconciler struct {
-	// Client reads through the cache and writes.
-	Client client.Client
+	outputs.Deps
 	// APIReader reads uncached: the Canary itself, Secrets, and the route
 	// read back before the canary is scaled down.
 	APIReader client.Reader
-	// Registry resolves providers.
-	Registry *mesh.Registry
-	// Resolver finds the mesh of a namespace.
-	Resolver *discovery.Resolver
-	// Applier writes outputs.
-	Applier *apply.Applier
-	// Events records Events.
-	Events events.EventRecorder
 	// Checker runs metric checks; a zero Checker when nil.
 	Checker *analysis.Checker
 	// Caller calls webhooks; a zero Caller when nil.
@@ -104,65 +93,33 @@ type Reconciler struct {
 
 // Setup registers the controller with mgr.
 func Setup(mgr *manager.Manager) error {
-	c := mgr.GetClient()
 	r := &Reconciler{
-		Client:    c,
+		Deps:      outputs.NewDeps(mgr.GetClient(), mgr, controllerName),
 		APIReader: mgr.GetAPIReader(),
-		Registry:  mgr.Registry,
-		Resolver:  &discovery.Resolver{Reader: c, Registry: mgr.Registry},
-		Applier:   &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
-		Events:    mgr.EventRecorder(controllerName),
 		// A Canary naming no metrics server queries the operator's.
 		DefaultMetricsServer: mgr.Options.MetricsServer,
 		Clock:                mgr.Clock,
 	}
-	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName).
-		// Analyses wait on metrics servers and webhooks (up to their
-		// timeouts): one slow Canary must not hold the others' rollbacks.
-		// A Canary is never reconciled by two workers at once.
-		WithOptions(mgr.ControllerOptions(controllerName)).
-		// The canary-action annotation is acted on, so annotation changes
-		// reconcile too.
-		For(&meshv1alpha1.Canary{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+	// Analyses wait on metrics servers and webhooks (up to their
+	// timeouts): one slow Canary must not hold the others' rollbacks
+	// (--concurrent); a Canary is never reconciled by two workers at once.
+	// The canary-action annotation is acted on, so annotation changes
+	// reconcile too. The routes are a TrafficSplit's outputs.
+	return outputs.Controller(mgr, r.Client, outputs.Kind{
+		Name: controllerName, Object: &meshv1alpha1.Canary{}, List: &meshv1alpha1.CanaryList{},
+		Predicate: predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}),
+		Outputs:   mgr.Registry.TrafficOutputKinds(),
+	}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.canariesForTarget)).
-		// A BreakGlass engaging or restoring annotates the namespace; a
-		// namespace moving to another mesh switches the provider.
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.canariesInNamespace),
-			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	// The routes are a TrafficSplit's outputs: every kind a registered
-	// provider's traffic translator writes is watched.
-	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.TrafficOutputKinds()...) {
-		b = b.Owns(o)
-	}
-	return b.Complete(r)
+		Complete(r)
 }
 
 func (r *Reconciler) canariesForTarget(ctx context.Context, o client.Object) []reconcile.Request {
-	var list meshv1alpha1.CanaryList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Spec.TargetRef.Name == o.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-	}
-	return out
-}
-
-func (r *Reconciler) canariesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	var list meshv1alpha1.CanaryList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
+	return outputs.Requests(ctx, r.Client, &meshv1alpha1.CanaryList{}, o.GetNamespace(), func(cn client.Object) bool {
+		return cn.(*meshv1alpha1.Canary).Spec.TargetRef.Name == o.GetName()
+	})
 }
 
 func (r *Reconciler) reader() client.Reader {

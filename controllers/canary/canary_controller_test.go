@@ -20,10 +20,9 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/delivery"
-	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/metrics"
+	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/test/testenv"
@@ -82,8 +81,7 @@ func TestCanaryController(t *testing.T) {
 		ns := istioNamespace(t, c)
 		key, cn := initialized(t, c, ns, 2)
 		cc, writes := testenv.CachedClient(t, mgr.Manager)
-		r := &Reconciler{Client: cc, APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Resolver: &discovery.Resolver{Reader: cc, Registry: mgr.Registry},
-			Applier: &apply.Applier{Client: cc, Scheme: mgr.GetScheme()}, Events: mgr.EventRecorder("test")}
+		r := &Reconciler{Deps: outputs.NewDeps(cc, mgr.Manager, "test"), APIReader: mgr.GetAPIReader()}
 		testenv.Eventually(t, testenv.DefaultTimeout, "cache current", func() error {
 			cur := &meshv1alpha1.Canary{}
 			_ = mgr.GetClient().Get(ctx, key, cur)

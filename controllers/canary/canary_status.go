@@ -11,7 +11,6 @@ import (
 	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/metrics"
-	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -53,14 +52,8 @@ func setStatus(cn *meshv1alpha1.Canary, out result, err error) status.Summary {
 // were found, False with the reference error, unchanged when the phases
 // stopped before the references were checked.
 func setResolvedRefs(cn *meshv1alpha1.Canary, out result) {
-	st, gen := &cn.Status.CommonStatus, cn.Generation
-	switch {
-	case out.refsResolved:
-		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, "the target Deployment exists and its selector can be copied to the primary")
-	case out.refErr != nil:
-		t, _ := outcome.AsTerminal(out.refErr)
-		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionFalse, t.StalledReason(), out.refErr.Error())
-	}
+	status.SetResolvedRefs(&cn.Status.CommonStatus, cn.Generation, out.refsResolved, out.refErr,
+		"the target Deployment exists and its selector can be copied to the primary")
 }
 
 func setState(cn *meshv1alpha1.Canary, s delivery.State) {

@@ -16,22 +16,18 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
-	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -51,69 +47,26 @@ const controllerName = "trafficsplit"
 
 // Reconciler reconciles TrafficSplits.
 type Reconciler struct {
-	// Client reads through the cache and writes.
-	Client client.Client
-	// Registry resolves providers.
-	Registry *mesh.Registry
-	// Resolver finds the mesh of a namespace.
-	Resolver *discovery.Resolver
-	// Applier writes outputs.
-	Applier *apply.Applier
-	// Events records one Event per writing reconcile.
-	Events events.EventRecorder
+	outputs.Deps
 }
 
 // Setup registers the controller with mgr.
 func Setup(mgr *manager.Manager) error {
-	c := mgr.GetClient()
-	r := &Reconciler{
-		Client:   c,
-		Registry: mgr.Registry,
-		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
-		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
-		Events:   mgr.EventRecorder(controllerName),
-	}
-	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName).
-		WithOptions(mgr.ControllerOptions(controllerName)).
-		For(&meshv1alpha1.TrafficSplit{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+	r := &Reconciler{Deps: outputs.NewDeps(mgr.GetClient(), mgr, controllerName)}
+	return outputs.Controller(mgr, r.Client, outputs.Kind{
+		Name: controllerName, Object: &meshv1alpha1.TrafficSplit{}, List: &meshv1alpha1.TrafficSplitList{},
+		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.TrafficOutputKinds(),
+	}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService)).
-		// A namespace moving to another mesh switches the provider.
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.splitsInNamespace),
-			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	// Every kind a registered provider's translator writes is watched, so
-	// drift is repaired.
-	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.TrafficOutputKinds()...) {
-		b = b.Owns(o)
-	}
-	return b.Complete(r)
+		Complete(r)
 }
 
 // splitsForService maps a Service to the splits of its namespace that
 // reference it (root, backend or mirror).
 func (r *Reconciler) splitsForService(ctx context.Context, o client.Object) []reconcile.Request {
-	var list meshv1alpha1.TrafficSplitList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if slices.Contains(serviceNames(&list.Items[i].Spec), o.GetName()) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-	}
-	return out
-}
-
-func (r *Reconciler) splitsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	var list meshv1alpha1.TrafficSplitList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
+	return outputs.Requests(ctx, r.Client, &meshv1alpha1.TrafficSplitList{}, o.GetNamespace(), func(ts client.Object) bool {
+		return slices.Contains(serviceNames(&ts.(*meshv1alpha1.TrafficSplit).Spec), o.GetName())
+	})
 }
 
 // Reconcile brings one TrafficSplit's outputs to its spec.
@@ -128,10 +81,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	patcher := status.NewPatcher(r.Client, ts)
 	out, err := r.reconcile(ctx, ts)
 	sum := setStatus(ts, out, err)
-	if out.applied.Wrote() {
-		r.Events.Eventf(ts, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", out.applied.Note())
-	}
-	log.FromContext(ctx).V(1).Info("reconciled", "provider", out.provider, "wrote", out.applied.Wrote(), "error", err)
+	r.Record(ctx, ts, out.provider, out.applied, err)
 	return status.Finish(ctx, patcher, ts, sum, err, meshv1alpha1.ApplyFailedReason)
 }
 

@@ -14,8 +14,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/discovery"
+	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/test/testenv"
@@ -47,8 +46,7 @@ func TestTrafficSplitController(t *testing.T) {
 		key, _ := readySplit(t, c, ns)
 		// The manager's own kind of client: reads from its cache.
 		cc, writes := testenv.CachedClient(t, mgr.Manager)
-		r := &Reconciler{Client: cc, Registry: mgr.Registry, Resolver: &discovery.Resolver{Reader: cc, Registry: mgr.Registry},
-			Applier: &apply.Applier{Client: cc, Scheme: mgr.GetScheme()}, Events: mgr.EventRecorder("test")}
+		r := &Reconciler{Deps: outputs.NewDeps(cc, mgr.Manager, "test")}
 		// Let the cache see the last status patch first.
 		testenv.Eventually(t, testenv.DefaultTimeout, "cache current", func() error {
 			cur := &meshv1alpha1.TrafficSplit{}

@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/incident"
-	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -38,14 +35,8 @@ func setStatus(ts *meshv1alpha1.TrafficSplit, out result, err error) status.Summ
 // False with the reference error, unchanged when the phases stopped
 // before the references were checked.
 func setResolvedRefs(ts *meshv1alpha1.TrafficSplit, out result) {
-	st, gen := &ts.Status.CommonStatus, ts.Generation
-	switch {
-	case out.refsResolved:
-		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, "every referenced Service exists and has the ports used")
-	case out.refErr != nil:
-		t, _ := outcome.AsTerminal(out.refErr)
-		status.Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionFalse, t.StalledReason(), out.refErr.Error())
-	}
+	status.SetResolvedRefs(&ts.Status.CommonStatus, ts.Generation, out.refsResolved, out.refErr,
+		"every referenced Service exists and has the ports used")
 }
 
 // Weights renders the effective default weights, e.g. "web-v1=90,web-v2=10".

@@ -21,23 +21,20 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
-	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -62,34 +59,21 @@ const Finalizer = "meshplane.io/shared-fields"
 
 // Reconciler reconciles ZeroTrustPolicies.
 type Reconciler struct {
-	// Client reads through the cache and writes.
-	Client client.Client
-	// Registry resolves providers.
-	Registry *mesh.Registry
-	// Resolver finds the mesh of a namespace.
-	Resolver *discovery.Resolver
-	// Applier writes outputs.
-	Applier *apply.Applier
-	// Events records one Event per writing reconcile.
-	Events events.EventRecorder
+	outputs.Deps
 }
 
 // Setup registers the controller with mgr.
 func Setup(mgr *manager.Manager) error {
-	c := mgr.GetClient()
-	r := &Reconciler{
-		Client:   c,
-		Registry: mgr.Registry,
-		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
-		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
-		Events:   mgr.EventRecorder(controllerName),
-	}
-	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName).
-		WithOptions(mgr.ControllerOptions(controllerName)).
-		For(&meshv1alpha1.ZeroTrustPolicy{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{},
-			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-				return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
-			}}))).
+	r := &Reconciler{Deps: outputs.NewDeps(mgr.GetClient(), mgr, controllerName)}
+	// A policy's deletion starting reconciles it (the finalizer releases
+	// shared fields).
+	deleting := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	}}
+	return outputs.Controller(mgr, r.Client, outputs.Kind{
+		Name: controllerName, Object: &meshv1alpha1.ZeroTrustPolicy{}, List: &meshv1alpha1.ZeroTrustPolicyList{},
+		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deleting), Outputs: mgr.Registry.PolicyOutputKinds(),
+	}).
 		// A policy's deletion or provider change may free a namespace-wide
 		// mesh policy for another policy.
 		Watches(&meshv1alpha1.ZeroTrustPolicy{}, handler.EnqueueRequestsFromMapFunc(r.namespacePolicies),
@@ -97,36 +81,11 @@ func Setup(mgr *manager.Manager) error {
 				CreateFunc: func(event.CreateEvent) bool { return false },
 				UpdateFunc: func(event.UpdateEvent) bool { return false },
 			})).
-		// A namespace moving to another mesh, or drift of a shared
-		// namespace field.
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.policiesInNamespace),
-			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	// Every kind a registered provider's translator writes is watched, so
-	// drift is repaired.
-	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.PolicyOutputKinds()...) {
-		b = b.Owns(o)
-	}
-	return b.Complete(r)
+		Complete(r)
 }
 
 func (r *Reconciler) namespacePolicies(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.list(ctx, o.GetNamespace())
-}
-
-func (r *Reconciler) policiesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.list(ctx, o.GetName())
-}
-
-func (r *Reconciler) list(ctx context.Context, ns string) []reconcile.Request {
-	var list meshv1alpha1.ZeroTrustPolicyList
-	if err := r.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
+	return outputs.Requests(ctx, r.Client, &meshv1alpha1.ZeroTrustPolicyList{}, o.GetNamespace(), nil)
 }
 
 // Reconcile brings one ZeroTrustPolicy's outputs to its spec.
@@ -142,10 +101,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	out, err := r.reconcile(ctx, p, patcher)
 	sum := setStatus(p, out, err)
-	if out.applied.Wrote() {
-		r.Events.Eventf(p, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", out.applied.Note())
-	}
-	log.FromContext(ctx).V(1).Info("reconciled", "provider", out.provider, "wrote", out.applied.Wrote(), "error", err)
+	r.Record(ctx, p, out.provider, out.applied, err)
 	return status.Finish(ctx, patcher, p, sum, err, meshv1alpha1.ApplyFailedReason)
 }
 

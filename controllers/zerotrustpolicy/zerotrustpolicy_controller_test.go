@@ -15,9 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/discovery"
 	linkerdpolicy "github.com/meshplane/meshplane/internal/mesh/linkerd"
+	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/test/testenv"
 )
@@ -45,8 +44,7 @@ func TestZeroTrustPolicyController(t *testing.T) {
 		ns := istioNamespace(t, c)
 		key := readyPolicy(t, c, ns, "Istio")
 		cc, writes := testenv.CachedClient(t, mgr.Manager)
-		r := &Reconciler{Client: cc, Registry: mgr.Registry, Resolver: &discovery.Resolver{Reader: cc, Registry: mgr.Registry},
-			Applier: &apply.Applier{Client: cc, Scheme: mgr.GetScheme()}, Events: mgr.EventRecorder("test")}
+		r := &Reconciler{Deps: outputs.NewDeps(cc, mgr.Manager, "test")}
 		testenv.Eventually(t, testenv.DefaultTimeout, "cache current", func() error { return ready(mgr.GetClient(), key) })
 		for range 3 {
 			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key}); err != nil {

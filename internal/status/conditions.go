@@ -82,3 +82,19 @@ func truncate(s string) string {
 	}
 	return s[:maxMessage-3] + "..."
 }
+
+// SetResolvedRefs sets ResolvedRefs: True with okMsg once every reference
+// was found; False with refErr's reason (a terminal error) and message;
+// unchanged when the phases stopped before the references were checked.
+func SetResolvedRefs(st *meshv1alpha1.CommonStatus, gen int64, resolved bool, refErr error, okMsg string) {
+	switch {
+	case resolved:
+		Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason, okMsg)
+	case refErr != nil:
+		reason := meshv1alpha1.ReferenceNotFoundReason
+		if t, ok := outcome.AsTerminal(refErr); ok {
+			reason = t.StalledReason()
+		}
+		Set(st, gen, meshv1alpha1.ResolvedRefsCondition, metav1.ConditionFalse, reason, refErr.Error())
+	}
+}

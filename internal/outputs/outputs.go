@@ -1,0 +1,121 @@
+// Package outputs holds what the controllers of the namespaced kinds that
+// translate into mesh outputs (TrafficSplit, ZeroTrustPolicy, Canary)
+// share: their dependencies, the common part of their watches, the
+// requests for the objects of a namespace and the Event of a writing
+// reconcile. The kind-specific phases stay in controllers/<kind>.
+package outputs
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/discovery"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
+)
+
+// Deps are what a controller that translates objects into mesh outputs
+// needs.
+type Deps struct {
+	// Client reads through the cache and writes.
+	Client client.Client
+	// Registry resolves providers.
+	Registry *mesh.Registry
+	// Resolver finds the mesh of a namespace.
+	Resolver *discovery.Resolver
+	// Applier writes outputs.
+	Applier *apply.Applier
+	// Events records one Event per writing reconcile.
+	Events events.EventRecorder
+}
+
+// NewDeps builds Deps on c: the manager's client, or a test's client that
+// counts writes. name is the controller's (its Event reporter).
+func NewDeps(c client.Client, mgr *manager.Manager, name string) Deps {
+	return Deps{
+		Client:   c,
+		Registry: mgr.Registry,
+		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
+		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
+		Events:   mgr.EventRecorder(name),
+	}
+}
+
+// Kind describes the kind a controller reconciles for Controller.
+type Kind struct {
+	// Name is the controller's name (lower-case kind): its --concurrent
+	// key and Event reporter.
+	Name string
+	// Object and List are an empty object and list of the kind.
+	Object client.Object
+	List   client.ObjectList
+	// Predicate filters the kind's own events.
+	Predicate predicate.Predicate
+	// Outputs are the output kinds the providers write; those the API
+	// server serves are watched (Owns), so drift is repaired.
+	Outputs []client.Object
+}
+
+// Controller starts the controller of k: named, with its --concurrent
+// options, watching the kind, every served output kind, and namespaces
+// whose labels or annotations change (a namespace moving to another mesh
+// switches the provider; a BreakGlass engaging annotates it). The caller
+// adds its own watches and completes the builder.
+func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder {
+	inNamespace := func(ctx context.Context, o client.Object) []reconcile.Request {
+		return Requests(ctx, c, k.List, o.GetName(), nil)
+	}
+	b := ctrl.NewControllerManagedBy(mgr).Named(k.Name).
+		WithOptions(mgr.ControllerOptions(k.Name)).
+		For(k.Object, builder.WithPredicates(k.Predicate)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(inNamespace),
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...) {
+		b = b.Owns(o)
+	}
+	return b
+}
+
+// Requests lists the objects of list's kind in namespace ns and returns a
+// request for each that keep accepts (every one when keep is nil). A
+// failed List maps to no request; the next resync catches up.
+func Requests(ctx context.Context, c client.Reader, list client.ObjectList, ns string, keep func(client.Object) bool) []reconcile.Request {
+	l := list.DeepCopyObject().(client.ObjectList)
+	if err := c.List(ctx, l, client.InNamespace(ns)); err != nil {
+		return nil
+	}
+	items, err := meta.ExtractList(l)
+	if err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(items))
+	for _, it := range items {
+		o, ok := it.(client.Object)
+		if !ok || (keep != nil && !keep(o)) {
+			continue
+		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+	}
+	return out
+}
+
+// Record emits the one Event of a reconcile that wrote and logs the
+// reconcile.
+func (d *Deps) Record(ctx context.Context, obj client.Object, provider meshv1alpha1.Provider, res apply.Result, err error) {
+	if res.Wrote() {
+		d.Events.Eventf(obj, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", res.Note())
+	}
+	log.FromContext(ctx).V(1).Info("reconciled", "provider", provider, "wrote", res.Wrote(), "error", err)
+}
