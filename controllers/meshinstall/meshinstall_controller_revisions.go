@@ -331,4 +331,3 @@ func minPositive(a, b time.Duration) time.Duration {
 	}
 	return a
 }
-
