@@ -193,6 +193,17 @@ func TestMeshRevisionLifecycle(t *testing.T) {
 		if !hasManager(hook.ManagedFields, ownership.FieldManager, metav1.ManagedFieldsOperationApply) {
 			t.Fatalf("not server-side applied by %s: %+v", ownership.FieldManager, hook.ManagedFields)
 		}
+		// The MeshInstall moves its default tag with the same EnsureTag.
+		testenv.Eventually(t, 30*time.Second, "default tag on 1-28-1", func() error {
+			var def admissionregistrationv1.MutatingWebhookConfiguration
+			if err := c.Get(ctx, client.ObjectKey{Name: istio.TagWebhookName("default")}, &def); err != nil {
+				return err
+			}
+			if def.Labels[istio.RevLabel] != "1-28-1" || !ownership.IsOwnedBy(&def, "MeshInstall", "", mi.Name) || len(def.Webhooks) != 4 {
+				return testenv.Errorf("labels %v, %d webhooks", def.Labels, len(def.Webhooks))
+			}
+			return nil
+		})
 	})
 
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
