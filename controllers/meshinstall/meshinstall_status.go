@@ -1,55 +1,80 @@
 package meshinstall
 
 import (
-	"errors"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/incident"
-	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
-// computeStatus turns a reconcile's outcome into conditions and the
-// controller-runtime result: success is Ready; a wait keeps Reconciling and
-// requeues; a terminal error stalls without retry; anything else is
-// requeued with backoff.
-func computeStatus(mi *meshv1alpha1.MeshInstall, res ctrl.Result, err error) (ctrl.Result, error) {
+// phase says which branch of Reconcile ran.
+type phase string
+
+const (
+	phaseInstall   phase = ""
+	phaseDelete    phase = "Delete"
+	phaseSuspended phase = "Suspended"
+	phaseHeld      phase = "Held"
+)
+
+// result is what a reconcile found besides its error.
+type result struct {
+	phase phase
+	// heldBy is the BreakGlass holding the MeshInstall (phaseHeld).
+	heldBy *meshv1alpha1.BreakGlass
+	// deleting explains a deletion that goes on (phaseDelete); empty once
+	// the finalizer is removed.
+	deleting string
+	// requeueAfter asks for another look (revision retention, deletion).
+	requeueAfter time.Duration
+}
+
+// setStatus records the outcome of a reconcile on mi and returns the
+// summary status.Finish completes: Ready once installed and healthy,
+// Reconciling while deleting, the BreakGlass hold as set by
+// incident.MarkHeld, and the Upgrading condition of an upgrade in flight.
+// Errors (waits included) are left to Finish.
+func setStatus(mi *meshv1alpha1.MeshInstall, out result, err error) status.Summary {
 	st, gen := &mi.Status.CommonStatus, mi.Generation
+	switch out.phase {
+	case phaseSuspended:
+		return status.Summary{State: status.Custom}
+	case phaseHeld:
+		incident.MarkHeld(st, gen, out.heldBy, "installs, upgrades, migration and webhook repair are held")
+		return status.Summary{State: status.Custom}
+	case phaseDelete:
+		if out.deleting == "" {
+			return status.Summary{State: status.Custom}
+		}
+		return status.Summary{State: status.Progressing, Reason: meshv1alpha1.DeletingReason, Message: out.deleting, RequeueAfter: out.requeueAfter}
+	}
 	incident.ClearHeld(st)
-	upgrading := mi.Status.Upgrade != nil && mi.Status.Upgrade.Phase != "" &&
-		mi.Status.Upgrade.Phase != meshv1alpha1.UpgradeCompleted && mi.Status.Upgrade.Phase != meshv1alpha1.UpgradeFailed
-	if upgrading {
-		u := mi.Status.Upgrade
+	setUpgrading(mi)
+	if err != nil {
+		return status.Summary{}
+	}
+	msg := fmt.Sprintf("%s %s is installed and healthy", mi.Spec.Provider, mi.Status.InstalledVersion)
+	if mi.Status.ActiveRevision != "" {
+		msg += fmt.Sprintf(" (active revision %s)", mi.Status.ActiveRevision)
+	}
+	return status.Summary{Message: msg, RequeueAfter: out.requeueAfter}
+}
+
+// setUpgrading sets Upgrading while an upgrade is in flight, and False once
+// none is (only when it was set before).
+func setUpgrading(mi *meshv1alpha1.MeshInstall) {
+	st, gen := &mi.Status.CommonStatus, mi.Generation
+	u := mi.Status.Upgrade
+	upgrading := u != nil && u.Phase != "" && u.Phase != meshv1alpha1.UpgradeCompleted && u.Phase != meshv1alpha1.UpgradeFailed
+	switch {
+	case upgrading:
 		status.Set(st, gen, meshv1alpha1.UpgradingCondition, metav1.ConditionTrue, meshv1alpha1.ProgressingReason,
 			fmt.Sprintf("upgrade %s → %s: %s, %d of %d namespaces migrated", u.FromVersion, u.ToVersion, u.Phase, u.MigratedNamespaces, u.TotalNamespaces))
-	} else if status.Get(st, meshv1alpha1.UpgradingCondition) != nil {
+	case status.Get(st, meshv1alpha1.UpgradingCondition) != nil:
 		status.Set(st, gen, meshv1alpha1.UpgradingCondition, metav1.ConditionFalse, meshv1alpha1.SucceededReason, "no upgrade in progress")
-	}
-	var w *waitError
-	switch {
-	case err == nil:
-		msg := fmt.Sprintf("%s %s is installed and healthy", mi.Spec.Provider, mi.Status.InstalledVersion)
-		if mi.Status.ActiveRevision != "" {
-			msg += fmt.Sprintf(" (active revision %s)", mi.Status.ActiveRevision)
-		}
-		status.MarkReady(st, gen, msg)
-		return res, nil
-	case errors.As(err, &w):
-		status.MarkReconciling(st, gen, w.reason, w.msg)
-		if w.reason == meshv1alpha1.WaitingReason && mi.Spec.Upgrade != nil && mi.Spec.Upgrade.Paused {
-			// A pause is the state the spec asks for.
-			st.ObservedGeneration = gen
-		}
-		return ctrl.Result{RequeueAfter: w.after}, nil
-	case outcome.IsTerminal(err):
-		status.MarkError(st, gen, err, meshv1alpha1.ProgressingReason)
-		return ctrl.Result{}, nil
-	default:
-		status.MarkError(st, gen, err, meshv1alpha1.ProgressingReason)
-		return ctrl.Result{}, err
 	}
 }

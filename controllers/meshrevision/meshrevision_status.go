@@ -1,11 +1,8 @@
 package meshrevision
 
 import (
-	"errors"
 	"fmt"
 	"time"
-
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/incident"
@@ -13,44 +10,44 @@ import (
 	"github.com/meshplane/meshplane/internal/status"
 )
 
-// waitError says the revision waits for something outside Meshplane; it
-// stays Reconciling and is requeued after after (0: on watch events only).
-type waitError struct {
-	reason, msg string
-	after       time.Duration
+// result is what a reconcile found besides its error.
+type result struct {
+	// heldBy is the BreakGlass holding the revision's MeshInstall.
+	heldBy *meshv1alpha1.BreakGlass
+	// deleting says the deletion branch ran; message explains a deletion
+	// that goes on (empty once the finalizer is removed).
+	deleting bool
+	message  string
+	// requeueAfter asks for another look (usage, draining).
+	requeueAfter time.Duration
 }
 
-func (e *waitError) Error() string { return e.msg }
-
-// computeStatus turns a reconcile's outcome into conditions and a result.
-func computeStatus(rv *meshv1alpha1.MeshRevision, res ctrl.Result, err error) (ctrl.Result, error) {
+// setStatus records the outcome of a reconcile on rv and returns the
+// summary status.Finish completes: Ready once istiod is Available, the
+// BreakGlass hold as set by incident.MarkHeld, Reconciling while deleting,
+// and phase Failed on a terminal error. Other errors (waits included) are
+// left to Finish.
+func setStatus(rv *meshv1alpha1.MeshRevision, out result, err error) status.Summary {
 	st, gen := &rv.Status.CommonStatus, rv.Generation
-	var w *waitError
-	var held *heldError
-	if !errors.As(err, &held) {
-		incident.ClearHeld(st)
+	if out.heldBy != nil {
+		incident.MarkHeld(st, gen, out.heldBy, "istiod and tag webhook updates are held")
+		return status.Summary{State: status.Custom}
 	}
-	switch {
-	case held != nil:
-		incident.MarkHeld(st, gen, held.bg, "istiod and tag webhook updates are held")
-		return ctrl.Result{}, nil
-	case err == nil:
-		status.MarkReady(st, gen, fmt.Sprintf("istiod %s (revision %s) is Available; phase %s", rv.Spec.Version, rv.Name, rv.Status.Phase))
-		return res, nil
-	case errors.As(err, &w):
-		status.MarkReconciling(st, gen, w.reason, w.msg)
-		return ctrl.Result{RequeueAfter: w.after}, nil
-	case outcome.IsTerminal(err):
-		rv.Status.Phase = "Failed"
-		status.MarkError(st, gen, err, meshv1alpha1.ProgressingReason)
-		return ctrl.Result{}, nil
-	default:
-		status.MarkError(st, gen, err, meshv1alpha1.ProgressingReason)
-		return ctrl.Result{}, err
+	if out.deleting {
+		if out.message == "" {
+			return status.Summary{State: status.Custom}
+		}
+		return status.Summary{State: status.Progressing, Reason: meshv1alpha1.DeletingReason, Message: out.message, RequeueAfter: out.requeueAfter}
+	}
+	incident.ClearHeld(st)
+	if err != nil {
+		if outcome.IsTerminal(err) {
+			rv.Status.Phase = "Failed"
+		}
+		return status.Summary{}
+	}
+	return status.Summary{
+		Message:      fmt.Sprintf("istiod %s (revision %s) is Available; phase %s", rv.Spec.Version, rv.Name, rv.Status.Phase),
+		RequeueAfter: out.requeueAfter,
 	}
 }
-
-// heldError says a BreakGlass holds the revision's MeshInstall.
-type heldError struct{ bg *meshv1alpha1.BreakGlass }
-
-func (e *heldError) Error() string { return incident.Message(e.bg) }

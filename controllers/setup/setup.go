@@ -77,16 +77,8 @@ func setupInstall(mgr *manager.Manager) error {
 	if err != nil {
 		return err
 	}
-	mi := &meshinstall.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: engine,
-		Recorder: mgr.GetEventRecorderFor("meshinstall-controller"), OperatorNamespace: mgr.Options.OperatorNamespace,
-	}
-	if err := mi.SetupWithManager(mgr); err != nil {
+	if err := meshinstall.Setup(mgr, engine); err != nil {
 		return err
 	}
-	rv := &meshrevision.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: engine,
-		Recorder: mgr.GetEventRecorderFor("meshrevision-controller"), OperatorNamespace: mgr.Options.OperatorNamespace,
-	}
-	return rv.SetupWithManager(mgr)
+	return meshrevision.Setup(mgr, engine)
 }

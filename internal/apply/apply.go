@@ -148,64 +148,95 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 // Before any write, every output is checked for a clash with an object the
 // owner does not own (*ConflictError): nothing is applied then.
 func (a *Applier) Apply(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (Result, error) {
+	res, err := a.write(ctx, owner, objs, false)
+	if err != nil {
+		return res, err
+	}
+	pruned, err := a.prune(ctx, owner.value(), res.Inventory, previous)
+	res.Changes = append(res.Changes, pruned...)
+	return res, err
+}
+
+// write checks every desired object for a clash, then applies those that
+// differ from the cached object; adopt takes over foreign objects instead
+// of refusing them (MeshInstall's spec.adopt).
+func (a *Applier) write(ctx context.Context, owner Owner, objs []client.Object, adopt bool) (Result, error) {
 	var res Result
 	desired, err := a.Desired(owner, objs)
 	if err != nil {
 		return res, err
 	}
-	ownerValue := ownership.OwnerValue(owner.Kind, owner.Object.GetNamespace(), owner.Object.GetName())
-	type pending struct {
-		u    *unstructured.Unstructured
-		live map[string]any
-	}
-	var todo []pending
-	for _, u := range desired {
-		live, err := a.get(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
-		if err != nil && !apierrors.IsNotFound(err) {
+	lives := make([]map[string]any, len(desired))
+	for i, u := range desired {
+		if lives[i], err = a.current(ctx, u, owner.value(), adopt); err != nil {
 			return res, err
 		}
-		if live != nil && !IsShared(u) {
-			lu := &unstructured.Unstructured{Object: live}
-			if got := lu.GetLabels()[ownership.OwnerLabel]; got != ownerValue || lu.GetLabels()[ownership.ManagedByLabel] != ownership.ManagedByValue {
-				if got != "" && lu.GetLabels()[ownership.ManagedByLabel] != ownership.ManagedByValue {
-					got = ""
-				}
-				return res, &ConflictError{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), OwnedBy: got}
-			}
-		}
-		if IsShared(u) && live == nil {
-			return res, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), u.GetName())
-		}
-		todo = append(todo, pending{u: u, live: live})
 	}
-	for _, p := range todo {
-		ref := refOf(p.u)
+	for i, u := range desired {
+		ref := refOf(u)
 		res.Inventory = append(res.Inventory, ref)
-		if p.live != nil && Contains(p.live, p.u.Object) {
+		if lives[i] != nil && Contains(lives[i], u.Object) {
 			res.Changes.add(ref, Unchanged)
 			continue
 		}
-		if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(p.u.DeepCopy()),
+		if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u.DeepCopy()),
 			client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
-			return res, fmt.Errorf("applying %s %s/%s: %w", p.u.GetKind(), p.u.GetNamespace(), p.u.GetName(), err)
+			return res, fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
-		if p.live == nil {
+		if lives[i] == nil {
 			res.Changes.add(ref, Created)
 		} else {
 			res.Changes.add(ref, Configured)
 		}
 	}
-	pruned, err := a.prune(ctx, ownerValue, res.Inventory, previous)
-	res.Changes = append(res.Changes, pruned...)
 	sortRefs(res.Inventory)
-	return res, err
+	return res, nil
+}
+
+// current reads the live object of u (nil when there is none) and refuses
+// one that is not the owner's (*ConflictError) unless adopt is set. A
+// shared object must exist: Meshplane never creates it.
+func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, ownerValue string, adopt bool) (map[string]any, error) {
+	live, err := a.get(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	if IsShared(u) {
+		if live == nil {
+			return nil, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), u.GetName())
+		}
+		return live, nil
+	}
+	if live != nil && !adopt {
+		if err := conflictWith(u, live, ownerValue); err != nil {
+			return nil, err
+		}
+	}
+	return live, nil
+}
+
+// conflictWith returns a *ConflictError when live is not the owner's.
+func conflictWith(u *unstructured.Unstructured, live map[string]any, ownerValue string) error {
+	labels := (&unstructured.Unstructured{Object: live}).GetLabels()
+	got, managed := labels[ownership.OwnerLabel], labels[ownership.ManagedByLabel] == ownership.ManagedByValue
+	if got == ownerValue && managed {
+		return nil
+	}
+	if !managed {
+		got = ""
+	}
+	return &ConflictError{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), OwnedBy: got}
+}
+
+func (o Owner) value() string {
+	return ownership.OwnerValue(o.Kind, o.Object.GetNamespace(), o.Object.GetName())
 }
 
 // Prune deletes every output in inventory that still carries the owner's
 // label (and releases shared objects' fields); used when the owner goes
 // away or its outputs must all be removed.
 func (a *Applier) Prune(ctx context.Context, owner Owner, inventory []meshv1alpha1.ObjectReference) (ChangeSet, error) {
-	return a.prune(ctx, ownership.OwnerValue(owner.Kind, owner.Object.GetNamespace(), owner.Object.GetName()), nil, inventory)
+	return a.prune(ctx, owner.value(), nil, inventory)
 }
 
 func (a *Applier) prune(ctx context.Context, ownerValue string, keep, previous []meshv1alpha1.ObjectReference) (ChangeSet, error) {

@@ -1,6 +1,10 @@
 package apply
 
-import "sigs.k8s.io/controller-runtime/pkg/client"
+import (
+	"context"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
 
 // Detached returns an owner whose outputs carry the ownership labels (so
 // conflicts and pruning work as for any owner) but no owner reference:
@@ -10,10 +14,25 @@ import "sigs.k8s.io/controller-runtime/pkg/client"
 //     find;
 //   - outputs that must outlive their owner: a MeshFederation's CAs and
 //     bundles stay in place when it is deleted, since pulling a CA out from
-//     under a running mesh is an outage.
+//     under a running mesh is an outage; a mesh's generated identity, which
+//     a re-created MeshInstall finds again; the revision-tag webhooks an
+//     Orphan deletion keeps.
 //
 // An Applier whose Client talks to another cluster writes there: build one
 // per cluster (its Reader is then that cluster's client, uncached).
 func Detached(obj client.Object, kind string) Owner {
 	return Owner{Object: obj, Kind: kind, Detached: true}
+}
+
+// ApplyDetached applies objs for a detached owner as Apply does (ownership
+// labels, hash annotation, compare with the cached object first,
+// server-side apply with field manager meshplane only on a difference, a
+// *ConflictError for a foreign object of an output's name), except that
+// with adopt an object of an output's name that Meshplane did not create is
+// taken over (MeshInstall's spec.adopt) instead of being a conflict.
+// Nothing is pruned: the caller deletes detached outputs it no longer
+// wants (Prune).
+func (a *Applier) ApplyDetached(ctx context.Context, owner Owner, objs []client.Object, adopt bool) (Result, error) {
+	owner.Detached = true
+	return a.write(ctx, owner, objs, adopt)
 }

@@ -1,5 +1,18 @@
 // Package helm installs, upgrades, rolls back and uninstalls mesh charts with
-// the Helm v4 SDK, for the MeshInstall and MeshRevision controllers.
+// the Helm v4 SDK, for the MeshInstall and MeshRevision controllers, which
+// use it through the Releaser interface. It also composes what they pass
+// to it: a chart's Source (SourceFor), its version (ChartVersion) and its
+// values (Compose), and the Digest that tells them no Helm call is needed.
+//
+// # Values
+//
+// Values are layered, later layers winning: the provider's and profile's
+// defaults (mesh.Installer Values), spec.values,
+// spec.components[chart].values, a MeshRevision's values (the revision
+// chart only), then what Meshplane enforces (mesh.Installer Enforced:
+// Istio's revision, Linkerd's identity). A null in a user layer deletes the
+// key, as in Helm. Values that are not a JSON object, and components naming
+// a chart the mesh does not install, are terminal (InvalidSpec).
 //
 // # Chart sources
 //

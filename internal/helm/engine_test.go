@@ -10,10 +10,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"net/http"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,34 +27,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
 )
-
-// writeCounter counts the write requests a client sends.
-type writeCounter struct {
-	rt     http.RoundTripper
-	writes *atomic.Int64
-}
-
-func (w writeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-	default:
-		w.writes.Add(1)
-	}
-	return w.rt.RoundTrip(r)
-}
 
 type testEnv struct {
 	e       *Engine
 	c       client.Client
-	writes  *atomic.Int64
+	writes  *testenv.Writes
 	repo    *chartrepo.Server
 	oci     *chartrepo.Registry
 	dir     string
@@ -73,12 +56,12 @@ func newTestEnv(t *testing.T) *testEnv {
 	charts.StageIstio(t, dir, "1.29.0", "1.30.0")
 	charts.StageLinkerd(t, dir, "2026.1.1")
 	charts.StageCilium(t, dir, "1.19.5")
-	env := &testEnv{dir: dir, writes: &atomic.Int64{}}
+	env := &testEnv{dir: dir}
 	env.repo = chartrepo.Serve(t, dir)
 	env.oci = chartrepo.ServeOCI(t, dir)
 	env.srcHTTP = Source{RepoURL: env.repo.URL}
-	counted := rest.CopyConfig(cfg)
-	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt: rt, writes: env.writes} })
+	counted, writes, _ := testenv.CountRequests(cfg)
+	env.writes = writes
 	e, err := New(counted, Options{Logger: testr.New(t), Timeout: 30 * time.Second, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +136,7 @@ func TestEngine(t *testing.T) {
 			}
 		}
 
-		before := env.writes.Load()
+		before := env.writes.Count()
 		res, err = e.Ensure(ctx, rel, false, 0)
 		wantResult(t, res, err, ActionNone, 1)
 		// Values that render the same: no upgrade either.
@@ -162,7 +145,7 @@ func TestEngine(t *testing.T) {
 		wantResult(t, res, err, ActionNone, 1)
 		res, err = e.Ensure(ctx, rel, false, 0)
 		wantResult(t, res, err, ActionNone, 1)
-		if n := env.writes.Load() - before; n != 0 {
+		if n := env.writes.Count() - before; n != 0 {
 			t.Fatalf("no-op Ensure calls sent %d writes", n)
 		}
 		// A fresh engine (operator restart) finds the same: no write.
@@ -172,7 +155,7 @@ func TestEngine(t *testing.T) {
 		}
 		res, err = e2.Ensure(ctx, rel, false, 0)
 		wantResult(t, res, err, ActionNone, 1)
-		if n := env.writes.Load() - before; n != 0 {
+		if n := env.writes.Count() - before; n != 0 {
 			t.Fatalf("no-op Ensure after restart sent %d writes", n)
 		}
 
@@ -222,7 +205,7 @@ func TestEngine(t *testing.T) {
 			Values: map[string]any{"revision": "canary", "global": map[string]any{"istioNamespace": "istio-canary"}}}
 		res, err := e.Ensure(ctx, rel, false, 0)
 		wantResult(t, res, err, ActionInstalled, 1)
-		before := env.writes.Load()
+		before := env.writes.Count()
 
 		bad := rel
 		bad.Values = map[string]any{"revision": "canary", "bogus": true}
@@ -243,7 +226,7 @@ func TestEngine(t *testing.T) {
 			Values: map[string]any{"pilot": map[string]any{"replicaCount": "three"}}}
 		_, err = e.Ensure(ctx, fresh, false, 0)
 		wantStalled(t, err, meshv1alpha1.RenderFailedReason, "replicaCount")
-		if n := env.writes.Load() - before; n != 0 {
+		if n := env.writes.Count() - before; n != 0 {
 			t.Fatalf("failed renders sent %d writes", n)
 		}
 		if info, err := e.Get(ctx, "istiod-canary", "istio-canary"); err != nil || info.Revision != 1 {
@@ -455,12 +438,12 @@ func TestEngine(t *testing.T) {
 		if _, err := inst.Run(ch, map[string]any{"revision": "adopt", "pilot": map[string]any{"replicaCount": 2}}); err != nil {
 			t.Fatal(err)
 		}
-		before := env.writes.Load()
+		before := env.writes.Count()
 		rel := Release{Name: "istiod-adopt", Namespace: "adopt", Chart: "istiod", Version: "1.29.0", Source: env.srcHTTP,
 			Values: map[string]any{"revision": "adopt"}}
 		res, err := e.Adopt(ctx, rel, false, 0)
 		wantResult(t, res, err, ActionAdopted, 1)
-		if n := env.writes.Load() - before; n != 0 {
+		if n := env.writes.Count() - before; n != 0 {
 			t.Fatalf("adoption without changes sent %d writes", n)
 		}
 		rel.Values = map[string]any{"pilot": map[string]any{"replicaCount": 3}}
@@ -482,10 +465,10 @@ func TestEngine(t *testing.T) {
 		}
 		base := Release{Name: "istio-base", Namespace: "cli", Chart: "base", Version: "1.29.0", Source: env.srcHTTP,
 			Values: map[string]any{"global": map[string]any{"istioNamespace": "cli"}}}
-		before = env.writes.Load()
+		before = env.writes.Count()
 		_, err = e.Ensure(ctx, base, false, 0)
 		wantStalled(t, err, meshv1alpha1.ConflictReason, "istio-reader-service-account")
-		if n := env.writes.Load() - before; n != 0 {
+		if n := env.writes.Count() - before; n != 0 {
 			t.Fatalf("a conflicting install sent %d writes", n)
 		}
 		res, err = e.Adopt(ctx, base, false, 0)

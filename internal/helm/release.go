@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"helm.sh/helm/v4/pkg/action"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -141,113 +142,168 @@ func (e *Engine) Ensure(ctx context.Context, rel Release, wait bool, timeout tim
 	return e.ensure(ctx, ch, rel, rel.Values, wait, timeout, false)
 }
 
+// ensureOp is one Ensure or Adopt call: the release, its chart and values,
+// and what the release history says.
+type ensureOp struct {
+	rel       Release
+	ch        *chartv2.Chart
+	vals      map[string]any
+	adopt     bool
+	digest    string
+	cfg       *action.Configuration
+	last      *releasev1.Release
+	recovered bool
+	exists    bool
+	deployed  bool
+	labels    map[string]string
+	strategy  kube.WaitStrategy
+	timeout   time.Duration
+	log       logr.Logger
+}
+
 func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, vals map[string]any, wait bool, timeout time.Duration, adopt bool) (Result, error) {
-	log := e.log.WithValues("release", rel.Namespace+"/"+rel.Name, "chart", ch.Metadata.Name, "version", ch.Metadata.Version)
-	digest := releaseDigest(ch, vals, rel.Labels)
-	cfg, err := e.actionConfig(rel.Namespace)
+	op := &ensureOp{rel: rel, ch: ch, vals: vals, adopt: adopt, digest: releaseDigest(ch, vals, rel.Labels),
+		log: e.log.WithValues("release", rel.Namespace+"/"+rel.Name, "chart", ch.Metadata.Name, "version", ch.Metadata.Version)}
+	if err := e.readHistory(op); err != nil {
+		return Result{}, err
+	}
+	if op.deployed && (op.last.Labels[DigestLabel] == op.digest || e.knownEqual(rel, op.digest, op.last.Version)) {
+		return e.result(ActionNone, op.last, ch), nil
+	}
+	unchanged, err := e.renderUnchanged(ctx, op)
 	if err != nil {
 		return Result{}, err
 	}
-	last, err := lastRelease(cfg, rel.Name)
-	if err != nil {
-		return Result{}, err
+	if unchanged {
+		return e.result(ActionNone, op.last, ch), nil
 	}
-	recovered := false
+	op.labels = map[string]string{}
+	maps.Copy(op.labels, rel.Labels)
+	op.labels[DigestLabel] = op.digest
+	op.timeout = e.waitTimeout(timeout)
+	op.strategy = kube.HookOnlyStrategy
+	if wait {
+		op.strategy = kube.StatusWatcherStrategy
+	}
+	if !op.exists {
+		return e.install(ctx, op)
+	}
+	return e.upgrade(ctx, op)
+}
+
+// readHistory reads the release's last revision and marks one left pending
+// by an interrupted operation failed.
+func (e *Engine) readHistory(op *ensureOp) error {
+	cfg, err := e.actionConfig(op.rel.Namespace)
+	if err != nil {
+		return err
+	}
+	op.cfg = cfg
+	last, err := lastRelease(cfg, op.rel.Name)
+	if err != nil {
+		return err
+	}
+	op.last = last
 	if last != nil && last.Info.Status.IsPending() {
-		log.Info("recovering release left pending by an interrupted operation", "status", last.Info.Status, "revision", last.Version)
+		op.log.Info("recovering release left pending by an interrupted operation", "status", last.Info.Status, "revision", last.Version)
 		last.SetStatus(rcommon.StatusFailed, fmt.Sprintf("marked failed by Meshplane: left %s by an interrupted operation", last.Info.Status))
 		if err := cfg.Releases.Update(last); err != nil {
-			return Result{}, fmt.Errorf("marking pending release %s/%s revision %d failed: %w", rel.Namespace, rel.Name, last.Version, err)
+			return fmt.Errorf("marking pending release %s/%s revision %d failed: %w", op.rel.Namespace, op.rel.Name, last.Version, err)
 		}
-		recovered = true
+		op.recovered = true
 	}
-	exists := last != nil && last.Info.Status != rcommon.StatusUninstalled
-	deployed := exists && !recovered && last.Info.Status == rcommon.StatusDeployed
-	if deployed && (last.Labels[DigestLabel] == digest || e.knownEqual(rel, digest, last.Version)) {
-		return e.result(ActionNone, last, ch), nil
-	}
-	manifest, err := e.render(ctx, cfg, ch, rel, vals, exists, adopt)
+	op.exists = last != nil && last.Info.Status != rcommon.StatusUninstalled
+	op.deployed = op.exists && !op.recovered && last.Info.Status == rcommon.StatusDeployed
+	return nil
+}
+
+// renderUnchanged renders the release (render errors stop it before any
+// write) and reports whether the deployed release already has the same
+// manifest of the same chart.
+func (e *Engine) renderUnchanged(ctx context.Context, op *ensureOp) (bool, error) {
+	manifest, err := e.render(ctx, op.cfg, op.ch, op.rel, op.vals, op.exists, op.adopt)
 	if err != nil {
-		return Result{}, err
+		return false, err
 	}
-	if len(ch.CRDObjects()) > 0 {
+	if len(op.ch.CRDObjects()) > 0 {
 		// Install creates the crds/ CRDs before rendering: let it read
 		// the capabilities afresh, with them.
-		cfg.Capabilities = nil
+		op.cfg.Capabilities = nil
 	}
-	if deployed && sameChart(last, ch) && manifestsEqual(manifest, last.Manifest) && labelsIncluded(rel.Labels, last.Labels) {
-		log.V(1).Info("values changed but the rendered manifest did not: no upgrade")
-		e.rememberEqual(rel, digest, last.Version)
-		return e.result(ActionNone, last, ch), nil
+	if op.deployed && sameChart(op.last, op.ch) && manifestsEqual(manifest, op.last.Manifest) && labelsIncluded(op.rel.Labels, op.last.Labels) {
+		op.log.V(1).Info("values changed but the rendered manifest did not: no upgrade")
+		e.rememberEqual(op.rel, op.digest, op.last.Version)
+		return true, nil
 	}
-	labels := map[string]string{}
-	maps.Copy(labels, rel.Labels)
-	labels[DigestLabel] = digest
-	timeout = e.waitTimeout(timeout)
-	strategy := kube.HookOnlyStrategy
-	if wait {
-		strategy = kube.StatusWatcherStrategy
-	}
-	if !exists {
-		inst := action.NewInstall(cfg)
-		inst.ReleaseName = rel.Name
-		inst.Namespace = rel.Namespace
-		inst.CreateNamespace = true
-		inst.Replace = true
-		inst.Labels = labels
-		inst.PostRenderer = keepCRDs{}
-		inst.Timeout = timeout
-		inst.WaitStrategy = strategy
-		inst.ServerSideApply = true
-		inst.ForceConflicts = true
-		inst.TakeOwnership = adopt
-		inst.Description = "Installed by Meshplane"
-		log.Info("installing release")
-		r, err := inst.RunWithContext(ctx, chartCopy(ch), copyValues(vals))
-		if err != nil && ctx.Err() != nil {
-			// Helm goes on in the background; the next call recovers
-			// whatever state it leaves.
-			return Result{}, fmt.Errorf("installing release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
-		}
-		if err != nil {
-			return e.failedInstall(ctx, cfg, rel, ch, strategy, timeout, err)
-		}
-		out, err := releaserToV1(r)
-		if err != nil {
-			return Result{}, err
-		}
-		action := ActionInstalled
-		if adopt {
-			action = ActionAdopted
-		}
-		return e.result(action, out, ch), nil
-	}
-	up := action.NewUpgrade(cfg)
-	up.Namespace = rel.Namespace
-	up.ResetValues = true
-	up.Labels = labels
-	up.PostRenderer = keepCRDs{}
-	up.Timeout = timeout
-	up.WaitStrategy = strategy
-	up.MaxHistory = maxHistory
-	// Keep the apply method the release used (Helm 3 releases used
-	// client-side apply); forcing conflicts needs server-side apply.
-	up.ServerSideApply = "auto"
-	up.ForceConflicts = last.ApplyMethod == "ssa"
-	up.Description = "Upgraded by Meshplane"
-	log.Info("upgrading release", "from", last.Version, "recovered", recovered)
-	r, err := up.RunWithContext(ctx, rel.Name, chartCopy(ch), copyValues(vals))
+	return false, nil
+}
+
+// install runs a first install (or a takeover with adopt).
+func (e *Engine) install(ctx context.Context, op *ensureOp) (Result, error) {
+	rel := op.rel
+	inst := action.NewInstall(op.cfg)
+	inst.ReleaseName = rel.Name
+	inst.Namespace = rel.Namespace
+	inst.CreateNamespace = true
+	inst.Replace = true
+	inst.Labels = op.labels
+	inst.PostRenderer = keepCRDs{}
+	inst.Timeout = op.timeout
+	inst.WaitStrategy = op.strategy
+	inst.ServerSideApply = true
+	inst.ForceConflicts = true
+	inst.TakeOwnership = op.adopt
+	inst.Description = "Installed by Meshplane"
+	op.log.Info("installing release")
+	r, err := inst.RunWithContext(ctx, chartCopy(op.ch), copyValues(op.vals))
 	if err != nil && ctx.Err() != nil {
-		return Result{}, fmt.Errorf("upgrading release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
+		// Helm goes on in the background; the next call recovers
+		// whatever state it leaves.
+		return Result{}, fmt.Errorf("installing release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
 	}
 	if err != nil {
-		return e.failedUpgrade(ctx, cfg, rel, ch, strategy, timeout, err)
+		return e.failedInstall(ctx, op.cfg, rel, op.ch, op.strategy, op.timeout, err)
 	}
 	out, err := releaserToV1(r)
 	if err != nil {
 		return Result{}, err
 	}
-	return e.result(ActionUpgraded, out, ch), nil
+	act := ActionInstalled
+	if op.adopt {
+		act = ActionAdopted
+	}
+	return e.result(act, out, op.ch), nil
+}
+
+// upgrade upgrades an existing release.
+func (e *Engine) upgrade(ctx context.Context, op *ensureOp) (Result, error) {
+	rel := op.rel
+	up := action.NewUpgrade(op.cfg)
+	up.Namespace = rel.Namespace
+	up.ResetValues = true
+	up.Labels = op.labels
+	up.PostRenderer = keepCRDs{}
+	up.Timeout = op.timeout
+	up.WaitStrategy = op.strategy
+	up.MaxHistory = maxHistory
+	// Keep the apply method the release used (Helm 3 releases used
+	// client-side apply); forcing conflicts needs server-side apply.
+	up.ServerSideApply = "auto"
+	up.ForceConflicts = op.last.ApplyMethod == "ssa"
+	up.Description = "Upgraded by Meshplane"
+	op.log.Info("upgrading release", "from", op.last.Version, "recovered", op.recovered)
+	r, err := up.RunWithContext(ctx, rel.Name, chartCopy(op.ch), copyValues(op.vals))
+	if err != nil && ctx.Err() != nil {
+		return Result{}, fmt.Errorf("upgrading release %s/%s interrupted: %w", rel.Namespace, rel.Name, err)
+	}
+	if err != nil {
+		return e.failedUpgrade(ctx, op.cfg, rel, op.ch, op.strategy, op.timeout, err)
+	}
+	out, err := releaserToV1(r)
+	if err != nil {
+		return Result{}, err
+	}
+	return e.result(ActionUpgraded, out, op.ch), nil
 }
 
 // failedInstall removes what a failed first install left behind.

@@ -120,7 +120,9 @@ func loadPath(name, version, path string) (*chartv2.Chart, error) {
 	var versions []string
 	for _, ent := range entries {
 		p := filepath.Join(path, ent.Name())
-		if !(ent.IsDir() && isChartDir(p)) && !(!ent.IsDir() && strings.HasSuffix(ent.Name(), ".tgz")) {
+		chartDir := ent.IsDir() && isChartDir(p)
+		archive := !ent.IsDir() && strings.HasSuffix(ent.Name(), ".tgz")
+		if !chartDir && !archive {
 			continue
 		}
 		// Skip archives whose file name cannot be this chart.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"strings"
 	"testing"
@@ -199,7 +200,8 @@ func TestParseCARejectsBadInput(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			if ie, ok := err.(*InvalidCAError); !ok || ie.StalledReason() != meshv1alpha1.InvalidCertificateReason {
+			var ie *InvalidCAError
+			if !errors.As(err, &ie) || ie.StalledReason() != meshv1alpha1.InvalidCertificateReason {
 				t.Fatalf("not an InvalidCAError: %T", err)
 			}
 		})

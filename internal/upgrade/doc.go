@@ -5,5 +5,6 @@
 // call these functions, and write what they decide; the state of a
 // migration is always recomputed from the cluster (namespace labels and the
 // pod-template annotation DataPlaneAnnotation), so it resumes exactly after
-// an operator restart.
+// an operator restart. Workload health (WorkloadReady) is kstatus's
+// (fluxcd/cli-utils): the same rules as Helm's and Flux's waiters.
 package upgrade

@@ -36,7 +36,7 @@ type Workload struct {
 	Name string
 	// DataPlane is its pod template's DataPlaneAnnotation value.
 	DataPlane string
-	// Ready reports whether it finished rolling out (install.WorkloadReady).
+	// Ready reports whether it finished rolling out (WorkloadReady).
 	Ready bool
 	// Message explains a workload that is not ready.
 	Message string

@@ -43,7 +43,7 @@ func FreeAddr(t testing.TB) string {
 // CountRequests returns a copy of cfg whose clients count their write
 // requests, for a manager whose own clients a test cannot wrap with
 // CountWrites (benchmarks pass the copy to StartManager). A write is what
-// CountWrites counts — every request but a read (GET, and so list and
+// CountWrites counts — every request but a read (GET, HEAD, OPTIONS; so list and
 // watch) — with Events apart: writes holds the rest, events the Events the
 // recorders sent.
 func CountRequests(cfg *rest.Config) (counted *rest.Config, writes, events *Writes) {
@@ -51,7 +51,7 @@ func CountRequests(cfg *rest.Config) (counted *rest.Config, writes, events *Writ
 	counted = rest.CopyConfig(cfg)
 	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if r.Method != http.MethodGet {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
 				w := writes
 				if strings.Contains(r.URL.Path, "/events") {
 					w = events

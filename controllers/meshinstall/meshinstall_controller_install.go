@@ -12,15 +12,12 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/helm"
-	"github.com/meshplane/meshplane/internal/install"
 	"github.com/meshplane/meshplane/internal/mesh"
-	"github.com/meshplane/meshplane/internal/mesh/istio"
-	"github.com/meshplane/meshplane/internal/mesh/linkerd"
+	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/internal/upgrade"
@@ -33,124 +30,179 @@ type desired struct {
 	digest string
 }
 
-// reconcile runs the phases: provider, namespace, identity, then the
-// in-place or revision-based life cycle.
-func (r *Reconciler) reconcile(ctx context.Context, mi *meshv1alpha1.MeshInstall) (ctrl.Result, error) {
-	p, err := r.Registry.Installer(mi.Spec.Provider)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	ns := mi.Spec.Namespace
-	if ns == "" {
-		ns = p.DefaultNamespace()
-	}
-	mi.Status.Namespace = ns
-	charts := p.Charts(mi)
-	if err := install.UnknownComponents(mi, charts); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.ensureNamespace(ctx, mi, ns); err != nil {
-		return ctrl.Result{}, err
-	}
-	id, err := r.identity(ctx, mi, ns)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if revisionBased(mi) {
-		return r.reconcileRevisionBased(ctx, mi, p, ns, charts, id)
-	}
-	return r.reconcileInPlace(ctx, mi, p, ns, charts, id)
+// scope is what the phases of one reconcile share.
+type scope struct {
+	mi *meshv1alpha1.MeshInstall
+	// p is the mesh's installer.
+	p mesh.Installer
+	// rev is p's revision support; nil for meshes without revisions.
+	rev mesh.Revisioner
+	// ns is the control-plane namespace.
+	ns     string
+	charts []mesh.Chart
+	// id is the mesh's identity material; nil when it has none.
+	id *mesh.Identity
 }
 
-func revisionBased(mi *meshv1alpha1.MeshInstall) bool {
-	return mi.Spec.Provider == meshv1alpha1.ProviderIstio && mi.Spec.Upgrade != nil &&
-		mi.Spec.Upgrade.Strategy == meshv1alpha1.UpgradeRevisionBased
+// install runs the phases: provider, namespace, identity, then the
+// in-place or revision-based life cycle.
+func (r *Reconciler) install(ctx context.Context, mi *meshv1alpha1.MeshInstall) (result, error) {
+	s, err := r.newScope(ctx, mi)
+	if err != nil {
+		return result{}, err
+	}
+	if s.revisionBased() {
+		return r.reconcileRevisionBased(ctx, s)
+	}
+	return result{}, r.reconcileInPlace(ctx, s)
+}
+
+// newScope resolves the provider, its charts and namespace, and prepares
+// the namespace and the identity.
+func (r *Reconciler) newScope(ctx context.Context, mi *meshv1alpha1.MeshInstall) (*scope, error) {
+	p, err := r.Registry.Installer(mi.Spec.Provider)
+	if err != nil {
+		return nil, err
+	}
+	s := &scope{mi: mi, p: p, ns: namespaceOf(mi, p), charts: p.Charts(mi)}
+	s.rev, _ = p.(mesh.Revisioner)
+	mi.Status.Namespace = s.ns
+	if err := helm.UnknownComponents(mi, s.charts); err != nil {
+		return nil, err
+	}
+	if err := r.ensureNamespace(ctx, s); err != nil {
+		return nil, err
+	}
+	if s.id, err = r.identity(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func namespaceOf(mi *meshv1alpha1.MeshInstall, p mesh.Installer) string {
+	if mi.Spec.Namespace != "" {
+		return mi.Spec.Namespace
+	}
+	return p.DefaultNamespace()
+}
+
+// revisionBased reports whether the install runs one MeshRevision per
+// version: spec.upgrade.strategy RevisionBased on a mesh with revisions.
+func (s *scope) revisionBased() bool {
+	u := s.mi.Spec.Upgrade
+	return s.rev != nil && u != nil && u.Strategy == meshv1alpha1.UpgradeRevisionBased
+}
+
+// isRevisionChart reports whether c is installed once per revision.
+func (s *scope) isRevisionChart(c mesh.Chart) bool {
+	return s.rev != nil && c.Name == s.rev.RevisionChart()
 }
 
 // reconcileInPlace installs or upgrades every chart in place, waits for the
 // control plane, then restarts the data plane in batches after a version
 // change.
-func (r *Reconciler) reconcileInPlace(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, ns string, charts []mesh.Chart, id *mesh.Identity) (ctrl.Result, error) {
+func (r *Reconciler) reconcileInPlace(ctx context.Context, s *scope) error {
+	mi := s.mi
 	revision := ""
-	if mi.Spec.Istio != nil {
-		revision = mi.Spec.Istio.Revision
+	if s.rev != nil {
+		revision = s.rev.InstallRevision(mi)
 	}
 	upgrading := mi.Status.InstalledVersion != "" && mi.Status.InstalledVersion != mi.Spec.Version
 	if upgrading && (mi.Status.Upgrade == nil || mi.Status.Upgrade.ToVersion != mi.Spec.Version) {
-		now := metav1.NewTime(r.now())
+		now := metav1.NewTime(r.Clock.Now())
 		mi.Status.Upgrade = &meshv1alpha1.UpgradeStatus{Phase: meshv1alpha1.UpgradeInstalling,
 			FromVersion: mi.Status.InstalledVersion, ToVersion: mi.Spec.Version, StartTime: &now}
 	}
-	rels, err := r.desiredReleases(ctx, mi, p, ns, charts, mi.Spec.Version, revision, id)
+	rels, err := r.desiredReleases(ctx, s, s.charts, mi.Spec.Version, revision)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	if err := r.applyReleases(ctx, mi, rels); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
-	if err := r.checkHealth(ctx, mi, p, rels); err != nil {
-		return ctrl.Result{}, err
+	if err := r.checkHealth(ctx, s, rels); err != nil {
+		return err
 	}
 	mi.Status.InstalledVersion = mi.Spec.Version
+	return r.upgradeDataPlane(ctx, s)
+}
+
+// upgradeDataPlane restarts the data plane onto spec.version after an
+// in-place control-plane upgrade, in batches.
+func (r *Reconciler) upgradeDataPlane(ctx context.Context, s *scope) error {
+	mi := s.mi
 	u := mi.Status.Upgrade
 	if u == nil || u.ToVersion != mi.Spec.Version || u.Phase == meshv1alpha1.UpgradeCompleted {
-		return ctrl.Result{}, nil
+		return nil
 	}
-	if p.Name() == meshv1alpha1.ProviderCilium {
-		// Cilium's data plane is its DaemonSet: its rollout was the health
-		// check above.
-		u.Phase, u.Message = meshv1alpha1.UpgradeCompleted, "the cilium DaemonSet rolled out"
-		return ctrl.Result{}, nil
+	if nd, ok := s.p.(mesh.NodeDataPlane); ok {
+		u.Phase, u.Message = meshv1alpha1.UpgradeCompleted, nd.DataPlaneUpgraded()
+		return nil
 	}
 	t := upgrade.Target{DataPlane: mi.Spec.Version, Restart: restartWorkloads(mi)}
-	nss, err := r.meshNamespaces(ctx, mi, p, ns)
+	nss, err := r.meshNamespaces(ctx, s)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
-	done, err := r.migrate(ctx, mi, t, nss)
+	done, err := r.migrate(ctx, s, t, nss)
 	if err != nil || !done {
-		return ctrl.Result{}, err
+		return err
 	}
 	u.Phase, u.CurrentBatch, u.Message = meshv1alpha1.UpgradeCompleted, nil, fmt.Sprintf("control plane and %d namespaces run %s", u.TotalNamespaces, mi.Spec.Version)
-	r.Recorder.Eventf(mi, corev1.EventTypeNormal, "UpgradeCompleted", "%s upgraded in place to %s", mi.Spec.Provider, mi.Spec.Version)
-	return ctrl.Result{}, nil
+	r.event(mi, "UpgradeCompleted", "Upgrade", "%s upgraded in place to %s", mi.Spec.Provider, mi.Spec.Version)
+	return nil
 }
 
 // desiredReleases composes the release of every chart.
-func (r *Reconciler) desiredReleases(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, ns string, charts []mesh.Chart, version, revision string, id *mesh.Identity) ([]desired, error) {
+func (r *Reconciler) desiredReleases(ctx context.Context, s *scope, charts []mesh.Chart, version, revision string) ([]desired, error) {
+	mi := s.mi
 	out := make([]desired, 0, len(charts))
 	for _, c := range charts {
-		ic := mesh.InstallContext{Namespace: ns, Version: version, Identity: id}
-		if c.Name == "istiod" {
+		ic := mesh.InstallContext{Namespace: s.ns, Version: version, Identity: s.id}
+		if s.isRevisionChart(c) {
 			ic.Revision = revision
 		}
-		vals, err := install.Compose(p, mi, c, ic, nil)
+		vals, err := helm.Compose(s.p, mi, c, ic, nil)
 		if err != nil {
 			return nil, err
 		}
-		src, err := install.Source(ctx, r.APIReader, mi, c, r.OperatorNamespace)
+		src, err := helm.SourceFor(ctx, r.APIReader, mi, c, r.OperatorNamespace)
 		if err != nil {
 			return nil, err
 		}
-		name := c.ReleaseName
-		if a := mi.Spec.Adopt; a != nil && a.ReleaseNames[c.Name] != "" {
-			name = a.ReleaseNames[c.Name]
+		name := releaseName(mi, c)
+		if vals, err = r.adoptedValues(ctx, mi, name, s.ns, vals); err != nil {
+			return nil, err
 		}
-		if mi.Spec.Adopt != nil && mi.Spec.Adopt.Source == meshv1alpha1.AdoptHelmRelease {
-			// An adopted release keeps its own values; Meshplane's are
-			// layered over them.
-			info, err := r.Helm.Get(ctx, name, ns)
-			if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
-				return nil, err
-			}
-			if info != nil {
-				vals = install.Merge(info.Values, vals)
-			}
-		}
-		rel := helm.Release{Name: name, Namespace: ns, Chart: c.Name, Version: install.ChartVersion(p, mi, version), Source: src, Values: vals}
-		out = append(out, desired{chart: c, rel: rel, digest: install.Digest(rel)})
+		rel := helm.Release{Name: name, Namespace: s.ns, Chart: c.Name, Version: helm.ChartVersion(s.p, mi, version), Source: src, Values: vals}
+		out = append(out, desired{chart: c, rel: rel, digest: helm.Digest(rel)})
 	}
 	return out, nil
+}
+
+// releaseName is the release of chart c: spec.adopt's name for it, or the
+// mesh's.
+func releaseName(mi *meshv1alpha1.MeshInstall, c mesh.Chart) string {
+	if a := mi.Spec.Adopt; a != nil && a.ReleaseNames[c.Name] != "" {
+		return a.ReleaseNames[c.Name]
+	}
+	return c.ReleaseName
+}
+
+// adoptedValues layers Meshplane's values over those of a release adopted
+// from Helm: an adopted release keeps its own values.
+func (r *Reconciler) adoptedValues(ctx context.Context, mi *meshv1alpha1.MeshInstall, name, ns string, vals map[string]any) (map[string]any, error) {
+	if mi.Spec.Adopt == nil || mi.Spec.Adopt.Source != meshv1alpha1.AdoptHelmRelease {
+		return vals, nil
+	}
+	info, err := r.Helm.Get(ctx, name, ns)
+	if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
+		return nil, err
+	}
+	if info != nil {
+		vals = helm.Merge(info.Values, vals)
+	}
+	return vals, nil
 }
 
 // applyReleases installs or upgrades the releases whose digest changed.
@@ -180,9 +232,9 @@ func (r *Reconciler) applyReleases(ctx context.Context, mi *meshv1alpha1.MeshIns
 		if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
 			return err
 		}
-		setRelease(mi, install.ReleaseStatus(d.rel, info, d.digest))
+		setRelease(mi, helm.ReleaseStatus(d.rel, info, d.digest))
 		if res.Action != helm.ActionNone {
-			r.Recorder.Eventf(mi, corev1.EventTypeNormal, string(res.Action), "Helm release %s/%s: %s chart %s %s (revision %d)",
+			r.event(mi, string(res.Action), "Helm", "Helm release %s/%s: %s chart %s %s (revision %d)",
 				d.rel.Namespace, d.rel.Name, res.Action, d.rel.Chart, d.rel.Version, res.Revision)
 		}
 	}
@@ -205,7 +257,7 @@ func (r *Reconciler) ensureRelease(ctx context.Context, mi *meshv1alpha1.MeshIns
 			if err != nil {
 				return res, err
 			}
-			recordAdopted(mi, "HelmRelease/"+d.rel.Namespace+"/"+d.rel.Name, r.now())
+			recordAdopted(mi, "HelmRelease/"+d.rel.Namespace+"/"+d.rel.Name, r.Clock.Now())
 			return res, nil
 		case !errors.Is(err, helm.ErrReleaseNotFound):
 			return helm.Result{}, err
@@ -243,13 +295,14 @@ func setRelease(mi *meshv1alpha1.MeshInstall, s meshv1alpha1.HelmReleaseStatus) 
 
 // checkHealth reads every control-plane workload of the releases and the
 // mesh's CRDs. It returns a wait error until all are ready.
-func (r *Reconciler) checkHealth(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, rels []desired) error {
+func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired) error {
+	mi := s.mi
 	var refs []helm.ObjectRef
 	for _, d := range rels {
 		info, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
 		if err != nil {
 			if errors.Is(err, helm.ErrReleaseNotFound) {
-				return waiting(meshv1alpha1.ProgressingReason, 2*time.Second, "Helm release %s/%s is not deployed yet", d.rel.Namespace, d.rel.Name)
+				return outcome.Wait(meshv1alpha1.ProgressingReason, 2*time.Second, "Helm release %s/%s is not deployed yet", d.rel.Namespace, d.rel.Name)
 			}
 			return err
 		}
@@ -261,7 +314,7 @@ func (r *Reconciler) checkHealth(ctx context.Context, mi *meshv1alpha1.MeshInsta
 	}
 	mi.Status.Components = comps
 	st, gen := &mi.Status.CommonStatus, mi.Generation
-	crdErr := r.crdsEstablished(ctx, p)
+	crdErr := r.crdsEstablished(ctx, s.p)
 	if crdErr != nil {
 		status.Set(st, gen, meshv1alpha1.CRDsEstablishedCondition, metav1.ConditionFalse, meshv1alpha1.ProgressingReason, crdErr.Error())
 	} else {
@@ -270,12 +323,12 @@ func (r *Reconciler) checkHealth(ctx context.Context, mi *meshv1alpha1.MeshInsta
 	if len(notReady) > 0 {
 		msg := "not ready: " + joinMax(notReady, 5)
 		status.Set(st, gen, meshv1alpha1.ComponentsReadyCondition, metav1.ConditionFalse, meshv1alpha1.ComponentsNotReadyReason, msg)
-		return waiting(meshv1alpha1.ComponentsNotReadyReason, 5*time.Second, "control plane %s", msg)
+		return outcome.Wait(meshv1alpha1.ComponentsNotReadyReason, 5*time.Second, "control plane %s", msg)
 	}
 	status.Set(st, gen, meshv1alpha1.ComponentsReadyCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason,
 		fmt.Sprintf("%d control-plane workloads are Available", len(comps)))
 	if crdErr != nil {
-		return waiting(meshv1alpha1.ProgressingReason, 5*time.Second, "%s", crdErr.Error())
+		return outcome.Wait(meshv1alpha1.ProgressingReason, 5*time.Second, "%s", crdErr.Error())
 	}
 	return nil
 }
@@ -303,7 +356,7 @@ func (r *Reconciler) components(ctx context.Context, refs []helm.ObjectRef) ([]m
 			}
 			cs.Message = "not found"
 		} else {
-			cs.Ready, cs.Message = install.WorkloadReady(obj)
+			cs.Ready, cs.Message = upgrade.WorkloadReady(obj)
 		}
 		if !cs.Ready {
 			notReady = append(notReady, fmt.Sprintf("%s %s/%s (%s)", ref.Kind, ref.Namespace, ref.Name, cs.Message))
@@ -351,16 +404,13 @@ func (r *Reconciler) crdsEstablished(ctx context.Context, p mesh.Installer) erro
 	return nil
 }
 
-// ensureNamespace creates the control-plane namespace when it is missing;
-// Linkerd's gets the labels its webhooks rely on to skip the control plane.
-func (r *Reconciler) ensureNamespace(ctx context.Context, mi *meshv1alpha1.MeshInstall, ns string) error {
+// ensureNamespace creates the control-plane namespace when it is missing
+// and sets the labels the mesh needs on it (mesh.ControlPlaneLabeler).
+func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope) error {
+	mi, ns := s.mi, s.ns
 	want := map[string]string{}
-	if mi.Spec.Provider == meshv1alpha1.ProviderLinkerd {
-		want = map[string]string{
-			"linkerd.io/is-control-plane":          "true",
-			"config.linkerd.io/admission-webhooks": "disabled",
-			"linkerd.io/control-plane-ns":          ns,
-		}
+	if l, ok := s.p.(mesh.ControlPlaneLabeler); ok {
+		want = l.ControlPlaneLabels(ns)
 	}
 	var cur corev1.Namespace
 	err := r.Get(ctx, client.ObjectKey{Name: ns}, &cur)
@@ -368,29 +418,9 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, mi *meshv1alpha1.MeshI
 		return err
 	}
 	if err == nil {
-		missing := false
-		for k, v := range want {
-			if cur.Labels[k] != v {
-				missing = true
-			}
-		}
-		if !missing {
-			return nil
-		}
-		patch := client.MergeFrom(cur.DeepCopy())
-		if cur.Labels == nil {
-			cur.Labels = map[string]string{}
-		}
-		for k, v := range want {
-			cur.Labels[k] = v
-		}
-		if err := r.Patch(ctx, &cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
-			return err
-		}
-		r.Recorder.Eventf(mi, corev1.EventTypeNormal, "NamespaceLabelled", "labelled namespace %s for %s", ns, mi.Spec.Provider)
-		return nil
+		return r.labelNamespace(ctx, mi, &cur, want)
 	}
-	labels := ownership.Labels("MeshInstall", "", mi.Name)
+	labels := ownership.Labels(Kind, "", mi.Name)
 	for k, v := range want {
 		labels[k] = v
 	}
@@ -398,28 +428,48 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, mi *meshv1alpha1.MeshI
 	if err := r.Create(ctx, obj, client.FieldOwner(ownership.FieldManager)); err != nil && client.IgnoreAlreadyExists(err) != nil {
 		return err
 	}
-	r.Recorder.Eventf(mi, corev1.EventTypeNormal, "NamespaceCreated", "created control-plane namespace %s", ns)
+	r.event(mi, "NamespaceCreated", "Create", "created control-plane namespace %s", ns)
+	return nil
+}
+
+// labelNamespace adds the labels of want that cur lacks.
+func (r *Reconciler) labelNamespace(ctx context.Context, mi *meshv1alpha1.MeshInstall, cur *corev1.Namespace, want map[string]string) error {
+	missing := false
+	for k, v := range want {
+		if cur.Labels[k] != v {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	patch := client.MergeFrom(cur.DeepCopy())
+	if cur.Labels == nil {
+		cur.Labels = map[string]string{}
+	}
+	for k, v := range want {
+		cur.Labels[k] = v
+	}
+	if err := r.Patch(ctx, cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
+		return err
+	}
+	r.event(mi, "NamespaceLabelled", "Patch", "labelled namespace %s for %s", cur.Name, mi.Spec.Provider)
 	return nil
 }
 
 // meshNamespaces lists the namespaces whose data plane an in-place upgrade
 // restarts: sidecar members of the mesh (ambient pods have no proxy to
-// restart), minus the control plane's own, filtered by the rollout's
-// namespaceSelector.
-func (r *Reconciler) meshNamespaces(ctx context.Context, mi *meshv1alpha1.MeshInstall, p mesh.Installer, controlPlane string) ([]upgrade.Namespace, error) {
-	return r.collectNamespaces(ctx, mi, controlPlane, func(ns *corev1.Namespace) bool {
-		m := p.NamespaceMembership(ns)
+// restart) that select the install's revision, minus the control plane's
+// own, filtered by the rollout's namespaceSelector.
+func (r *Reconciler) meshNamespaces(ctx context.Context, s *scope) ([]upgrade.Namespace, error) {
+	return r.collectNamespaces(ctx, s, func(ns *corev1.Namespace) bool {
+		m := s.p.NamespaceMembership(ns)
 		if m.Level != mesh.ExplicitMember || m.Profile == meshv1alpha1.ProfileAmbient {
 			return false
 		}
-		if p.Name() == meshv1alpha1.ProviderIstio && mi.Spec.Istio != nil && mi.Spec.Istio.Revision != "" {
-			return m.Revision == mi.Spec.Istio.Revision
-		}
-		return p.Name() != meshv1alpha1.ProviderIstio || m.Revision == "" || m.Revision == istio.RevisionLabelValue
+		return s.rev == nil || s.rev.SelectsRevision(m, s.rev.InstallRevision(s.mi))
 	})
 }
-
-var _ = linkerd.InjectAnnotation
 
 func restartWorkloads(mi *meshv1alpha1.MeshInstall) bool {
 	if mi.Spec.Upgrade == nil || mi.Spec.Upgrade.Rollout == nil || mi.Spec.Upgrade.Rollout.RestartWorkloads == nil {

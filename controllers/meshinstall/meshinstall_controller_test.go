@@ -3,6 +3,7 @@ package meshinstall_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,23 +15,56 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
+	"github.com/meshplane/meshplane/controllers/meshrevision"
 	"github.com/meshplane/meshplane/internal/helm"
-	"github.com/meshplane/meshplane/internal/install"
+	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
-	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 var ctx = context.Background()
+
+// env is the package's API server, with the real Meshplane CRDs; the
+// meshes' CRDs come from their charts. Each test uses its own MeshInstall
+// and control-plane namespace.
+var env testenv.Package
+
+func TestMain(m *testing.M) {
+	testenv.RunEnvtest(m, &env, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
+}
+
+// startManager runs the MeshInstall controller (and the MeshRevision
+// controller, which shares its Helm engine) against cfg.
+func startManager(t *testing.T, cfg *rest.Config) *testenv.Manager {
+	t.Helper()
+	o := testenv.ManagerOptions{}
+	o.Options.SyncPeriod = 10 * time.Minute
+	return testenv.StartManager(t, cfg, o, func(m *manager.Manager) error {
+		dir, err := os.MkdirTemp("", "meshinstall-helm")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		e, err := helm.New(m.GetConfig(), helm.Options{CacheDir: dir})
+		if err != nil {
+			return err
+		}
+		if err := meshinstall.Setup(m, e); err != nil {
+			return err
+		}
+		return meshrevision.Setup(m, e)
+	})
+}
 
 func cond(mi *meshv1alpha1.MeshInstall, typ string) *metav1.Condition {
 	return apimeta.FindStatusCondition(mi.Status.Conditions, typ)
@@ -50,14 +84,14 @@ func getMI(t *testing.T, c client.Client, name string) *meshv1alpha1.MeshInstall
 func waitCondition(t *testing.T, c client.Client, name, typ string, s metav1.ConditionStatus, reason string) *meshv1alpha1.MeshInstall {
 	t.Helper()
 	var mi *meshv1alpha1.MeshInstall
-	harness.Eventually(t, 90*time.Second, name+" "+typ+"="+string(s)+" "+reason, func() error {
+	testenv.Eventually(t, 90*time.Second, name+" "+typ+"="+string(s)+" "+reason, func() error {
 		mi = &meshv1alpha1.MeshInstall{}
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, mi); err != nil {
 			return err
 		}
 		cd := cond(mi, typ)
 		if cd == nil || cd.Status != s || (reason != "" && cd.Reason != reason) || cd.ObservedGeneration != mi.Generation {
-			return harness.Errorf("conditions: %+v", mi.Status.Conditions)
+			return testenv.Errorf("conditions: %+v", mi.Status.Conditions)
 		}
 		return nil
 	})
@@ -78,14 +112,18 @@ func markAvailable(t *testing.T, c client.Client, ns string) {
 		if d.Spec.Replicas != nil {
 			n = *d.Spec.Replicas
 		}
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
+			Conditions: []appsv1.DeploymentCondition{
+				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
+				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
+			}}
 		if err := c.Status().Update(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func events(t *testing.T, c client.Client, name string) string {
+func eventReasons(t *testing.T, c client.Client, name string) string {
 	t.Helper()
 	var list corev1.EventList
 	if err := c.List(ctx, &list); err != nil {
@@ -103,11 +141,11 @@ func events(t *testing.T, c client.Client, name string) string {
 func raw(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(s)} }
 
 func TestIstioInstallLifecycle(t *testing.T) {
-	srv := cluster.UseServer(t, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
+	cfg := env.Cfg(t)
 	dir := t.TempDir()
 	charts.StageIstio(t, dir, "1.28.1")
 	repo := chartrepo.Serve(t, dir)
-	m := harness.StartManager(t, srv.Config)
+	m := startManager(t, cfg)
 	c := m.Client
 
 	mi := &meshv1alpha1.MeshInstall{
@@ -133,48 +171,23 @@ func TestIstioInstallLifecycle(t *testing.T) {
 	if cond(got, meshv1alpha1.CRDsEstablishedCondition).Status != metav1.ConditionTrue || len(got.Status.Components) != 1 || !got.Status.Components[0].Ready {
 		t.Fatalf("health: %+v %+v", got.Status.Conditions, got.Status.Components)
 	}
-	if ev := events(t, c, "istio"); !strings.Contains(ev, "Installed") {
+	if ev := eventReasons(t, c, "istio"); !strings.Contains(ev, "Installed") {
 		t.Fatalf("events %q lack Installed", ev)
 	}
 
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
-		var writes, helmCalls atomic.Int32
-		count := func(context.Context, client.WithWatch, client.Object, ...any) { writes.Add(1) }
-		wc := interceptor.NewClient(clientWithWatch{m.GetClient()}, interceptor.Funcs{
-			Create: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.CreateOption) error {
-				count(ctx, cl, o)
-				return cl.Create(ctx, o, opts...)
-			},
-			Update: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
-				count(ctx, cl, o)
-				return cl.Update(ctx, o, opts...)
-			},
-			Patch: func(ctx context.Context, cl client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
-				count(ctx, cl, o)
-				return cl.Patch(ctx, o, p, opts...)
-			},
-			Delete: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
-				count(ctx, cl, o)
-				return cl.Delete(ctx, o, opts...)
-			},
-			SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
-				writes.Add(1)
-				return cl.SubResource(sub).Patch(ctx, o, p, opts...)
-			},
-			SubResourceUpdate: func(ctx context.Context, cl client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-				writes.Add(1)
-				return cl.SubResource(sub).Update(ctx, o, opts...)
-			},
-		})
+		var helmCalls atomic.Int32
+		wc, writes := testenv.CachedClient(t, m.Manager)
 		r := &meshinstall.Reconciler{Client: wc, APIReader: m.GetAPIReader(), Registry: m.Registry,
-			Helm: countingHelm{Helm: mustEngine(t, m), calls: &helmCalls}, Recorder: record.NewFakeRecorder(100), OperatorNamespace: harness.OperatorNamespace}
+			Helm: countingHelm{Releaser: mustEngine(t, m), calls: &helmCalls}, Events: events.NewFakeRecorder(100),
+			Clock: clock.RealClock{}, OperatorNamespace: testenv.OperatorNamespace}
 		for range 3 {
 			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "istio"}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if writes.Load() != 0 || helmCalls.Load() != 0 {
-			t.Fatalf("no-op reconciles sent %d writes and %d Helm installs/upgrades, want 0", writes.Load(), helmCalls.Load())
+		if writes.Count() != 0 || helmCalls.Load() != 0 {
+			t.Fatalf("no-op reconciles sent %d writes (%v) and %d Helm installs/upgrades, want 0", writes.Count(), writes.Log(), helmCalls.Load())
 		}
 	})
 
@@ -240,12 +253,12 @@ func TestIstioInstallLifecycle(t *testing.T) {
 		if err := c.Delete(ctx, bg); err != nil {
 			t.Fatal(err)
 		}
-		harness.Eventually(t, 60*time.Second, "BreakGlass gone and the condition cleared", func() error {
+		testenv.Eventually(t, 60*time.Second, "BreakGlass gone and the condition cleared", func() error {
 			if err := c.Get(ctx, client.ObjectKey{Name: bg.Name}, &meshv1alpha1.BreakGlass{}); !apierrors.IsNotFound(err) {
-				return harness.Errorf("BreakGlass still there: %v", err)
+				return testenv.Errorf("BreakGlass still there: %v", err)
 			}
 			if cd := cond(getMI(t, c, "istio"), meshv1alpha1.BreakGlassActiveCondition); cd != nil {
-				return harness.Errorf("BreakGlassActive still set: %+v", cd)
+				return testenv.Errorf("BreakGlassActive still set: %+v", cd)
 			}
 			return nil
 		})
@@ -254,9 +267,9 @@ func TestIstioInstallLifecycle(t *testing.T) {
 		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) {
 			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"pilot":{"env":{"PILOT_X":"1"}}}`)}}
 		})
-		harness.Eventually(t, 60*time.Second, "istiod upgraded", func() error {
+		testenv.Eventually(t, 60*time.Second, "istiod upgraded", func() error {
 			if r := rev(); r <= before {
-				return harness.Errorf("revision %d", r)
+				return testenv.Errorf("revision %d", r)
 			}
 			return nil
 		})
@@ -267,12 +280,12 @@ func TestIstioInstallLifecycle(t *testing.T) {
 		if err := c.Delete(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "istio"}}); err != nil {
 			t.Fatal(err)
 		}
-		harness.Eventually(t, 60*time.Second, "MeshInstall gone", func() error {
+		testenv.Eventually(t, 60*time.Second, "MeshInstall gone", func() error {
 			err := c.Get(ctx, client.ObjectKey{Name: "istio"}, &meshv1alpha1.MeshInstall{})
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
-			return harness.Errorf("still there: %v", err)
+			return testenv.Errorf("still there: %v", err)
 		})
 		if _, err := mustEngine(t, m).Get(ctx, "istiod", "istio-system"); !errors.Is(err, helm.ErrReleaseNotFound) {
 			t.Fatalf("istiod release: %v, want uninstalled", err)
@@ -307,35 +320,28 @@ func patchSpec(t *testing.T, c client.Client, name string, f func(*meshv1alpha1.
 	}
 }
 
-// clientWithWatch adapts the manager's client to interceptor.NewClient.
-type clientWithWatch struct{ client.Client }
-
-func (clientWithWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
-	return nil, errors.New("not supported")
-}
-
 // countingHelm counts the calls that could write.
 type countingHelm struct {
-	install.Helm
+	helm.Releaser
 	calls *atomic.Int32
 }
 
 func (h countingHelm) Ensure(ctx context.Context, rel helm.Release, wait bool, timeout time.Duration) (helm.Result, error) {
 	h.calls.Add(1)
-	return h.Helm.Ensure(ctx, rel, wait, timeout)
+	return h.Releaser.Ensure(ctx, rel, wait, timeout)
 }
 
 func (h countingHelm) Adopt(ctx context.Context, rel helm.Release, wait bool, timeout time.Duration) (helm.Result, error) {
 	h.calls.Add(1)
-	return h.Helm.Adopt(ctx, rel, wait, timeout)
+	return h.Releaser.Adopt(ctx, rel, wait, timeout)
 }
 
 func (h countingHelm) Uninstall(ctx context.Context, name, ns string, wait bool, timeout time.Duration) error {
 	h.calls.Add(1)
-	return h.Helm.Uninstall(ctx, name, ns, wait, timeout)
+	return h.Releaser.Uninstall(ctx, name, ns, wait, timeout)
 }
 
-func mustEngine(t *testing.T, m *harness.Manager) *helm.Engine {
+func mustEngine(t *testing.T, m *testenv.Manager) *helm.Engine {
 	t.Helper()
 	e, err := helm.New(m.GetConfig(), helm.Options{CacheDir: t.TempDir()})
 	if err != nil {

@@ -15,8 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/install"
-	"github.com/meshplane/meshplane/internal/mesh/istio"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
@@ -34,7 +32,8 @@ const (
 // batch in flight against its health gate, or start the next batch. A
 // batch that misses its gate is moved back and the upgrade holds, Stalled
 // with reason HealthGateFailed, until the spec changes.
-func (r *Reconciler) migrate(ctx context.Context, mi *meshv1alpha1.MeshInstall, t upgrade.Target, nss []upgrade.Namespace) (bool, error) {
+func (r *Reconciler) migrate(ctx context.Context, s *scope, t upgrade.Target, nss []upgrade.Namespace) (bool, error) {
+	mi := s.mi
 	u := mi.Status.Upgrade
 	plan := rolloutOf(mi)
 	if held := heldByHealthGate(mi); held != nil {
@@ -42,26 +41,26 @@ func (r *Reconciler) migrate(ctx context.Context, mi *meshv1alpha1.MeshInstall, 
 	}
 	u.TotalNamespaces = int32(len(nss))
 	u.MigratedNamespaces = int32(len(nss) - len(upgrade.Pending(t, nss)))
-	now := r.now()
+	now := r.Clock.Now()
 	if len(u.CurrentBatch) > 0 {
 		t = stamped(t, u.BatchStartTime)
 		batch := pick(nss, u.CurrentBatch)
 		gate := upgrade.CheckBatch(t, batch)
 		switch {
 		case gate.Passed:
-			r.Recorder.Eventf(mi, corev1.EventTypeNormal, "BatchMigrated", "namespaces %v run %s and are healthy", u.CurrentBatch, t.DataPlane)
+			r.event(mi, "BatchMigrated", "Migrate", "namespaces %v run %s and are healthy", u.CurrentBatch, t.DataPlane)
 			end := metav1.NewTime(now)
 			u.CurrentBatch, u.BatchStartTime = nil, &end
 		case u.BatchStartTime != nil && now.Sub(u.BatchStartTime.Time) > plan.healthTimeout:
-			return false, r.failBatch(ctx, mi, t, batch, gate)
+			return false, r.failBatch(ctx, s, t, batch, gate)
 		default:
 			// Re-apply the batch: idempotent, and it completes a batch an
 			// operator restart interrupted.
-			if err := r.applyBatch(ctx, mi, t, batch); err != nil {
+			if err := r.applyBatch(ctx, s, t, batch); err != nil {
 				return false, err
 			}
 			u.Message = fmt.Sprintf("batch %v waiting for: %s", u.CurrentBatch, joinMax(gate.Waiting, 3))
-			return false, waiting(meshv1alpha1.ProgressingReason, pollInterval, "migrating to %s: %d of %d namespaces done; %s",
+			return false, outcome.Wait(meshv1alpha1.ProgressingReason, pollInterval, "migrating to %s: %d of %d namespaces done; %s",
 				t.DataPlane, u.MigratedNamespaces, u.TotalNamespaces, u.Message)
 		}
 	}
@@ -73,11 +72,13 @@ func (r *Reconciler) migrate(ctx context.Context, mi *meshv1alpha1.MeshInstall, 
 	if mi.Spec.Upgrade != nil && mi.Spec.Upgrade.Paused {
 		u.Phase = meshv1alpha1.UpgradePaused
 		u.Message = fmt.Sprintf("paused by spec.upgrade.paused after %d of %d namespaces", u.MigratedNamespaces, u.TotalNamespaces)
-		return false, waiting(meshv1alpha1.WaitingReason, 0, "%s; set it to false to resume", u.Message)
+		// A pause is the state the spec asks for: observedGeneration is
+		// current.
+		return false, &outcome.WaitError{Reason: meshv1alpha1.WaitingReason, Message: u.Message + "; set it to false to resume", Current: true}
 	}
 	if u.BatchStartTime != nil && plan.pause > 0 {
 		if wait := plan.pause - now.Sub(u.BatchStartTime.Time); wait > 0 {
-			return false, waiting(meshv1alpha1.WaitingReason, wait, "pausing %s between batches (%d of %d namespaces done)",
+			return false, outcome.Wait(meshv1alpha1.WaitingReason, wait, "pausing %s between batches (%d of %d namespaces done)",
 				plan.pause, u.MigratedNamespaces, u.TotalNamespaces)
 		}
 	}
@@ -85,11 +86,11 @@ func (r *Reconciler) migrate(ctx context.Context, mi *meshv1alpha1.MeshInstall, 
 	u.Phase, u.CurrentBatch, u.BatchStartTime = meshv1alpha1.UpgradeMigrating, next, &start
 	u.Message = fmt.Sprintf("migrating batch %v", next)
 	t = stamped(t, &start)
-	if err := r.applyBatch(ctx, mi, t, pick(nss, next)); err != nil {
+	if err := r.applyBatch(ctx, s, t, pick(nss, next)); err != nil {
 		return false, err
 	}
-	r.Recorder.Eventf(mi, corev1.EventTypeNormal, "BatchStarted", "moving namespaces %v to %s", next, t.DataPlane)
-	return false, waiting(meshv1alpha1.ProgressingReason, pollInterval, "migrating to %s: %d of %d namespaces done; batch %v started",
+	r.event(mi, "BatchStarted", "Migrate", "moving namespaces %v to %s", next, t.DataPlane)
+	return false, outcome.Wait(meshv1alpha1.ProgressingReason, pollInterval, "migrating to %s: %d of %d namespaces done; batch %v started",
 		t.DataPlane, u.MigratedNamespaces, u.TotalNamespaces, next)
 }
 
@@ -106,7 +107,8 @@ func heldByHealthGate(mi *meshv1alpha1.MeshInstall) error {
 
 // failBatch moves a batch back (revision-based upgrades: relabel to the old
 // revision and restart onto it) and stalls the upgrade.
-func (r *Reconciler) failBatch(ctx context.Context, mi *meshv1alpha1.MeshInstall, t upgrade.Target, batch []upgrade.Namespace, gate upgrade.Gate) error {
+func (r *Reconciler) failBatch(ctx context.Context, s *scope, t upgrade.Target, batch []upgrade.Namespace, gate upgrade.Gate) error {
+	mi := s.mi
 	u := mi.Status.Upgrade
 	how := "the previous control plane is gone (in-place upgrade), so the batch stays on the new version"
 	if t.FromRevision != "" {
@@ -116,19 +118,19 @@ func (r *Reconciler) failBatch(ctx context.Context, mi *meshv1alpha1.MeshInstall
 		back := stamped(upgrade.Target{FromRevision: t.ToRevision, ToRevision: t.FromRevision, PodRevision: t.FromRevision, Restart: t.Restart}, u.BatchStartTime)
 		var explicit []upgrade.Namespace
 		for _, ns := range batch {
-			if ns.Labels[istio.RevLabel] == t.ToRevision || t.Relabel(ns) {
-				ns.Labels = map[string]string{istio.RevLabel: t.ToRevision}
+			if ns.Labels[s.rev.RevisionLabel()] == t.ToRevision || t.Relabel(ns) {
+				ns.Labels = map[string]string{s.rev.RevisionLabel(): t.ToRevision}
 				explicit = append(explicit, ns)
 			}
 		}
-		if err := r.applyBatch(ctx, mi, back, explicit); err != nil {
+		if err := r.applyBatch(ctx, s, back, explicit); err != nil {
 			return err
 		}
 		how = fmt.Sprintf("namespaces %v were moved back to revision %s", names(explicit), t.FromRevision)
 	}
 	u.Phase, u.CurrentBatch = meshv1alpha1.UpgradeFailed, nil
 	u.Message = fmt.Sprintf("batch %v failed its health gate after %s: %s", names(batch), rolloutOf(mi).healthTimeout, joinMax(gate.Waiting, 3))
-	r.Recorder.Eventf(mi, corev1.EventTypeWarning, meshv1alpha1.HealthGateFailedReason, "%s; %s", u.Message, how)
+	r.Events.Eventf(mi, nil, corev1.EventTypeWarning, meshv1alpha1.HealthGateFailedReason, "Migrate", "%s; %s", u.Message, how)
 	fix := "fix the workloads, then change the spec (for example set spec.upgrade.paused to true and back to false) to resume"
 	if t.FromRevision != "" {
 		fix += ", or set spec.upgrade.abort to true to move every namespace back"
@@ -139,10 +141,10 @@ func (r *Reconciler) failBatch(ctx context.Context, mi *meshv1alpha1.MeshInstall
 // applyBatch relabels the namespaces that select the old revision
 // explicitly and restarts their workloads onto the target by setting the
 // pod-template annotation. Both writes are skipped when already done.
-func (r *Reconciler) applyBatch(ctx context.Context, mi *meshv1alpha1.MeshInstall, t upgrade.Target, batch []upgrade.Namespace) error {
+func (r *Reconciler) applyBatch(ctx context.Context, s *scope, t upgrade.Target, batch []upgrade.Namespace) error {
 	for _, ns := range batch {
 		if t.Relabel(ns) {
-			patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, istio.RevLabel, t.ToRevision))
+			patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, s.rev.RevisionLabel(), t.ToRevision))
 			obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name}}
 			if err := r.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ownership.FieldManager)); err != nil {
 				return fmt.Errorf("relabelling namespace %s: %w", ns.Name, err)
@@ -188,7 +190,8 @@ func (r *Reconciler) restart(ctx context.Context, ns string, w upgrade.Workload,
 // collectNamespaces lists the namespaces keep accepts, minus the control
 // plane's, filtered by the rollout's namespaceSelector, with their
 // workloads.
-func (r *Reconciler) collectNamespaces(ctx context.Context, mi *meshv1alpha1.MeshInstall, controlPlane string, keep func(*corev1.Namespace) bool) ([]upgrade.Namespace, error) {
+func (r *Reconciler) collectNamespaces(ctx context.Context, s *scope, keep func(*corev1.Namespace) bool) ([]upgrade.Namespace, error) {
+	mi, controlPlane := s.mi, s.ns
 	var list corev1.NamespaceList
 	if err := r.List(ctx, &list); err != nil {
 		return nil, err
@@ -212,8 +215,8 @@ func (r *Reconciler) collectNamespaces(ctx context.Context, mi *meshv1alpha1.Mes
 			return nil, err
 		}
 		n := upgrade.Namespace{Name: ns.Name, Labels: ns.Labels, Workloads: wls}
-		if mi.Spec.Provider == meshv1alpha1.ProviderIstio {
-			if n.PodRevisions, err = r.podRevisions(ctx, ns.Name); err != nil {
+		if s.rev != nil {
+			if n.PodRevisions, err = r.podRevisions(ctx, ns.Name, s.rev.RevisionLabel()); err != nil {
 				return nil, err
 			}
 		}
@@ -223,8 +226,8 @@ func (r *Reconciler) collectNamespaces(ctx context.Context, mi *meshv1alpha1.Mes
 }
 
 // podRevisions counts the running, controller-owned pods of a namespace per
-// istio.io/rev label, from pod metadata.
-func (r *Reconciler) podRevisions(ctx context.Context, ns string) (map[string]int, error) {
+// revision label, from pod metadata.
+func (r *Reconciler) podRevisions(ctx context.Context, ns, label string) (map[string]int, error) {
 	var pods metav1.PartialObjectMetadataList
 	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
 	if err := r.List(ctx, &pods, client.InNamespace(ns)); err != nil {
@@ -233,7 +236,7 @@ func (r *Reconciler) podRevisions(ctx context.Context, ns string) (map[string]in
 	out := map[string]int{}
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp.IsZero() && metav1.GetControllerOf(&p) != nil {
-			out[p.Labels[istio.RevLabel]]++
+			out[p.Labels[label]]++
 		}
 	}
 	return out, nil
@@ -243,7 +246,7 @@ func (r *Reconciler) podRevisions(ctx context.Context, ns string) (map[string]in
 func (r *Reconciler) workloads(ctx context.Context, ns string) ([]upgrade.Workload, error) {
 	var out []upgrade.Workload
 	add := func(kind string, o client.Object, tmpl *corev1.PodTemplateSpec) {
-		ready, msg := install.WorkloadReady(o)
+		ready, msg := upgrade.WorkloadReady(o)
 		out = append(out, upgrade.Workload{Kind: kind, Name: o.GetName(), DataPlane: tmpl.Annotations[upgrade.DataPlaneAnnotation], Ready: ready, Message: msg})
 	}
 	var deps appsv1.DeploymentList

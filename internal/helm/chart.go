@@ -1,4 +1,4 @@
-package install
+package helm
 
 import (
 	"context"
@@ -13,35 +13,34 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 )
 
-// Helm is the part of the Helm engine (internal/helm.Engine) the
-// controllers use.
-type Helm interface {
-	Render(ctx context.Context, rel helm.Release) (string, error)
-	Ensure(ctx context.Context, rel helm.Release, wait bool, timeout time.Duration) (helm.Result, error)
-	Adopt(ctx context.Context, rel helm.Release, wait bool, timeout time.Duration) (helm.Result, error)
-	Get(ctx context.Context, name, namespace string) (*helm.ReleaseInfo, error)
+// Releaser is the part of the Engine the MeshInstall and MeshRevision
+// controllers use; tests wrap it to count the calls that write.
+type Releaser interface {
+	Render(ctx context.Context, rel Release) (string, error)
+	Ensure(ctx context.Context, rel Release, wait bool, timeout time.Duration) (Result, error)
+	Adopt(ctx context.Context, rel Release, wait bool, timeout time.Duration) (Result, error)
+	Get(ctx context.Context, name, namespace string) (*ReleaseInfo, error)
 	Uninstall(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error
 }
 
-// Source resolves where a chart of the mesh comes from: spec.chart (with
+// SourceFor resolves where a chart of the mesh comes from: spec.chart (with
 // its credentials and CA read from Secrets in the operator namespace), or
 // the chart's official repository.
-func Source(ctx context.Context, r client.Reader, mi *meshv1alpha1.MeshInstall, c mesh.Chart, operatorNamespace string) (helm.Source, error) {
+func SourceFor(ctx context.Context, r client.Reader, mi *meshv1alpha1.MeshInstall, c mesh.Chart, operatorNamespace string) (Source, error) {
 	cs := mi.Spec.Chart
 	if cs == nil || (cs.Repository == "" && cs.Path == "") {
-		src := helm.Source{RepoURL: c.Repository}
+		src := Source{RepoURL: c.Repository}
 		return src, addAuth(ctx, r, cs, operatorNamespace, &src)
 	}
-	src := helm.Source{RepoURL: cs.Repository, Path: cs.Path}
+	src := Source{RepoURL: cs.Repository, Path: cs.Path}
 	return src, addAuth(ctx, r, cs, operatorNamespace, &src)
 }
 
-func addAuth(ctx context.Context, r client.Reader, cs *meshv1alpha1.ChartSource, ns string, src *helm.Source) error {
+func addAuth(ctx context.Context, r client.Reader, cs *meshv1alpha1.ChartSource, ns string, src *Source) error {
 	if cs == nil {
 		return nil
 	}
@@ -94,7 +93,7 @@ func ChartVersion(p mesh.Installer, mi *meshv1alpha1.MeshInstall, meshVersion st
 
 // Digest identifies a release's chart, version, source and values; an
 // unchanged digest means no Helm call is needed.
-func Digest(rel helm.Release) string {
+func Digest(rel Release) string {
 	b, _ := json.Marshal(struct {
 		Chart, Version, Repo, Path string
 		Values                     map[string]any
@@ -104,7 +103,7 @@ func Digest(rel helm.Release) string {
 }
 
 // ReleaseStatus renders a release for status.
-func ReleaseStatus(rel helm.Release, info *helm.ReleaseInfo, digest string) meshv1alpha1.HelmReleaseStatus {
+func ReleaseStatus(rel Release, info *ReleaseInfo, digest string) meshv1alpha1.HelmReleaseStatus {
 	s := meshv1alpha1.HelmReleaseStatus{Name: rel.Name, Namespace: rel.Namespace, Chart: fmt.Sprintf("%s-%s", rel.Chart, rel.Version), ValuesDigest: digest}
 	if info != nil {
 		s.Revision = int32(info.Revision)
@@ -113,3 +112,5 @@ func ReleaseStatus(rel helm.Release, info *helm.ReleaseInfo, digest string) mesh
 	}
 	return s
 }
+
+var _ Releaser = (*Engine)(nil)

@@ -14,20 +14,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/install"
+	"github.com/meshplane/meshplane/internal/trust"
 	"github.com/meshplane/meshplane/test/charts"
-	"github.com/meshplane/meshplane/test/cluster"
-	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 // TestLinkerdGeneratedIdentity installs the real Linkerd charts from a local
 // directory with a generated identity, checks the identity, refuses a
 // foreign Secret of the same name, and orphans the mesh on deletion.
 func TestLinkerdGeneratedIdentity(t *testing.T) {
-	srv := cluster.UseServer(t, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
+	cfg := env.Cfg(t)
 	dir := t.TempDir()
 	charts.StageLinkerd(t, dir, "2026.1.1")
-	m := harness.StartManager(t, srv.Config)
+	m := startManager(t, cfg)
 	c := m.Client
 
 	mi := &meshv1alpha1.MeshInstall{
@@ -49,27 +48,27 @@ func TestLinkerdGeneratedIdentity(t *testing.T) {
 	}
 
 	var anchorS, issuerS corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: harness.OperatorNamespace, Name: "meshinstall-linkerd-trust-anchor"}, &anchorS); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: testenv.OperatorNamespace, Name: "meshinstall-linkerd-trust-anchor"}, &anchorS); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: harness.OperatorNamespace, Name: "meshinstall-linkerd-issuer"}, &issuerS); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: testenv.OperatorNamespace, Name: "meshinstall-linkerd-issuer"}, &issuerS); err != nil {
 		t.Fatal(err)
 	}
 	if len(anchorS.OwnerReferences) != 0 {
 		t.Fatal("the generated identity must outlive the MeshInstall (no owner reference)")
 	}
-	anchor, err := install.ParseKeyPair(anchorS.Data["tls.crt"], anchorS.Data["tls.key"])
+	anchor, err := trust.ParseKeyPair(anchorS.Data["tls.crt"], anchorS.Data["tls.key"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := install.ParseKeyPair(issuerS.Data["tls.crt"], issuerS.Data["tls.key"])
+	issuer, err := trust.ParseKeyPair(issuerS.Data["tls.crt"], issuerS.Data["tls.key"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	if k := anchor.Key.Public().(*ecdsa.PublicKey); k.Curve != elliptic.P256() {
 		t.Fatal("anchor is not P-256")
 	}
-	if err := install.VerifyIssuer(issuer, []*x509.Certificate{anchor.Cert}, time.Now()); err != nil {
+	if err := trust.VerifyIssuer(issuer, []*x509.Certificate{anchor.Cert}, time.Now()); err != nil {
 		t.Fatalf("issuer does not chain to the anchor: %v", err)
 	}
 	var roots corev1.ConfigMap
@@ -85,7 +84,7 @@ func TestLinkerdGeneratedIdentity(t *testing.T) {
 	}
 
 	t.Run("a foreign Secret with the identity's name is a Conflict", func(t *testing.T) {
-		foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: harness.OperatorNamespace, Name: "meshinstall-other-trust-anchor"},
+		foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.OperatorNamespace, Name: "meshinstall-other-trust-anchor"},
 			Data: map[string][]byte{"tls.crt": []byte("theirs")}}
 		if err := c.Create(ctx, foreign); err != nil {
 			t.Fatal(err)
@@ -113,9 +112,9 @@ func TestLinkerdGeneratedIdentity(t *testing.T) {
 		if err := c.Delete(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "linkerd"}}); err != nil {
 			t.Fatal(err)
 		}
-		harness.Eventually(t, 30*time.Second, "MeshInstall gone", func() error {
+		testenv.Eventually(t, 30*time.Second, "MeshInstall gone", func() error {
 			if err := c.Get(ctx, client.ObjectKey{Name: "linkerd"}, &meshv1alpha1.MeshInstall{}); !apierrors.IsNotFound(err) {
-				return harness.Errorf("still there: %v", err)
+				return testenv.Errorf("still there: %v", err)
 			}
 			return nil
 		})

@@ -1,4 +1,4 @@
-package install
+package trust
 
 import (
 	"crypto/ecdsa"
@@ -9,13 +9,15 @@ import (
 	"time"
 )
 
-func TestLinkerdIdentity(t *testing.T) {
+var linkerdNames = IdentityNames{Anchor: "root.linkerd.cluster.local", Issuer: "identity.linkerd.cluster.local"}
+
+func TestMeshIdentity(t *testing.T) {
 	now := time.Now()
-	anchor, err := GenerateTrustAnchor(now)
+	anchor, err := GenerateAnchor(linkerdNames, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := GenerateIssuer(anchor, now, 0)
+	issuer, err := GenerateIssuer(anchor, linkerdNames, 0, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,6 +26,9 @@ func TestLinkerdIdentity(t *testing.T) {
 	}
 	if !issuer.Cert.IsCA || issuer.Cert.MaxPathLen != 0 || !issuer.Cert.MaxPathLenZero {
 		t.Fatalf("issuer must be a CA with path length 0")
+	}
+	if anchor.Cert.Subject.CommonName != linkerdNames.Anchor || issuer.Cert.Subject.CommonName != linkerdNames.Issuer {
+		t.Fatalf("subjects: %s, %s", anchor.Cert.Subject, issuer.Cert.Subject)
 	}
 	parsed, err := ParseKeyPair(issuer.CertPEM, issuer.KeyPEM)
 	if err != nil {
@@ -36,21 +41,24 @@ func TestLinkerdIdentity(t *testing.T) {
 	if err := VerifyIssuer(parsed, anchors, now); err != nil {
 		t.Fatalf("generated issuer does not verify: %v", err)
 	}
-	other, _ := GenerateTrustAnchor(now)
+	other, _ := GenerateAnchor(linkerdNames, now)
 	if err := VerifyIssuer(parsed, []*x509.Certificate{other.Cert}, now); err == nil || !strings.Contains(err.Error(), "does not chain") {
 		t.Fatalf("issuer verified against a foreign anchor: %v", err)
 	}
 	if _, err := ParseKeyPair(issuer.CertPEM, anchor.KeyPEM); err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("mismatched key accepted: %v", err)
 	}
-	if err := VerifyIssuer(parsed, anchors, now.Add(2*DefaultIssuerLifetime)); err == nil {
+	if err := VerifyIssuer(parsed, anchors, now.Add(2*DefaultIntermediateLifetime)); err == nil {
 		t.Fatal("expired issuer accepted")
 	}
-	if NeedsRenewal(issuer.Cert, now) || !NeedsRenewal(issuer.Cert, now.Add(DefaultIssuerLifetime*3/4)) {
+	if IssuerStale(parsed, anchor, now) || !IssuerStale(parsed, anchor, now.Add(DefaultIntermediateLifetime*3/4)) {
 		t.Fatal("renewal at a third of the lifetime left")
 	}
-	short, _ := GenerateIssuer(anchor, now, 20*365*24*time.Hour)
-	if short.Cert.NotAfter.After(anchor.Cert.NotAfter) {
+	if !IssuerStale(parsed, other, now) {
+		t.Fatal("an issuer of another anchor is not stale")
+	}
+	long, _ := GenerateIssuer(anchor, linkerdNames, 20*365*24*time.Hour, now)
+	if long.Cert.NotAfter.After(anchor.Cert.NotAfter) {
 		t.Fatal("issuer outlives its anchor")
 	}
 }

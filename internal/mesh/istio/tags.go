@@ -1,0 +1,141 @@
+package istio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/ownership"
+)
+
+// Istio's selector labels.
+const (
+	injectLabel = "sidecar.istio.io/inject"
+	// TagLabel marks a revision-tag webhook with its tag.
+	TagLabel = "istio.io/tag"
+)
+
+// TagWebhook derives the MutatingWebhookConfiguration of a revision tag from
+// the injector of the revision it points at, as `istioctl tag set` does:
+// the same client config and rules, with selectors matching namespaces and
+// pods labelled istio.io/rev=<tag>. The default tag also matches
+// istio-injection=enabled namespaces and sidecar.istio.io/inject=true pods.
+// The result carries no ownership labels; the caller adds them.
+func TagWebhook(tag, revision string, injector *admissionregistrationv1.MutatingWebhookConfiguration) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+	if len(injector.Webhooks) == 0 {
+		return nil, fmt.Errorf("injector %s of revision %s has no webhooks", injector.Name, revision)
+	}
+	tmpl := injector.Webhooks[0]
+	mk := func(name string, ns, obj []metav1.LabelSelectorRequirement) admissionregistrationv1.MutatingWebhook {
+		w := *tmpl.DeepCopy()
+		w.Name = name
+		w.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: ns}
+		w.ObjectSelector = &metav1.LabelSelector{MatchExpressions: obj}
+		return w
+	}
+	in := func(k string, v ...string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: k, Operator: metav1.LabelSelectorOpIn, Values: v}
+	}
+	notIn := func(k string, v ...string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: k, Operator: metav1.LabelSelectorOpNotIn, Values: v}
+	}
+	absent := func(k string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: k, Operator: metav1.LabelSelectorOpDoesNotExist}
+	}
+	hooks := []admissionregistrationv1.MutatingWebhook{
+		mk("rev.namespace.sidecar-injector.istio.io",
+			[]metav1.LabelSelectorRequirement{in(RevLabel, tag), absent(InjectionLabel)},
+			[]metav1.LabelSelectorRequirement{notIn(injectLabel, "false")}),
+		mk("rev.object.sidecar-injector.istio.io",
+			[]metav1.LabelSelectorRequirement{absent(RevLabel), absent(InjectionLabel)},
+			[]metav1.LabelSelectorRequirement{notIn(injectLabel, "false"), in(RevLabel, tag)}),
+	}
+	if tag == "default" {
+		hooks = append(hooks,
+			mk("namespace.sidecar-injector.istio.io",
+				[]metav1.LabelSelectorRequirement{in(InjectionLabel, "enabled")},
+				[]metav1.LabelSelectorRequirement{notIn(injectLabel, "false")}),
+			mk("object.sidecar-injector.istio.io",
+				[]metav1.LabelSelectorRequirement{absent(InjectionLabel), absent(RevLabel)},
+				[]metav1.LabelSelectorRequirement{in(injectLabel, "true"), absent(RevLabel)}))
+	}
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   TagWebhookName(tag),
+			Labels: map[string]string{TagLabel: tag, RevLabel: revision, "app": "sidecar-injector"},
+		},
+		Webhooks: hooks,
+	}, nil
+}
+
+// EnsureTag points a revision tag at revision with one server-side apply
+// of its webhook configuration (internal/apply), derived from the
+// revision's injector in namespace; nothing is written when the tag
+// already points there. It waits for the injector, and a tag webhook
+// Meshplane did not create for w.Owner is a Conflict unless w.Adopt. The
+// MeshInstall controller (default tag) and the MeshRevision controller
+// (spec.tags) both use it.
+func EnsureTag(ctx context.Context, w mesh.TagWriter, tag, revision, namespace string) (apply.Result, error) {
+	var injector admissionregistrationv1.MutatingWebhookConfiguration
+	name := InjectorWebhookName(revision, namespace)
+	if err := w.Reader.Get(ctx, client.ObjectKey{Name: name}, &injector); err != nil {
+		if apierrors.IsNotFound(err) {
+			return apply.Result{}, outcome.Wait(meshv1alpha1.ProgressingReason, 2*time.Second, "waiting for the injector %s of revision %s", name, revision)
+		}
+		return apply.Result{}, err
+	}
+	want, err := TagWebhook(tag, revision, &injector)
+	if err != nil {
+		return apply.Result{}, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%v", err)
+	}
+	res, err := w.Applier.ApplyDetached(ctx, w.Owner, []client.Object{want}, w.Adopt)
+	var conflict *apply.ConflictError
+	if errors.As(err, &conflict) {
+		return res, outcome.Stalled(meshv1alpha1.ConflictReason, "revision tag webhook %s exists and was not created by Meshplane for %s %s; "+
+			"remove it (istioctl tag remove %s), or set spec.adopt on the MeshInstall to take it over", want.Name, w.Owner.Kind, w.Owner.Object.GetName(), tag)
+	}
+	return res, err
+}
+
+// PruneTags deletes w.Owner's tag webhooks whose tag is not in keep
+// (internal/apply's Prune: only webhooks still carrying the owner's label).
+func PruneTags(ctx context.Context, w mesh.TagWriter, keep []string) (apply.ChangeSet, error) {
+	var hooks admissionregistrationv1.MutatingWebhookConfigurationList
+	owner := ownership.OwnerValue(w.Owner.Kind, w.Owner.Object.GetNamespace(), w.Owner.Object.GetName())
+	if err := w.Reader.List(ctx, &hooks, client.MatchingLabels{ownership.OwnerLabel: owner}, client.HasLabels{TagLabel}); err != nil {
+		return nil, err
+	}
+	var stale []meshv1alpha1.ObjectReference
+	for _, h := range hooks.Items {
+		if !slices.Contains(keep, h.Labels[TagLabel]) {
+			stale = append(stale, meshv1alpha1.ObjectReference{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(),
+				Kind: "MutatingWebhookConfiguration", Name: h.Name})
+		}
+	}
+	return w.Applier.Prune(ctx, w.Owner, stale)
+}
+
+// TagsOf lists the revision tags of every tag webhook: tag to revision.
+func TagsOf(ctx context.Context, r client.Reader) (map[string]string, error) {
+	var hooks admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := r.List(ctx, &hooks, client.HasLabels{TagLabel}); err != nil {
+		return nil, err
+	}
+	tags := make(map[string]string, len(hooks.Items))
+	for _, h := range hooks.Items {
+		tags[h.Labels[TagLabel]] = h.Labels[RevLabel]
+	}
+	return tags, nil
+}
