@@ -143,10 +143,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// one it wrote (a stale Progressing read after a rollback would scale
 	// the canary back up and overwrite the rollback's message).
 	cn := &meshv1alpha1.Canary{}
-	if err := r.reader().Get(ctx, req.NamespacedName, cn); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	patcher, err := status.Begin(ctx, r.Client, r.reader(), req.NamespacedName, cn)
+	if patcher == nil {
+		return ctrl.Result{}, err
 	}
-	patcher := status.NewPatcher(r.Client, cn)
 	defer recordMetrics(cn)
 	if !cn.DeletionTimestamp.IsZero() {
 		// The finalizer's steps set their own conditions (Custom).

@@ -161,13 +161,13 @@ func (r *Reconciler) event(fed *meshv1alpha1.MeshFederation, typ, reason, action
 // removes nothing it distributed.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	fed := &meshv1alpha1.MeshFederation{}
-	if err := r.Client.Get(ctx, req.NamespacedName, fed); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, fed)
+	if patcher == nil {
+		return ctrl.Result{}, err
 	}
 	if !fed.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // nothing distributed is removed
 	}
-	patcher := status.NewPatcher(r.Client, fed)
 	out, err := r.reconcile(ctx, fed)
 	sum := setStatus(fed, out, err)
 	log.FromContext(ctx).V(1).Info("reconciled", "mode", fed.Spec.Mode, "clusters", fed.Status.ReadyClusters, "rotating", out.rotating, "error", err)

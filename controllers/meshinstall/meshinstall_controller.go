@@ -15,12 +15,9 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -30,10 +27,10 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/controlplane"
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
-	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -57,36 +54,16 @@ const Kind = "MeshInstall"
 
 // Reconciler reconciles MeshInstall objects.
 type Reconciler struct {
-	client.Client
-	// APIReader reads uncached (Secrets in the operator namespace).
-	APIReader client.Reader
-	// Registry resolves providers (fails closed).
-	Registry *mesh.Registry
-	// Helm installs and upgrades charts.
-	Helm helm.Releaser
-	// Events records an Event per write.
-	Events events.EventRecorder
-	// Clock is the controller's time.
-	Clock clock.PassiveClock
-	// OperatorNamespace holds generated identity Secrets and chart
-	// credentials.
-	OperatorNamespace string
+	controlplane.Deps
 }
 
 // Setup registers the controller with mgr, installing with h (shared with
-// the MeshRevision controller: one chart cache and per-release locks).
+// the MeshRevision controller: one chart cache and per-release locks). It
+// watches MeshInstalls, the MeshRevisions they own, the control planes'
+// workloads (health and migration batches) and revision-tag webhooks
+// (drift).
 func Setup(mgr *manager.Manager, h helm.Releaser) error {
-	r := &Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: h,
-		Events: mgr.EventRecorder("meshinstall"), Clock: mgr.Clock, OperatorNamespace: mgr.Options.OperatorNamespace,
-	}
-	return r.SetupWithManager(mgr, mgr.ControllerOptions("meshinstall"))
-}
-
-// SetupWithManager registers the controller. It watches MeshInstalls, the
-// MeshRevisions they own, the control planes' workloads (health and
-// migration batches) and revision-tag webhooks (drift).
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	r := &Reconciler{Deps: controlplane.NewDeps(mgr, h, "meshinstall")}
 	all := handler.EnqueueRequestsFromMapFunc(r.allInstalls)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1alpha1.MeshInstall{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
@@ -102,7 +79,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		// A BreakGlass holds its MeshInstall while active and lets it go
 		// when restored or deleted.
 		Watches(&meshv1alpha1.BreakGlass{}, all).
-		WithOptions(opts).
+		WithOptions(mgr.ControllerOptions("meshinstall")).
 		Named("meshinstall").
 		Complete(r)
 }
@@ -110,10 +87,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 // Reconcile moves one MeshInstall towards its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	mi := &meshv1alpha1.MeshInstall{}
-	if err := r.Get(ctx, req.NamespacedName, mi); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, mi)
+	if patcher == nil {
+		return ctrl.Result{}, err
 	}
-	patcher := status.NewPatcher(r.Client, mi)
 	out, err := r.reconcile(ctx, patcher, mi)
 	sum := setStatus(mi, out, err)
 	log.FromContext(ctx).V(1).Info("reconciled", "provider", mi.Spec.Provider, "phase", out.phase, "error", err)

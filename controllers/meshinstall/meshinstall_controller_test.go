@@ -24,6 +24,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
+	"github.com/meshplane/meshplane/internal/controlplane"
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/test/chartrepo"
@@ -178,9 +179,9 @@ func TestIstioInstallLifecycle(t *testing.T) {
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
 		var helmCalls atomic.Int32
 		wc, writes := testenv.CachedClient(t, m.Manager)
-		r := &meshinstall.Reconciler{Client: wc, APIReader: m.GetAPIReader(), Registry: m.Registry,
+		r := &meshinstall.Reconciler{Deps: controlplane.Deps{Client: wc, APIReader: m.GetAPIReader(), Registry: m.Registry,
 			Helm: countingHelm{Releaser: mustEngine(t, m), calls: &helmCalls}, Events: events.NewFakeRecorder(100),
-			Clock: clock.RealClock{}, OperatorNamespace: testenv.OperatorNamespace}
+			Clock: clock.RealClock{}, OperatorNamespace: testenv.OperatorNamespace}}
 		for range 3 {
 			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "istio"}}); err != nil {
 				t.Fatal(err)

@@ -16,12 +16,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -31,6 +28,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/controlplane"
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -48,35 +46,15 @@ const Kind = "MeshRevision"
 
 // Reconciler reconciles MeshRevision objects.
 type Reconciler struct {
-	client.Client
-	// APIReader reads chart credentials uncached.
-	APIReader client.Reader
-	// Registry resolves providers (fails closed).
-	Registry *mesh.Registry
-	// Helm installs istiod.
-	Helm helm.Releaser
-	// Events records an Event per write.
-	Events events.EventRecorder
-	// Clock is the controller's time.
-	Clock clock.PassiveClock
-	// OperatorNamespace holds chart credentials.
-	OperatorNamespace string
+	controlplane.Deps
 }
 
 // Setup registers the controller with mgr, installing with h (shared with
-// the MeshInstall controller).
+// the MeshInstall controller). Besides MeshRevisions it watches what
+// changes a revision's health or usage: istiod Deployments, namespace
+// labels, tag webhooks, pods (metadata only) and MeshInstalls.
 func Setup(mgr *manager.Manager, h helm.Releaser) error {
-	r := &Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: h,
-		Events: mgr.EventRecorder("meshrevision"), Clock: mgr.Clock, OperatorNamespace: mgr.Options.OperatorNamespace,
-	}
-	return r.SetupWithManager(mgr, mgr.ControllerOptions("meshrevision"))
-}
-
-// SetupWithManager registers the controller. Besides MeshRevisions it
-// watches what changes a revision's health or usage: istiod Deployments,
-// namespace labels, tag webhooks, pods (metadata only) and MeshInstalls.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	r := &Reconciler{Deps: controlplane.NewDeps(mgr, h, "meshrevision")}
 	all := handler.EnqueueRequestsFromMapFunc(r.allRevisions)
 	podMeta := &metav1.PartialObjectMetadata{}
 	podMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
@@ -91,7 +69,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, all).
 		Watches(&corev1.Namespace{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesMetadata(podMeta, all, builder.WithPredicates(hasRev, podLifecycle())).
-		WithOptions(opts).
+		WithOptions(mgr.ControllerOptions("meshrevision")).
 		Named("meshrevision").
 		Complete(r)
 }
@@ -120,10 +98,10 @@ func podLifecycle() predicate.Predicate {
 // Reconcile moves one MeshRevision towards its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rv := &meshv1alpha1.MeshRevision{}
-	if err := r.Get(ctx, req.NamespacedName, rv); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, rv)
+	if patcher == nil {
+		return ctrl.Result{}, err
 	}
-	patcher := status.NewPatcher(r.Client, rv)
 	out, err := r.reconcile(ctx, patcher, rv)
 	sum := setStatus(rv, out, err)
 	log.FromContext(ctx).V(1).Info("reconciled", "phase", rv.Status.Phase, "error", err)

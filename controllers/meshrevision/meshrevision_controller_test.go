@@ -23,6 +23,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
+	"github.com/meshplane/meshplane/internal/controlplane"
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh/istio"
@@ -213,8 +214,8 @@ func TestMeshRevisionLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &meshrevision.Reconciler{Client: wc, APIReader: m.GetAPIReader(), Registry: m.Registry, Helm: e,
-			Events: events.NewFakeRecorder(100), Clock: clock.RealClock{}, OperatorNamespace: testenv.OperatorNamespace}
+		r := &meshrevision.Reconciler{Deps: controlplane.Deps{Client: wc, APIReader: m.GetAPIReader(), Registry: m.Registry, Helm: e,
+			Events: events.NewFakeRecorder(100), Clock: clock.RealClock{}, OperatorNamespace: testenv.OperatorNamespace}}
 		for range 3 {
 			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "canary"}}); err != nil {
 				t.Fatal(err)

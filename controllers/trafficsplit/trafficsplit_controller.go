@@ -72,13 +72,12 @@ func (r *Reconciler) splitsForService(ctx context.Context, o client.Object) []re
 // Reconcile brings one TrafficSplit's outputs to its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ts := &meshv1alpha1.TrafficSplit{}
-	if err := r.Client.Get(ctx, req.NamespacedName, ts); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, ts)
+	if patcher == nil || !ts.DeletionTimestamp.IsZero() {
+		// Gone, or being deleted: the garbage collector deletes the
+		// outputs (owner references).
+		return ctrl.Result{}, err
 	}
-	if !ts.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the garbage collector deletes the outputs
-	}
-	patcher := status.NewPatcher(r.Client, ts)
 	out, err := r.reconcile(ctx, ts)
 	sum := setStatus(ts, out, err)
 	r.Record(ctx, ts, out.provider, out.applied, err)

@@ -91,10 +91,10 @@ func (r *Reconciler) namespacePolicies(ctx context.Context, o client.Object) []r
 // Reconcile brings one ZeroTrustPolicy's outputs to its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &meshv1alpha1.ZeroTrustPolicy{}
-	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, p)
+	if patcher == nil {
+		return ctrl.Result{}, err
 	}
-	patcher := status.NewPatcher(r.Client, p)
 	if !p.DeletionTimestamp.IsZero() {
 		err := r.finalize(ctx, p)
 		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, p))
