@@ -35,4 +35,24 @@
 //     configuration, which releases exactly those fields.
 //   - Prune deletes only objects in the previous inventory that still
 //     carry this owner's label.
+//   - Every write returns a ChangeSet (in the manner of fluxcd/pkg/ssa's):
+//     per object, created, configured, unchanged (nothing sent), pruned or
+//     released. Controllers build their one Event from it and tests assert
+//     on it; Wrote() is false exactly when no request was sent.
+//   - Detached owners (Detached, ApplyDetached): the ownership labels but
+//     no owner reference, for outputs in another cluster (MeshFederation's
+//     members) or that must outlive their owner (generated mesh identity,
+//     revision-tag webhooks an Orphan deletion keeps). ApplyDetached can
+//     adopt an existing object (MeshInstall's spec.adopt) instead of
+//     refusing it; it never prunes.
+//
+// This package is the one writer of outputs: TrafficSplit, ZeroTrustPolicy
+// and Canary routes and policies, MeshFederation's CAs and bundles in every
+// member, MeshInstall's and MeshRevision's revision-tag webhooks and
+// identity Secrets. What is deliberately written elsewhere: the Helm
+// releases (internal/helm, the Helm SDK's own server-side apply), the
+// BreakGlass record Secret (created once and immutable: AlreadyExists is
+// the guarantee) and its recorded merge patches to objects it does not own
+// (internal/incident), and the label and restart patches that move
+// existing namespaces and workloads between revisions.
 package apply

@@ -95,7 +95,13 @@ func TestHealthOfLiveStatus(t *testing.T) {
 	}
 	for i := range deps.Items {
 		d := &deps.Items[i]
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+		// What the deployment controller writes once a rollout is done
+		// (workload health is kstatus's, which reads the conditions too).
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+			Conditions: []appsv1.DeploymentCondition{
+				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
+				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
+			}}
 		if err := c.Status().Update(ctx, d); err != nil {
 			t.Fatal(err)
 		}
