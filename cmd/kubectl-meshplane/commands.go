@@ -170,6 +170,12 @@ func (c *cli) status(ctx context.Context) error {
 		rows = append(rows, conditionRow("BreakGlass", &o, o.Status.Conditions,
 			fmt.Sprintf("%s, %d namespaces: %s", dash(string(o.Status.Phase)), o.Status.Touched.Namespaces, o.Spec.Reason)))
 	}
+	return c.printStatus(rows, active)
+}
+
+// printStatus prints the status table and, when break-glasses are active,
+// how to restore.
+func (c *cli) printStatus(rows []row, active int) error {
 	if len(rows) == 0 {
 		fmt.Fprintln(c.out, "No Meshplane objects found.")
 		return nil

@@ -131,7 +131,7 @@ func TestPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	if bg.Spec.Target.MeshInstallRef == nil || bg.Spec.Target.MeshInstallRef.Name != "istio" || bg.Spec.Reason != "INC-4711: istiod down" ||
-		bg.Spec.Scope == nil || bg.Spec.Scope.NamespaceSelector.MatchLabels["team"] != "payments" || bg.Spec.ExpiresAfter.Duration.Hours() != 4 {
+		bg.Spec.Scope == nil || bg.Spec.Scope.NamespaceSelector.MatchLabels["team"] != "payments" || bg.Spec.ExpiresAfter.Hours() != 4 {
 		t.Errorf("BreakGlass spec %+v", bg.Spec)
 	}
 	bg.Status.Phase = meshv1alpha1.BreakGlassEngaged

@@ -54,7 +54,7 @@ func demoBreakGlass(ctx context.Context, c client.Client) error {
 	}
 	step("kubectl apply a BreakGlass (target Istio, scope %s)", outageNamespace)
 	start := time.Now()
-	if err := c.Patch(ctx, bg, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	if err := ssa(ctx, c, bg); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, func() (bool, error) {
@@ -123,7 +123,7 @@ func breakGlassOutage(ctx context.Context, c client.Client) error {
 	// The manager keeps its records in its namespace (--operator-namespace).
 	opns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: "meshplane-system"}}
 	for _, o := range []client.Object{opns, ns, svc, hook} {
-		if err := c.Patch(ctx, o, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		if err := ssa(ctx, c, o); err != nil {
 			return fmt.Errorf("applying %s: %w", o.GetName(), err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/apply"
 )
 
 // demoVersions are the Istio versions the demo's chart repository serves.
@@ -59,7 +60,7 @@ func demoMesh(ctx context.Context, c client.Client, st *state) error {
 	}
 	step("installing Istio %s with a RevisionBased MeshInstall from the local chart repository %s", demoVersions[0], st.ChartRepo)
 	start := time.Now()
-	if err := c.Patch(ctx, mi, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	if err := ssa(ctx, c, mi); err != nil {
 		return fmt.Errorf("applying MeshInstall istio: %w", err)
 	}
 	if err := waitMesh(ctx, c, func(mi *meshv1alpha1.MeshInstall) bool {
@@ -73,7 +74,7 @@ func demoMesh(ctx context.Context, c client.Client, st *state) error {
 	for _, ns := range demoNamespaces {
 		n := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 			ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"istio.io/rev": "1-28-1"}}}
-		if err := c.Patch(ctx, n, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		if err := ssa(ctx, c, n); err != nil {
 			return err
 		}
 		if err := demoApp(ctx, c, ns); err != nil {
@@ -119,7 +120,7 @@ func demoApp(ctx context.Context, c client.Client, ns string) error {
 			},
 		},
 	}
-	return c.Patch(ctx, d, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
+	return ssa(ctx, c, d)
 }
 
 func isReady(mi *meshv1alpha1.MeshInstall) bool {
@@ -140,4 +141,17 @@ func waitMesh(ctx context.Context, c client.Client, ok func(*meshv1alpha1.MeshIn
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ssa server-side applies o with the demo's field manager, as kubectl
+// apply --server-side would, and reads it back into o.
+func ssa(ctx context.Context, c client.Client, o client.Object) error {
+	u, err := apply.ToUnstructured(o, c.Scheme())
+	if err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return err
+	}
+	return c.Get(ctx, client.ObjectKeyFromObject(o), o)
 }

@@ -172,7 +172,7 @@ func applySamples(ctx context.Context, c client.Client) ([]*unstructured.Unstruc
 		if err := yaml.Unmarshal(raw, &u.Object); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		if err := ssa(ctx, c, u); err != nil {
 			return nil, fmt.Errorf("applying %s: %w", filepath.Base(f), err)
 		}
 		out = append(out, u)
@@ -197,7 +197,7 @@ func runWorkload(ctx context.Context, c client.Client) error {
 			},
 		},
 	}
-	if err := c.Patch(ctx, d, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	if err := ssa(ctx, c, d); err != nil {
 		return err
 	}
 	for {
