@@ -41,7 +41,7 @@ func TestLinkerdGeneratedIdentity(t *testing.T) {
 	if len(got.Status.Releases) != 2 || got.Status.Releases[1].Chart != "linkerd-control-plane-2026.1.1" {
 		t.Fatalf("releases: %+v", got.Status.Releases)
 	}
-	markAvailable(t, c, "linkerd")
+	testenv.MarkAvailable(t, c, "linkerd")
 	got = waitCondition(t, c, "linkerd", meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
 	if got.Status.InstalledVersion != "edge-26.1.1" || len(got.Status.Components) < 3 {
 		t.Fatalf("status: %+v", got.Status)

@@ -99,31 +99,6 @@ func waitCondition(t *testing.T, c client.Client, name, typ string, s metav1.Con
 	return mi
 }
 
-// markAvailable plays the deployment controller, which envtest does not
-// run: it reports every Deployment of ns as rolled out.
-func markAvailable(t *testing.T, c client.Client, ns string) {
-	t.Helper()
-	var deps appsv1.DeploymentList
-	if err := c.List(ctx, &deps, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	for i := range deps.Items {
-		d := &deps.Items[i]
-		n := int32(1)
-		if d.Spec.Replicas != nil {
-			n = *d.Spec.Replicas
-		}
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
-			Conditions: []appsv1.DeploymentCondition{
-				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
-				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
-			}}
-		if err := c.Status().Update(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func eventReasons(t *testing.T, c client.Client, name string) string {
 	t.Helper()
 	var list corev1.EventList
@@ -164,7 +139,7 @@ func TestIstioInstallLifecycle(t *testing.T) {
 	if cond(got, meshv1alpha1.InstalledCondition).Status != metav1.ConditionTrue || len(got.Status.Releases) != 2 {
 		t.Fatalf("releases: %+v", got.Status.Releases)
 	}
-	markAvailable(t, c, "istio-system")
+	testenv.MarkAvailable(t, c, "istio-system")
 	got = waitCondition(t, c, "istio", meshv1alpha1.ReadyCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
 	if got.Status.ObservedGeneration != got.Generation || got.Status.InstalledVersion != "1.28.1" || got.Status.Namespace != "istio-system" {
 		t.Fatalf("status: %+v", got.Status)
@@ -274,7 +249,7 @@ func TestIstioInstallLifecycle(t *testing.T) {
 			}
 			return nil
 		})
-		markAvailable(t, c, "istio-system")
+		testenv.MarkAvailable(t, c, "istio-system")
 		waitCondition(t, c, "istio", meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
 	})
 	t.Run("Uninstall removes the releases and keeps the CRDs", func(t *testing.T) {

@@ -94,31 +94,6 @@ func readyAtGeneration(rv *meshv1alpha1.MeshRevision) error {
 	return nil
 }
 
-// markAvailable plays the deployment controller, which envtest does not
-// run: it reports every Deployment of ns as rolled out.
-func markAvailable(t *testing.T, c client.Client, ns string) {
-	t.Helper()
-	var deps appsv1.DeploymentList
-	if err := c.List(ctx, &deps, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	for i := range deps.Items {
-		d := &deps.Items[i]
-		n := int32(1)
-		if d.Spec.Replicas != nil {
-			n = *d.Spec.Replicas
-		}
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
-			Conditions: []appsv1.DeploymentCondition{
-				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
-				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
-			}}
-		if err := c.Status().Update(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func patchRevision(t *testing.T, c client.Client, name string, f func(*meshv1alpha1.MeshRevisionSpec)) {
 	t.Helper()
 	rv := &meshv1alpha1.MeshRevision{}
@@ -174,7 +149,7 @@ func TestMeshRevisionLifecycle(t *testing.T) {
 		}
 		return nil
 	})
-	markAvailable(t, c, ns)
+	testenv.MarkAvailable(t, c, ns)
 	got := waitRevision(t, c, "canary", "Ready", readyAtGeneration)
 	if got.Status.Phase != "InUse" || len(got.Status.Tags) != 1 || got.Status.Tags[0] != "prod" || len(got.Status.Components) != 1 {
 		t.Fatalf("status: %+v", got.Status)

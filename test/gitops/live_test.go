@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,6 +18,7 @@ import (
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 // TestHealthOfLiveStatus runs the Argo CD health checks and Flux's kstatus
@@ -89,22 +89,6 @@ func TestHealthOfLiveStatus(t *testing.T) {
 	check("MeshRevision", "", "orphan", "Degraded")
 	check("TrafficSplit", "plain", "web", "Degraded")
 
-	var deps appsv1.DeploymentList
-	if err := c.List(ctx, &deps, client.InNamespace("istio-system")); err != nil {
-		t.Fatal(err)
-	}
-	for i := range deps.Items {
-		d := &deps.Items[i]
-		// What the deployment controller writes once a rollout is done
-		// (workload health is kstatus's, which reads the conditions too).
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-			Conditions: []appsv1.DeploymentCondition{
-				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
-				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
-			}}
-		if err := c.Status().Update(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.MarkAvailable(t, c, "istio-system")
 	check("MeshInstall", "", "istio", "Healthy")
 }
