@@ -88,6 +88,9 @@ func Generate(o Options) error {
 		return err
 	}
 	files["manifests/"+Package+".clusterserviceversion.yaml"] = b
+	if err := extraManifests(o.Root, files); err != nil {
+		return err
+	}
 	files["metadata/annotations.yaml"] = []byte(annotations())
 	files["bundle.Dockerfile"] = []byte(dockerfile())
 	return writeTree(o.Out, files)
@@ -366,6 +369,35 @@ func installStrategy(o Options) (operatorsv1alpha1.NamedInstallStrategy, error) 
 			ClusterPermissions: []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: ServiceAccountName, Rules: role.Rules}},
 		},
 	}, nil
+}
+
+// extraManifests adds the objects OLM installs beside the CSV: the
+// metrics-reader ClusterRole a scraper is bound to, the metrics Service and
+// the ServiceMonitor (installed by OLM when prometheus-operator's CRD is
+// present). Names get the "meshplane-" prefix config/default adds; OLM sets
+// the namespace.
+func extraManifests(root string, files map[string][]byte) error {
+	for _, src := range []string{"rbac/metrics_reader_role.yaml", "manager/metrics_service.yaml", "prometheus/monitor.yaml"} {
+		var obj map[string]any
+		if err := readYAML(filepath.Join(root, "config", filepath.FromSlash(src)), &obj); err != nil {
+			return err
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		kind, _ := obj["kind"].(string)
+		apiVersion, _ := obj["apiVersion"].(string)
+		if meta == nil || kind == "" || apiVersion == "" {
+			return fmt.Errorf("config/%s: no kind, apiVersion or metadata", src)
+		}
+		delete(meta, "namespace")
+		meta["name"] = Package + "-" + fmt.Sprint(meta["name"])
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		gv := strings.ReplaceAll(apiVersion, "/", "_")
+		files[fmt.Sprintf("manifests/%s_%s_%s.yaml", meta["name"], gv, strings.ToLower(kind))] = b
+	}
+	return nil
 }
 
 // writeTree makes dir hold exactly files (and README.md, which is kept).

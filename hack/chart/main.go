@@ -39,15 +39,23 @@ func run(root string) error {
 	if err := syncCRDs(filepath.Join(root, "config", "crd", "bases"), filepath.Join(chart, "crds")); err != nil {
 		return err
 	}
-	role, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
-	if err != nil {
-		return err
+	for _, r := range []struct{ src, dst, suffix string }{
+		{"role.yaml", "clusterrole.yaml", "manager"},
+		{"metrics_reader_role.yaml", "metrics-reader-clusterrole.yaml", "metrics-reader"},
+	} {
+		role, err := os.ReadFile(filepath.Join(root, "config", "rbac", r.src))
+		if err != nil {
+			return err
+		}
+		out, err := clusterRoleTemplate(role, "config/rbac/"+r.src, r.suffix)
+		if err != nil {
+			return fmt.Errorf("config/rbac/%s: %w", r.src, err)
+		}
+		if err := os.WriteFile(filepath.Join(chart, "templates", r.dst), out, 0o644); err != nil {
+			return err
+		}
 	}
-	out, err := ClusterRoleTemplate(role)
-	if err != nil {
-		return fmt.Errorf("config/rbac/role.yaml: %w", err)
-	}
-	return os.WriteFile(filepath.Join(chart, "templates", "clusterrole.yaml"), out, 0o644)
+	return nil
 }
 
 // syncCRDs makes dst hold exactly the YAML files of src.
@@ -91,6 +99,12 @@ func syncCRDs(src, dst string) error {
 // the chart's templated ClusterRole with the same rules. It refuses
 // wildcards in API groups, resources, resource names and verbs.
 func ClusterRoleTemplate(role []byte) ([]byte, error) {
+	return clusterRoleTemplate(role, "config/rbac/role.yaml", "manager")
+}
+
+// clusterRoleTemplate templates the ClusterRole read from source as
+// <release full name>-<suffix>.
+func clusterRoleTemplate(role []byte, source, suffix string) ([]byte, error) {
 	var cr rbacv1.ClusterRole
 	if err := yaml.UnmarshalStrict(role, &cr); err != nil {
 		return nil, err
@@ -122,14 +136,14 @@ func ClusterRoleTemplate(role []byte) ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, header, "config/rbac/role.yaml")
-	b.WriteString(`apiVersion: rbac.authorization.k8s.io/v1
+	fmt.Fprintf(&b, header, source)
+	fmt.Fprintf(&b, `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
-  name: {{ include "meshplane.fullname" . }}-manager
+  name: {{ include "meshplane.fullname" . }}-%s
   labels:
     {{- include "meshplane.labels" . | nindent 4 }}
-`)
+`, suffix)
 	b.Write(rules)
 	return b.Bytes(), nil
 }
