@@ -31,7 +31,7 @@ func CredentialsFromSecret(s *corev1.Secret) (*Credentials, error) {
 	case user != "" && pass != "":
 		return &Credentials{Username: user, Password: pass}, nil
 	case user != "":
-		return nil, fmt.Errorf("Secret %s/%s has key %s but no %s", s.Namespace, s.Name, SecretKeyUsername, SecretKeyPassword)
+		return nil, fmt.Errorf("Secret %s/%s has key %s but no %s", s.Namespace, s.Name, SecretKeyUsername, SecretKeyPassword) //nolint:staticcheck // ST1005: "Secret" is the Kubernetes kind
 	}
-	return nil, fmt.Errorf("Secret %s/%s has neither key %s nor keys %s and %s", s.Namespace, s.Name, SecretKeyToken, SecretKeyUsername, SecretKeyPassword)
+	return nil, fmt.Errorf("Secret %s/%s has neither key %s nor keys %s and %s", s.Namespace, s.Name, SecretKeyToken, SecretKeyUsername, SecretKeyPassword) //nolint:staticcheck // ST1005: "Secret" is the Kubernetes kind
 }
