@@ -39,6 +39,9 @@ const (
 	DeploymentName     = "meshplane-controller-manager"
 	// NotReconciledNote ends the description of an owned CRD whose kind has
 	// no controller in this build.
+	// DefaultImageRepo is the image repository when -image is not given;
+	// the Makefile's IMAGE_REPO default is the same.
+	DefaultImageRepo  = "ghcr.io/meshplane/meshplane"
 	NotReconciledNote = "Not reconciled by this version: the API server validates these objects, but no controller acts on them yet."
 )
 
@@ -46,8 +49,8 @@ func main() {
 	var o Options
 	flag.StringVar(&o.Root, "root", ".", "repository root")
 	flag.StringVar(&o.Out, "out", "", "output directory (default <root>/bundle)")
-	flag.StringVar(&o.Version, "version", "0.1.0", "operator version")
-	flag.StringVar(&o.Image, "image", "", "manager image (default ghcr.io/meshplane/meshplane:v<version>)")
+	flag.StringVar(&o.Version, "version", "", "operator version (default: the VERSION file)")
+	flag.StringVar(&o.Image, "image", "", "manager image (default "+DefaultImageRepo+":v<version>, what make image builds)")
 	flag.Parse()
 	if err := Generate(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bundle:", err)
@@ -68,8 +71,15 @@ func Generate(o Options) error {
 	if o.Out == "" {
 		o.Out = filepath.Join(o.Root, "bundle")
 	}
+	if o.Version == "" {
+		b, err := os.ReadFile(filepath.Join(o.Root, "VERSION"))
+		if err != nil {
+			return err
+		}
+		o.Version = strings.TrimSpace(string(b))
+	}
 	if o.Image == "" {
-		o.Image = "ghcr.io/meshplane/meshplane:v" + o.Version
+		o.Image = DefaultImageRepo + ":v" + o.Version
 	}
 	if o.Reconciled == nil {
 		o.Reconciled = setup.ReconciledKinds()
@@ -172,6 +182,7 @@ func buildCSV(o Options, crds map[string]*apiextensionsv1.CustomResourceDefiniti
 	}
 	csv.Spec.Version.Version = v
 	csv.Annotations["containerImage"] = o.Image
+	csv.Spec.RelatedImages = []operatorsv1alpha1.RelatedImage{{Name: "manager", Image: o.Image}}
 	icon, err := os.ReadFile(filepath.Join(o.Root, "config", "manifests", "icon.svg"))
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -364,4 +365,30 @@ func containsString(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestDefaultImageIsMakeImage: the chart's default image is the one `make
+// image` builds, <Makefile IMAGE_REPO>:v<VERSION> (make chart writes it).
+func TestDefaultImageIsMakeImage(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^IMAGE_REPO \?= (\S+)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("Makefile has no IMAGE_REPO ?= default")
+	}
+	want := string(m[1]) + ":v" + strings.TrimSpace(string(v))
+	d := one[appsv1.Deployment](t, render(t, nil, false), "Deployment")
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != want {
+		t.Errorf("default image %s, make image builds %s (run make chart)", got, want)
+	}
 }
