@@ -66,7 +66,8 @@ func Start(t testing.TB, interval time.Duration, targets ...string) *Prometheus 
 		LookbackDelta: 5 * time.Minute, EnableAtModifier: true, EnableNegativeOffset: true,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return interval.Milliseconds() },
 	})
-	sm, err := scrape.NewManager(&scrape.Options{}, logger, nil, nil, db, reg)
+	// Targets apply at once (the default throttles target updates to 5s).
+	sm, err := scrape.NewManager(&scrape.Options{DiscoveryReloadInterval: model.Duration(100 * time.Millisecond)}, logger, nil, nil, db, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,27 @@ func Start(t testing.TB, interval time.Duration, targets ...string) *Prometheus 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return &Prometheus{URL: u.String(), Interval: interval, db: db, engine: engine, scrapes: sm}
+	p := &Prometheus{URL: u.String(), Interval: interval, db: db, engine: engine, scrapes: sm}
+	p.waitScraped(t, len(targets))
+	return p
+}
+
+// waitScraped returns once every target was scraped successfully three
+// times, so rate() over a few intervals has data.
+func (p *Prometheus) waitScraped(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30*time.Second + 5*p.Interval)
+	q := `count_over_time(up{job="mesh"}[1h]) >= 3 and up{job="mesh"} == 1`
+	for {
+		v, err := p.Query(context.Background(), q, time.Now())
+		if err == nil && len(v) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus did not scrape its %d targets three times: %v %v", n, v, err)
+		}
+		time.Sleep(p.Interval / 4)
+	}
 }
 
 // newAPI builds Prometheus's v1 HTTP API the way web.New does, with the

@@ -20,6 +20,9 @@ func ptr[T any](v T) *T { return &v }
 // served; the healthy canary passes request-success-rate >= 99 and
 // request-duration <= 500 ms, the failing one fails both.
 func TestBuiltinQueriesOnRealPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Prometheus")
+	}
 	healthy := Workload{Namespace: "shop", Name: "checkout", Requests: 200, Errors: 1, Latency: 42 * time.Millisecond}
 	failing := Workload{Namespace: "shop", Name: "payments", Requests: 200, Errors: 40, Latency: 900 * time.Millisecond}
 	ambient := Workload{Namespace: "mall", Name: "checkout", Requests: 100, Errors: 0, Latency: 7 * time.Millisecond, Ambient: true}
