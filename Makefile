@@ -14,6 +14,15 @@ export GOTOOLCHAIN := local
 export MESHPLANE_BIN_DIR := $(BIN_DIR)
 export MESHPLANE_CRD_DIR := $(CRD_CACHE)
 
+# The one place of the version and the image: `make image` builds and stamps
+# $(IMG); `make chart` and `make bundle` write the same reference into the
+# chart's values/appVersion and the CSV's containerImage/relatedImages.
+VERSION := $(shell cat $(ROOT)/VERSION)
+IMAGE_REPO ?= ghcr.io/meshplane/meshplane
+IMG ?= $(IMAGE_REPO):v$(VERSION)
+GOARCH ?= $(shell go env GOARCH)
+IMAGE_TAR ?= $(ROOT)/dist/meshplane-v$(VERSION)-linux-$(GOARCH).oci.tar
+
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
@@ -42,11 +51,11 @@ docs: ## Regenerate docs generated from code (capability matrix).
 
 .PHONY: chart
 chart: ## Sync the Helm chart's CRDs and ClusterRole from config/ (charts/meshplane).
-	go run ./hack/chart
+	go run ./hack/chart -version $(VERSION) -image-repo $(IMAGE_REPO)
 
 .PHONY: bundle
 bundle: ## Generate the OperatorHub bundle into bundle/ from config/ (hack/bundle).
-	go run ./hack/bundle
+	go run ./hack/bundle -version $(VERSION) -image $(IMG)
 
 .PHONY: argocd
 argocd: ## Generate the Argo CD health checks in config/argocd from config/argocd/src (hack/argocd).
@@ -78,6 +87,16 @@ verify: ## Fail when generated code or CRDs are stale, gofmt/go mod tidy/lint (w
 build: ## Build the manager and the kubectl plugin into bin/.
 	go build -o $(BIN_DIR)/manager ./cmd/manager
 	go build -o $(BIN_DIR)/kubectl-meshplane ./cmd/kubectl-meshplane
+
+##@ Image
+
+.PHONY: image
+image: ## Build the image $(IMG) (Containerfile, FROM scratch; podman or docker; GOARCH=arm64 for another architecture).
+	./hack/image.sh build $(IMG) $(VERSION) $(GOARCH)
+
+.PHONY: image-tar
+image-tar: image ## Write $(IMG) as an OCI archive to $(IMAGE_TAR) (for air-gapped registries).
+	./hack/image.sh tar $(IMG) $(IMAGE_TAR)
 
 ##@ Test
 

@@ -16,7 +16,8 @@ if [[ -n "$unformatted" ]]; then
 fi
 
 generated=(api/v1alpha1/zz_generated.deepcopy.go internal/mesh/linkerd/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
-	charts/meshplane/crds charts/meshplane/templates/clusterrole.yaml bundle
+	charts/meshplane/crds charts/meshplane/templates/clusterrole.yaml charts/meshplane/templates/metrics-reader-clusterrole.yaml
+	charts/meshplane/Chart.yaml charts/meshplane/values.yaml bundle
 	config/argocd/meshplane.io config/argocd/argocd-cm-patch.yaml)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT

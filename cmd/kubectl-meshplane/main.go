@@ -6,6 +6,8 @@
 //	break-glass restore NAME    delete a BreakGlass, which restores the recorded state
 //	canary promote|abort NAME   ask Meshplane to promote or roll back a Canary now
 //	upgrade status              MeshInstall upgrade and namespace migration progress
+//	render -f FILE              what Meshplane would write for each mesh, offline
+//	diff -f FILE                that, compared with the live cluster
 //
 // It reads only what the operator reports in status and writes only
 // Meshplane objects, so it works while the mesh control plane is down.

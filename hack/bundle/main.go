@@ -39,6 +39,9 @@ const (
 	DeploymentName     = "meshplane-controller-manager"
 	// NotReconciledNote ends the description of an owned CRD whose kind has
 	// no controller in this build.
+	// DefaultImageRepo is the image repository when -image is not given;
+	// the Makefile's IMAGE_REPO default is the same.
+	DefaultImageRepo  = "ghcr.io/meshplane/meshplane"
 	NotReconciledNote = "Not reconciled by this version: the API server validates these objects, but no controller acts on them yet."
 )
 
@@ -46,8 +49,8 @@ func main() {
 	var o Options
 	flag.StringVar(&o.Root, "root", ".", "repository root")
 	flag.StringVar(&o.Out, "out", "", "output directory (default <root>/bundle)")
-	flag.StringVar(&o.Version, "version", "0.1.0", "operator version")
-	flag.StringVar(&o.Image, "image", "", "manager image (default ghcr.io/meshplane/meshplane:v<version>)")
+	flag.StringVar(&o.Version, "version", "", "operator version (default: the VERSION file)")
+	flag.StringVar(&o.Image, "image", "", "manager image (default "+DefaultImageRepo+":v<version>, what make image builds)")
 	flag.Parse()
 	if err := Generate(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bundle:", err)
@@ -68,8 +71,15 @@ func Generate(o Options) error {
 	if o.Out == "" {
 		o.Out = filepath.Join(o.Root, "bundle")
 	}
+	if o.Version == "" {
+		b, err := os.ReadFile(filepath.Join(o.Root, "VERSION"))
+		if err != nil {
+			return err
+		}
+		o.Version = strings.TrimSpace(string(b))
+	}
 	if o.Image == "" {
-		o.Image = "ghcr.io/meshplane/meshplane:v" + o.Version
+		o.Image = DefaultImageRepo + ":v" + o.Version
 	}
 	if o.Reconciled == nil {
 		o.Reconciled = setup.ReconciledKinds()
@@ -88,6 +98,9 @@ func Generate(o Options) error {
 		return err
 	}
 	files["manifests/"+Package+".clusterserviceversion.yaml"] = b
+	if err := extraManifests(o.Root, files); err != nil {
+		return err
+	}
 	files["metadata/annotations.yaml"] = []byte(annotations())
 	files["bundle.Dockerfile"] = []byte(dockerfile())
 	return writeTree(o.Out, files)
@@ -169,6 +182,7 @@ func buildCSV(o Options, crds map[string]*apiextensionsv1.CustomResourceDefiniti
 	}
 	csv.Spec.Version.Version = v
 	csv.Annotations["containerImage"] = o.Image
+	csv.Spec.RelatedImages = []operatorsv1alpha1.RelatedImage{{Name: "manager", Image: o.Image}}
 	icon, err := os.ReadFile(filepath.Join(o.Root, "config", "manifests", "icon.svg"))
 	if err != nil {
 		return nil, err
@@ -366,6 +380,35 @@ func installStrategy(o Options) (operatorsv1alpha1.NamedInstallStrategy, error) 
 			ClusterPermissions: []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: ServiceAccountName, Rules: role.Rules}},
 		},
 	}, nil
+}
+
+// extraManifests adds the objects OLM installs beside the CSV: the
+// metrics-reader ClusterRole a scraper is bound to, the metrics Service and
+// the ServiceMonitor (installed by OLM when prometheus-operator's CRD is
+// present). Names get the "meshplane-" prefix config/default adds; OLM sets
+// the namespace.
+func extraManifests(root string, files map[string][]byte) error {
+	for _, src := range []string{"rbac/metrics_reader_role.yaml", "manager/metrics_service.yaml", "prometheus/monitor.yaml"} {
+		var obj map[string]any
+		if err := readYAML(filepath.Join(root, "config", filepath.FromSlash(src)), &obj); err != nil {
+			return err
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		kind, _ := obj["kind"].(string)
+		apiVersion, _ := obj["apiVersion"].(string)
+		if meta == nil || kind == "" || apiVersion == "" {
+			return fmt.Errorf("config/%s: no kind, apiVersion or metadata", src)
+		}
+		delete(meta, "namespace")
+		meta["name"] = Package + "-" + fmt.Sprint(meta["name"])
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		gv := strings.ReplaceAll(apiVersion, "/", "_")
+		files[fmt.Sprintf("manifests/%s_%s_%s.yaml", meta["name"], gv, strings.ToLower(kind))] = b
+	}
+	return nil
 }
 
 // writeTree makes dir hold exactly files (and README.md, which is kept).

@@ -18,7 +18,7 @@ func TestBundleUpToDate(t *testing.T) {
 	want := readTree(t, filepath.Join(root, "bundle"))
 	for i := 0; i < 2; i++ {
 		out := t.TempDir()
-		if err := Generate(Options{Root: root, Out: out, Version: "0.1.0"}); err != nil {
+		if err := Generate(Options{Root: root, Out: out}); err != nil {
 			t.Fatal(err)
 		}
 		got := readTree(t, out)
@@ -69,4 +69,31 @@ func readTree(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestImageIsMakeImage: the CSV's containerImage and relatedImages are the
+// image `make image` builds by default, <IMAGE_REPO>:v<VERSION>.
+func TestImageIsMakeImage(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mk), "\nIMAGE_REPO ?= "+DefaultImageRepo+"\n") {
+		t.Fatalf("the Makefile's IMAGE_REPO default is not %s", DefaultImageRepo)
+	}
+	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultImageRepo + ":v" + strings.TrimSpace(string(v))
+	b, err := os.ReadFile(filepath.Join(root, "bundle", "manifests", Package+".clusterserviceversion.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if !strings.Contains(s, "containerImage: "+want+"\n") || !strings.Contains(s, "relatedImages:\n  - image: "+want+"\n    name: manager\n") ||
+		!strings.Contains(s, "image: "+want+"\n") {
+		t.Errorf("the CSV does not use %s for containerImage, relatedImages and the Deployment", want)
+	}
 }

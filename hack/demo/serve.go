@@ -104,7 +104,9 @@ func serve(dir string, nodes int) error {
 	}
 	defer logFile.Close()
 	mgr := exec.Command(filepath.Join(bin, "manager"),
-		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr,
+		// Plain HTTP on loopback, so the printed curl needs no token; the
+		// chart and bundle serve HTTPS behind Kubernetes authentication.
+		"--metrics-bind-address="+metricsAddr, "--metrics-secure=false", "--health-probe-bind-address="+probeAddr,
 		"--leader-elect=false", "--operator-namespace=meshplane-system", "--zap-devel")
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+sim.KubeconfigPath)
 	mgr.Stdout, mgr.Stderr = logFile, logFile

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshplane/meshplane/controllers/setup"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/test/cluster"
 )
@@ -59,7 +60,6 @@ func up(dir string, nodes int) error {
 	if err := waitReady(ctx, "http://"+st.ProbeAddr+"/readyz"); err != nil {
 		return fmt.Errorf("%w (manager log: %s)", err, st.ManagerLog)
 	}
-	step("applying the samples (config/samples) with server-side apply")
 	applied, err := applySamples(ctx, c)
 	if err != nil {
 		return err
@@ -80,7 +80,37 @@ func up(dir string, nodes int) error {
 	if err := showCanary(ctx, c); err != nil {
 		return err
 	}
-	return demoBreakGlass(ctx, c)
+	if err := demoBreakGlass(ctx, c); err != nil {
+		return err
+	}
+	printInstall()
+	return nil
+}
+
+// printInstall ends the demo with the way to run Meshplane in a real
+// cluster: the image make image builds, the chart that deploys it.
+func printInstall() {
+	fmt.Print(`
+Install Meshplane into a real cluster (README: "Container image"):
+  make image IMAGE_REPO=registry.example.com/meshplane     # FROM scratch, podman or docker
+  podman push registry.example.com/meshplane:v` + version() + `            # or: make image-tar, for an air-gapped registry
+  helm install meshplane charts/meshplane -n meshplane-system --create-namespace \
+    --set image.repository=registry.example.com/meshplane
+Stop and remove the demo: make demo-down
+`)
+}
+
+// version is the VERSION file's, the tag make image builds.
+func version() string {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return "<VERSION>"
+	}
+	b, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		return "<VERSION>"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
@@ -161,7 +191,8 @@ func applySamples(ctx context.Context, c client.Client) ([]*unstructured.Unstruc
 	sort.Strings(files)
 	var out []*unstructured.Unstructured
 	for _, f := range files {
-		if skipSample(f) {
+		if why := sampleSkipped(f); why != "" {
+			step("sample %s left out: %s", filepath.Base(f), why)
 			continue
 		}
 		raw, err := os.ReadFile(f)
@@ -219,8 +250,10 @@ func runWorkload(ctx context.Context, c client.Client) error {
 func ptr[T any](v T) *T { return &v }
 
 func report(ctx context.Context, c client.Client, st *state, applied []*unstructured.Unstructured) error {
-	fmt.Println()
-	fmt.Println("Meshplane objects accepted by the API server (OpenAPI + CEL validation):")
+	if len(applied) > 0 {
+		fmt.Println()
+		fmt.Println("Samples applied from config/samples:")
+	}
 	for _, u := range applied {
 		name := u.GetName()
 		if u.GetNamespace() != "" {
@@ -243,16 +276,14 @@ func report(ctx context.Context, c client.Client, st *state, applied []*unstruct
 	}
 	bin, _ := cluster.BinDir()
 	fmt.Printf(`
-The Meshplane controllers for these kinds land with their own issues; today the
-manager serves metrics and probes and the API server enforces every validation rule.
+The manager reconciles %s.
 
 Use the cluster:
   export KUBECONFIG=%s
   %s/kubectl get meshplane            # every Meshplane kind (category)
   %s/kubectl get nodes,pods -A
-  curl -s http://%s/metrics | grep meshplane_
+  curl -s http://%s/metrics | grep meshplane_    # plain HTTP here (--metrics-secure=false); the chart serves HTTPS with a token
 Logs: manager %s, cluster %s
-Stop and remove it: make demo-down
-`, st.Kubeconfig, bin, bin, st.MetricsAddr, st.ManagerLog, st.ClusterLogs)
+`, strings.Join(setup.ReconciledKinds(), ", "), st.Kubeconfig, bin, bin, st.MetricsAddr, st.ManagerLog, st.ClusterLogs)
 	return nil
 }

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -75,7 +77,7 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  s,
 		Cache:                   cacheOpts,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
@@ -108,6 +110,23 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 		return nil, fmt.Errorf("registering the metrics collector: %w", err)
 	}
 	return &Manager{Manager: mgr, Registry: reg, Options: o, Clock: clock.RealClock{}}, nil
+}
+
+// metricsOptions serves metrics over HTTPS behind Kubernetes authentication
+// and authorization when o.SecureMetrics is set, as kubebuilder projects do,
+// and over plain HTTP otherwise. HTTP/2 is off on the secure endpoint
+// (CVE-2023-44487, CVE-2023-39325: rapid reset and stream cancellation).
+func metricsOptions(o Options) metricsserver.Options {
+	if !o.SecureMetrics {
+		return metricsserver.Options{BindAddress: o.MetricsAddr}
+	}
+	return metricsserver.Options{
+		BindAddress:    o.MetricsAddr,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+		CertDir:        o.MetricsCertDir,
+		TLSOpts:        []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
 }
 
 // CRDsServed returns a readiness check that passes when the API server

@@ -21,6 +21,16 @@ type Options struct {
 	// MetricsAddr is the address of the Prometheus metrics endpoint; "0"
 	// disables it.
 	MetricsAddr string
+	// SecureMetrics serves the metrics endpoint over HTTPS and lets only
+	// callers through whose token the API server authenticates
+	// (TokenReview) and authorizes for GET on the /metrics non-resource URL
+	// (SubjectAccessReview). False serves plain HTTP without authentication
+	// (the zero value, for tests; the --metrics-secure flag defaults to true).
+	SecureMetrics bool
+	// MetricsCertDir holds tls.crt and tls.key of the secure metrics
+	// endpoint (reloaded when they change); a self-signed certificate when
+	// empty.
+	MetricsCertDir string
 	// ProbeAddr is the address of /healthz and /readyz.
 	ProbeAddr string
 	// LeaderElect enables leader election so replicas can run side by side.
@@ -49,7 +59,9 @@ type Options struct {
 
 // BindFlags registers the options on fs with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", `Address of the Prometheus metrics endpoint ("0" disables it).`)
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", `Address of the Prometheus metrics endpoint ("0" disables it).`)
+	fs.BoolVar(&o.SecureMetrics, "metrics-secure", true, "Serve metrics over HTTPS to callers the API server authenticates and authorizes (GET on /metrics, e.g. the metrics-reader ClusterRole). --metrics-secure=false serves plain HTTP to anyone who can reach the port.")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the secure metrics endpoint (a self-signed certificate when empty).")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Enable leader election, so several replicas can run with one active.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (the pod's namespace when empty).")

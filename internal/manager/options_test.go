@@ -14,7 +14,7 @@ func TestOptions(t *testing.T) {
 		check   func(Options) error
 	}{
 		{args: nil, check: func(o Options) error {
-			if o.MetricsAddr != ":8080" || o.ProbeAddr != ":8081" || o.LeaderElect || o.OperatorNamespace != "meshplane-system" {
+			if o.MetricsAddr != ":8443" || !o.SecureMetrics || o.ProbeAddr != ":8081" || o.LeaderElect || o.OperatorNamespace != "meshplane-system" {
 				return fmt.Errorf("defaults: %+v", o)
 			}
 			return nil

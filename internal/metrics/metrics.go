@@ -29,8 +29,16 @@ func init() {
 	ctrlmetrics.Registry.MustRegister(BuildInfo, ProviderRegistered)
 }
 
-// Version returns the main module's version as built, or "devel".
+// stampedVersion is set at link time by `make image` (hack/image.sh:
+// -X github.com/meshplane/meshplane/internal/metrics.stampedVersion=VERSION).
+var stampedVersion string
+
+// Version returns the version `make image` stamped, else the main module's
+// version as built, or "devel".
 func Version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -28,9 +29,10 @@ import (
 func haValues() map[string]any {
 	return map[string]any{
 		"replicaCount": 2,
-		"metrics":      map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
-		"crds":         map[string]any{"templated": true},
-		"concurrent":   map[string]any{"all": 2, "canary": 4},
+		"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true},
+			"readerServiceAccounts": []any{map[string]any{"name": "prometheus", "namespace": Namespace}}},
+		"crds":       map[string]any{"templated": true},
+		"concurrent": map[string]any{"all": 2, "canary": 4},
 	}
 }
 
@@ -99,7 +101,7 @@ func TestTemplateDefault(t *testing.T) {
 			t.Errorf("%s/%s lacks the instance label", o.GetKind(), o.GetName())
 		}
 	}
-	want := map[string]int{"ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Service": 1, "Deployment": 1}
+	want := map[string]int{"ServiceAccount": 1, "ClusterRole": 2, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Service": 1, "Deployment": 1}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Errorf("rendered kinds %v, want %v", kinds, want)
 	}
@@ -109,7 +111,7 @@ func TestTemplateDefault(t *testing.T) {
 	}
 	checkRestrictedPodSpec(t, d)
 	c := d.Spec.Template.Spec.Containers[0]
-	for _, arg := range []string{"--leader-elect=true", "--leader-election-namespace=" + Namespace, "--operator-namespace=" + Namespace, "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"} {
+	for _, arg := range []string{"--leader-elect=true", "--leader-election-namespace=" + Namespace, "--operator-namespace=" + Namespace, "--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081"} {
 		if !containsString(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
 		}
@@ -158,8 +160,24 @@ func TestTemplateHA(t *testing.T) {
 	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
 		t.Errorf("PDB minAvailable %v, want 1", pdb.Spec.MinAvailable)
 	}
-	if len(byKind(objs, "ServiceMonitor")) != 1 {
+	if sm := byKind(objs, "ServiceMonitor"); len(sm) != 1 {
 		t.Errorf("serviceMonitor.enabled rendered no ServiceMonitor")
+	} else {
+		// Secure metrics: HTTPS with Prometheus's service account token.
+		eps, _, _ := unstructured.NestedSlice(sm[0].Object, "spec", "endpoints")
+		ep, _ := eps[0].(map[string]any)
+		if ep["scheme"] != "https" || ep["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" {
+			t.Errorf("ServiceMonitor endpoint %v: want scheme https and the service account token", ep)
+		}
+	}
+	var readerBound bool
+	for _, b := range byKind(objs, "ClusterRoleBinding") {
+		if b.GetName() == ReleaseName+"-metrics-reader" {
+			readerBound = true
+		}
+	}
+	if !readerBound {
+		t.Errorf("metrics.readerServiceAccounts rendered no metrics-reader ClusterRoleBinding")
 	}
 	checkTemplatedCRDs(t, byKind(objs, "CustomResourceDefinition"))
 }
@@ -247,7 +265,7 @@ func TestClusterRoleEqualsMarkers(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &want); err != nil {
 		t.Fatal(err)
 	}
-	got := one[rbacv1.ClusterRole](t, render(t, nil, false), "ClusterRole")
+	got := namedClusterRole(t, render(t, nil, false), ReleaseName+"-manager")
 	if !reflect.DeepEqual(got.Rules, want.Rules) {
 		t.Errorf("chart ClusterRole rules differ from config/rbac/role.yaml (run make manifests chart)\n got: %v\nwant: %v", got.Rules, want.Rules)
 	}
@@ -257,6 +275,47 @@ func TestClusterRoleEqualsMarkers(t *testing.T) {
 				t.Errorf("wildcard %q in rule %v", v, r)
 			}
 		}
+	}
+}
+
+func namedClusterRole(t *testing.T, objs []*unstructured.Unstructured, name string) *rbacv1.ClusterRole {
+	t.Helper()
+	for _, o := range byKind(objs, "ClusterRole") {
+		if o.GetName() == name {
+			r := &rbacv1.ClusterRole{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, r, true); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+	}
+	t.Fatalf("no ClusterRole %s rendered", name)
+	return nil
+}
+
+// TestMetricsReaderRole: the chart's metrics-reader ClusterRole grants what
+// config/rbac/metrics_reader_role.yaml does (GET on /metrics), and plain
+// HTTP is an explicit choice.
+func TestMetricsReaderRole(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "config", "rbac", "metrics_reader_role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := namedClusterRole(t, render(t, nil, false), ReleaseName+"-metrics-reader")
+	if !reflect.DeepEqual(got.Rules, want.Rules) {
+		t.Errorf("metrics-reader rules %v, want %v (run make chart)", got.Rules, want.Rules)
+	}
+	d := one[appsv1.Deployment](t, render(t, map[string]any{"metrics": map[string]any{"secure": false, "port": 8080}}, false), "Deployment")
+	if !containsString(d.Spec.Template.Spec.Containers[0].Args, "--metrics-secure=false") {
+		t.Errorf("metrics.secure=false: args %v", d.Spec.Template.Spec.Containers[0].Args)
 	}
 }
 
@@ -392,4 +451,30 @@ func containsString(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestDefaultImageIsMakeImage: the chart's default image is the one `make
+// image` builds, <Makefile IMAGE_REPO>:v<VERSION> (make chart writes it).
+func TestDefaultImageIsMakeImage(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^IMAGE_REPO \?= (\S+)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("Makefile has no IMAGE_REPO ?= default")
+	}
+	want := string(m[1]) + ":v" + strings.TrimSpace(string(v))
+	d := one[appsv1.Deployment](t, render(t, nil, false), "Deployment")
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != want {
+		t.Errorf("default image %s, make image builds %s (run make chart)", got, want)
+	}
 }

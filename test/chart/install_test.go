@@ -3,6 +3,7 @@ package chart
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -231,7 +232,22 @@ func TestInstallOnSimulatedCluster(t *testing.T) {
 		}
 		return l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "", "no holder yet"
 	})
-	code, body := httpGet("http://" + metricsAddr + "/metrics")
+	// Secure metrics: a scraper's token bound by the chart to the
+	// metrics-reader ClusterRole (metrics.readerServiceAccounts) gets them,
+	// no token gets 401.
+	if _, err := cs.CoreV1().ServiceAccounts(Namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	scraper, err := cs.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, "prometheus", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The endpoint listens once its self-signed certificate is generated.
+	waitUntil(t, ctx, "the secure metrics endpoint to answer 401 without a token", func() (bool, string) {
+		code, body := httpsGet("https://"+metricsAddr+"/metrics", "")
+		return code == http.StatusUnauthorized, fmt.Sprintf("%d %s", code, body)
+	})
+	code, body := httpsGet("https://"+metricsAddr+"/metrics", scraper.Status.Token)
 	if code != http.StatusOK || !strings.Contains(body, "meshplane_build_info") {
 		t.Errorf("metrics: %d, meshplane_build_info missing", code)
 	}
@@ -278,6 +294,26 @@ func waitUntil(t *testing.T, ctx context.Context, what string, f func() (bool, s
 
 func httpGet(url string) (int, string) {
 	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// httpsGet GETs url with a bearer token; the manager's metrics
+// certificate is self-signed.
+func httpsGet(url, token string) (int, string) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test endpoint
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}

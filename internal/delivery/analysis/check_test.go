@@ -175,16 +175,21 @@ func TestCheckQueryErrors(t *testing.T) {
 	p.SetError("boom", http.StatusInternalServerError, "storage on fire")
 	p.SetError("unavailable", http.StatusServiceUnavailable, "")
 	ms := []meshv1alpha1.CanaryMetric{
-		{Name: "bad", Query: "bad}", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}},
+		// Valid PromQL the server refuses anyway (bad_data), e.g. a
+		// Prometheus-compatible server with another dialect.
+		{Name: "bad", Query: "bad", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}},
 		{Name: "boom", Query: "boom", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}},
 		{Name: "unavailable", Query: "unavailable", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}},
 		{Name: "placeholder", Query: "x{{ nope }}", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}},
+		// Malformed PromQL is refused by Prometheus's parser before sending.
+		{Name: "malformed", Query: "bad}", ThresholdRange: meshv1alpha1.ThresholdRange{Min: s("0")}},
 	}
 	rs := (&Checker{}).Check(context.Background(), server(p), nil, ms, target(meshv1alpha1.ProviderIstio))
-	wantFailed(t, rs[0], "could not evaluate query bad}", "bad_data", "parse error")
+	wantFailed(t, rs[0], "could not evaluate query bad", "bad_data", "parse error")
 	wantFailed(t, rs[1], p.URL, "storage on fire")
 	wantFailed(t, rs[2], p.URL, "503")
 	wantFailed(t, rs[3], "unknown placeholder {{ nope }}")
+	wantFailed(t, rs[4], "query bad} is not valid PromQL", "unexpected character")
 	if len(p.Queries()) != 3 {
 		t.Fatalf("a query that did not render was sent: %q", p.Queries())
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 )
@@ -106,5 +107,23 @@ func Query(m meshv1alpha1.CanaryMetric, t Target) (string, error) {
 	if len(unknown) > 0 {
 		return "", fmt.Errorf("metric %q: unknown placeholder %s in query; use {{ namespace }}, {{ target }}, {{ service }} or {{ interval }}", m.Name, strings.Join(unknown, ", "))
 	}
+	if _, err := Parse(out); err != nil {
+		return "", fmt.Errorf("metric %q: %w", m.Name, err)
+	}
 	return out, nil
+}
+
+// promQL is Prometheus's own PromQL parser with its default options (no
+// experimental functions), as a Prometheus server without feature flags
+// parses.
+var promQL = parser.NewParser(parser.Options{})
+
+// Parse parses a rendered query with Prometheus's PromQL parser and
+// returns its expression; the error names the position and what is wrong.
+func Parse(q string) (parser.Expr, error) {
+	expr, err := promQL.ParseExpr(q)
+	if err != nil {
+		return nil, fmt.Errorf("query %s is not valid PromQL: %w", q, err)
+	}
+	return expr, nil
 }

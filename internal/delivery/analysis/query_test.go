@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -38,9 +40,16 @@ func TestBuiltinQueriesGolden(t *testing.T) {
 				if strings.Contains(q, "{{") || strings.Contains(q, "}}") {
 					t.Errorf("%s: placeholder left in %s", name, q)
 				}
-				if err := balanced(q); err != "" {
-					t.Errorf("%s: %s in %s", name, err, q)
+				expr, err := Parse(q)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
 				}
+				// One value per check: the built-ins aggregate to a
+				// single instant-vector series.
+				if expr.Type() != parser.ValueTypeVector {
+					t.Errorf("%s: type %s, want an instant vector: %s", name, expr.Type(), q)
+				}
+				checkBuiltinAST(t, p, name, expr)
 				b.WriteString("# " + name + "\n" + q + "\n")
 			}
 			got := b.String()
@@ -162,44 +171,119 @@ func TestQueryCustom(t *testing.T) {
 	}
 }
 
-// balanced checks the brackets of a query outside string literals: a cheap
-// guard against a malformed built-in (no PromQL parser in this module).
-func balanced(q string) string {
-	var stack []rune
-	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
-	inStr := false
-	for i, r := range q {
-		switch {
-		case r == '"' && (i == 0 || q[i-1] != '\\'):
-			inStr = !inStr
-		case inStr:
-		case r == '(' || r == '[' || r == '{':
-			stack = append(stack, r)
-		case pairs[r] != 0:
-			if len(stack) == 0 || stack[len(stack)-1] != pairs[r] {
-				return "unbalanced " + string(r)
+// checkBuiltinAST checks the parsed built-in: the metric each selector
+// reads, that every selector pins the namespace and the workload with an
+// exact matcher, and the range window.
+func checkBuiltinAST(t *testing.T, p meshv1alpha1.Provider, name string, expr parser.Expr) {
+	t.Helper()
+	metrics := map[string]bool{}
+	var windows []time.Duration
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		switch n := n.(type) {
+		case *parser.MatrixSelector:
+			windows = append(windows, n.Range)
+		case *parser.VectorSelector:
+			metrics[n.Name] = true
+			exact := map[string]string{}
+			for _, m := range n.LabelMatchers {
+				if m.Type == labels.MatchEqual {
+					exact[m.Name] = m.Value
+				}
 			}
-			stack = stack[:len(stack)-1]
+			ns, wl := "namespace", "deployment"
+			switch p {
+			case meshv1alpha1.ProviderIstio:
+				ns, wl = "destination_workload_namespace", "destination_workload"
+			case meshv1alpha1.ProviderCilium:
+				ns, wl = "destination_namespace", "destination_workload"
+			}
+			if exact[ns] != "shop" || exact[wl] != "checkout" {
+				t.Errorf("%s %s: selector %s does not pin %s=shop and %s=checkout exactly", p, name, n, ns, wl)
+			}
+		}
+		return nil
+	})
+	want := map[meshv1alpha1.Provider]map[string]string{
+		meshv1alpha1.ProviderIstio:   {RequestSuccessRate: "istio_requests_total", RequestDuration: "istio_request_duration_milliseconds_bucket"},
+		meshv1alpha1.ProviderLinkerd: {RequestSuccessRate: "response_total", RequestDuration: "response_latency_ms_bucket"},
+		meshv1alpha1.ProviderCilium:  {RequestSuccessRate: "hubble_http_requests_total", RequestDuration: "hubble_http_request_duration_seconds_bucket"},
+	}[p][name]
+	if len(metrics) != 1 || !metrics[want] {
+		t.Errorf("%s %s: reads %v, want only %s", p, name, metrics, want)
+	}
+	for _, w := range windows {
+		if w != 30*time.Second {
+			t.Errorf("%s %s: range window %s, want the analysis interval 30s", p, name, w)
 		}
 	}
-	if inStr {
-		return "unterminated string"
+	if len(windows) == 0 {
+		t.Errorf("%s %s: no range selector", p, name)
 	}
-	if len(stack) > 0 {
-		return "unclosed " + string(stack)
-	}
-	return ""
 }
 
-func TestBalanced(t *testing.T) {
-	for q, want := range map[string]string{
-		`sum(rate(x{a="(}"}[1m]))`: "",
-		`sum(rate(x{a="b"}[1m])`:   "unclosed (",
-		`x{a="b"]`:                 "unbalanced ]",
-		`x{a="b}`:                  "unterminated string",
+// TestParseRefusesMalformedQueries: what the bracket-balance guard caught,
+// and what only a real parser catches.
+func TestParseRefusesMalformedQueries(t *testing.T) {
+	for _, q := range []string{
+		`sum(rate(x{a="b"}[1m])`,          // unclosed (
+		`x{a="b"]`,                        // wrong closing bracket
+		`x{a="b}`,                         // unterminated string
+		`sum(rate(x[1m])) by`,             // dangling by
+		`rate(x)`,                         // rate needs a range vector
+		`histogram_quantile(0.99, x[5m])`, // a range vector where an instant one is needed
+		`x{a=~"("}`,                       // invalid regular expression
+		`sum(rate(x[1q]))`,                // unknown duration unit
+		`nosuchfunction(x)`,               // unknown function
 	} {
-		if got := balanced(q); got != want {
-			t.Errorf("balanced(%s) = %q, want %q", q, got, want)
+		if _, err := Parse(q); err == nil {
+			t.Errorf("Parse(%s) accepted a malformed query", q)
 		}
+	}
+	for _, q := range []string{`sum(rate(x{a="(}"}[1m]))`, `vector(99)`, `up`, `x{ns="shop"}[30s]`} {
+		if _, err := Parse(q); err != nil {
+			t.Errorf("Parse(%s): %v", q, err)
+		}
+	}
+}
+
+// TestTemplatedQueriesParse renders every templated query Meshplane ships
+// (the Canary sample, the examples in docs/canary-analysis.md) and parses
+// it; Query refuses one that does not parse before anything is sent.
+func TestTemplatedQueriesParse(t *testing.T) {
+	var queries []string
+	for _, f := range []string{"../../../config/samples/meshplane_v1alpha1_canary.yaml", "../../../docs/canary-analysis.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		for i, l := range lines {
+			l = strings.TrimSpace(l)
+			switch {
+			case strings.HasPrefix(l, "query: |") && i+1 < len(lines):
+				queries = append(queries, strings.TrimSpace(lines[i+1]))
+			case strings.HasPrefix(l, "query:"):
+				queries = append(queries, strings.TrimSpace(strings.TrimPrefix(l, "query:")))
+			}
+		}
+	}
+	if len(queries) < 2 {
+		t.Fatalf("found %d templated queries in the sample and docs, want at least 2", len(queries))
+	}
+	for _, p := range meshv1alpha1.Providers {
+		for _, q := range queries {
+			out, err := Query(meshv1alpha1.CanaryMetric{Name: "custom", Query: q}, target(p))
+			if err != nil {
+				t.Errorf("%s: %v", q, err)
+				continue
+			}
+			if strings.Contains(out, "{{") {
+				t.Errorf("placeholder left in %s", out)
+			}
+		}
+	}
+	if _, err := Query(meshv1alpha1.CanaryMetric{Name: "broken", Query: `sum(rate(x{ns="{{ namespace }}"}[{{ interval }}])`}, target(meshv1alpha1.ProviderIstio)); err == nil ||
+		!strings.Contains(err.Error(), "not valid PromQL") {
+		t.Errorf("a query with an unclosed parenthesis rendered: %v", err)
 	}
 }
