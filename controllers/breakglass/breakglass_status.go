@@ -31,7 +31,7 @@ func setStatus(bg *meshv1alpha1.BreakGlass, out result, err error) status.Summar
 		if bg.Status.Phase == "" {
 			bg.Status.Phase = meshv1alpha1.BreakGlassPending
 		}
-		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, errorReason(err), err.Error())
+		status.Set(st, gen, meshv1alpha1.EngagedCondition, metav1.ConditionFalse, outcome.Reason(err, meshv1alpha1.ApplyFailedReason), err.Error())
 		return status.Summary{}
 	}
 	sum := out.summary()
@@ -91,19 +91,6 @@ func setRecord(bg *meshv1alpha1.BreakGlass, out result) {
 		// A pass over the objects ran: its conflicts replace the last.
 		bg.Status.Conflicts = conflicts(out.conflicts, out.restoring)
 	}
-}
-
-// errorReason is the Ready reason status.Finish gives err: the stalled
-// reason of a terminal error, the reason of a transient one, else
-// ApplyFailed. Engaged=False carries the same.
-func errorReason(err error) string {
-	if t, ok := outcome.AsTerminal(err); ok {
-		return t.StalledReason()
-	}
-	if r, ok := outcome.TransientReason(err); ok {
-		return r
-	}
-	return meshv1alpha1.ApplyFailedReason
 }
 
 func conflicts(cs []incident.Conflict, restoring bool) []meshv1alpha1.FieldConflict {

@@ -118,13 +118,7 @@ func memberReason(m *member) string {
 	if m.unreachable {
 		return meshv1alpha1.ClusterUnreachableReason
 	}
-	if t, ok := outcome.AsTerminal(m.err); ok {
-		return t.StalledReason()
-	}
-	if r, ok := outcome.TransientReason(m.err); ok {
-		return r
-	}
-	return meshv1alpha1.ApplyFailedReason
+	return outcome.Reason(m.err, meshv1alpha1.ApplyFailedReason)
 }
 
 // setMemberStatus records each member's conditions and material. Only what

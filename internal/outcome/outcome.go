@@ -224,3 +224,19 @@ func TransientReason(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// Reason is the condition reason an error reports: a terminal error's
+// Stalled reason, a wait's or a TransientError's reason, else fallback. It
+// is what status.Finish writes as the Ready reason.
+func Reason(err error, fallback string) string {
+	if t, ok := AsTerminal(err); ok {
+		return t.StalledReason()
+	}
+	if w, ok := AsWait(err); ok && w.Reason != "" {
+		return w.Reason
+	}
+	if r, ok := TransientReason(err); ok {
+		return r
+	}
+	return fallback
+}

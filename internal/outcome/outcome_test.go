@@ -79,3 +79,20 @@ func TestResult(t *testing.T) {
 		t.Fatalf("TransientReason = %q, %v", r, ok)
 	}
 }
+
+func TestReason(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("connection refused"), "ApplyFailed"},
+		{Stalled("InvalidSpec", "bad"), "InvalidSpec"},
+		{fmt.Errorf("x: %w", Conflict("exists")), "Conflict"},
+		{Wait("Waiting", time.Second, "istiod"), "Waiting"},
+		{Transient("ClusterUnreachable", errors.New("dial")), "ClusterUnreachable"},
+	} {
+		if got := Reason(tc.err, "ApplyFailed"); got != tc.want {
+			t.Errorf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
