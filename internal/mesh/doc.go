@@ -20,4 +20,11 @@
 //   - Translation is pure: a translator takes API objects and returns the
 //     mesh's objects without touching the API server, so it is table- and
 //     golden-tested; controllers own all I/O.
+//   - The contract is the only way in: controllers name no mesh and import
+//     no mesh package (make check-contract). What a controller needs to know
+//     about a mesh is a small optional interface beside the core ones, each
+//     in the file of its area, found through the Registry: output kinds to
+//     watch and route reading (routes.go), federation trust layout
+//     (trust.go), control-plane labels, revisions, tags and identity
+//     (install.go). RBAC markers for a mesh's kinds live in its package.
 package mesh
