@@ -8,6 +8,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/mesh/gamma"
 )
 
 const (
@@ -18,7 +19,10 @@ const (
 )
 
 // Provider is the Cilium provider.
-type Provider struct{}
+type Provider struct {
+	// Routes: traffic outputs are GAMMA HTTPRoutes.
+	gamma.Routes
+}
 
 // New returns the Cilium provider.
 func New() *Provider { return &Provider{} }

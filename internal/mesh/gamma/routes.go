@@ -77,3 +77,16 @@ func Weight(v any, n int) int64 {
 	}
 	return 0
 }
+
+// Routes is embedded by a provider whose traffic outputs are GAMMA
+// HTTPRoutes (Linkerd, Cilium): it gives the provider the traffic output
+// kinds and the route reader of mesh.TrafficOutputs and mesh.RouteReader.
+type Routes struct{}
+
+// TrafficOutputKinds returns the Gateway API HTTPRoute.
+func (Routes) TrafficOutputKinds() []client.Object { return []client.Object{OutputKind()} }
+
+// CanaryShare reads a Gateway API HTTPRoute (see CanaryShare).
+func (Routes) CanaryShare(u *unstructured.Unstructured, backend string) (int64, bool, error) {
+	return CanaryShare(u, backend)
+}

@@ -9,6 +9,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/mesh/gamma"
 )
 
 // Names Linkerd reads.
@@ -29,7 +30,10 @@ const (
 )
 
 // Provider is the Linkerd provider.
-type Provider struct{}
+type Provider struct {
+	// Routes: traffic outputs are GAMMA HTTPRoutes.
+	gamma.Routes
+}
 
 // New returns the Linkerd provider.
 func New() *Provider { return &Provider{} }

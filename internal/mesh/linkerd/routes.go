@@ -3,10 +3,7 @@ package linkerd
 import (
 	linkerdserver "github.com/linkerd/linkerd2/controller/gen/apis/server/v1beta3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/meshplane/meshplane/internal/mesh/gamma"
 )
 
 // The kinds Linkerd's translators write (TrafficSplit, Canary,
@@ -14,11 +11,6 @@ import (
 // The namespace's default-inbound-policy annotation is a field of a
 // Namespace, patched by the ZeroTrustPolicy controller under its own rule.
 // +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies;meshtlsauthentications;networkauthentications;httproutes,verbs=get;list;watch;create;update;patch;delete
-
-// TrafficOutputKinds returns the Gateway API HTTPRoute.
-func (*Provider) TrafficOutputKinds() []client.Object {
-	return []client.Object{gamma.OutputKind()}
-}
 
 // PolicyOutputKinds returns Server, AuthorizationPolicy,
 // MeshTLSAuthentication, NetworkAuthentication and Linkerd's policy
@@ -32,9 +24,4 @@ func (*Provider) PolicyOutputKinds() []client.Object {
 		&NetworkAuthentication{TypeMeta: metav1.TypeMeta{APIVersion: PolicyV1alpha1.String(), Kind: "NetworkAuthentication"}},
 		&HTTPRoute{TypeMeta: metav1.TypeMeta{APIVersion: PolicyV1beta3.String(), Kind: "HTTPRoute"}},
 	}
-}
-
-// CanaryShare reads a Gateway API HTTPRoute (gamma.CanaryShare).
-func (*Provider) CanaryShare(u *unstructured.Unstructured, backend string) (int64, bool, error) {
-	return gamma.CanaryShare(u, backend)
 }
