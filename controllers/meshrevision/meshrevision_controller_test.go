@@ -150,10 +150,17 @@ func TestMeshRevisionLifecycle(t *testing.T) {
 		return nil
 	})
 	testenv.MarkAvailable(t, c, ns)
-	got := waitRevision(t, c, "canary", "Ready", readyAtGeneration)
-	if got.Status.Phase != "InUse" || len(got.Status.Tags) != 1 || got.Status.Tags[0] != "prod" || len(got.Status.Components) != 1 {
-		t.Fatalf("status: %+v", got.Status)
-	}
+	// Ready comes first; the tag's use is seen once its webhook is in the
+	// cache, a moment later.
+	waitRevision(t, c, "canary", "Ready, in use through tag prod", func(rv *meshv1alpha1.MeshRevision) error {
+		if err := readyAtGeneration(rv); err != nil {
+			return err
+		}
+		if rv.Status.Phase != "InUse" || len(rv.Status.Tags) != 1 || rv.Status.Tags[0] != "prod" || len(rv.Status.Components) != 1 {
+			return testenv.Errorf("status: %+v", rv.Status)
+		}
+		return nil
+	})
 
 	t.Run("the tag webhook is written by EnsureTag", func(t *testing.T) {
 		var hook admissionregistrationv1.MutatingWebhookConfiguration
