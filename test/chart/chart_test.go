@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -460,19 +459,10 @@ func TestDefaultImageIsMakeImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	_, want, err := MakeImage(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^IMAGE_REPO \?= (\S+)$`).FindSubmatch(mk)
-	if m == nil {
-		t.Fatal("Makefile has no IMAGE_REPO ?= default")
-	}
-	want := string(m[1]) + ":v" + strings.TrimSpace(string(v))
 	d := one[appsv1.Deployment](t, render(t, nil, false), "Deployment")
 	if got := d.Spec.Template.Spec.Containers[0].Image; got != want {
 		t.Errorf("default image %s, make image builds %s (run make chart)", got, want)

@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"helm.sh/helm/v4/pkg/action"
 	chartcommon "helm.sh/helm/v4/pkg/chart/common"
@@ -86,4 +89,24 @@ func decode(manifest []byte) ([]*unstructured.Unstructured, error) {
 		}
 		out = append(out, &unstructured.Unstructured{Object: m})
 	}
+}
+
+// MakeImage returns the version and the image reference `make image`
+// builds by default: <Makefile IMAGE_REPO>:v<VERSION>, read from the
+// repository at root.
+func MakeImage(root string) (version, image string, err error) {
+	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		return "", "", err
+	}
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		return "", "", err
+	}
+	m := regexp.MustCompile(`(?m)^IMAGE_REPO \?= (\S+)$`).FindSubmatch(mk)
+	if m == nil {
+		return "", "", fmt.Errorf("%s/Makefile has no IMAGE_REPO ?= default", root)
+	}
+	version = strings.TrimSpace(string(v))
+	return version, string(m[1]) + ":v" + version, nil
 }

@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,20 +79,11 @@ func stderrOf(err error) string {
 // image `make image` builds.
 func makeDefaults(t *testing.T, root string) (version, image string) {
 	t.Helper()
-	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	version, image, err := chart.MakeImage(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^IMAGE_REPO \?= (\S+)$`).FindSubmatch(mk)
-	if m == nil {
-		t.Fatal("Makefile has no IMAGE_REPO ?= default")
-	}
-	version = strings.TrimSpace(string(v))
-	return version, string(m[1]) + ":v" + version
+	return version, image
 }
 
 func TestImageRunsAsTheChartDeploysIt(t *testing.T) {
