@@ -105,4 +105,8 @@ const (
 	BreakGlassActiveReason = "BreakGlassActive"
 	// DeletingReason: the object is being deleted.
 	DeletingReason = "Deleting"
+	// RecordLostReason: the record a BreakGlass restores from was deleted
+	// or replaced; nothing is restored until it is recreated or its loss
+	// accepted.
+	RecordLostReason = "RecordLost"
 )
