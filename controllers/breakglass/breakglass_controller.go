@@ -10,6 +10,7 @@ package breakglass
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -142,7 +143,8 @@ func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
 	return b.Complete(r)
 }
 
-// mapRecord maps a record Secret to the BreakGlass owning it.
+// mapRecord maps a record Secret to the BreakGlass owning it, or named by
+// it (a record recreated by hand has no owner reference).
 func (r *Reconciler) mapRecord(_ context.Context, o client.Object) []reconcile.Request {
 	if o.GetNamespace() != r.OperatorNamespace {
 		return nil
@@ -151,6 +153,9 @@ func (r *Reconciler) mapRecord(_ context.Context, o client.Object) []reconcile.R
 		if ref.Kind == "BreakGlass" && ref.APIVersion == meshv1alpha1.GroupVersion.String() {
 			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: ref.Name}}}
 		}
+	}
+	if name, ok := strings.CutPrefix(o.GetName(), "breakglass-"); ok && name != "" {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
 	}
 	return nil
 }
