@@ -179,6 +179,12 @@ func (r *Reconciler) engageWorkloads(ctx context.Context, bg *meshv1alpha1.Break
 // or its loss accepted (AcceptRecordLossAnnotation on a deleted
 // BreakGlass).
 func (r *Reconciler) restore(ctx context.Context, bg *meshv1alpha1.BreakGlass, out result) (result, error) {
+	if bg.Status.Phase == meshv1alpha1.BreakGlassRestored {
+		// Restored (and recorded so) before the record was deleted; the
+		// conflicts of that pass stay in status.
+		controllerutil.RemoveFinalizer(bg, Finalizer)
+		return out, r.deleteRecord(ctx, bg)
+	}
 	out.restoring = true
 	rec, _, err := r.loadRecord(ctx, bg)
 	if err != nil {
@@ -208,6 +214,11 @@ func (r *Reconciler) restore(ctx context.Context, bg *meshv1alpha1.BreakGlass, o
 			if err := r.runStep(ctx, bg, rec.Objects(step), true, &out); err != nil {
 				return out, fmt.Errorf("restoring (%s): %w", step, err)
 			}
+		}
+		// Restored is stored before the record goes: a record missing
+		// after that is not a loss.
+		if err := r.markRestored(ctx, bg, &out); err != nil {
+			return out, err
 		}
 		if err := r.deleteRecord(ctx, bg); err != nil {
 			return out, err

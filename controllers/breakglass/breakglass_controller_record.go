@@ -134,6 +134,22 @@ func (r *Reconciler) saveCopy(ctx context.Context, bg *meshv1alpha1.BreakGlass, 
 	return nil
 }
 
+// markRestored stores the phase Restored before the record is deleted.
+// Its conflicts go with it (the status is complete when it says
+// Restored).
+func (r *Reconciler) markRestored(ctx context.Context, bg *meshv1alpha1.BreakGlass, out *result) error {
+	if bg.Status.Phase == meshv1alpha1.BreakGlassRestored {
+		return nil
+	}
+	before := bg.DeepCopy()
+	bg.Status.Phase = meshv1alpha1.BreakGlassRestored
+	bg.Status.Conflicts = conflicts(out.conflicts, true)
+	if err := r.Client.Status().Patch(ctx, bg, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("recording the restore before deleting the record: %w", err)
+	}
+	return nil
+}
+
 // deleteRecord releases the record Secret's finalizer and deletes it.
 func (r *Reconciler) deleteRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass) error {
 	s := &corev1.Secret{}
