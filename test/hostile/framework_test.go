@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -203,11 +204,14 @@ func (h *H) Create(obj client.Object) {
 
 // Update reads obj's current state, applies mutate and updates it; it
 // returns the API server's answer (use Rejected on it for a refused update).
+// A conflict with a controller's write is retried on a fresh read.
 func (h *H) Update(obj client.Object, mutate func()) error {
 	h.Helper()
-	h.Must(h.C.Get(h.Ctx, client.ObjectKeyFromObject(obj), obj))
-	mutate()
-	return h.C.Update(h.Ctx, obj)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		h.Must(h.C.Get(h.Ctx, client.ObjectKeyFromObject(obj), obj))
+		mutate()
+		return h.C.Update(h.Ctx, obj)
+	})
 }
 
 // Rejected asserts err is the API server refusing the request (Invalid,
