@@ -300,10 +300,44 @@ func (r *Reconciler) scope(ctx context.Context, bg *meshv1alpha1.BreakGlass, d m
 			out = append(out, ns)
 		}
 	}
+	if err := scopeProblem(sc, list.Items, len(out)+len(taken)); err != nil {
+		return nil, err
+	}
 	if len(taken) > 0 && (len(out) == 0 || (sc != nil && len(sc.Namespaces) > 0)) {
 		return nil, heldConflict(taken)
 	}
 	return out, nil
+}
+
+// scopeProblem refuses a scope that would engage while holding nothing it
+// was asked to hold: a listed namespace that does not exist or is being
+// deleted, or a selector that matches no namespace. Nothing is recorded or
+// changed.
+func scopeProblem(sc *meshv1alpha1.BreakGlassScope, nss []corev1.Namespace, matched int) error {
+	const fix = "nothing was changed; scope is immutable: delete this BreakGlass and create one"
+	if sc != nil && len(sc.Namespaces) > 0 {
+		byName := make(map[string]*corev1.Namespace, len(nss))
+		for i := range nss {
+			byName[nss[i].Name] = &nss[i]
+		}
+		var probs []string
+		for i, n := range sc.Namespaces {
+			switch ns := byName[n]; {
+			case ns == nil:
+				probs = append(probs, fmt.Sprintf("spec.scope.namespaces[%d]: namespace %q does not exist", i, n))
+			case ns.DeletionTimestamp != nil:
+				probs = append(probs, fmt.Sprintf("spec.scope.namespaces[%d]: namespace %q is being deleted", i, n))
+			}
+		}
+		if len(probs) > 0 {
+			return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%s; %s that lists existing namespaces only", strings.Join(probs, "; "), fix)
+		}
+	}
+	if sc != nil && sc.NamespaceSelector != nil && matched == 0 {
+		sel, _ := metav1.LabelSelectorAsSelector(sc.NamespaceSelector)
+		return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "spec.scope.namespaceSelector (%s) matches no namespace; %s whose selector matches the namespaces to detach", sel, fix)
+	}
+	return nil
 }
 
 // heldByOthers maps each namespace another active BreakGlass holds to its
