@@ -379,6 +379,13 @@ func overlapStory(h *H, m Mesh) {
 			h.Create(bgs[i])
 			h.phase(bgs[i], meshv1alpha1.BreakGlassEngaged)
 		}
+		if engaged := webhookState(h, cfgs, nss); len(cfgs) > 0 {
+			for _, ns := range nss {
+				if n := strings.Count(engaged, `"values":["`+ns+`"]`); n != len(cfgs) {
+					h.Fatalf("engaged webhooks carry %d NotIn requirements on %s, want one per webhook (%d): %s", n, ns, len(cfgs), engaged)
+				}
+			}
+		}
 		for _, i := range del {
 			h.gone(bgs[i])
 		}
