@@ -124,7 +124,8 @@ func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
 	}
 	// A record Secret deleted (or being deleted) wakes its BreakGlass, so
 	// an engaged one reports the loss at once.
-	b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapRecord), builder.OnlyMetadata)
+	b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapRecord), builder.OnlyMetadata,
+		builder.WithPredicates(recordEvents{}))
 	// A BreakGlass gone releases its namespaces: the others (one waiting
 	// in Conflict for them) are looked at again at once.
 	b = b.Watches(&meshv1alpha1.BreakGlass{}, handler.Funcs{
@@ -142,6 +143,19 @@ func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
 	})
 	return b.Complete(r)
 }
+
+// recordEvents passes what a record Secret's BreakGlass must see at once:
+// its deletion (started or done) and a record recreated by hand (no owner
+// reference). Its creation by the controller itself wakes nothing, so
+// workload restarts keep their pace.
+type recordEvents struct{ predicate.Funcs }
+
+func (recordEvents) Create(e event.CreateEvent) bool { return len(e.Object.GetOwnerReferences()) == 0 }
+func (recordEvents) Delete(event.DeleteEvent) bool   { return true }
+func (recordEvents) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+}
+func (recordEvents) Generic(event.GenericEvent) bool { return false }
 
 // mapRecord maps a record Secret to the BreakGlass owning it, or named by
 // it (a record recreated by hand has no owner reference).

@@ -344,8 +344,10 @@ func scopeProblem(sc *meshv1alpha1.BreakGlassScope, nss []corev1.Namespace, matc
 // name: the namespaces of its record (status.record, written before it
 // changes anything) and those carrying its coverage annotation.
 func (r *Reconciler) heldByOthers(ctx context.Context, bg *meshv1alpha1.BreakGlass, nss []corev1.Namespace) (map[string]string, error) {
+	// Uncached: another BreakGlass's status.record may have been written a
+	// moment ago.
 	var list meshv1alpha1.BreakGlassList
-	if err := r.Client.List(ctx, &list); err != nil {
+	if err := r.APIReader.List(ctx, &list); err != nil {
 		return nil, err
 	}
 	active := map[string]bool{}
@@ -356,10 +358,12 @@ func (r *Reconciler) heldByOthers(ctx context.Context, bg *meshv1alpha1.BreakGla
 			continue
 		}
 		active[o.Name] = true
-		if o.Status.Record != nil {
-			for _, n := range o.Status.Record.Namespaces {
-				held[n] = o.Name
-			}
+		nss, err := r.recordedScope(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nss {
+			held[n] = o.Name
 		}
 	}
 	for _, ns := range nss {

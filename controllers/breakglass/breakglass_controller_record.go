@@ -170,6 +170,27 @@ func (r *Reconciler) deleteRecord(ctx context.Context, bg *meshv1alpha1.BreakGla
 	return nil
 }
 
+// recordedScope returns the namespaces o recorded: from status.record, or
+// from its record Secret when an operator stopped between writing the
+// Secret and copying it into status.
+func (r *Reconciler) recordedScope(ctx context.Context, o *meshv1alpha1.BreakGlass) ([]string, error) {
+	if o.Status.Record != nil {
+		return o.Status.Record.Namespaces, nil
+	}
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: secretName(o)}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the record of BreakGlass %s: %w", o.Name, err)
+	}
+	rec, err := incident.DecodeRecord(s.Data[incident.RecordKey])
+	if err != nil || rec.UID != string(o.UID) {
+		return nil, nil //nolint:nilerr // not a record of o: o holds nothing by it
+	}
+	return rec.Namespaces, nil
+}
+
 // heldNamespaces returns the namespaces carrying bg's coverage annotation.
 func (r *Reconciler) heldNamespaces(ctx context.Context, bg *meshv1alpha1.BreakGlass) ([]string, error) {
 	var list corev1.NamespaceList
