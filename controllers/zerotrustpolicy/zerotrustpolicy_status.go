@@ -28,7 +28,11 @@ func setStatus(p *meshv1alpha1.ZeroTrustPolicy, out result, err error) status.Su
 	}
 	p.Status.Inventory = out.applied.Inventory
 	p.Status.Mode = Mode(&p.Spec)
-	return status.Summary{Message: fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider)}
+	msg := fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider)
+	if out.enforcement != "" {
+		msg += ": " + out.enforcement
+	}
+	return status.Summary{Message: msg}
 }
 
 // Mode renders the effective mTLS mode and default action, e.g.
