@@ -71,8 +71,10 @@ type Kind struct {
 // Controller starts the controller of k: named, with its --concurrent
 // options, watching the kind, every served output kind, and namespaces
 // whose labels or annotations change (a namespace moving to another mesh
-// switches the provider; a BreakGlass engaging annotates it). The caller
-// adds its own watches and completes the builder.
+// switches the provider; a BreakGlass engaging annotates it), and
+// MeshInstalls whose spec changes (what a mesh can enforce depends on how
+// it is installed, so a refusal is re-decided). The caller adds its own
+// watches and completes the builder.
 func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder {
 	inNamespace := func(ctx context.Context, o client.Object) []reconcile.Request {
 		return Requests(ctx, c, k.List, o.GetName(), nil)
@@ -81,7 +83,10 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 		WithOptions(mgr.ControllerOptions(k.Name)).
 		For(k.Object, builder.WithPredicates(k.Predicate)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(inNamespace),
-			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&meshv1alpha1.MeshInstall{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return Requests(ctx, c, k.List, "", nil)
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...) {
 		b = b.Owns(o)
 	}

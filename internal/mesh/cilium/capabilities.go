@@ -87,30 +87,22 @@ func routingFix(s mesh.Scope) string {
 // accepted only with mutual authentication); encryption only with
 // transparent encryption on.
 func (*Provider) Enforcement(s mesh.Scope, spec *meshv1alpha1.ZeroTrustPolicySpec) string {
-	parts := []string{"identity-based L3/L4 policy enforced"}
+	msg := "identity-based L3/L4 policy enforced"
 	if hasL7(spec) {
-		parts[0] += ", L7 HTTP rules by Cilium's Envoy"
+		msg += ", L7 HTTP rules by Cilium's Envoy"
 	}
-	strict := spec.MTLS == nil || spec.MTLS.Mode != meshv1alpha1.MTLSPermissive
-	var not []string
+	auth := "mutually authenticated"
 	switch {
-	case strict:
-		parts = append(parts, "traffic mutually authenticated")
-	case s.Install.MutualAuth:
-		not = append(not, "not authenticated (mtls.mode Permissive)")
-	default:
-		not = append(not, "not authenticated (mutual auth off)")
+	case spec.MTLS != nil && spec.MTLS.Mode == meshv1alpha1.MTLSPermissive && s.Install.MutualAuth:
+		auth = "not authenticated (mtls.mode Permissive)"
+	case spec.MTLS != nil && spec.MTLS.Mode == meshv1alpha1.MTLSPermissive:
+		auth = "not authenticated (mutual auth off)"
 	}
+	enc := "not encrypted (encryption off)"
 	if s.Install.Encryption != "" {
-		parts = append(parts, "encrypted ("+string(s.Install.Encryption)+")")
-	} else {
-		not = append(not, "not encrypted (encryption off)")
+		enc = "encrypted (" + string(s.Install.Encryption) + ")"
 	}
-	msg := strings.Join(parts, "; ")
-	if len(not) > 0 {
-		msg += "; traffic " + strings.Join(not, " and ")
-	}
-	return msg
+	return msg + "; traffic " + auth + " and " + enc
 }
 
 func hasL7(spec *meshv1alpha1.ZeroTrustPolicySpec) bool {
