@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -73,10 +74,12 @@ func TestCiliumStrictNeedsMutualAuthAndEncryption(t *testing.T) {
 
 	// Permissive is accepted without either, and says what that means.
 	setInstall(false, nil)
-	cur := &meshv1alpha1.ZeroTrustPolicy{}
-	must(t, c.Get(ctx, key, cur))
-	cur.Spec.MTLS = &meshv1alpha1.MTLSSettings{Mode: meshv1alpha1.MTLSPermissive}
-	must(t, c.Update(ctx, cur))
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &meshv1alpha1.ZeroTrustPolicy{}
+		must(t, c.Get(ctx, key, cur))
+		cur.Spec.MTLS = &meshv1alpha1.MTLSSettings{Mode: meshv1alpha1.MTLSPermissive}
+		return c.Update(ctx, cur)
+	}))
 	testenv.Eventually(t, testenv.DefaultTimeout, "Permissive says what is not enforced", func() error {
 		want := "Succeeded: 1 output(s) applied for Cilium: identity-based L3/L4 policy enforced, L7 HTTP rules by Cilium's Envoy; " +
 			"traffic not authenticated (mutual auth off) and not encrypted (encryption off)"
