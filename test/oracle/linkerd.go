@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"cmp"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -144,6 +145,9 @@ func bestRoute(routes []*linkerd.HTTPRoute, r Request) *linkerd.HTTPRoute {
 	if len(hits) == 0 {
 		return nil
 	}
+	// Gateway API leaves the rank of regular expressions to the
+	// implementation; Meshplane never relies on it (a route with one is
+	// alone on its Server), so any rank does.
 	key := func(m linkerd.HTTPRouteMatch) int {
 		switch {
 		case m.Path == nil:
@@ -172,8 +176,11 @@ func linkerdMatch(m linkerd.HTTPRouteMatch, r Request) bool {
 		return false
 	}
 	if p := m.Path; p != nil {
-		if p.Type == "Exact" {
+		switch p.Type {
+		case "Exact":
 			return r.Path == p.Value
+		case "RegularExpression":
+			return regexp.MustCompile("^(?:" + p.Value + ")$").MatchString(r.Path)
 		}
 		return segmentPrefix(p.Value, r.Path)
 	}

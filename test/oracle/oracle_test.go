@@ -235,9 +235,9 @@ func genPolicy(rng *rand.Rand) *meshv1alpha1.ZeroTrustPolicy {
 		for range rng.IntN(3) {
 			var d meshv1alpha1.TrafficDestination
 			for len(d.Ports)+len(d.Methods)+len(d.Paths) == 0 {
-				d.Ports = subset(rng, false, int32(8080), int32(9090))
+				d.Ports = subset(rng, rng.IntN(4) != 0, int32(8080), int32(9090))
 				d.Methods = subset(rng, false, meshv1alpha1.HTTPMethod("GET"), meshv1alpha1.HTTPMethod("POST"))
-				d.Paths = subset(rng, false, "/api/*", "/health")
+				d.Paths = subset(rng, false, "/api/*", "/health", "/ap*")
 			}
 			rule.To = append(rule.To, d)
 		}
@@ -261,7 +261,7 @@ func policyRequests() []Request {
 	for _, c := range callers {
 		for _, port := range []int32{8080, 9090, 7070} {
 			for _, m := range []string{"GET", "POST", "DELETE"} {
-				for _, path := range []string{"/api/v1", "/api/", "/health", "/healthz", "/"} {
+				for _, path := range []string{"/api/v1", "/api/", "/api", "/apix", "/health", "/healthz", "/"} {
 					r := c
 					r.Port, r.Method, r.Path = port, m, path
 					out = append(out, r)
