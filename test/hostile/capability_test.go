@@ -124,6 +124,7 @@ func noWaypoint(ns, features string) string {
 
 func init() {
 	Register(sharedCapabilityCases()...)
+	Register(linkerdCases()...)
 	Register(isolatedCapabilityCases()...)
 }
 
@@ -200,6 +201,52 @@ func refusedEncryption(enc meshv1alpha1.CiliumEncryption) func(h *H) {
 		h.Refused(mi, "spec.cilium.encryption: Invalid value",
 			"spec.cilium.encryption.ipsecKeySecretRef is required with type IPsec and only allowed with it")
 		h.Control("ZeroTrustPolicy", Cilium)
+	}
+}
+
+// linkerdOverlap is the refusal of two rules narrowing port 8080.
+const linkerdOverlap = "feature AllowHTTPMethodPath is not supported by Linkerd: spec.rules[0] and spec.rules[1] both narrow port 8080 by method or path; " +
+	"Linkerd authorizes a request only by the one route it matches, so one rule's sources would be refused on the other's requests: " +
+	"narrow each port by method or path in one rule only, or use different ports; remove the feature from the spec or choose another provider (nothing was applied)"
+
+// linkerdCases are policies Linkerd would enforce differently from the
+// intent (found by the semantic oracle, test/oracle).
+func linkerdCases() []Case {
+	second := meshv1alpha1.AllowRule{From: []meshv1alpha1.TrafficSource{{Namespaces: []string{"ops"}}},
+		To: []meshv1alpha1.TrafficDestination{{Ports: []int32{8080}, Paths: []string{"/admin/*"}}}}
+	return []Case{
+		{Category: "capability", Kind: "ZeroTrustPolicy", Mesh: Linkerd, Name: "two rules narrow one port by method or path",
+			Run: func(h *H) {
+				ns := h.Namespace(Linkerd)
+				before := h.Inventory(ns)
+				p := l7Policy(ns, "overlap", Linkerd)
+				p.Spec.Rules = append(p.Spec.Rules, second)
+				h.Create(p)
+				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, linkerdOverlap)
+				h.Same(ns, before)
+				h.Control("ZeroTrustPolicy", Linkerd)
+			}},
+		{Category: "capability", Kind: "ZeroTrustPolicy", Mesh: Linkerd, Name: "update adds a second rule narrowing the port",
+			Run: func(h *H) {
+				ns := h.Namespace(Linkerd)
+				p := l7Policy(ns, "policy", Linkerd)
+				h.Create(p)
+				h.Ready(p)
+				before := h.Inventory(ns)
+				h.Must(h.Update(p, func() { p.Spec.Rules = append(p.Spec.Rules, second) }))
+				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, linkerdOverlap)
+				h.Same(ns, before)
+			}},
+		{Category: "capability", Kind: "ZeroTrustPolicy", Mesh: Linkerd, Name: "path prefix inside a segment",
+			Run: func(h *H) {
+				ns := h.Namespace(Linkerd)
+				before := h.Inventory(ns)
+				p := l7Policy(ns, "prefix", Linkerd)
+				p.Spec.Rules[0].To[0].Paths = []string{"/ap*"}
+				h.Create(p)
+				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, `spec.rules[0].to[0].paths: "/ap*": Linkerd matches path prefixes by whole segments; end the prefix with /* (e.g. "/ap/*")`)
+				h.Same(ns, before)
+			}},
 	}
 }
 
