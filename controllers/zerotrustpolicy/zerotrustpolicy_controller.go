@@ -139,6 +139,8 @@ type result struct {
 	// enforcement says what the policy is and is not enforced as in this
 	// install, empty when as written.
 	enforcement string
+	// proxies is what running pods' proxies started with.
+	proxies proxies
 }
 
 // reconcile runs the phases: the BreakGlass hold, the mesh, the
@@ -191,7 +193,8 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 	} else {
 		controllerutil.RemoveFinalizer(p, Finalizer)
 	}
-	return out, nil
+	out.proxies, err = r.checkProxies(ctx, p.Namespace, found.Provider, objs)
+	return out, err
 }
 
 // translate checks a namespace-wide mesh policy's rule, then translates p

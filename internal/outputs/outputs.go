@@ -31,6 +31,9 @@ import (
 type Deps struct {
 	// Client reads through the cache and writes.
 	Client client.Client
+	// APIReader reads without the cache, for kinds no controller watches
+	// (pods, listed once per reconcile where a mesh needs them).
+	APIReader client.Reader
 	// Registry resolves providers.
 	Registry *mesh.Registry
 	// Resolver finds the mesh of a namespace.
@@ -45,11 +48,12 @@ type Deps struct {
 // counts writes. name is the controller's (its Event reporter).
 func NewDeps(c client.Client, mgr *manager.Manager, name string) Deps {
 	return Deps{
-		Client:   c,
-		Registry: mgr.Registry,
-		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
-		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
-		Events:   mgr.EventRecorder(name),
+		Client:    c,
+		APIReader: mgr.GetAPIReader(),
+		Registry:  mgr.Registry,
+		Resolver:  &discovery.Resolver{Reader: c, Registry: mgr.Registry},
+		Applier:   &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
+		Events:    mgr.EventRecorder(name),
 	}
 }
 
