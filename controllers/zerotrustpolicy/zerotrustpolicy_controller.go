@@ -193,8 +193,10 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 	} else {
 		controllerutil.RemoveFinalizer(p, Finalizer)
 	}
-	out.proxies, err = r.checkProxies(ctx, p.Namespace, found.Provider, objs)
-	return out, err
+	if out.proxies, err = r.checkProxies(ctx, p.Namespace, found.Provider, objs); err != nil {
+		return out, err
+	}
+	return out, r.rollout(ctx, p, &out.proxies)
 }
 
 // translate checks a namespace-wide mesh policy's rule, then translates p

@@ -1,8 +1,10 @@
 package zerotrustpolicy
 
 import (
+	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -55,7 +57,7 @@ func TestLinkerdStaleProxies(t *testing.T) {
 	key := types.NamespacedName{Namespace: ns, Name: "web"}
 	testenv.Eventually(t, testenv.DefaultTimeout, "StalePolicy naming web-old", func() error {
 		want := "False/StalePolicy: 1 running pod(s) of namespace " + ns + " still enforce the default inbound policy they started with, " +
-			"not deny (the proxy reads it only when it starts): web-old (all-unauthenticated); restart their workloads (kubectl rollout restart) to apply it"
+			"not deny (the proxy reads it only when it starts): web-old (all-unauthenticated); restart their workloads (kubectl rollout restart, or set spec.rolloutRestart.enabled) to apply it"
 		if got := proxiesCurrent(c, key); got != want {
 			return testenv.Errorf("got  %s\nwant %s", got, want)
 		}
@@ -74,6 +76,85 @@ func TestLinkerdStaleProxies(t *testing.T) {
 		want := "True/Succeeded: every running meshed pod of namespace " + ns + " started with default inbound policy deny"
 		if got := proxiesCurrent(c, key); got != want {
 			return testenv.Errorf("got  %s\nwant %s", got, want)
+		}
+		return nil
+	})
+}
+
+// staleDeployment creates Deployment name in ns with a ReplicaSet and a
+// pod whose proxy started with policy, owned as the controllers would.
+func staleDeployment(t *testing.T, c client.Client, ns, name, policy string) *appsv1.Deployment {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{Replicas: ptrTo[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}}}
+	must(t, c.Create(ctx, d))
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: name + "-1", Namespace: ns,
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+		Spec: appsv1.ReplicaSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}
+	must(t, c.Create(ctx, rs))
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name + "-1-x", Namespace: ns, Labels: labels,
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}, {Name: "linkerd-proxy", Image: "proxy",
+			Env: []corev1.EnvVar{{Name: "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY", Value: policy}}}}}}
+	must(t, c.Create(ctx, pod))
+	return d
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func restartValue(c client.Client, ns, name string) string {
+	d := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+		return err.Error()
+	}
+	return d.Spec.Template.Annotations[RestartAnnotation]
+}
+
+// TestLinkerdRolloutRestart: with spec.rolloutRestart, the workloads
+// owning stale pods restart one batch at a time, the next batch only once
+// the previous one is ready again.
+func TestLinkerdRolloutRestart(t *testing.T) {
+	_, c := start(t)
+	ns := linkerdNamespace(t, c)
+	a := staleDeployment(t, c, ns, "a", "all-unauthenticated")
+	staleDeployment(t, c, ns, "b", "all-unauthenticated")
+	staleDeployment(t, c, ns, "c", "deny")
+	p := policy(ns, "web")
+	p.Spec.RolloutRestart = &meshv1alpha1.RolloutRestart{Enabled: true, BatchSize: 1}
+	must(t, c.Create(ctx, p))
+	key := types.NamespacedName{Namespace: ns, Name: "web"}
+	testenv.Eventually(t, testenv.DefaultTimeout, "first batch: Deployment a", func() error {
+		if v := restartValue(c, ns, "a"); v != "web/1/deny" {
+			return testenv.Errorf("a: %q", v)
+		}
+		return nil
+	})
+	testenv.Eventually(t, testenv.DefaultTimeout, "waiting for a", func() error {
+		if got := proxiesCurrent(c, key); !strings.Contains(got, "rolloutRestart: waiting for Deployment a (") ||
+			!strings.Contains(got, "; 1 workload(s) left") {
+			return testenv.Errorf("%s", got)
+		}
+		return nil
+	})
+	if v := restartValue(c, ns, "b"); v != "" {
+		t.Fatalf("b restarted before a was ready: %q", v)
+	}
+	if v := restartValue(c, ns, "c"); v != "" {
+		t.Fatalf("c runs the current policy and was restarted: %q", v)
+	}
+
+	// a rolled out: the next batch restarts b.
+	must(t, c.Get(ctx, client.ObjectKeyFromObject(a), a))
+	a.Status = appsv1.DeploymentStatus{ObservedGeneration: a.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
+	must(t, c.Status().Update(ctx, a))
+	testenv.Eventually(t, testenv.DefaultTimeout, "second batch: Deployment b", func() error {
+		if v := restartValue(c, ns, "b"); v != "web/1/deny" {
+			return testenv.Errorf("b: %q (%s)", v, proxiesCurrent(c, key))
 		}
 		return nil
 	})

@@ -48,6 +48,14 @@ const staleRecheck = 30 * time.Second
 // maxStaleNames is how many stale pods a message names.
 const maxStaleNames = 10
 
+// restartNote says what rolloutRestart did, or how to restart by hand.
+func restartNote(px proxies) string {
+	if px.restart != "" {
+		return px.restart
+	}
+	return "restart their workloads (kubectl rollout restart, or set spec.rolloutRestart.enabled) to apply it"
+}
+
 // setProxiesCurrent sets ProxiesCurrent from what running pods' proxies
 // started with, removes it where the mesh reads the policy live, and
 // returns when to look again.
@@ -69,7 +77,10 @@ func setProxiesCurrent(p *meshv1alpha1.ZeroTrustPolicy, px proxies) time.Duratio
 	}
 	status.Set(st, gen, meshv1alpha1.ProxiesCurrentCondition, metav1.ConditionFalse, meshv1alpha1.StalePolicyReason,
 		fmt.Sprintf("%d running pod(s) of namespace %s still enforce the %s they started with, not %s (the proxy reads it only when it starts): %s%s; "+
-			"restart their workloads (kubectl rollout restart) to apply it", len(px.stale), p.Namespace, px.setting, px.want, strings.Join(names, ", "), more))
+			"%s", len(px.stale), p.Namespace, px.setting, px.want, strings.Join(names, ", "), more, restartNote(px)))
+	if px.requeue > 0 {
+		return px.requeue
+	}
 	return staleRecheck
 }
 

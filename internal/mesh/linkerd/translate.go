@@ -275,7 +275,9 @@ func (plan *portPlan) shadow(port int32, to []meshv1alpha1.TrafficDestination) {
 			if !prefix || x == "" || !on(d) || slices.Contains(plan.shadows[port], x) {
 				continue
 			}
-			if slices.ContainsFunc(to, func(d2 meshv1alpha1.TrafficDestination) bool { return on(d2) && len(d2.Methods) == 0 && allowsPath(d2, x) }) {
+			if slices.ContainsFunc(to, func(d2 meshv1alpha1.TrafficDestination) bool {
+				return on(d2) && len(d2.Methods) == 0 && allowsPath(d2, x)
+			}) {
 				continue
 			}
 			plan.shadows[port] = append(plan.shadows[port], x)
