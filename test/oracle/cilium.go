@@ -44,7 +44,7 @@ func ciliumRule(rule api.IngressRule, in CiliumInstall, r Request) bool {
 	}
 	peer := slices.Contains(rule.FromEntities, api.EntityAll) ||
 		r.Meshed && slices.ContainsFunc(rule.FromEndpoints, func(sel api.EndpointSelector) bool {
-			for k, v := range sel.LabelSelector.MatchLabels {
+			for k, v := range sel.MatchLabels {
 				switch k {
 				case cilium.NamespaceLabel:
 					if v != r.Namespace {
