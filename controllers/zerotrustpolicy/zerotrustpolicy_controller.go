@@ -35,6 +35,7 @@ import (
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/outputs"
+	"github.com/meshplane/meshplane/internal/overlap"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -74,13 +75,11 @@ func Setup(mgr *manager.Manager) error {
 		Name: controllerName, Object: &meshv1alpha1.ZeroTrustPolicy{}, List: &meshv1alpha1.ZeroTrustPolicyList{},
 		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deleting), Outputs: mgr.Registry.PolicyOutputKinds(),
 	}).
-		// A policy's deletion or provider change may free a namespace-wide
-		// mesh policy for another policy.
+		// A policy's creation, change or deletion may decide a Conflict
+		// (internal/overlap) or free a namespace-wide mesh policy for
+		// another policy.
 		Watches(&meshv1alpha1.ZeroTrustPolicy{}, handler.EnqueueRequestsFromMapFunc(r.namespacePolicies),
-			builder.WithPredicates(predicate.Funcs{
-				CreateFunc: func(event.CreateEvent) bool { return false },
-				UpdateFunc: func(event.UpdateEvent) bool { return false },
-			})).
+			builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
@@ -188,6 +187,10 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 func (r *Reconciler) translate(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy, provider meshv1alpha1.Provider) ([]client.Object, error) {
 	translator, err := r.Registry.PolicyTranslator(provider)
 	if err != nil {
+		return nil, err
+	}
+	// A policy covering the same workloads with another mode wins.
+	if err := overlap.Policy(ctx, r.Client, p); err != nil {
 		return nil, err
 	}
 	if ex, ok := r.Registry.ExclusivePolicy(provider); ok {
