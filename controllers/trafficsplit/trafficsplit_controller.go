@@ -6,7 +6,8 @@
 // with the split and no finalizer is needed. A spec the mesh cannot express
 // leaves the outputs of the last good generation in place (traffic keeps
 // flowing as before) and reports UnsupportedFeature; nothing of the new
-// generation is applied.
+// generation is applied. A split whose Service another TrafficSplit or a
+// Canary already routes is a Conflict (internal/overlap).
 package trafficsplit
 
 import (

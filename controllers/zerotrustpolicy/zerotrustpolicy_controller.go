@@ -12,6 +12,10 @@
 // most one ZeroTrustPolicy per namespace use it; the provider picks the
 // one, the others are Stalled with reason Conflict naming it, and are
 // re-checked when it goes away.
+//
+// Two policies that may select the same workloads with a different mTLS
+// mode or default action are a Conflict on every mesh (internal/overlap
+// decides which wins and documents "same workloads").
 package zerotrustpolicy
 
 import (
