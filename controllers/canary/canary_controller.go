@@ -26,6 +26,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -43,13 +44,14 @@ import (
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/outputs"
+	"github.com/meshplane/meshplane/internal/overlap"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
 // +kubebuilder:rbac:groups=meshplane.io,resources=canaries,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=canaries/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=canaries/finalizers,verbs=update
-// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;breakglasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;breakglasses;trafficsplits,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
@@ -113,6 +115,10 @@ func Setup(mgr *manager.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.canariesForTarget)).
+		// Another route of the namespace appearing, changing or going
+		// away may decide a Conflict (internal/overlap).
+		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
@@ -244,6 +250,11 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 		return nil, err
 	}
 	out.provider = found.Provider
+	// Another TrafficSplit or Canary routing the same Service wins;
+	// nothing is created before this check.
+	if err := overlap.Route(ctx, r.Client, cn); err != nil {
+		return nil, err
+	}
 	w := &world{n: namesOf(cn), provider: found.Provider, plan: delivery.PlanFor(&cn.Spec)}
 	if w.translator, err = r.Registry.TrafficTranslator(found.Provider); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/overlap"
 )
 
 // TemplateHashAnnotation on the primary Deployment records the hash of the
@@ -33,10 +34,7 @@ type names struct {
 }
 
 func namesOf(cn *meshv1alpha1.Canary) names {
-	svc := cn.Spec.Service.Name
-	if svc == "" {
-		svc = cn.Spec.TargetRef.Name
-	}
+	svc := overlap.CanaryService(cn)
 	return names{
 		target: cn.Spec.TargetRef.Name, primary: cn.Spec.TargetRef.Name + primarySuffix,
 		service: svc, primarySvc: svc + primarySuffix, canarySvc: svc + "-canary",

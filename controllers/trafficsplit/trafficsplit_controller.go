@@ -6,7 +6,8 @@
 // with the split and no finalizer is needed. A spec the mesh cannot express
 // leaves the outputs of the last good generation in place (traffic keeps
 // flowing as before) and reports UnsupportedFeature; nothing of the new
-// generation is applied.
+// generation is applied. A split whose Service another TrafficSplit or a
+// Canary already routes is a Conflict (internal/overlap).
 package trafficsplit
 
 import (
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -30,12 +32,13 @@ import (
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/outputs"
+	"github.com/meshplane/meshplane/internal/overlap"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
 // +kubebuilder:rbac:groups=meshplane.io,resources=trafficsplits,verbs=get;list;watch
 // +kubebuilder:rbac:groups=meshplane.io,resources=trafficsplits/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;canaries,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -60,6 +63,10 @@ func Setup(mgr *manager.Manager) error {
 		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.TrafficOutputKinds(),
 	}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService)).
+		// Another route of the namespace appearing, changing or going
+		// away may decide a Conflict (internal/overlap).
+		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
@@ -110,11 +117,15 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	}
 	provider := found.Provider
 	out.provider = provider
+	// Another TrafficSplit or Canary routing the same Service wins.
+	if err := overlap.Route(ctx, r.Client, ts); err != nil {
+		return out, err
+	}
 	translator, err := r.Registry.TrafficTranslator(provider)
 	if err != nil {
 		return out, err
 	}
-	resolved, err := r.resolveRefs(ctx, ts)
+	resolved, err := r.resolveRefs(ctx, ts, provider)
 	if err != nil {
 		if outcome.IsTerminal(err) {
 			out.refErr = err
@@ -192,7 +203,7 @@ func serviceNames(spec *meshv1alpha1.TrafficSplitSpec) []string {
 // missing one is terminal: the Service watch re-checks it), and
 // returns a copy of ts whose spec.service.port is filled in when the root
 // Service has a single port.
-func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSplit) (*meshv1alpha1.TrafficSplit, error) {
+func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSplit, provider meshv1alpha1.Provider) (*meshv1alpha1.TrafficSplit, error) {
 	out := ts.DeepCopy()
 	services := map[string]*corev1.Service{}
 	for _, name := range serviceNames(&ts.Spec) {
@@ -221,6 +232,10 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "Service %s has ports %v; set spec.service.port to the one to split", root.Name, ports(root))
 	}
 	rootPort := *out.Spec.Service.Port
+	// A UDP-only port is refused: HTTP routing would apply to nothing.
+	if err := mesh.CheckServicePort(provider, "spec.service.port", root, rootPort); err != nil {
+		return nil, err
+	}
 	check := func(b meshv1alpha1.WeightedBackend, where string) error {
 		port := rootPort
 		if b.Port != nil {
@@ -229,7 +244,7 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 		if !hasPort(services[b.Name], port) {
 			return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%s: Service %s has no port %d (ports %v); set the backend's port", where, b.Name, port, ports(services[b.Name]))
 		}
-		return nil
+		return mesh.CheckServicePort(provider, where+".port", services[b.Name], port)
 	}
 	for i, b := range ts.Spec.Backends {
 		if err := check(b, fmt.Sprintf("spec.backends[%d]", i)); err != nil {

@@ -12,6 +12,10 @@
 // most one ZeroTrustPolicy per namespace use it; the provider picks the
 // one, the others are Stalled with reason Conflict naming it, and are
 // re-checked when it goes away.
+//
+// Two policies that may select the same workloads with a different mTLS
+// mode or default action are a Conflict on every mesh (internal/overlap
+// decides which wins and documents "same workloads").
 package zerotrustpolicy
 
 import (
@@ -36,6 +40,7 @@ import (
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outputs"
+	"github.com/meshplane/meshplane/internal/overlap"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -75,13 +80,11 @@ func Setup(mgr *manager.Manager) error {
 		Name: controllerName, Object: &meshv1alpha1.ZeroTrustPolicy{}, List: &meshv1alpha1.ZeroTrustPolicyList{},
 		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deleting), Outputs: mgr.Registry.PolicyOutputKinds(),
 	}).
-		// A policy's deletion or provider change may free a namespace-wide
-		// mesh policy for another policy.
+		// A policy's creation, change or deletion may decide a Conflict
+		// (internal/overlap) or free a namespace-wide mesh policy for
+		// another policy.
 		Watches(&meshv1alpha1.ZeroTrustPolicy{}, handler.EnqueueRequestsFromMapFunc(r.namespacePolicies),
-			builder.WithPredicates(predicate.Funcs{
-				CreateFunc: func(event.CreateEvent) bool { return false },
-				UpdateFunc: func(event.UpdateEvent) bool { return false },
-			})).
+			builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
@@ -204,6 +207,10 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 func (r *Reconciler) translate(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy, provider meshv1alpha1.Provider) ([]client.Object, error) {
 	translator, err := r.Registry.PolicyTranslator(provider)
 	if err != nil {
+		return nil, err
+	}
+	// A policy covering the same workloads with another mode wins.
+	if err := overlap.Policy(ctx, r.Client, p); err != nil {
 		return nil, err
 	}
 	if ex, ok := r.Registry.ExclusivePolicy(provider); ok {

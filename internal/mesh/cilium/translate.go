@@ -9,11 +9,13 @@ import (
 	slimv1 "github.com/cilium/cilium/pkg/k8s/slim/k8s/apis/meta/v1"
 	"github.com/cilium/cilium/pkg/policy/api"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/gamma"
+	"github.com/meshplane/meshplane/internal/outcome"
 )
 
 // Label keys Cilium gives every endpoint.
@@ -25,6 +27,9 @@ const (
 // TranslateTrafficSplit returns a GAMMA HTTPRoute whose parent is the root
 // Service (Cilium's producer route).
 func (p *Provider) TranslateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]client.Object, error) {
+	if err := mesh.ValidateTrafficSplit(ts); err != nil {
+		return nil, err
+	}
 	if err := mesh.Check(p, mesh.TrafficSplitRequirements(&ts.Spec)...); err != nil {
 		return nil, err
 	}
@@ -32,7 +37,11 @@ func (p *Provider) TranslateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]clien
 	if err != nil {
 		return nil, err
 	}
-	return []client.Object{route}, nil
+	objs := []client.Object{route}
+	if err := mesh.CheckOutputs("TrafficSplit "+ts.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }
 
 // TranslateZeroTrustPolicy returns one CiliumNetworkPolicy for the selected
@@ -41,11 +50,26 @@ func (p *Provider) TranslateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]clien
 // defaultAction Deny the rules are the only ingress allowed (no rules: an
 // empty ingress rule, which allows nothing); with Allow every entity is
 // allowed. Cilium's L7 HTTP rules need a port, so methods or paths without
-// ports are refused.
+// ports are refused. Cilium selects a caller's service account by a label
+// value, so a service account name over 63 characters is refused.
 func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error) {
+	if err := mesh.ValidateZeroTrustPolicy(pol); err != nil {
+		return nil, err
+	}
 	if err := mesh.Check(p, mesh.ZeroTrustPolicyRequirements(&pol.Spec)...); err != nil {
 		return nil, err
 	}
+	objs, err := p.translatePolicy(pol)
+	if err != nil {
+		return nil, err
+	}
+	if err := mesh.CheckOutputs("ZeroTrustPolicy "+pol.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+func (p *Provider) translatePolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error) {
 	var auth *api.Authentication
 	if pol.Spec.MTLS == nil || pol.Spec.MTLS.Mode != meshv1alpha1.MTLSPermissive {
 		auth = &api.Authentication{Mode: api.AuthenticationModeRequired}
@@ -65,13 +89,18 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 	case len(pol.Spec.Rules) == 0:
 		ingress = []api.IngressRule{{}}
 	}
-	for _, r := range pol.Spec.Rules {
+	for i, r := range pol.Spec.Rules {
 		ir := api.IngressRule{Authentication: auth}
-		for _, f := range r.From {
-			for _, sa := range f.ServiceAccounts {
+		for j, f := range r.From {
+			for k, sa := range f.ServiceAccounts {
 				ns, name := pol.Namespace, sa
-				if i := strings.Index(sa, "/"); i >= 0 {
-					ns, name = sa[:i], sa[i+1:]
+				if slash := strings.Index(sa, "/"); slash >= 0 {
+					ns, name = sa[:slash], sa[slash+1:]
+				}
+				if len(name) > validation.LabelValueMaxLength {
+					return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
+						"spec.rules[%d].from[%d].serviceAccounts[%d]: service account name %q is %d characters; Cilium selects callers by the label %s, whose values are at most %d characters — use a shorter service account name",
+						i, j, k, name, len(name), ServiceAccountLabel, validation.LabelValueMaxLength)
 				}
 				ir.FromEndpoints = append(ir.FromEndpoints, selector(map[string]string{NamespaceLabel: ns, ServiceAccountLabel: name}))
 			}

@@ -39,7 +39,7 @@ import (
 const MaxRules = 15
 
 // DefaultRuleName names the rule that carries spec.backends.
-const DefaultRuleName = "default"
+const DefaultRuleName = mesh.DefaultRuleName
 
 // HTTPRoute returns the GAMMA HTTPRoute for ts: parentRef the root Service,
 // one rule per TrafficSplit rule in order, then the default rule. The root
@@ -76,14 +76,10 @@ func HTTPRoute(ts *meshv1alpha1.TrafficSplit, provider meshv1alpha1.Provider) (*
 		timeouts = &gatewayv1.HTTPRouteTimeouts{Request: &d}
 	}
 	var rules []gatewayv1.HTTPRouteRule
-	for i, r := range spec.Rules {
+	for _, r := range spec.Rules {
 		matches := make([]gatewayv1.HTTPRouteMatch, 0, len(r.Matches))
-		for j, m := range r.Matches {
-			gm, err := match(m)
-			if err != nil {
-				return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "spec.rules[%d].matches[%d]: %v", i, j, err)
-			}
-			matches = append(matches, gm)
+		for _, m := range r.Matches {
+			matches = append(matches, match(m))
 		}
 		rules = append(rules, gatewayv1.HTTPRouteRule{
 			Name: sectionName(r.Name), Matches: matches, Filters: common,
@@ -134,15 +130,13 @@ func backendRefs(bs []meshv1alpha1.WeightedBackend, rootPort int32) []gatewayv1.
 	return out
 }
 
-func match(m meshv1alpha1.HTTPMatch) (gatewayv1.HTTPRouteMatch, error) {
+// match converts one match, which mesh.ValidateTrafficSplit checked.
+func match(m meshv1alpha1.HTTPMatch) gatewayv1.HTTPRouteMatch {
 	var out gatewayv1.HTTPRouteMatch
 	if m.Path != nil {
 		t := gatewayv1.PathMatchPathPrefix
 		if m.Path.Type == meshv1alpha1.PathMatchExact {
 			t = gatewayv1.PathMatchExact
-		}
-		if err := ValidPath(m.Path.Value); err != nil {
-			return out, err
 		}
 		out.Path = &gatewayv1.HTTPPathMatch{Type: &t, Value: ptr(m.Path.Value)}
 	}
@@ -152,9 +146,6 @@ func match(m meshv1alpha1.HTTPMatch) (gatewayv1.HTTPRouteMatch, error) {
 		case meshv1alpha1.HeaderMatchPrefix:
 			t, v = gatewayv1.HeaderMatchRegularExpression, PrefixRegex(h.Value)
 		case meshv1alpha1.HeaderMatchRegularExpression:
-			if _, err := regexp.Compile(h.Value); err != nil {
-				return out, fmt.Errorf("header %s: %q is not an RE2 regular expression: %v", h.Name, h.Value, err)
-			}
 			t = gatewayv1.HeaderMatchRegularExpression
 		}
 		out.Headers = append(out.Headers, gatewayv1.HTTPHeaderMatch{Type: &t, Name: gatewayv1.HTTPHeaderName(h.Name), Value: v})
@@ -162,31 +153,12 @@ func match(m meshv1alpha1.HTTPMatch) (gatewayv1.HTTPRouteMatch, error) {
 	if m.Method != "" {
 		out.Method = ptr(gatewayv1.HTTPMethod(m.Method))
 	}
-	return out, nil
+	return out
 }
 
 // PrefixRegex returns an RE2 expression matching values that start with
 // prefix (meshes that have no prefix header match use it).
 func PrefixRegex(prefix string) string { return "^" + regexp.QuoteMeta(prefix) + ".*" }
-
-var pathChars = regexp.MustCompile(`^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$`)
-
-// ValidPath applies Gateway API's rules for Exact and PathPrefix values, so
-// a path the HTTPRoute schema would refuse is reported before anything is
-// applied.
-func ValidPath(p string) error {
-	switch {
-	case !strings.HasPrefix(p, "/"):
-		return fmt.Errorf("path %q must start with /", p)
-	case strings.Contains(p, "//"), strings.Contains(p, "/./"), strings.Contains(p, "/../"),
-		strings.Contains(p, "%2f"), strings.Contains(p, "%2F"), strings.Contains(p, "#"),
-		strings.HasSuffix(p, "/.."), strings.HasSuffix(p, "/."):
-		return fmt.Errorf("path %q must not contain //, /./, /../, %%2f or # nor end with /. or /.. (Gateway API refuses such paths)", p)
-	case !pathChars.MatchString(p):
-		return fmt.Errorf("path %q contains characters not allowed in a URL path", p)
-	}
-	return nil
-}
 
 // Duration renders d in Gateway API's duration format (e.g. 1h2m3s500ms),
 // rounded up to the millisecond.

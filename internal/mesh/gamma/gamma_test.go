@@ -19,15 +19,6 @@ func TestDuration(t *testing.T) {
 	}
 }
 
-func TestValidPath(t *testing.T) {
-	for p, ok := range map[string]bool{"/": true, "/api/v1": true, "/a~b_c.d": true, "/a//b": false, "/a/./b": false,
-		"/a/../b": false, "/a%2fb": false, "/a#b": false, "/a/..": false, "/a/.": false, "/a b": false, "api": false} {
-		if err := ValidPath(p); (err == nil) != ok {
-			t.Errorf("ValidPath(%q) = %v, want ok=%v", p, err, ok)
-		}
-	}
-}
-
 func TestPrefixRegex(t *testing.T) {
 	if got := PrefixRegex("beta.tester-"); got != `^beta\.tester-.*` {
 		t.Fatal(got)

@@ -2,6 +2,7 @@ package istio
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,9 +25,23 @@ import (
 // so no DestinationRule subsets are needed. Gateway API's standard channel
 // has no retries, so retries with output GatewayAPI are refused.
 func (p *Provider) TranslateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]client.Object, error) {
+	if err := mesh.ValidateTrafficSplit(ts); err != nil {
+		return nil, err
+	}
 	if err := mesh.Check(p, mesh.TrafficSplitRequirements(&ts.Spec)...); err != nil {
 		return nil, err
 	}
+	objs, err := p.translateTrafficSplit(ts)
+	if err != nil {
+		return nil, err
+	}
+	if err := mesh.CheckOutputs("TrafficSplit "+ts.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+func (p *Provider) translateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]client.Object, error) {
 	if ts.Spec.Output == meshv1alpha1.OutputGatewayAPI {
 		if req := mesh.RetryRequirements(ts.Spec.Retries); len(req) > 0 {
 			return nil, &mesh.UnsupportedFeatureError{Provider: p.Name(), Features: req,
@@ -126,7 +141,8 @@ func matchRequests(m meshv1alpha1.HTTPMatch) []*networkingv1alpha3.HTTPMatchRequ
 			default:
 				sm = &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Exact{Exact: h.Value}}
 			}
-			// Istio requires lower-case header names.
+			// Istio requires lower-case header names; mesh.ValidateMatch
+			// refused two names that differ only in case.
 			mr.Headers[strings.ToLower(h.Name)] = sm
 		}
 		if m.Method != "" {
@@ -159,11 +175,33 @@ func matchRequests(m meshv1alpha1.HTTPMatch) []*networkingv1alpha3.HTTPMatchRequ
 // with no rules it allows nothing, which denies every request to the
 // selected workloads; each rule allows its sources to its destinations.
 // Istio's workload selectors take matchLabels only, so a selector with
-// matchExpressions is refused.
+// matchExpressions is refused. Istio accepts at most MaxServiceAccounts
+// service accounts per source; a longer list becomes several sources of
+// the same rule, which Istio ORs, as the list's entries are.
 func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error) {
+	if err := mesh.ValidateZeroTrustPolicy(pol); err != nil {
+		return nil, err
+	}
 	if err := mesh.Check(p, mesh.ZeroTrustPolicyRequirements(&pol.Spec)...); err != nil {
 		return nil, err
 	}
+	objs, err := p.translatePolicy(pol)
+	if err != nil {
+		return nil, err
+	}
+	if err := mesh.CheckOutputs("ZeroTrustPolicy "+pol.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+// MaxServiceAccounts is the most service accounts one source of an Istio
+// AuthorizationPolicy may list (security.istio.io/v1
+// AuthorizationPolicy's schema: rules[].from[].source.serviceAccounts
+// maxItems 16).
+const MaxServiceAccounts = 16
+
+func (p *Provider) translatePolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error) {
 	var sel *typev1beta1.WorkloadSelector
 	if s := pol.Spec.Selector; s != nil {
 		if len(s.MatchExpressions) > 0 {
@@ -197,13 +235,14 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 		rule := &securityv1beta1.Rule{}
 		for _, f := range r.From {
 			// serviceAccounts and namespaces are ORed, Istio ANDs the
-			// fields of one source: one source each.
-			if len(f.ServiceAccounts) > 0 {
-				var sas []string
-				for _, sa := range f.ServiceAccounts {
-					sas = append(sas, QualifiedServiceAccount(pol.Namespace, sa))
-				}
-				rule.From = append(rule.From, &securityv1beta1.Rule_From{Source: &securityv1beta1.Source{ServiceAccounts: sas}})
+			// fields of one source: one source each, and one per
+			// MaxServiceAccounts service accounts (sources are ORed).
+			var sas []string
+			for _, sa := range f.ServiceAccounts {
+				sas = append(sas, QualifiedServiceAccount(pol.Namespace, sa))
+			}
+			for chunk := range slices.Chunk(sas, MaxServiceAccounts) {
+				rule.From = append(rule.From, &securityv1beta1.Rule_From{Source: &securityv1beta1.Source{ServiceAccounts: chunk}})
 			}
 			if len(f.Namespaces) > 0 {
 				rule.From = append(rule.From, &securityv1beta1.Rule_From{Source: &securityv1beta1.Source{Namespaces: f.Namespaces}})

@@ -34,9 +34,23 @@ var grpcRetryOn = map[meshv1alpha1.RetryOn]string{"Unavailable": "unavailable", 
 // annotations on the route; Linkerd's proxy has no retry on connection
 // resets or refused streams, so those conditions are refused.
 func (p *Provider) TranslateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]client.Object, error) {
+	if err := mesh.ValidateTrafficSplit(ts); err != nil {
+		return nil, err
+	}
 	if err := mesh.Check(p, mesh.TrafficSplitRequirements(&ts.Spec)...); err != nil {
 		return nil, err
 	}
+	objs, err := p.translateTrafficSplit(ts)
+	if err != nil {
+		return nil, err
+	}
+	if err := mesh.CheckOutputs("TrafficSplit "+ts.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+func (p *Provider) translateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]client.Object, error) {
 	route, err := gamma.HTTPRoute(ts, p.Name())
 	if err != nil {
 		return nil, err
@@ -106,10 +120,29 @@ func inboundPolicy(permissive, allow bool) string {
 // refused. Only one namespace-wide policy per namespace may use Linkerd
 // (CheckExclusive, which the controller asks, as both would own the
 // annotation).
+//
+// Output names are derived from the policy's name, the rule's name
+// (mesh.PolicyRuleName), the destination's index and the port; two outputs
+// of one kind never share a name (mesh.CheckOutputs refuses the
+// translation otherwise) and a name over 253 characters is refused.
 func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error) {
+	if err := mesh.ValidateZeroTrustPolicy(pol); err != nil {
+		return nil, err
+	}
 	if err := mesh.Check(p, mesh.ZeroTrustPolicyRequirements(&pol.Spec)...); err != nil {
 		return nil, err
 	}
+	objs, err := p.translatePolicy(pol)
+	if err != nil {
+		return nil, err
+	}
+	if err := mesh.CheckOutputs("ZeroTrustPolicy "+pol.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+func (p *Provider) translatePolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.Object, error) {
 	ns, name := pol.Namespace, pol.Name
 	permissive := pol.Spec.MTLS != nil && pol.Spec.MTLS.Mode == meshv1alpha1.MTLSPermissive
 	allow := pol.Spec.DefaultAction == meshv1alpha1.ActionAllow
@@ -179,15 +212,12 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 			out = append(out, all)
 		}
 	}
-	return dedupeObjects(out), nil
+	return out, nil
 }
 
 // ruleName is the name prefix of rule i's objects.
 func ruleName(policy string, i int, r meshv1alpha1.AllowRule) string {
-	if r.Name != "" {
-		return policy + "-" + r.Name
-	}
-	return fmt.Sprintf("%s-r%d", policy, i)
+	return policy + "-" + mesh.PolicyRuleName(i, r)
 }
 
 // l7RouteName names the policy route of destination j of a rule on port.
@@ -344,8 +374,13 @@ func authentication(name, ns string, from []meshv1alpha1.TrafficSource, permissi
 	return PolicyReference{Group: PolicyGroup, Kind: "MeshTLSAuthentication", Name: name}, []client.Object{m}
 }
 
-// maxMatches is how many matches Meshplane puts in one policy route rule.
-const maxMatches = 8
+// maxMatches is how many matches Meshplane puts in one policy route rule,
+// and maxRouteRules how many rules one policy.linkerd.io HTTPRoute holds
+// (its schema: rules maxItems 16, matches maxItems 8).
+const (
+	maxMatches    = 8
+	maxRouteRules = 16
+)
 
 // policyRoute returns a policy.linkerd.io HTTPRoute on a Server that
 // matches t's methods × paths (a trailing "*" makes a path prefix) and the
@@ -356,7 +391,7 @@ func policyRoute(name, ns, server string, t meshv1alpha1.TrafficDestination, exa
 		paths = nil
 		for _, p := range t.Paths {
 			v, prefix := strings.CutSuffix(p, "*")
-			if err := gamma.ValidPath(v); err != nil {
+			if err := mesh.ValidPath(v); err != nil {
 				return nil, err
 			}
 			pm := &HTTPPathMatch{Type: "Exact", Value: v}
@@ -382,6 +417,10 @@ func policyRoute(name, ns, server string, t meshv1alpha1.TrafficDestination, exa
 			matches = append(matches, HTTPRouteMatch{Path: p, Method: m})
 		}
 	}
+	if len(matches) > maxMatches*maxRouteRules {
+		return nil, fmt.Errorf("%d paths × %d methods make %d matches, and a Linkerd policy HTTPRoute holds at most %d (%d rules of %d); split the destination into several with fewer paths or methods",
+			len(paths), len(methods), len(matches), maxMatches*maxRouteRules, maxRouteRules, maxMatches)
+	}
 	var rules []HTTPRouteRule
 	for chunk := range slices.Chunk(matches, maxMatches) {
 		rules = append(rules, HTTPRouteRule{Matches: chunk})
@@ -392,20 +431,6 @@ func policyRoute(name, ns, server string, t meshv1alpha1.TrafficDestination, exa
 		Spec: HTTPRouteSpec{ParentRefs: []PolicyReference{{Group: PolicyGroup, Kind: "Server", Name: server}},
 			Rules: rules},
 	}, nil
-}
-
-// dedupeObjects drops later objects with the same kind and name.
-func dedupeObjects(objs []client.Object) []client.Object {
-	seen := map[string]bool{}
-	out := objs[:0]
-	for _, o := range objs {
-		k := o.GetObjectKind().GroupVersionKind().Kind + "/" + o.GetName()
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 var (

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/test/cluster"
@@ -91,14 +94,14 @@ func (g *gen) match() meshv1alpha1.HTTPMatch {
 	var m meshv1alpha1.HTTPMatch
 	for range g.intn(3) {
 		m.Headers = append(m.Headers, meshv1alpha1.HTTPHeaderMatch{
-			Name:  pick(g, "x-user", "X-Canary", "cookie"),
+			Name:  pick(g, "x-user", "X-Canary", "cookie", "X-User"),
 			Type:  pick(g, meshv1alpha1.HeaderMatchExact, meshv1alpha1.HeaderMatchPrefix, meshv1alpha1.HeaderMatchRegularExpression, ""),
-			Value: pick(g, "alice", "beta.", "^(a|b)$", "a*b", "(unclosed", "v1"),
+			Value: pick(g, "alice", "beta.", "^(a|b)$", "a*b", "(unclosed", "v1", "a\r\nb", "(?!x)"),
 		})
 	}
 	if g.intn(2) == 0 {
 		m.Path = &meshv1alpha1.HTTPPathMatch{Type: pick(g, meshv1alpha1.PathMatchExact, meshv1alpha1.PathMatchPathPrefix, ""),
-			Value: pick(g, "/", "/api", "/api/v1", "/api/", "/a//b", "/x%2fy", "/./a", "/a b", "/ok-path_1~")}
+			Value: pick(g, "/", "/api", "/api/v1", "/api/", "/a//b", "/x%2fy", "/./a", "/a b", "/ok-path_1~", "/a/../b", "/a/..")}
 	}
 	if g.intn(2) == 0 || (m.Path == nil && len(m.Headers) == 0) {
 		m.Method = pick[meshv1alpha1.HTTPMethod](g, "GET", "POST", "DELETE")
@@ -112,7 +115,7 @@ func (g *gen) trafficSplit() *meshv1alpha1.TrafficSplit {
 	for i := range g.intn(4) {
 		r := meshv1alpha1.TrafficRule{Backends: g.backends()}
 		if g.intn(2) == 0 {
-			r.Name = fmt.Sprintf("rule-%d", i)
+			r.Name = pick(g, fmt.Sprintf("rule-%d", i), "default", "canary")
 		}
 		for range 1 + g.intn(2) {
 			r.Matches = append(r.Matches, g.match())
@@ -156,12 +159,17 @@ func (g *gen) policy() *meshv1alpha1.ZeroTrustPolicy {
 	for i := range g.intn(4) {
 		r := meshv1alpha1.AllowRule{}
 		if g.intn(2) == 0 {
-			r.Name = fmt.Sprintf("r%d", i)
+			r.Name = pick(g, fmt.Sprintf("r%d", i), "r0", "r1", "api")
 		}
 		for range g.intn(3) {
 			var src meshv1alpha1.TrafficSource
 			if g.intn(2) == 0 {
 				src.ServiceAccounts = []string{pick(g, "frontend", "edge/gateway", "a.b")}
+				if g.intn(4) == 0 { // over Istio's 16 per source
+					for k := range 16 + g.intn(17) {
+						src.ServiceAccounts = append(src.ServiceAccounts, fmt.Sprintf("sa-%d", k))
+					}
+				}
 			}
 			if g.intn(2) == 0 || len(src.ServiceAccounts) == 0 {
 				src.Namespaces = []string{pick(g, "ops", "monitoring")}
@@ -177,7 +185,7 @@ func (g *gen) policy() *meshv1alpha1.ZeroTrustPolicy {
 				d.Methods = []meshv1alpha1.HTTPMethod{pick[meshv1alpha1.HTTPMethod](g, "GET", "PUT")}
 			}
 			if g.intn(2) == 0 || (len(d.Ports) == 0 && len(d.Methods) == 0) {
-				d.Paths = []string{pick(g, "/api/*", "/healthz", "/a//b", "/*")}
+				d.Paths = []string{pick(g, "/api/*", "/healthz", "/a//b", "/*", "/a/../b", "/a*b")}
 			}
 			r.To = append(r.To, d)
 		}
@@ -213,8 +221,14 @@ func checkOutputs(t *testing.T, v *schema.Validator, what string, translate func
 		}
 		return nil
 	}
+	names := map[string]bool{}
 	var out []map[string]any
 	for i, o := range objs {
+		key := o.GetObjectKind().GroupVersionKind().String() + " " + o.GetNamespace() + "/" + o.GetName()
+		if names[key] {
+			t.Fatalf("%s: two outputs are %s (one would replace the other)", what, key)
+		}
+		names[key] = true
 		u, err := apply.ToUnstructured(o, scheme.New())
 		if err != nil {
 			t.Fatal(err)
@@ -310,6 +324,9 @@ func FuzzTrafficSplitTranslation(f *testing.F) {
 			if got := weightsOf(objs[0]); !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s: weights not preserved\n got %v\nwant %v", p, got, want)
 			}
+			if got, want := headerCounts(objs[0]), expectedHeaderCounts(&in.Spec, objs[0]["kind"] == "VirtualService"); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: header conditions not all represented\n got %v\nwant %v", p, got, want)
+			}
 		}
 	})
 }
@@ -328,7 +345,10 @@ func FuzzZeroTrustPolicyTranslation(f *testing.F) {
 		reg := Registry()
 		for _, p := range meshv1alpha1.Providers {
 			tr, _ := reg.PolicyTranslator(p)
-			checkOutputs(t, v, "ZeroTrustPolicy on "+string(p), func() ([]client.Object, error) { return tr.TranslateZeroTrustPolicy(pol.DeepCopy()) })
+			objs := checkOutputs(t, v, "ZeroTrustPolicy on "+string(p), func() ([]client.Object, error) { return tr.TranslateZeroTrustPolicy(pol.DeepCopy()) })
+			if objs != nil {
+				checkRulesRepresented(t, p, pol, objs)
+			}
 		}
 	})
 }
@@ -354,5 +374,93 @@ func TestRealSchemasRefuseInvalid(t *testing.T) {
 	ts.Spec.Backends[1].Weight = 40
 	if !accepted(t, v, ts) {
 		t.Fatal("valid TrafficSplit refused")
+	}
+}
+
+// headerCounts lists, per rule of an HTTPRoute or VirtualService and per
+// match, how many header conditions the output has.
+func headerCounts(obj map[string]any) [][]int {
+	var out [][]int
+	spec, _ := obj["spec"].(map[string]any)
+	rules, _ := spec["rules"].([]any)
+	key := "matches"
+	if obj["kind"] == "VirtualService" {
+		rules, _ = spec["http"].([]any)
+		key = "match"
+	}
+	for _, r := range rules {
+		var counts []int
+		ms, _ := r.(map[string]any)[key].([]any)
+		for _, m := range ms {
+			switch h := m.(map[string]any)["headers"].(type) {
+			case []any:
+				counts = append(counts, len(h))
+			case map[string]any:
+				counts = append(counts, len(h))
+			default:
+				counts = append(counts, 0)
+			}
+		}
+		out = append(out, counts)
+	}
+	return out
+}
+
+// expectedHeaderCounts is headerCounts of a faithful translation: every
+// header condition of every match, in every rule (a VirtualService repeats
+// a match whose PathPrefix has no trailing / as an exact and a prefix
+// match).
+func expectedHeaderCounts(s *meshv1alpha1.TrafficSplitSpec, virtualService bool) [][]int {
+	var out [][]int
+	for _, r := range s.Rules {
+		var counts []int
+		for _, m := range r.Matches {
+			counts = append(counts, len(m.Headers))
+			if virtualService && m.Path != nil && m.Path.Type != meshv1alpha1.PathMatchExact && !strings.HasSuffix(m.Path.Value, "/") {
+				counts = append(counts, len(m.Headers))
+			}
+		}
+		out = append(out, counts)
+	}
+	return append(out, nil)
+}
+
+// checkRulesRepresented: every rule of a policy with defaultAction Deny
+// is in the output (an AuthorizationPolicy rule, a CiliumNetworkPolicy
+// ingress rule, a Linkerd authentication named after the rule), so a
+// translation never drops one silently.
+func checkRulesRepresented(t *testing.T, p meshv1alpha1.Provider, pol *meshv1alpha1.ZeroTrustPolicy, objs []map[string]any) {
+	t.Helper()
+	if pol.Spec.DefaultAction == meshv1alpha1.ActionAllow || len(pol.Spec.Rules) == 0 {
+		return
+	}
+	count := func(kind, field string) int {
+		for _, o := range objs {
+			if o["kind"] == kind {
+				rules, _ := o["spec"].(map[string]any)[field].([]any)
+				return len(rules)
+			}
+		}
+		return -1
+	}
+	switch p {
+	case meshv1alpha1.ProviderIstio:
+		if got := count("AuthorizationPolicy", "rules"); got != len(pol.Spec.Rules) {
+			t.Fatalf("Istio: %d AuthorizationPolicy rules for %d policy rules", got, len(pol.Spec.Rules))
+		}
+	case meshv1alpha1.ProviderCilium:
+		if got := count("CiliumNetworkPolicy", "ingress"); got != len(pol.Spec.Rules) {
+			t.Fatalf("Cilium: %d ingress rules for %d policy rules", got, len(pol.Spec.Rules))
+		}
+	case meshv1alpha1.ProviderLinkerd:
+		for i, r := range pol.Spec.Rules {
+			name := pol.Name + "-" + mesh.PolicyRuleName(i, r)
+			if !slices.ContainsFunc(objs, func(o map[string]any) bool {
+				md, _ := o["metadata"].(map[string]any)
+				return md["name"] == name && strings.HasSuffix(o["kind"].(string), "Authentication")
+			}) {
+				t.Fatalf("Linkerd: no authentication %s for spec.rules[%d]", name, i)
+			}
+		}
 	}
 }
