@@ -34,6 +34,19 @@ func NewPatcher(c client.Client, obj client.Object) *Patcher {
 // the new resourceVersion, so a reconcile may patch again (record first,
 // act second) and Finish still applies.
 func (p *Patcher) Patch(ctx context.Context, obj client.Object) error {
+	return p.patch(ctx, obj, false)
+}
+
+// Commit is Patch for a reconcile about to act on what its status says
+// (record first, act second): it always sends the status patch under the
+// lock, even when nothing changed, so it returns nil only when obj's
+// status is stored and obj was not stale. A Conflict means: do not act,
+// requeue.
+func (p *Patcher) Commit(ctx context.Context, obj client.Object) error {
+	return p.patch(ctx, obj, true)
+}
+
+func (p *Patcher) patch(ctx context.Context, obj client.Object, force bool) error {
 	metaChanged := !equality.Semantic.DeepEqual(p.before.GetLabels(), obj.GetLabels()) ||
 		!equality.Semantic.DeepEqual(p.before.GetAnnotations(), obj.GetAnnotations()) ||
 		!equality.Semantic.DeepEqual(p.before.GetFinalizers(), obj.GetFinalizers())
@@ -41,7 +54,7 @@ func (p *Patcher) Patch(ctx context.Context, obj client.Object) error {
 	if err != nil {
 		return err
 	}
-	if statusChanged {
+	if statusChanged || force {
 		s := obj.DeepCopyObject().(client.Object)
 		if err := p.c.Status().Patch(ctx, s, locked(p.before)); err != nil {
 			if client.IgnoreNotFound(err) == nil && len(obj.GetFinalizers()) == 0 {
