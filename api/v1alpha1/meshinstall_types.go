@@ -157,6 +157,7 @@ type ChartSource struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^(https?|oci)://[^\s]+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@')",message="must not carry credentials (user:password@host): put the username and password in a Secret in the operator namespace (keys username and password) and reference it with spec.chart.credentialsSecretRef"
 	Repository string `json:"repository,omitempty"`
 
 	// path is a directory or packaged chart archive (.tgz) on the operator's
