@@ -1,0 +1,299 @@
+package hostile
+
+import (
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/test/chartrepo"
+	"github.com/meshplane/meshplane/test/charts"
+)
+
+// The MeshInstall and MeshRevision cases. A MeshInstall is cluster-scoped
+// and changes which mesh serves every namespace, so every case that stores
+// one is Isolated (its own API server and manager); cases the API server
+// refuses store nothing and share the cluster.
+
+// secret is the password the credential cases put in URLs; it must appear
+// in no message.
+const secret = "hunter2-Zq9"
+
+// credentialMessage is the API server's refusal of userinfo in a
+// repository URL.
+const credentialMessage = `spec.chart: Invalid value: spec.chart.repository must not carry credentials (user:password@host): ` +
+	`put the username and password in a Secret in the operator namespace (keys username and password) and reference it with spec.chart.credentialsSecretRef`
+
+// meshVersion is a version each mesh's staged charts serve.
+func meshVersion(m Mesh) (meshv1alpha1.Provider, string) {
+	switch m {
+	case Linkerd:
+		return meshv1alpha1.ProviderLinkerd, "edge-26.1.1"
+	case Cilium:
+		return meshv1alpha1.ProviderCilium, "1.19.5"
+	default:
+		return meshv1alpha1.ProviderIstio, "1.28.1"
+	}
+}
+
+// stageCharts stages m's charts at meshVersion into a fresh directory.
+func stageCharts(h *H, m Mesh) string {
+	dir := h.TempDir()
+	switch m {
+	case Linkerd:
+		charts.StageLinkerd(h.T, dir, "2026.1.1")
+	case Cilium:
+		charts.StageCilium(h.T, dir, "1.19.5")
+	default:
+		charts.StageIstio(h.T, dir, "1.28.1")
+	}
+	return dir
+}
+
+// meshInstall is a MeshInstall of m into namespace ns from src.
+func meshInstall(m Mesh, name, ns string, src *meshv1alpha1.ChartSource) *meshv1alpha1.MeshInstall {
+	p, v := meshVersion(m)
+	return &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: meshv1alpha1.MeshInstallSpec{Provider: p, Version: v, Namespace: ns, Chart: src}}
+}
+
+// foreignNamespace creates a namespace the way a platform team would have
+// it before Meshplane: labels (one of them a Linkerd control-plane label
+// with another value) and an annotation.
+func foreignNamespace(h *H, name string) *corev1.Namespace {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
+		Labels:      map[string]string{"team": "payments", "linkerd.io/control-plane-ns": "elsewhere"},
+		Annotations: map[string]string{"owner": "platform"}}}
+	h.Create(ns)
+	return ns
+}
+
+// deleteAndWait deletes mi and waits until it is gone (its finalizer
+// released).
+func deleteAndWait(h *H, mi *meshv1alpha1.MeshInstall) {
+	h.Helper()
+	h.Must(h.C.Delete(h.Ctx, mi))
+	h.Eventually("MeshInstall "+mi.Name+" gone", func() error {
+		if err := h.C.Get(h.Ctx, keyOf(mi), &meshv1alpha1.MeshInstall{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
+	})
+}
+
+// noLeak asserts secret appears in no condition of mi and no Event.
+func noLeak(h *H, mi *meshv1alpha1.MeshInstall) {
+	h.Helper()
+	got := &meshv1alpha1.MeshInstall{}
+	h.Must(h.C.Get(h.Ctx, keyOf(mi), got))
+	for _, c := range got.Status.Conditions {
+		if strings.Contains(c.Message, secret) {
+			h.Fatalf("condition %s leaks the password: %s", c.Type, c.Message)
+		}
+	}
+	var evs corev1.EventList
+	h.Must(h.C.List(h.Ctx, &evs))
+	for _, e := range evs.Items {
+		if strings.Contains(e.Message, secret) {
+			h.Fatalf("Event %s leaks the password: %s", e.Name, e.Message)
+		}
+	}
+}
+
+// storeBeforeRule stores mi as if it had been created before the API
+// refused userinfo in spec.chart.repository: the rule is lifted from the
+// CRD, mi created, and the rule put back.
+func storeBeforeRule(h *H, mi *meshv1alpha1.MeshInstall) {
+	h.Helper()
+	key := client.ObjectKey{Name: "meshinstalls.meshplane.io"}
+	var crd apiextensionsv1.CustomResourceDefinition
+	h.Must(h.C.Get(h.Ctx, key, &crd))
+	orig := crd.DeepCopy()
+	repo := func(c *apiextensionsv1.CustomResourceDefinition) (*apiextensionsv1.JSONSchemaProps, func()) {
+		spec := c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+		chart := spec.Properties["chart"]
+		r := chart.Properties["repository"]
+		return &r, func() {
+			chart.Properties["repository"] = r
+			spec.Properties["chart"] = chart
+			c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+		}
+	}
+	r, put := repo(&crd)
+	r.XValidations = nil
+	put()
+	h.Must(h.C.Update(h.Ctx, &crd))
+	h.Eventually("stored without the rule", func() error { return h.C.Create(h.Ctx, mi.DeepCopy()) })
+	h.Must(h.C.Get(h.Ctx, key, &crd))
+	crd.Spec = orig.Spec
+	h.Must(h.C.Update(h.Ctx, &crd))
+	probe := meshInstall(Istio, "probe", "", &meshv1alpha1.ChartSource{Repository: "https://u:" + secret + "@charts.example"})
+	h.Eventually("the rule back", func() error {
+		if err := h.C.Create(h.Ctx, probe.DeepCopy(), client.DryRunAll); !apierrors.IsInvalid(err) {
+			return fmt.Errorf("dry-run create with credentials: %v", err)
+		}
+		return nil
+	})
+}
+
+func init() {
+	urls := []struct{ name, url string }{
+		{"https user:password@", "https://admin:" + secret + "@charts.example/stable"},
+		{"oci user:password@", "oci://robot:" + secret + "@registry.example/charts"},
+		{"http user:password@ with a port", "http://admin:" + secret + "@10.0.0.1:8080/charts"},
+		{"percent-encoded password", "https://admin:" + secret + "%40x@charts.example"},
+	}
+	for _, m := range Meshes {
+		for _, u := range urls {
+			Register(Case{Category: "secret", Kind: "MeshInstall", Mesh: m, Name: "create repository " + u.name,
+				Run: func(h *H) {
+					mi := meshInstall(m, "creds-"+string(m), "", &meshv1alpha1.ChartSource{Repository: u.url})
+					err := h.C.Create(h.Ctx, mi)
+					h.Rejected(err, credentialMessage)
+					if strings.Contains(err.Error(), secret) {
+						h.Fatalf("the refusal echoes the password: %v", err)
+					}
+					if err := h.C.Get(h.Ctx, keyOf(mi), &meshv1alpha1.MeshInstall{}); !apierrors.IsNotFound(err) {
+						h.Fatalf("MeshInstall exists after its refusal: %v", err)
+					}
+				}})
+		}
+		registerInstallFailures(m)
+	}
+	registerRevisionCases()
+}
+
+// registerInstallFailures are MeshInstalls the API accepts and the
+// controller refuses, each into an existing foreign namespace that must
+// stay exactly as it was, before and after deletion.
+func registerInstallFailures(m Mesh) {
+	Register(Case{Category: "foreign", Kind: "MeshInstall", Mesh: m, Name: "chart not found leaves the foreign namespace untouched", Isolated: true,
+		Run: func(h *H) {
+			h.StartManager()
+			ns := foreignNamespace(h, "mesh-cp")
+			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
+			repo := chartrepo.Serve(h.T, h.TempDir())
+			mi := meshInstall(m, "missing", ns.Name, &meshv1alpha1.ChartSource{Repository: repo.URL})
+			h.Create(mi)
+			first := map[Mesh]string{Istio: "base", Linkerd: "linkerd-crds", Cilium: "cilium"}[m]
+			h.Stalled(mi, meshv1alpha1.ChartUnavailableReason, fmt.Sprintf("chart %s not found in repository %s", first, repo.URL))
+			h.Unchanged(snap)
+			h.Same(ns.Name, before)
+			deleteAndWait(h, mi)
+			h.Unchanged(snap)
+			h.Same(ns.Name, before)
+		}})
+	Register(Case{Category: "secret", Kind: "MeshInstall", Mesh: m, Name: "credentials stored before the rule: refused, redacted, namespace untouched", Isolated: true,
+		Run: func(h *H) {
+			ns := foreignNamespace(h, "mesh-cp")
+			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
+			mi := meshInstall(m, "stored-creds", ns.Name, &meshv1alpha1.ChartSource{Repository: "https://admin:" + secret + "@charts.example/stable"})
+			storeBeforeRule(h, mi)
+			h.StartManager()
+			h.Stalled(mi, meshv1alpha1.InvalidSpecReason, "spec.chart.repository https://redacted@charts.example/stable carries credentials (user:password@host): "+
+				"remove them and put them in a Secret in namespace meshplane-system (keys username and password) referenced by spec.chart.credentialsSecretRef")
+			noLeak(h, mi)
+			h.Unchanged(snap)
+			h.Same(ns.Name, before)
+			deleteAndWait(h, mi)
+			h.Unchanged(snap)
+		}})
+	Register(Case{Category: "deletion", Kind: "MeshInstall", Mesh: m, Name: "installed into a foreign namespace then deleted restores it exactly", Isolated: true,
+		Run: func(h *H) {
+			h.StartManager()
+			ns := foreignNamespace(h, "mesh-cp")
+			snap := h.Snapshot(ns)
+			mi := meshInstall(m, "installed", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
+			mi.Spec.DeletionPolicy = meshv1alpha1.DeletionUninstall
+			h.Create(mi)
+			h.Condition(mi, meshv1alpha1.InstalledCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
+			if m == Linkerd {
+				got := nsOf(h, ns.Name)
+				if got.Labels["linkerd.io/control-plane-ns"] != ns.Name || got.Annotations["meshplane.io/prior-labels"] !=
+					`{"config.linkerd.io/admission-webhooks":null,"linkerd.io/control-plane-ns":"elsewhere","linkerd.io/is-control-plane":null}` {
+					h.Fatalf("while installed: labels %v annotations %v", got.Labels, got.Annotations)
+				}
+			} else {
+				h.Unchanged(snap)
+			}
+			deleteAndWait(h, mi)
+			h.Unchanged(snap)
+		}})
+	Register(Case{Category: "foreign", Kind: "MeshInstall", Mesh: m, Name: "update to a missing version keeps the install and the namespace", Isolated: true,
+		Run: func(h *H) {
+			h.StartManager()
+			ns := foreignNamespace(h, "mesh-cp")
+			mi := meshInstall(m, "update", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
+			h.Create(mi)
+			h.Condition(mi, meshv1alpha1.InstalledCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
+			h.Must(h.C.Get(h.Ctx, keyOf(mi), mi))
+			releases := fmt.Sprint(mi.Status.Releases)
+			snap, before := h.Snapshot(nsOf(h, ns.Name)), h.Inventory(ns.Name)
+			_, v := meshVersion(m)
+			missing := map[Mesh]string{Istio: "1.99.0", Linkerd: "edge-26.9.9", Cilium: "1.99.0"}[m]
+			h.Must(h.Update(mi, func() { mi.Spec.Version = missing }))
+			h.Stalled(mi, meshv1alpha1.ChartUnavailableReason, v[len(v)-5:])
+			h.Must(h.C.Get(h.Ctx, keyOf(mi), mi))
+			if got := fmt.Sprint(mi.Status.Releases); got != releases || mi.Status.InstalledVersion != v {
+				h.Fatalf("after the refused update: releases %s (before %s), installed %s", got, releases, mi.Status.InstalledVersion)
+			}
+			h.Unchanged(snap)
+			h.Same(ns.Name, before)
+		}})
+}
+
+// registerRevisionCases are MeshRevisions whose MeshInstall is missing or
+// not Istio: Stalled, nothing written (no istiod, no tag webhook).
+func registerRevisionCases() {
+	Register(Case{Category: "reference", Kind: "MeshRevision", Mesh: Istio, Name: "missing MeshInstall writes nothing, deletes cleanly",
+		Run: func(h *H) {
+			hooks := func() string {
+				var l admissionregistrationv1.MutatingWebhookConfigurationList
+				h.Must(h.C.List(h.Ctx, &l, client.MatchingLabels{"istio.io/tag": "hostile-missing"}))
+				return fmt.Sprint(len(l.Items))
+			}
+			rv := &meshv1alpha1.MeshRevision{ObjectMeta: metav1.ObjectMeta{Name: "hostile-missing-mi"},
+				Spec: meshv1alpha1.MeshRevisionSpec{MeshInstallRef: meshv1alpha1.LocalObjectReference{Name: "no-such-install"}, Version: "1.28.1",
+					Tags: []string{"hostile-missing"}}}
+			h.Create(rv)
+			h.Stalled(rv, meshv1alpha1.ReferenceNotFoundReason,
+				"spec.meshInstallRef names MeshInstall no-such-install, which does not exist; create it or fix the reference")
+			if n := hooks(); n != "0" {
+				h.Fatalf("%s tag webhooks written for a revision without a MeshInstall", n)
+			}
+			h.Must(h.C.Delete(h.Ctx, rv))
+			h.Eventually("MeshRevision gone", func() error {
+				if err := h.C.Get(h.Ctx, keyOf(rv), &meshv1alpha1.MeshRevision{}); !apierrors.IsNotFound(err) {
+					return fmt.Errorf("still there: %v", err)
+				}
+				return nil
+			})
+		}})
+	for _, m := range []Mesh{Linkerd, Cilium} {
+		Register(Case{Category: "spec", Kind: "MeshRevision", Mesh: m, Name: "revision of a non-Istio MeshInstall", Isolated: true,
+			Run: func(h *H) {
+				h.StartManager()
+				repo := chartrepo.Serve(h.T, h.TempDir())
+				mi := meshInstall(m, "not-istio", "", &meshv1alpha1.ChartSource{Repository: repo.URL})
+				h.Create(mi)
+				rv := &meshv1alpha1.MeshRevision{ObjectMeta: metav1.ObjectMeta{Name: "rev-" + string(m)},
+					Spec: meshv1alpha1.MeshRevisionSpec{MeshInstallRef: meshv1alpha1.LocalObjectReference{Name: mi.Name}, Version: "1.28.1"}}
+				h.Create(rv)
+				p, _ := meshVersion(m)
+				h.Stalled(rv, meshv1alpha1.InvalidSpecReason, fmt.Sprintf("MeshInstall not-istio runs %s; revisions are an Istio feature", p))
+				h.Must(h.C.Delete(h.Ctx, rv))
+				h.Eventually("MeshRevision gone", func() error {
+					if err := h.C.Get(h.Ctx, keyOf(rv), &meshv1alpha1.MeshRevision{}); !apierrors.IsNotFound(err) {
+						return fmt.Errorf("still there: %v", err)
+					}
+					return nil
+				})
+			}})
+	}
+}
