@@ -3,6 +3,7 @@ package hostile
 import (
 	"fmt"
 	"strings"
+	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,12 +15,26 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
+	"github.com/meshplane/meshplane/test/harness"
 )
 
 // The MeshInstall and MeshRevision cases. A MeshInstall is cluster-scoped
 // and changes which mesh serves every namespace, so every case that stores
 // one is Isolated (its own API server and manager); cases the API server
 // refuses store nothing and share the cluster.
+
+// startIsolated starts an isolated case's manager. H.StartManager cannot:
+// testenv.StartManager calls t.Setenv, which panics in a parallel test;
+// parallelSafe skips it (the process already has MESHPLANE_CACHE_DIR from
+// the shared manager started by TestHostile).
+func startIsolated(h *H) {
+	h.Helper()
+	h.Mgr = harness.StartManager(parallelSafe{h.T}, h.Cfg)
+}
+
+type parallelSafe struct{ *testing.T }
+
+func (parallelSafe) Setenv(string, string) {}
 
 // secret is the password the credential cases put in URLs; it must appear
 // in no message.
@@ -59,8 +74,31 @@ func stageCharts(h *H, m Mesh) string {
 // meshInstall is a MeshInstall of m into namespace ns from src.
 func meshInstall(m Mesh, name, ns string, src *meshv1alpha1.ChartSource) *meshv1alpha1.MeshInstall {
 	p, v := meshVersion(m)
-	return &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: name},
+	mi := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: meshv1alpha1.MeshInstallSpec{Provider: p, Version: v, Namespace: ns, Chart: src}}
+	if m == Cilium {
+		// Without an API server address the chart reads kube-public/cluster-info.
+		mi.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"k8sServiceHost":"127.0.0.1","k8sServicePort":6443}`)}
+	}
+	return mi
+}
+
+// installed waits until mi's releases are deployed (Installed=True); the
+// control plane never becomes Available here (no kubelet).
+func installed(h *H, mi *meshv1alpha1.MeshInstall) {
+	h.Helper()
+	h.Eventually("MeshInstall "+mi.Name+" Installed", func() error {
+		got := &meshv1alpha1.MeshInstall{}
+		if err := h.C.Get(h.Ctx, keyOf(mi), got); err != nil {
+			return err
+		}
+		for _, c := range got.Status.Conditions {
+			if c.Type == meshv1alpha1.InstalledCondition && c.Status == metav1.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %+v", got.Status.Conditions)
+	})
 }
 
 // foreignNamespace creates a namespace the way a platform team would have
@@ -115,19 +153,17 @@ func storeBeforeRule(h *H, mi *meshv1alpha1.MeshInstall) {
 	var crd apiextensionsv1.CustomResourceDefinition
 	h.Must(h.C.Get(h.Ctx, key, &crd))
 	orig := crd.DeepCopy()
-	repo := func(c *apiextensionsv1.CustomResourceDefinition) (*apiextensionsv1.JSONSchemaProps, func()) {
-		spec := c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-		chart := spec.Properties["chart"]
-		r := chart.Properties["repository"]
-		return &r, func() {
-			chart.Properties["repository"] = r
-			spec.Properties["chart"] = chart
-			c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+	spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	chart := spec.Properties["chart"]
+	var kept []apiextensionsv1.ValidationRule
+	for _, r := range chart.XValidations {
+		if !strings.Contains(r.Message, "credentials (user:password@host)") {
+			kept = append(kept, r)
 		}
 	}
-	r, put := repo(&crd)
-	r.XValidations = nil
-	put()
+	chart.XValidations = kept
+	spec.Properties["chart"] = chart
+	crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
 	h.Must(h.C.Update(h.Ctx, &crd))
 	h.Eventually("stored without the rule", func() error { return h.C.Create(h.Ctx, mi.DeepCopy()) })
 	h.Must(h.C.Get(h.Ctx, key, &crd))
@@ -175,7 +211,7 @@ func init() {
 func registerInstallFailures(m Mesh) {
 	Register(Case{Category: "foreign", Kind: "MeshInstall", Mesh: m, Name: "chart not found leaves the foreign namespace untouched", Isolated: true,
 		Run: func(h *H) {
-			h.StartManager()
+			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
 			repo := chartrepo.Serve(h.T, h.TempDir())
@@ -195,7 +231,7 @@ func registerInstallFailures(m Mesh) {
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
 			mi := meshInstall(m, "stored-creds", ns.Name, &meshv1alpha1.ChartSource{Repository: "https://admin:" + secret + "@charts.example/stable"})
 			storeBeforeRule(h, mi)
-			h.StartManager()
+			startIsolated(h)
 			h.Stalled(mi, meshv1alpha1.InvalidSpecReason, "spec.chart.repository https://redacted@charts.example/stable carries credentials (user:password@host): "+
 				"remove them and put them in a Secret in namespace meshplane-system (keys username and password) referenced by spec.chart.credentialsSecretRef")
 			noLeak(h, mi)
@@ -204,47 +240,76 @@ func registerInstallFailures(m Mesh) {
 			deleteAndWait(h, mi)
 			h.Unchanged(snap)
 		}})
+	if m == Linkerd {
+		registerLinkerdConflict()
+		return
+	}
 	Register(Case{Category: "deletion", Kind: "MeshInstall", Mesh: m, Name: "installed into a foreign namespace then deleted restores it exactly", Isolated: true,
 		Run: func(h *H) {
-			h.StartManager()
+			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
 			snap := h.Snapshot(ns)
 			mi := meshInstall(m, "installed", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
 			mi.Spec.DeletionPolicy = meshv1alpha1.DeletionUninstall
 			h.Create(mi)
-			h.Condition(mi, meshv1alpha1.InstalledCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
-			if m == Linkerd {
-				got := nsOf(h, ns.Name)
-				if got.Labels["linkerd.io/control-plane-ns"] != ns.Name || got.Annotations["meshplane.io/prior-labels"] !=
-					`{"config.linkerd.io/admission-webhooks":null,"linkerd.io/control-plane-ns":"elsewhere","linkerd.io/is-control-plane":null}` {
-					h.Fatalf("while installed: labels %v annotations %v", got.Labels, got.Annotations)
-				}
-			} else {
-				h.Unchanged(snap)
-			}
+			installed(h, mi)
+			h.Unchanged(snap)
 			deleteAndWait(h, mi)
 			h.Unchanged(snap)
 		}})
-	Register(Case{Category: "foreign", Kind: "MeshInstall", Mesh: m, Name: "update to a missing version keeps the install and the namespace", Isolated: true,
+	Register(Case{Category: "refused-update", Kind: "MeshInstall", Mesh: m, Name: "update to a missing version keeps the install and the namespace", Isolated: true,
 		Run: func(h *H) {
-			h.StartManager()
+			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
 			mi := meshInstall(m, "update", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
 			h.Create(mi)
-			h.Condition(mi, meshv1alpha1.InstalledCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
+			installed(h, mi)
 			h.Must(h.C.Get(h.Ctx, keyOf(mi), mi))
-			releases := fmt.Sprint(mi.Status.Releases)
+			releases, version := fmt.Sprint(mi.Status.Releases), mi.Status.InstalledVersion
 			snap, before := h.Snapshot(nsOf(h, ns.Name)), h.Inventory(ns.Name)
 			_, v := meshVersion(m)
-			missing := map[Mesh]string{Istio: "1.99.0", Linkerd: "edge-26.9.9", Cilium: "1.99.0"}[m]
-			h.Must(h.Update(mi, func() { mi.Spec.Version = missing }))
-			h.Stalled(mi, meshv1alpha1.ChartUnavailableReason, v[len(v)-5:])
+			h.Must(h.Update(mi, func() { mi.Spec.Version = "1.99.0" }))
+			h.Stalled(mi, meshv1alpha1.ChartUnavailableReason, "1.99.0", v)
 			h.Must(h.C.Get(h.Ctx, keyOf(mi), mi))
-			if got := fmt.Sprint(mi.Status.Releases); got != releases || mi.Status.InstalledVersion != v {
-				h.Fatalf("after the refused update: releases %s (before %s), installed %s", got, releases, mi.Status.InstalledVersion)
+			if got := fmt.Sprint(mi.Status.Releases); got != releases || mi.Status.InstalledVersion != version {
+				h.Fatalf("after the refused update: releases %s (before %s), installed %q (before %q)", got, releases, mi.Status.InstalledVersion, version)
 			}
 			h.Unchanged(snap)
 			h.Same(ns.Name, before)
+		}})
+}
+
+// registerLinkerdConflict: Linkerd's CRDs exist without Helm's ownership
+// (the isolated API server has them installed), so the render gate refuses
+// the install as a Conflict before anything is written: the foreign
+// namespace keeps its labels (Linkerd's control-plane labels are not set),
+// before and after deletion. A chart path that does not exist touches
+// nothing either.
+func registerLinkerdConflict() {
+	Register(Case{Category: "deletion", Kind: "MeshInstall", Mesh: Linkerd, Name: "install refused by existing CRDs touches the foreign namespace neither before nor after deletion", Isolated: true,
+		Run: func(h *H) {
+			startIsolated(h)
+			ns := foreignNamespace(h, "mesh-cp")
+			snap := h.Snapshot(ns)
+			mi := meshInstall(Linkerd, "conflict", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, Linkerd)})
+			h.Create(mi)
+			h.Stalled(mi, meshv1alpha1.ConflictReason, "release mesh-cp/linkerd-crds (chart linkerd-crds 2026.1.1) cannot be installed", "remove or adopt the existing objects")
+			h.Unchanged(snap)
+			deleteAndWait(h, mi)
+			h.Unchanged(snap)
+		}})
+	Register(Case{Category: "foreign", Kind: "MeshInstall", Mesh: Linkerd, Name: "chart path that does not exist touches nothing", Isolated: true,
+		Run: func(h *H) {
+			startIsolated(h)
+			ns := foreignNamespace(h, "mesh-cp")
+			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
+			mi := meshInstall(Linkerd, "no-path", ns.Name, &meshv1alpha1.ChartSource{Path: "/nonexistent/charts"})
+			h.Create(mi)
+			h.Stalled(mi, meshv1alpha1.ChartUnavailableReason, "/nonexistent/charts")
+			h.Unchanged(snap)
+			h.Same(ns.Name, before)
+			deleteAndWait(h, mi)
+			h.Unchanged(snap)
 		}})
 }
 
@@ -278,7 +343,7 @@ func registerRevisionCases() {
 	for _, m := range []Mesh{Linkerd, Cilium} {
 		Register(Case{Category: "spec", Kind: "MeshRevision", Mesh: m, Name: "revision of a non-Istio MeshInstall", Isolated: true,
 			Run: func(h *H) {
-				h.StartManager()
+				startIsolated(h)
 				repo := chartrepo.Serve(h.T, h.TempDir())
 				mi := meshInstall(m, "not-istio", "", &meshv1alpha1.ChartSource{Repository: repo.URL})
 				h.Create(mi)
