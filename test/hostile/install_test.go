@@ -15,13 +15,46 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
+	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/testenv"
 )
 
 // The MeshInstall and MeshRevision cases. A MeshInstall is cluster-scoped
 // and changes which mesh serves every namespace, so every case that stores
 // one is Isolated (its own API server and manager); cases the API server
 // refuses store nothing and share the cluster.
+
+// ownClusters bounds how many of this file's cases run their own API
+// server at once: started all together (the framework starts an Isolated
+// case's server before the case runs, with no bound), they time out
+// installing CRDs on this two-core machine.
+var ownClusters = make(chan struct{}, 2)
+
+// registerOwn registers a case that needs its own API server and manager
+// (it stores a cluster-scoped MeshInstall, which would change which mesh
+// serves the shared cluster's namespaces): the case runs as a shared case
+// that starts its own API server once ownClusters has room.
+func registerOwn(c Case) {
+	run := c.Run
+	c.Isolated = false
+	c.Run = func(h *H) {
+		h.Helper()
+		select {
+		case ownClusters <- struct{}{}:
+		case <-h.Ctx.Done():
+			return
+		}
+		defer func() { <-ownClusters }()
+		s, err := cluster.StartServer(cluster.EnvtestOptions{})
+		if err != nil {
+			h.Fatalf("starting the case's API server: %v", err)
+		}
+		h.Cleanup(func() { _ = s.Stop() })
+		run(&H{T: h.T, Ctx: h.Ctx, C: testenv.NewClient(h.T, s.Config), Cfg: s.Config})
+	}
+	Register(c)
+}
 
 // startIsolated starts an isolated case's manager. H.StartManager cannot:
 // testenv.StartManager calls t.Setenv, which panics in a parallel test;
@@ -209,7 +242,7 @@ func init() {
 // controller refuses, each into an existing foreign namespace that must
 // stay exactly as it was, before and after deletion.
 func registerInstallFailures(m Mesh) {
-	Register(Case{Category: "foreign", Kind: "MeshInstall", Mesh: m, Name: "chart not found leaves the foreign namespace untouched", Isolated: true,
+	registerOwn(Case{Category: "foreign", Kind: "MeshInstall", Mesh: m, Name: "chart not found leaves the foreign namespace untouched", Isolated: true,
 		Run: func(h *H) {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
@@ -225,7 +258,7 @@ func registerInstallFailures(m Mesh) {
 			h.Unchanged(snap)
 			h.Same(ns.Name, before)
 		}})
-	Register(Case{Category: "secret", Kind: "MeshInstall", Mesh: m, Name: "credentials stored before the rule: refused, redacted, namespace untouched", Isolated: true,
+	registerOwn(Case{Category: "secret", Kind: "MeshInstall", Mesh: m, Name: "credentials stored before the rule: refused, redacted, namespace untouched", Isolated: true,
 		Run: func(h *H) {
 			ns := foreignNamespace(h, "mesh-cp")
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
@@ -244,7 +277,7 @@ func registerInstallFailures(m Mesh) {
 		registerLinkerdConflict()
 		return
 	}
-	Register(Case{Category: "deletion", Kind: "MeshInstall", Mesh: m, Name: "installed into a foreign namespace then deleted restores it exactly", Isolated: true,
+	registerOwn(Case{Category: "deletion", Kind: "MeshInstall", Mesh: m, Name: "installed into a foreign namespace then deleted restores it exactly", Isolated: true,
 		Run: func(h *H) {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
@@ -257,7 +290,7 @@ func registerInstallFailures(m Mesh) {
 			deleteAndWait(h, mi)
 			h.Unchanged(snap)
 		}})
-	Register(Case{Category: "refused-update", Kind: "MeshInstall", Mesh: m, Name: "update to a missing version keeps the install and the namespace", Isolated: true,
+	registerOwn(Case{Category: "refused-update", Kind: "MeshInstall", Mesh: m, Name: "update to a missing version keeps the install and the namespace", Isolated: true,
 		Run: func(h *H) {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
@@ -286,7 +319,7 @@ func registerInstallFailures(m Mesh) {
 // before and after deletion. A chart path that does not exist touches
 // nothing either.
 func registerLinkerdConflict() {
-	Register(Case{Category: "deletion", Kind: "MeshInstall", Mesh: Linkerd, Name: "install refused by existing CRDs touches the foreign namespace neither before nor after deletion", Isolated: true,
+	registerOwn(Case{Category: "deletion", Kind: "MeshInstall", Mesh: Linkerd, Name: "install refused by existing CRDs touches the foreign namespace neither before nor after deletion", Isolated: true,
 		Run: func(h *H) {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
@@ -298,7 +331,7 @@ func registerLinkerdConflict() {
 			deleteAndWait(h, mi)
 			h.Unchanged(snap)
 		}})
-	Register(Case{Category: "foreign", Kind: "MeshInstall", Mesh: Linkerd, Name: "chart path that does not exist touches nothing", Isolated: true,
+	registerOwn(Case{Category: "foreign", Kind: "MeshInstall", Mesh: Linkerd, Name: "chart path that does not exist touches nothing", Isolated: true,
 		Run: func(h *H) {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
@@ -341,7 +374,7 @@ func registerRevisionCases() {
 			})
 		}})
 	for _, m := range []Mesh{Linkerd, Cilium} {
-		Register(Case{Category: "spec", Kind: "MeshRevision", Mesh: m, Name: "revision of a non-Istio MeshInstall", Isolated: true,
+		registerOwn(Case{Category: "spec", Kind: "MeshRevision", Mesh: m, Name: "revision of a non-Istio MeshInstall", Isolated: true,
 			Run: func(h *H) {
 				startIsolated(h)
 				repo := chartrepo.Serve(h.T, h.TempDir())
