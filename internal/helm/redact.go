@@ -80,4 +80,3 @@ func (h redacting) Get(ctx context.Context, name, namespace string) (*ReleaseInf
 func (h redacting) Uninstall(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error {
 	return RedactError(h.r.Uninstall(ctx, name, namespace, wait, timeout))
 }
-
