@@ -48,10 +48,16 @@ func TestStaleObjectDoesNotOverwriteNewerStatus(t *testing.T) {
 	}
 	fresh.Status.Upgrade = &meshv1alpha1.UpgradeStatus{Phase: meshv1alpha1.UpgradeMigrating, CurrentBatch: []string{"a", "b", "c"}}
 	testenv.Must(t, pf.Patch(ctx, fresh))
-	// Record first, act second: the same Patcher patches again.
+	// Record first, act second: the same Patcher patches again, and a
+	// Commit of the current object succeeds without changes.
 	fresh.Status.Upgrade.Message = "batch [a b c] restarting"
 	testenv.Must(t, pf.Patch(ctx, fresh))
+	testenv.Must(t, pf.Commit(ctx, fresh))
 
+	// Commit asserts freshness even when nothing changed.
+	if err := p.Commit(ctx, stale.DeepCopy()); !apierrors.IsConflict(err) {
+		t.Fatalf("stale Commit without changes: %v, want Conflict", err)
+	}
 	stale.Status.Upgrade = &meshv1alpha1.UpgradeStatus{Phase: meshv1alpha1.UpgradeMigrating, CurrentBatch: []string{"d", "e", "f"}}
 	if err := p.Patch(ctx, stale); !apierrors.IsConflict(err) {
 		t.Fatalf("stale status patch: %v, want Conflict", err)
