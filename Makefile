@@ -122,9 +122,13 @@ fuzz-smoke: test-crds ## Run each translation fuzz target briefly (FUZZ_TIME, 10
 
 FUZZ_LONG ?= 5m
 
+ORACLE_SPECS ?= 20000
+
 .PHONY: fuzz
-fuzz: ## Run each translation fuzz target longer (FUZZ_LONG, 5m).
+fuzz: ## Run each translation fuzz target and the semantic oracle (test/oracle) longer (FUZZ_LONG, 5m; ORACLE_SPECS random specs).
 	$(MAKE) fuzz-smoke FUZZ_TIME=$(FUZZ_LONG)
+	go test -count=1 -run '^TestOracle$$' ./test/oracle -oracle.specs=$(ORACLE_SPECS)
+	go test -run '^$$' -fuzz '^FuzzOracle$$' -fuzztime $(FUZZ_LONG) -parallel 1 ./test/oracle
 
 .PHONY: bench
 bench: test-assets test-crds ## Run the benchmarks under test/bench (not part of make test) and print their figures.

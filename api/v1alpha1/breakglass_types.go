@@ -166,6 +166,26 @@ type FieldConflict struct {
 	Message string `json:"message,omitempty"`
 }
 
+// BreakGlassRecordCopy is what a BreakGlass keeps in its status of the
+// record Secret it restores from.
+type BreakGlassRecordCopy struct {
+	// sha256 is the hex SHA-256 of the Secret's record.json.gz.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	SHA256 string `json:"sha256"`
+	// namespaces in scope, as recorded.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=10000
+	// +kubebuilder:validation:items:MaxLength=63
+	Namespaces []string `json:"namespaces,omitempty"`
+	// data is record.json.gz itself (base64 in JSON) when it is at most
+	// 64 KiB; empty for larger records.
+	// +optional
+	// +kubebuilder:validation:MaxLength=87384
+	Data []byte `json:"data,omitempty"`
+}
+
 // BreakGlassStatus is the observed state of a BreakGlass.
 type BreakGlassStatus struct {
 	CommonStatus `json:",inline"`
@@ -194,6 +214,13 @@ type BreakGlassStatus struct {
 	// the recorded prior state.
 	// +optional
 	RecordSecretRef *ObjectReference `json:"recordSecretRef,omitempty"`
+
+	// record is a copy of the record Secret, written before anything is
+	// changed: its digest (so a deleted or replaced Secret is detected),
+	// the namespaces in scope and, when small enough, the record itself
+	// (to recreate the Secret from).
+	// +optional
+	Record *BreakGlassRecordCopy `json:"record,omitempty"`
 
 	// touched counts what was changed.
 	// +optional

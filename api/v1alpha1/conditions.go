@@ -46,6 +46,11 @@ const (
 	ClusterReachableCondition = "ClusterReachable"
 	// EngagedCondition (BreakGlass) is True when every action took effect.
 	EngagedCondition = "Engaged"
+	// ProxiesCurrentCondition (ZeroTrustPolicy) is True when every running
+	// meshed pod of the namespace runs with the policy's settings that a
+	// mesh's proxies read only when they start (Linkerd's default inbound
+	// policy), False with reason StalePolicy naming the pods that do not.
+	ProxiesCurrentCondition = "ProxiesCurrent"
 	// BreakGlassActiveCondition is set by the MeshInstall, TrafficSplit,
 	// ZeroTrustPolicy and Canary controllers on objects a BreakGlass covers.
 	BreakGlassActiveCondition = "BreakGlassActive"
@@ -53,6 +58,9 @@ const (
 
 // Condition reasons. Every condition Meshplane sets uses one of these.
 const (
+	// StalePolicyReason: running pods' proxies started with a previous
+	// policy setting they read only at start; restart them to apply it.
+	StalePolicyReason = "StalePolicy"
 	// SucceededReason: the desired state is in place.
 	SucceededReason = "Succeeded"
 	// ProgressingReason: work is under way.
@@ -105,4 +113,8 @@ const (
 	BreakGlassActiveReason = "BreakGlassActive"
 	// DeletingReason: the object is being deleted.
 	DeletingReason = "Deleting"
+	// RecordLostReason: the record a BreakGlass restores from was deleted
+	// or replaced; nothing is restored until it is recreated or its loss
+	// accepted.
+	RecordLostReason = "RecordLost"
 )

@@ -110,6 +110,27 @@ type AllowRule struct {
 	To []TrafficDestination `json:"to,omitempty"`
 }
 
+// RolloutRestart is an opt-in, batched restart of the workloads whose
+// proxies started with a previous policy setting.
+type RolloutRestart struct {
+	// enabled turns the restarts on.
+	// +required
+	Enabled bool `json:"enabled"`
+
+	// batchSize is how many workloads restart at once; the next batch
+	// starts when the previous one is ready again.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	BatchSize int32 `json:"batchSize,omitempty"`
+
+	// pause is the least time between two batches; 5s by default.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="rolloutRestart.pause must be between 0s and 1h"
+	Pause *metav1.Duration `json:"pause,omitempty"`
+}
+
 // ZeroTrustPolicySpec is the mTLS mode, default action and allow rules for
 // the workloads a selector picks.
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultAction) || self.defaultAction == 'Deny' || !has(self.rules) || size(self.rules) == 0",message="rules have no effect with defaultAction Allow; remove them or use Deny"
@@ -135,6 +156,13 @@ type ZeroTrustPolicySpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	Rules []AllowRule `json:"rules,omitempty"`
+
+	// rolloutRestart restarts, in batches, the workloads whose running
+	// pods still enforce a setting of the policy that their proxies read
+	// only when they start (Linkerd's default inbound policy; the
+	// ProxiesCurrent condition names them). Off unless enabled.
+	// +optional
+	RolloutRestart *RolloutRestart `json:"rolloutRestart,omitempty"`
 }
 
 // ZeroTrustPolicyStatus is the observed state of a ZeroTrustPolicy.

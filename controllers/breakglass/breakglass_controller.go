@@ -10,12 +10,14 @@ package breakglass
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -25,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/incident"
@@ -39,7 +42,7 @@ import (
 // +kubebuilder:rbac:groups=meshplane.io,resources=breakglasses/finalizers,verbs=update
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;trafficsplits;canaries,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
@@ -119,7 +122,56 @@ func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
 		&meshv1alpha1.TrafficSplit{}, &meshv1alpha1.Canary{}} {
 		b = b.Watches(o, handler.Funcs{})
 	}
+	// A record Secret deleted (or being deleted) wakes its BreakGlass, so
+	// an engaged one reports the loss at once.
+	b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapRecord), builder.OnlyMetadata,
+		builder.WithPredicates(recordEvents{}))
+	// A BreakGlass gone releases its namespaces: the others (one waiting
+	// in Conflict for them) are looked at again at once.
+	b = b.Watches(&meshv1alpha1.BreakGlass{}, handler.Funcs{
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			var list meshv1alpha1.BreakGlassList
+			if err := r.Client.List(ctx, &list); err != nil {
+				return
+			}
+			for i := range list.Items {
+				if list.Items[i].Name != e.Object.GetName() {
+					q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: list.Items[i].Name}})
+				}
+			}
+		},
+	})
 	return b.Complete(r)
+}
+
+// recordEvents passes what a record Secret's BreakGlass must see at once:
+// its deletion (started or done) and a record recreated by hand (no owner
+// reference). Its creation by the controller itself wakes nothing, so
+// workload restarts keep their pace.
+type recordEvents struct{ predicate.Funcs }
+
+func (recordEvents) Create(e event.CreateEvent) bool { return len(e.Object.GetOwnerReferences()) == 0 }
+func (recordEvents) Delete(event.DeleteEvent) bool   { return true }
+func (recordEvents) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+}
+func (recordEvents) Generic(event.GenericEvent) bool { return false }
+
+// mapRecord maps a record Secret to the BreakGlass owning it, or named by
+// it (a record recreated by hand has no owner reference).
+func (r *Reconciler) mapRecord(_ context.Context, o client.Object) []reconcile.Request {
+	if o.GetNamespace() != r.OperatorNamespace {
+		return nil
+	}
+	for _, ref := range o.GetOwnerReferences() {
+		if ref.Kind == "BreakGlass" && ref.APIVersion == meshv1alpha1.GroupVersion.String() {
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: ref.Name}}}
+		}
+	}
+	if name, ok := strings.CutPrefix(o.GetName(), "breakglass-"); ok && name != "" {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
+	}
+	return nil
 }
 
 // deletionStarted passes the update that sets deletionTimestamp (the

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,7 +24,6 @@ import (
 	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/mesh"
-	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
 )
 
@@ -37,66 +35,6 @@ func secretName(bg *meshv1alpha1.BreakGlass) string {
 	}
 	sum := sha256.Sum256([]byte(bg.Name))
 	return n[:240] + "-" + hex.EncodeToString(sum[:])[:12]
-}
-
-// loadRecord reads the record Secret uncached; nil when there is none. A
-// record of another BreakGlass of the same name (recreated) is ignored.
-func (r *Reconciler) loadRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass) (*incident.Record, error) {
-	s := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: secretName(bg)}, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading the record Secret: %w", err)
-	}
-	rec, err := incident.DecodeRecord(s.Data[incident.RecordKey])
-	if err != nil {
-		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "Secret %s/%s: %v; restore by hand from its contents", s.Namespace, s.Name, err)
-	}
-	if rec.UID != string(bg.UID) {
-		return nil, outcome.Stalled(meshv1alpha1.ConflictReason,
-			"Secret %s/%s holds the record of an earlier BreakGlass %s (uid %s); it was not restored — restore it by hand or delete the Secret",
-			s.Namespace, s.Name, rec.BreakGlass, rec.UID)
-	}
-	return rec, nil
-}
-
-// writeRecord creates the record Secret, owned by bg. It is written once,
-// before any change, and never modified.
-func (r *Reconciler) writeRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *incident.Record) error {
-	data, err := rec.Encode()
-	if err != nil {
-		return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%v", err)
-	}
-	immutable := true
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: secretName(bg), Namespace: r.OperatorNamespace,
-			Labels: ownership.Labels("BreakGlass", "", bg.Name),
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: meshv1alpha1.GroupVersion.String(), Kind: "BreakGlass", Name: bg.Name, UID: bg.UID,
-			}},
-		},
-		Type:      corev1.SecretTypeOpaque,
-		Immutable: &immutable,
-		Data:      map[string][]byte{incident.RecordKey: data},
-	}
-	if err := r.Writer.Create(ctx, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("writing the record Secret %s/%s: the operator namespace %s does not exist (create it, or run the manager with --operator-namespace set to its own namespace); nothing was changed: %w",
-				s.Namespace, s.Name, s.Namespace, err)
-		}
-		return fmt.Errorf("writing the record Secret %s/%s: %w", s.Namespace, s.Name, err)
-	}
-	return nil
-}
-
-func (r *Reconciler) deleteRecord(ctx context.Context, bg *meshv1alpha1.BreakGlass) error {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName(bg), Namespace: r.OperatorNamespace}}
-	if err := r.Writer.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting the record Secret: %w", err)
-	}
-	return nil
 }
 
 // typed reports whether ref's kind is read through the cache as a typed

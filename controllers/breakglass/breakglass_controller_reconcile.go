@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,16 +62,26 @@ func (r *Reconciler) reconcile(ctx context.Context, bg *meshv1alpha1.BreakGlass)
 	if bg.Status.Phase == meshv1alpha1.BreakGlassRestored {
 		return out, nil
 	}
-	rec, err := r.loadRecord(ctx, bg)
+	rec, data, err := r.loadRecord(ctx, bg)
 	if err != nil {
+		out.phase = lostPhase(err, out.phase)
 		return out, err
 	}
 	if rec == nil {
+		if err := r.recordLost(ctx, bg); err != nil {
+			out.phase = lostPhase(err, out.phase)
+			return out, err
+		}
 		out.phase = meshv1alpha1.BreakGlassPending
 		if rec, err = r.plan(ctx, bg); err != nil {
 			return out, err
 		}
 		if err := r.writeRecord(ctx, bg, rec); err != nil {
+			return out, err
+		}
+	} else if bg.Status.Record == nil {
+		// Written by an operator stopped before it copied it.
+		if err := r.saveCopy(ctx, bg, rec, data); err != nil {
 			return out, err
 		}
 	}
@@ -101,6 +112,15 @@ func (r *Reconciler) reconcile(ctx context.Context, bg *meshv1alpha1.BreakGlass)
 		out.requeueAfter = max(start.Add(bg.Spec.ExpiresAfter.Duration).Sub(out.now), time.Second)
 	}
 	return out, nil
+}
+
+// lostPhase is Failed when err reports a lost record (never Engaged nor
+// Restored), else the phase unchanged.
+func lostPhase(err error, phase meshv1alpha1.BreakGlassPhase) meshv1alpha1.BreakGlassPhase {
+	if outcome.Reason(err, "") == meshv1alpha1.RecordLostReason {
+		return meshv1alpha1.BreakGlassFailed
+	}
+	return phase
 }
 
 func requeueFor(bg *meshv1alpha1.BreakGlass, left time.Duration) time.Duration {
@@ -154,12 +174,38 @@ func (r *Reconciler) engageWorkloads(ctx context.Context, bg *meshv1alpha1.Break
 	return len(pending) - len(now), nil
 }
 
-// restore puts back the record, then removes it and the finalizer.
+// restore puts back the record, then removes it and the finalizer. A
+// lost record stops it (Stalled RecordLost) until the record is recreated
+// or its loss accepted (AcceptRecordLossAnnotation on a deleted
+// BreakGlass).
 func (r *Reconciler) restore(ctx context.Context, bg *meshv1alpha1.BreakGlass, out result) (result, error) {
+	if bg.Status.Phase == meshv1alpha1.BreakGlassRestored {
+		// Restored (and recorded so) before the record was deleted; the
+		// conflicts of that pass stay in status.
+		controllerutil.RemoveFinalizer(bg, Finalizer)
+		return out, r.deleteRecord(ctx, bg)
+	}
 	out.restoring = true
-	rec, err := r.loadRecord(ctx, bg)
+	rec, _, err := r.loadRecord(ctx, bg)
 	if err != nil {
+		out.phase = lostPhase(err, out.phase)
 		return out, err
+	}
+	if rec == nil {
+		if err := r.recordLost(ctx, bg); err != nil {
+			if bg.DeletionTimestamp.IsZero() || bg.Annotations[AcceptRecordLossAnnotation] != "true" {
+				out.phase = meshv1alpha1.BreakGlassFailed
+				return out, err
+			}
+			if err := r.releaseMarks(ctx, bg); err != nil {
+				return out, err
+			}
+			r.Events.Eventf(bg, nil, corev1.EventTypeWarning, meshv1alpha1.RecordLostReason, "BreakGlass",
+				"record lost and the loss accepted (%s): nothing was restored; removed only the NotIn requirement and the coverage annotations", AcceptRecordLossAnnotation)
+			controllerutil.RemoveFinalizer(bg, Finalizer)
+			out.phase = meshv1alpha1.BreakGlassFailed
+			return out, nil
+		}
 	}
 	if rec != nil {
 		out.phase = meshv1alpha1.BreakGlassRestoring
@@ -168,6 +214,11 @@ func (r *Reconciler) restore(ctx context.Context, bg *meshv1alpha1.BreakGlass, o
 			if err := r.runStep(ctx, bg, rec.Objects(step), true, &out); err != nil {
 				return out, fmt.Errorf("restoring (%s): %w", step, err)
 			}
+		}
+		// Restored is stored before the record goes: a record missing
+		// after that is not a loss.
+		if err := r.markRestored(ctx, bg, &out); err != nil {
+			return out, err
 		}
 		if err := r.deleteRecord(ctx, bg); err != nil {
 			return out, err
@@ -222,13 +273,15 @@ func (r *Reconciler) scope(ctx context.Context, bg *meshv1alpha1.BreakGlass, d m
 		}
 		sel = selectorAdapter{s}
 	}
+	held, err := r.heldByOthers(ctx, bg, list.Items)
+	if err != nil {
+		return nil, err
+	}
 	var out []corev1.Namespace
+	taken := map[string]string{}
 	for _, ns := range list.Items {
 		if ns.DeletionTimestamp != nil {
 			continue
-		}
-		if other := ns.Annotations[incident.NamespaceAnnotation]; other != "" && other != bg.Name {
-			continue // held by another BreakGlass, which restores it
 		}
 		var in bool
 		switch {
@@ -239,11 +292,102 @@ func (r *Reconciler) scope(ctx context.Context, bg *meshv1alpha1.BreakGlass, d m
 		default:
 			in = serves(r.Registry, d, mi, &ns, installs.Items)
 		}
+		if in && held[ns.Name] != "" {
+			taken[ns.Name] = held[ns.Name]
+			continue // held by another BreakGlass, which restores it
+		}
 		if in {
 			out = append(out, ns)
 		}
 	}
+	if err := scopeProblem(sc, list.Items, len(out)+len(taken)); err != nil {
+		return nil, err
+	}
+	if len(taken) > 0 && (len(out) == 0 || (sc != nil && len(sc.Namespaces) > 0)) {
+		return nil, heldConflict(taken)
+	}
 	return out, nil
+}
+
+// scopeProblem refuses a scope that would engage while holding nothing it
+// was asked to hold: a listed namespace that does not exist or is being
+// deleted, or a selector that matches no namespace. Nothing is recorded or
+// changed.
+func scopeProblem(sc *meshv1alpha1.BreakGlassScope, nss []corev1.Namespace, matched int) error {
+	const fix = "nothing was changed; scope is immutable: delete this BreakGlass and create one"
+	if sc != nil && len(sc.Namespaces) > 0 {
+		byName := make(map[string]*corev1.Namespace, len(nss))
+		for i := range nss {
+			byName[nss[i].Name] = &nss[i]
+		}
+		var probs []string
+		for i, n := range sc.Namespaces {
+			switch ns := byName[n]; {
+			case ns == nil:
+				probs = append(probs, fmt.Sprintf("spec.scope.namespaces[%d]: namespace %q does not exist", i, n))
+			case ns.DeletionTimestamp != nil:
+				probs = append(probs, fmt.Sprintf("spec.scope.namespaces[%d]: namespace %q is being deleted", i, n))
+			}
+		}
+		if len(probs) > 0 {
+			return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%s; %s that lists existing namespaces only", strings.Join(probs, "; "), fix)
+		}
+	}
+	if sc != nil && sc.NamespaceSelector != nil && matched == 0 {
+		sel, _ := metav1.LabelSelectorAsSelector(sc.NamespaceSelector)
+		return outcome.Stalled(meshv1alpha1.InvalidSpecReason, "spec.scope.namespaceSelector (%s) matches no namespace; %s whose selector matches the namespaces to detach", sel, fix)
+	}
+	return nil
+}
+
+// heldByOthers maps each namespace another active BreakGlass holds to its
+// name: the namespaces of its record (status.record, written before it
+// changes anything) and those carrying its coverage annotation.
+func (r *Reconciler) heldByOthers(ctx context.Context, bg *meshv1alpha1.BreakGlass, nss []corev1.Namespace) (map[string]string, error) {
+	// Uncached: another BreakGlass's status.record may have been written a
+	// moment ago.
+	var list meshv1alpha1.BreakGlassList
+	if err := r.APIReader.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	active := map[string]bool{}
+	held := map[string]string{}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == bg.UID || !incident.Active(o) {
+			continue
+		}
+		active[o.Name] = true
+		nss, err := r.recordedScope(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nss {
+			held[n] = o.Name
+		}
+	}
+	for _, ns := range nss {
+		if other := ns.Annotations[incident.NamespaceAnnotation]; other != "" && other != bg.Name && active[other] {
+			held[ns.Name] = other
+		}
+	}
+	return held, nil
+}
+
+// heldConflict reports the namespaces of the scope other BreakGlasses
+// hold: a namespace is held by one BreakGlass at a time.
+func heldConflict(taken map[string]string) error {
+	names := make([]string, 0, len(taken))
+	for n := range taken {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("namespace %s is already held by BreakGlass %s", n, taken[n]))
+	}
+	return outcome.Conflict("%s; this BreakGlass holds nothing and changed nothing. It engages by itself once the other is deleted and restored; or delete it and list in spec.scope.namespaces only namespaces no other BreakGlass holds",
+		strings.Join(parts, "; "))
 }
 
 // plan reads the cluster and computes the record.

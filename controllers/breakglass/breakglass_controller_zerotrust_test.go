@@ -57,7 +57,11 @@ func TestRelaxZeroTrustPolicyOutputs(t *testing.T) {
 	// Cilium serves a namespace implicitly once a MeshInstall installs it
 	// (no MeshInstall controller runs here; the object is enough).
 	must(t, c.Create(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "cilium"},
-		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderCilium, Version: "1.19.5"}}))
+		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderCilium, Version: "1.19.5",
+			// Strict policies on Cilium need mutual authentication and
+			// encryption.
+			Cilium: &meshv1alpha1.CiliumInstallSpec{MutualAuth: true,
+				Encryption: &meshv1alpha1.CiliumEncryption{Type: meshv1alpha1.CiliumEncryptionWireGuard}}}}))
 	for p, ns := range namespaces {
 		must(t, c.Create(ctx, ns))
 		pol := &meshv1alpha1.ZeroTrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},

@@ -259,7 +259,13 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 	}
 	out.refsResolved = true
 	for _, route := range routesOf(w.plan) {
-		if _, err := w.translator.TranslateTrafficSplit(trafficSplit(cn, w.n, w.provider, route)); err != nil {
+		ts := trafficSplit(cn, w.n, w.provider, route)
+		// The mesh as installed, in this namespace's data plane, must
+		// enforce every route of the strategy.
+		if _, err := r.Decide(ctx, cn.Namespace, found, mesh.TrafficSplitRequirements(&ts.Spec)...); err != nil {
+			return nil, fmt.Errorf("strategy %s: %w", strategy(cn), err)
+		}
+		if _, err := w.translator.TranslateTrafficSplit(ts); err != nil {
 			return nil, fmt.Errorf("strategy %s on %s: %w", strategy(cn), w.provider, err)
 		}
 	}

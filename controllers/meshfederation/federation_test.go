@@ -436,6 +436,7 @@ func TestFederation(t *testing.T) {
 		}{
 			{"not-a-ca", "is not a CA", nil, nil},
 			{"expired", "expired at", nil, nil},
+			{"pathlen0", "spec.root.secretRef: root Secret " + opNS + `/pathlen0 (tls.crt, tls.key): invalid CA: certificate "CN=pathlen0" has basic constraints pathlen:0`, nil, nil},
 		} {
 			cert, key := badRoot(t, tc.name)
 			mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: tc.name}, Type: corev1.SecretTypeTLS,
@@ -740,6 +741,9 @@ func badRoot(t *testing.T, kind string) (certPEM, keyPEM []byte) {
 	}
 	if kind == "expired" {
 		return root.CertPEM, root.KeyPEM
+	}
+	if kind == "pathlen0" {
+		return pathLenZeroRoot(t, kind)
 	}
 	// Not a CA: a leaf signed by a fresh root.
 	fresh, err := trust.GenerateRoot(trust.RootOptions{CommonName: "issuer"}, time.Now())

@@ -107,9 +107,12 @@ func (r *Reconciler) suppliedRoot(ctx context.Context, name string, now time.Tim
 			"root Secret %s/%s not found; create it with tls.crt and tls.key (a cert-manager CA Certificate's Secret works as it is)", ns, name)
 	}
 	ca, err := trust.ParseCA(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], now)
+	if err == nil {
+		err = trust.ValidateRoot(ca.Cert, ca.Key, now)
+	}
 	if err != nil {
 		return nil, outcome.Stalled(meshv1alpha1.InvalidCertificateReason,
-			"root Secret %s/%s: %v; nothing already distributed was changed", ns, name, err)
+			"spec.root.secretRef: root Secret %s/%s (tls.crt, tls.key): %v; nothing already distributed was changed", ns, name, err)
 	}
 	return ca, nil
 }

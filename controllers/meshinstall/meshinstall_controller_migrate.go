@@ -2,7 +2,6 @@ package meshinstall
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -202,25 +201,7 @@ func (r *Reconciler) applyBatch(ctx context.Context, s *scope, t upgrade.Target,
 }
 
 func (r *Reconciler) restart(ctx context.Context, ns string, w upgrade.Workload, dataPlane string) error {
-	var obj client.Object
-	switch w.Kind {
-	case "Deployment":
-		obj = &appsv1.Deployment{}
-	case "StatefulSet":
-		obj = &appsv1.StatefulSet{}
-	case "DaemonSet":
-		obj = &appsv1.DaemonSet{}
-	default:
-		return fmt.Errorf("cannot restart %s", w.Kind)
-	}
-	obj.SetNamespace(ns)
-	obj.SetName(w.Name)
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{upgrade.DataPlaneAnnotation: dataPlane}}}}})
-	if err := r.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ownership.FieldManager)); err != nil {
-		return fmt.Errorf("restarting %s %s/%s: %w", w.Kind, ns, w.Name, client.IgnoreNotFound(err))
-	}
-	return nil
+	return upgrade.Restart(ctx, r.Client, ns, w.Kind, w.Name, upgrade.DataPlaneAnnotation, dataPlane)
 }
 
 // collectNamespaces lists the namespaces keep accepts, minus the control

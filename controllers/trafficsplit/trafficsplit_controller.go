@@ -24,8 +24,10 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/status"
@@ -102,10 +104,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	if err != nil {
 		return out, err
 	}
-	provider, err := r.provider(ctx, ts, bg)
+	found, err := r.provider(ctx, ts, bg)
 	if err != nil {
 		return out, err
 	}
+	provider := found.Provider
 	out.provider = provider
 	translator, err := r.Registry.TrafficTranslator(provider)
 	if err != nil {
@@ -122,6 +125,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	if incident.PinsTraffic(bg) && incident.Covers(bg, provider) {
 		resolved, out.pinnedBy = Pin(resolved), bg
 	}
+	// What the mesh can enforce depends on how it was installed and on the
+	// namespace's data plane, not on the provider alone.
+	if _, err := r.Decide(ctx, ts.Namespace, found, mesh.TrafficSplitRequirements(&resolved.Spec)...); err != nil {
+		return out, err
+	}
 	objs, err := translator.TranslateTrafficSplit(resolved)
 	if err != nil {
 		return out, err
@@ -133,15 +141,15 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 // provider resolves the split's mesh. Detaching injection removes the
 // namespace labels discovery reads, so while a BreakGlass covers the
 // namespace the provider last resolved is kept.
-func (r *Reconciler) provider(ctx context.Context, ts *meshv1alpha1.TrafficSplit, bg *meshv1alpha1.BreakGlass) (meshv1alpha1.Provider, error) {
+func (r *Reconciler) provider(ctx context.Context, ts *meshv1alpha1.TrafficSplit, bg *meshv1alpha1.BreakGlass) (discovery.Result, error) {
 	found, err := r.Resolver.Resolve(ctx, ts.Namespace, ts.Spec.Provider)
 	if err == nil {
-		return found.Provider, nil
+		return found, nil
 	}
 	if bg != nil && ts.Status.Provider != "" && incident.Covers(bg, ts.Status.Provider) {
-		return ts.Status.Provider, nil
+		return discovery.Result{Provider: ts.Status.Provider}, nil
 	}
-	return "", err
+	return discovery.Result{}, err
 }
 
 // serviceField is the first field of spec that names Service name.

@@ -34,6 +34,7 @@ import (
 	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/status"
 )
@@ -135,6 +136,11 @@ type result struct {
 	// heldBy is the BreakGlass that relaxed the policy's outputs, if any:
 	// nothing is applied while it holds.
 	heldBy *meshv1alpha1.BreakGlass
+	// enforcement says what the policy is and is not enforced as in this
+	// install, empty when as written.
+	enforcement string
+	// proxies is what running pods' proxies started with.
+	proxies proxies
 }
 
 // reconcile runs the phases: the BreakGlass hold, the mesh, the
@@ -158,6 +164,13 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 		return out, err
 	}
 	out.provider = found.Provider
+	// What the mesh can enforce depends on how it was installed and on the
+	// namespace's data plane, not on the provider alone.
+	scope, err := r.Decide(ctx, p.Namespace, found, mesh.ZeroTrustPolicyRequirements(&p.Spec)...)
+	if err != nil {
+		return out, err
+	}
+	out.enforcement = r.Registry.Enforcement(scope, &p.Spec)
 	objs, err := r.translate(ctx, p, found.Provider)
 	if err != nil {
 		return out, err
@@ -180,7 +193,10 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 	} else {
 		controllerutil.RemoveFinalizer(p, Finalizer)
 	}
-	return out, nil
+	if out.proxies, err = r.checkProxies(ctx, p.Namespace, found.Provider, objs); err != nil {
+		return out, err
+	}
+	return out, r.rollout(ctx, p, &out.proxies)
 }
 
 // translate checks a namespace-wide mesh policy's rule, then translates p

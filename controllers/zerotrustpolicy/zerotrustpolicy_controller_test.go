@@ -151,6 +151,9 @@ func TestZeroTrustPolicyController(t *testing.T) {
 		cur := &meshv1alpha1.ZeroTrustPolicy{}
 		must(t, c.Get(ctx, lkey, cur))
 		cur.Spec.Provider = meshv1alpha1.ProviderCilium
+		// Strict on a Cilium Meshplane does not install is refused (its
+		// mutual authentication and encryption are unknown).
+		cur.Spec.MTLS = &meshv1alpha1.MTLSSettings{Mode: meshv1alpha1.MTLSPermissive}
 		must(t, c.Update(ctx, cur))
 		testenv.Eventually(t, testenv.DefaultTimeout, "CiliumNetworkPolicy and no Linkerd outputs", func() error {
 			cnpErr := c.Get(ctx, lkey, &ciliumv2.CiliumNetworkPolicy{})

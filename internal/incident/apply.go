@@ -24,6 +24,12 @@ func (s State) String() string {
 
 // Classify compares a change with the live object.
 func Classify(obj map[string]any, c Change) State {
+	if c.Element {
+		if hasElement(Get(obj, c.Path), c.Set) {
+			return Applied
+		}
+		return Pending
+	}
 	cur := Get(obj, c.Path)
 	switch {
 	case cur.Equal(c.Set):
@@ -85,6 +91,40 @@ func Engage(obj map[string]any, changes []Change) (Outcome, error) {
 	return decide(obj, changes, Pending, func(c Change) Value { return c.Set })
 }
 
+// hasElement reports whether the list value holds an element equal to el.
+func hasElement(list, el Value) bool {
+	l, _ := list.Decode().([]any)
+	for _, e := range l {
+		if ValueOf(e).Equal(el) {
+			return true
+		}
+	}
+	return false
+}
+
+// elementWrite returns the list at c.Path with c.Set appended (engaging)
+// or its first equal element removed (restoring; absent when the list
+// becomes empty, as it was before the first BreakGlass added to it).
+func elementWrite(obj map[string]any, c Change, restoring bool) Value {
+	l, _ := Get(obj, c.Path).Decode().([]any)
+	if !restoring {
+		return ValueOf(append(l, c.Set.Decode()))
+	}
+	out := make([]any, 0, len(l))
+	removed := false
+	for _, e := range l {
+		if !removed && ValueOf(e).Equal(c.Set) {
+			removed = true
+			continue
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return Absent
+	}
+	return ValueOf(out)
+}
+
 // Restore decides the writes that put obj back: applied fields get their
 // Prior value, pending ones (never applied, or already restored) are left,
 // conflicting ones are reported and never overwritten.
@@ -93,6 +133,7 @@ func Restore(obj map[string]any, changes []Change) (Outcome, error) {
 }
 
 func decide(obj map[string]any, changes []Change, writeWhen State, target func(Change) Value) (Outcome, error) {
+	restoring := writeWhen == Applied
 	var out Outcome
 	var mod map[string]any
 	for _, c := range changes {
@@ -103,8 +144,20 @@ func decide(obj map[string]any, changes []Change, writeWhen State, target func(C
 			if mod == nil {
 				mod = runtime.DeepCopyJSON(obj)
 			}
-			if err := Set(mod, c.Path, target(c)); err != nil {
+			v := target(c)
+			if c.Element {
+				v = elementWrite(mod, c, restoring)
+			}
+			if err := Set(mod, c.Path, v); err != nil {
 				return Outcome{}, fmt.Errorf("%s %s: %w", c.Object, c.Field(), err)
+			}
+			if c.Element && !v.Present {
+				// The list was added by a BreakGlass into a map that was
+				// absent (a webhook without namespaceSelector): remove the
+				// map it left empty.
+				if parent := c.Path[:len(c.Path)-1]; Get(mod, parent).Equal(ValueOf(map[string]any{})) {
+					_ = Set(mod, parent, Absent)
+				}
 			}
 			out.Writes = append(out.Writes, c)
 		default:

@@ -40,6 +40,47 @@
 // labels back before the webhooks select them again, and the coverage
 // annotation goes last, in its own patch.
 //
+// # Several BreakGlasses
+//
+// A namespace is held by one BreakGlass at a time. The namespaces another
+// active BreakGlass holds (those of its status.record, written before it
+// changes anything, and those carrying its coverage annotation) are left
+// to it: a BreakGlass listing one in spec.scope.namespaces, or whose scope
+// would be left empty, is Conflict ("namespace x is already held by
+// BreakGlass y; this BreakGlass holds nothing and changed nothing ...")
+// and writes nothing, not even a record; it engages by itself once the
+// other is gone. A whole-mesh or selector scope that only partly overlaps
+// engages the rest. Sharing a hold was rejected: the shared namespace's
+// original labels would have to come from the other's record, and the
+// restore of the last holder would depend on the record of the first.
+//
+// Each BreakGlass adds its own NotIn requirement to a webhook (a change
+// with Element set) and its restore removes exactly that element, so the
+// webhook's namespaceSelector is always the original plus one requirement
+// per live BreakGlass, whatever the order of creation and deletion; the
+// original comes back when the last one goes. (failurePolicy, set to
+// Ignore only by a whole-mesh BreakGlass, is restored by the one that
+// changed it.)
+//
+// # The record and its loss
+//
+// The record Secret carries the finalizer meshplane.io/break-glass-record
+// (only the BreakGlass controller removes it, after the restore) and is
+// immutable. Before anything is changed, its SHA-256, the namespaces in
+// scope and, up to 64 KiB compressed, the record itself are copied into
+// the BreakGlass's status.record. A record found missing while status.record
+// is set or namespaces carry the BreakGlass's coverage annotation is a
+// loss, never a fresh start: the BreakGlass is Failed with Stalled reason
+// RecordLost, nothing is re-recorded (the cluster is already detached) and
+// nothing is restored; its deletion waits. The message names the Secret
+// and the namespaces and says how to recover: recreate the Secret from
+// status.record.data (a Secret with another digest is refused), or set
+// meshplane.io/accept-record-loss=true and delete the BreakGlass, which then
+// removes only what is identifiable without the record (its NotIn
+// requirement, its coverage annotations). The phase Restored is stored
+// before the record is deleted, so a record missing after a finished
+// restore is not a loss.
+//
 // # Trade-offs
 //
 // Webhooks: each webhook of the mesh's injector (and, when relaxing

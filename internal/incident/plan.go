@@ -92,7 +92,11 @@ func Plan(in Inputs) []Change {
 			}
 			base := []string{"webhooks", ListKey(name)}
 			if len(scope) > 0 {
-				add(StepWebhooks, cfg, append(slices.Clone(base), "namespaceSelector"), ValueOf(narrow(w["namespaceSelector"], scope)))
+				path := append(slices.Clone(base), "namespaceSelector", "matchExpressions")
+				req := ValueOf(NotIn(scope))
+				if !hasElement(Get(cfg, path), req) {
+					out = append(out, Change{Step: StepWebhooks, Object: refOf(cfg), Path: path, Set: req, Element: true})
+				}
 			}
 			if in.WholeMesh {
 				add(StepWebhooks, cfg, append(slices.Clone(base), "failurePolicy"), ValueOf("Ignore"))
@@ -132,25 +136,18 @@ func Plan(in Inputs) []Change {
 	return out
 }
 
-// narrow returns a webhook namespaceSelector that matches what sel
-// matches, except the namespaces in scope: a NotIn requirement on the
-// namespace-name label is added (label selector requirements are ANDed).
-func narrow(sel any, scope []string) map[string]any {
-	out := map[string]any{}
-	if m, ok := sel.(map[string]any); ok {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	exprs, _ := out["matchExpressions"].([]any)
-	exprs = slices.Clone(exprs)
+// NotIn is the requirement a BreakGlass adds to a webhook's
+// namespaceSelector: the webhook then matches what it matched, except the
+// namespaces in scope (label selector requirements are ANDed). Each
+// BreakGlass adds its own requirement and removes only that one, so
+// BreakGlasses over different namespaces of one webhook restore exactly in
+// any order.
+func NotIn(scope []string) map[string]any {
 	values := make([]any, len(scope))
 	for i, n := range scope {
 		values[i] = n
 	}
-	exprs = append(exprs, map[string]any{"key": NamespaceNameLabel, "operator": "NotIn", "values": values})
-	out["matchExpressions"] = exprs
-	return out
+	return map[string]any{"key": NamespaceNameLabel, "operator": "NotIn", "values": values}
 }
 
 func markerPath(m mesh.Marker) []string {

@@ -15,8 +15,9 @@ import (
 // RecordKey is the Secret key holding the gzip-compressed JSON record.
 const RecordKey = "record.json.gz"
 
-// RecordVersion is the version of the record's format.
-const RecordVersion = 1
+// RecordVersion is the version of the record's format. Version 2 adds
+// element changes (Change.Element); version 1 records are still read.
+const RecordVersion = 2
 
 // MaxRecordBytes is the largest compressed record a Secret may hold (the
 // API server refuses objects over 1 MiB; some room is left for metadata).
@@ -158,6 +159,12 @@ type Change struct {
 	Path  []string `json:"path"`
 	Prior Value    `json:"prior"`
 	Set   Value    `json:"set"`
+	// Element: Path addresses a list and Set is one element the
+	// BreakGlass adds to it (its own NotIn requirement of a webhook's
+	// namespaceSelector); Prior is absent. Engaging appends the element,
+	// restoring removes exactly that element and nothing else, so
+	// BreakGlasses narrowing the same webhook restore in any order.
+	Element bool `json:"element,omitempty"`
 }
 
 // Field renders the path, e.g. metadata.labels[istio.io/rev].
@@ -228,7 +235,7 @@ func DecodeRecord(b []byte) (*Record, error) {
 	if err := json.Unmarshal(raw, r); err != nil {
 		return nil, fmt.Errorf("decoding the break-glass record: %w", err)
 	}
-	if r.Version != RecordVersion {
+	if r.Version < 1 || r.Version > RecordVersion {
 		return nil, fmt.Errorf("break-glass record version %d is not supported (want %d)", r.Version, RecordVersion)
 	}
 	return r, nil

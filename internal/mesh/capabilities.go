@@ -13,6 +13,9 @@ type Capability string
 
 // Traffic capabilities (TrafficSplit, Canary routing).
 const (
+	// CapServiceRouting routes a Service's traffic at all: every
+	// TrafficSplit and Canary needs it.
+	CapServiceRouting Capability = "ServiceRouting"
 	// CapWeightedRouting splits traffic between backends by weight.
 	CapWeightedRouting Capability = "WeightedRouting"
 	// CapHeaderMatchExact matches a header value exactly.
@@ -92,7 +95,7 @@ const (
 
 // AllCapabilities lists every capability in documentation order.
 var AllCapabilities = []Capability{
-	CapWeightedRouting, CapHeaderMatchExact, CapHeaderMatchPrefix, CapHeaderMatchRegex,
+	CapServiceRouting, CapWeightedRouting, CapHeaderMatchExact, CapHeaderMatchPrefix, CapHeaderMatchRegex,
 	CapPathMatch, CapMethodMatch, CapMirroring, CapMirrorPercent, CapRequestTimeout,
 	CapRetries, CapRetryPerTryTimeout, CapRetryConditions, CapOrderedRules, CapGatewayAPIOutput, CapNativeRoutingOutput,
 	CapMTLSStrict, CapMTLSPermissive, CapPerWorkloadMTLSMode, CapDefaultDeny,
@@ -148,20 +151,34 @@ type UnsupportedFeatureError struct {
 	Features []Capability
 	// Detail optionally explains the first feature further.
 	Detail string
+	// Where, when set, names the install and namespace the decision was
+	// made for (an install-aware refusal), e.g. "Cilium as installed by
+	// MeshInstall cilium in namespace shop (CiliumNode data plane)".
+	Where string
+	// Fix, when set, says what to change in the install or the namespace
+	// for the feature to be enforced.
+	Fix string
 }
 
-// Error names the features and the mesh.
+// Error names the features and the mesh, and what to change.
 func (e *UnsupportedFeatureError) Error() string {
 	names := make([]string, len(e.Features))
 	for i, f := range e.Features {
 		names[i] = string(f)
 	}
-	msg := "feature " + strings.Join(names, ", ") + " is not supported by " + string(e.Provider)
+	where := string(e.Provider)
+	if e.Where != "" {
+		where = e.Where
+	}
+	msg := "feature " + strings.Join(names, ", ") + " is not supported by " + where
 	if len(names) > 1 {
-		msg = "features " + strings.Join(names, ", ") + " are not supported by " + string(e.Provider)
+		msg = "features " + strings.Join(names, ", ") + " are not supported by " + where
 	}
 	if e.Detail != "" {
 		msg += ": " + e.Detail
+	}
+	if e.Fix != "" {
+		return msg + ": " + e.Fix + ", or remove the feature from the spec (nothing was applied)"
 	}
 	return msg + "; remove the feature from the spec or choose another provider (nothing was applied)"
 }

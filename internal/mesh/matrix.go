@@ -2,11 +2,13 @@ package mesh
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // capabilityDocs describes each capability for the generated matrix.
 var capabilityDocs = map[Capability]string{
+	CapServiceRouting:          "TrafficSplit and Canary: route a Service's traffic at all",
 	CapWeightedRouting:         "TrafficSplit: split traffic between backends by weight",
 	CapHeaderMatchExact:        "TrafficSplit rule: header matches exactly",
 	CapHeaderMatchPrefix:       "TrafficSplit rule: header matches by prefix",
@@ -41,7 +43,8 @@ var capabilityDocs = map[Capability]string{
 }
 
 // CapabilityMatrix renders the registry's capabilities as a Markdown table,
-// one row per capability and one column per provider.
+// one row per capability and one column per provider, then the conditions
+// of the install and the namespace a cell marked with one depends on.
 func CapabilityMatrix(r *Registry) string {
 	var b strings.Builder
 	ps := r.Providers()
@@ -57,13 +60,47 @@ func CapabilityMatrix(r *Registry) string {
 	for _, c := range AllCapabilities {
 		fmt.Fprintf(&b, "| `%s` | %s |", c, capabilityDocs[c])
 		for _, p := range ps {
-			mark := "—"
-			if p.Capabilities().Has(c) {
-				mark = "✓"
-			}
-			fmt.Fprintf(&b, " %s |", mark)
+			fmt.Fprintf(&b, " %s |", cell(p, c))
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString("\n## Conditions\n\nA cell with conditions is enforced only where they hold for the MeshInstall and the\n" +
+		"namespace's data plane; elsewhere the object is refused with `UnsupportedFeature` naming what to change.\n\n" +
+		"| Condition | Mesh | Holds when |\n|---|---|---|\n")
+	for _, p := range ps {
+		for i, cond := range conditions(p) {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", conditionID(p, i), p.Name(), cond.Doc)
+		}
+	}
 	return b.String()
+}
+
+func conditions(p Provider) []Condition {
+	if c, ok := p.(Conditional); ok {
+		return c.Conditions()
+	}
+	return nil
+}
+
+// conditionID names the i-th condition of p, e.g. C1 for Cilium's first.
+func conditionID(p Provider, i int) string {
+	return fmt.Sprintf("%s%d", string(p.Name())[:1], i+1)
+}
+
+// cell is a matrix cell: — when unsupported, ✓ when always, ✓ with the
+// conditions otherwise.
+func cell(p Provider, c Capability) string {
+	if !p.Capabilities().Has(c) {
+		return "—"
+	}
+	var ids []string
+	for i, cond := range conditions(p) {
+		if slices.Contains(cond.Capabilities, c) {
+			ids = append(ids, conditionID(p, i))
+		}
+	}
+	if len(ids) == 0 {
+		return "✓"
+	}
+	return "✓ if " + strings.Join(ids, ", ")
 }

@@ -111,7 +111,7 @@ func TestTrafficSplitRequirementsAndCheck(t *testing.T) {
 		Retries: &meshv1alpha1.RetryPolicy{Attempts: 2, RetryOn: []meshv1alpha1.RetryOn{"5xx"}},
 	}
 	got := mesh.TrafficSplitRequirements(spec)
-	want := []mesh.Capability{mesh.CapWeightedRouting, mesh.CapHeaderMatchPrefix, mesh.CapMethodMatch,
+	want := []mesh.Capability{mesh.CapServiceRouting, mesh.CapWeightedRouting, mesh.CapHeaderMatchPrefix, mesh.CapMethodMatch,
 		mesh.CapMirroring, mesh.CapMirrorPercent, mesh.CapRequestTimeout, mesh.CapRetries, mesh.CapRetryConditions}
 	if !slices.Equal(got, want) {
 		t.Fatalf("requirements\n got %v\nwant %v", got, want)

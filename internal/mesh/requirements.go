@@ -7,7 +7,7 @@ import (
 // TrafficSplitRequirements returns the capabilities a TrafficSplit spec
 // uses, so a controller can reject it for a mesh before translating.
 func TrafficSplitRequirements(spec *meshv1alpha1.TrafficSplitSpec) []Capability {
-	var req []Capability
+	req := []Capability{CapServiceRouting}
 	switch spec.Output {
 	case meshv1alpha1.OutputGatewayAPI:
 		req = append(req, CapGatewayAPIOutput)

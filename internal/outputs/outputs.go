@@ -31,6 +31,9 @@ import (
 type Deps struct {
 	// Client reads through the cache and writes.
 	Client client.Client
+	// APIReader reads without the cache, for kinds no controller watches
+	// (pods, listed once per reconcile where a mesh needs them).
+	APIReader client.Reader
 	// Registry resolves providers.
 	Registry *mesh.Registry
 	// Resolver finds the mesh of a namespace.
@@ -45,11 +48,12 @@ type Deps struct {
 // counts writes. name is the controller's (its Event reporter).
 func NewDeps(c client.Client, mgr *manager.Manager, name string) Deps {
 	return Deps{
-		Client:   c,
-		Registry: mgr.Registry,
-		Resolver: &discovery.Resolver{Reader: c, Registry: mgr.Registry},
-		Applier:  &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
-		Events:   mgr.EventRecorder(name),
+		Client:    c,
+		APIReader: mgr.GetAPIReader(),
+		Registry:  mgr.Registry,
+		Resolver:  &discovery.Resolver{Reader: c, Registry: mgr.Registry},
+		Applier:   &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
+		Events:    mgr.EventRecorder(name),
 	}
 }
 
@@ -71,8 +75,10 @@ type Kind struct {
 // Controller starts the controller of k: named, with its --concurrent
 // options, watching the kind, every served output kind, and namespaces
 // whose labels or annotations change (a namespace moving to another mesh
-// switches the provider; a BreakGlass engaging annotates it). The caller
-// adds its own watches and completes the builder.
+// switches the provider; a BreakGlass engaging annotates it), and
+// MeshInstalls whose spec changes (what a mesh can enforce depends on how
+// it is installed, so a refusal is re-decided). The caller adds its own
+// watches and completes the builder.
 func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder {
 	inNamespace := func(ctx context.Context, o client.Object) []reconcile.Request {
 		return Requests(ctx, c, k.List, o.GetName(), nil)
@@ -81,7 +87,10 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 		WithOptions(mgr.ControllerOptions(k.Name)).
 		For(k.Object, builder.WithPredicates(k.Predicate)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(inNamespace),
-			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&meshv1alpha1.MeshInstall{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return Requests(ctx, c, k.List, "", nil)
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...) {
 		b = b.Owns(o)
 	}

@@ -3,7 +3,10 @@ package trust
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -191,7 +194,42 @@ func ValidateCA(cert *x509.Certificate, key crypto.Signer, now time.Time) error 
 		return invalid("private key does not match certificate %q", name)
 	}
 	if KeyTypeOf(cert.PublicKey) == "" {
-		return invalid("certificate %q has an unsupported key type (use ECDSA P-256/P-384 or RSA 2048/3072/4096)", name)
+		return invalid("certificate %q has %s, which is not supported (use ECDSA P-256/P-384 or RSA 2048/3072/4096)", name, describeKey(cert.PublicKey))
+	}
+	return nil
+}
+
+// describeKey names a public key's type and size, e.g. "an RSA 1024-bit
+// key (too weak)".
+func describeKey(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		weak := ""
+		if k.N.BitLen() < 2048 {
+			weak = " (too weak)"
+		}
+		return fmt.Sprintf("an RSA %d-bit key%s", k.N.BitLen(), weak)
+	case *ecdsa.PublicKey:
+		return "an ECDSA " + k.Curve.Params().Name + " key"
+	case ed25519.PublicKey:
+		return "an Ed25519 key"
+	}
+	return fmt.Sprintf("a %T key", pub)
+}
+
+// ValidateRoot checks, beyond ValidateCA, what a root that Meshplane signs
+// per-cluster intermediates with needs: a path length constraint that
+// allows one CA below it. A root with pathlen 0 would be accepted by the
+// parser and then make every workload chain (root, intermediate,
+// workload) fail to verify.
+func ValidateRoot(cert *x509.Certificate, key crypto.Signer, now time.Time) error {
+	if err := ValidateCA(cert, key, now); err != nil {
+		return err
+	}
+	if cert.MaxPathLen == 0 && cert.MaxPathLenZero {
+		return invalid("certificate %q has basic constraints pathlen:0, so it may sign only end-entity certificates, but Meshplane signs a per-cluster intermediate CA with it "+
+			"and every workload chain would fail to verify; issue the root without a path length constraint or with pathlen >= 1 "+
+			"(openssl: basicConstraints=critical,CA:TRUE; cert-manager: isCA: true without a pathlen)", cert.Subject.String())
 	}
 	return nil
 }

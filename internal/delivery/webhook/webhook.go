@@ -14,8 +14,22 @@
 //
 // A 2xx answer is a success; anything else, a connection error or no
 // answer within the hook's timeout (10s by default) is a failure whose
-// error names the hook, its URL and the status with an excerpt of the
-// body. What a failure means depends on the type: gates (IsGate) hold the
+// error names the hook, its URL (without user information, query or
+// fragment, which may hold credentials), the status code and a fixed
+// classification of it. The body of the answer is never copied into
+// status, Events or logs: a hook URL may point at anything inside the
+// cluster, and its answer may be an HTML error page or a secret. The one
+// exception is the documented answer schema, a JSON object whose only
+// field is "message":
+//
+//	HTTP/1.1 403 Forbidden
+//	Content-Type: application/json
+//
+//	{"message": "not approved yet by the release manager"}
+//
+// Its message is quoted, cut to 128 characters, with control characters
+// and repeated spaces removed; any other body (not JSON, other fields,
+// over 4 KiB) is ignored. What a failure means depends on the type: gates (IsGate) hold the
 // canary, checks (pre-rollout, rollout) fail the analysis interval, and
 // notifications (post-rollout, event) are only reported. Rollback hooks are
 // the other way round: they are polled and a 2xx asks for a rollback
@@ -31,8 +45,11 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 )
@@ -40,8 +57,19 @@ import (
 // DefaultTimeout bounds a call whose hook sets no timeout.
 const DefaultTimeout = 10 * time.Second
 
-// maxExcerpt is how much of a failing answer's body is quoted.
-const maxExcerpt = 256
+// maxAnswer is the largest body read as the documented answer schema;
+// maxMessage is how much of its message is quoted.
+const (
+	maxAnswer  = 4 << 10
+	maxMessage = 128
+)
+
+// Answer is the documented schema of a webhook's answer body: the message
+// of a failing answer is quoted in the Canary's status.
+type Answer struct {
+	// Message says why the hook refused (at most 128 characters shown).
+	Message string `json:"message"`
+}
 
 // Payload is the JSON body POSTed to a webhook.
 type Payload struct {
@@ -109,9 +137,10 @@ func (c *Caller) Call(ctx context.Context, h meshv1alpha1.CanaryWebhook, p Paylo
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	shown := Redact(h.URL)
 	req, err := http.NewRequestWithContext(cctx, http.MethodPost, h.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s (%s) %s: %w", h.Name, h.Type, h.URL, err)
+		return fmt.Errorf("webhook %s (%s) %s: the URL cannot be called (spec.analysis.webhooks[].url)", h.Name, h.Type, shown)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	client := c.Client
@@ -121,21 +150,80 @@ func (c *Caller) Call(ctx context.Context, h meshv1alpha1.CanaryWebhook, p Paylo
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			return fmt.Errorf("webhook %s (%s) %s: no answer within %s", h.Name, h.Type, h.URL, timeout)
+			return fmt.Errorf("webhook %s (%s) %s: no answer within %s", h.Name, h.Type, shown, timeout)
 		}
-		return fmt.Errorf("webhook %s (%s) %s: %w", h.Name, h.Type, h.URL, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the full URL
+		}
+		return fmt.Errorf("webhook %s (%s) %s: %w", h.Name, h.Type, shown, err)
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxExcerpt+1))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	msg := fmt.Sprintf("webhook %s (%s) %s: status %d", h.Name, h.Type, h.URL, resp.StatusCode)
-	if s := quote(excerpt); s != "" {
-		msg += ": " + s
+	msg := fmt.Sprintf("webhook %s (%s) %s: status %d (%s)", h.Name, h.Type, shown, resp.StatusCode, classify(resp.StatusCode))
+	if m := answerMessage(resp.Header.Get("Content-Type"), raw); m != "" {
+		msg += ": " + strconv.Quote(m)
 	}
 	return errors.New(msg)
+}
+
+// classify is the fixed description of a non-2xx status.
+func classify(code int) string {
+	switch {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return "refused: not authorized or not approved"
+	case code == http.StatusNotFound:
+		return "not found: check the hook's URL path"
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests:
+		return "busy: retried at the next check"
+	case code >= 300 && code < 400:
+		return "redirect, not followed: point the URL at the final address"
+	case code >= 400 && code < 500:
+		return "refused by the hook"
+	case code >= 500:
+		return "the hook failed"
+	}
+	return "not a success"
+}
+
+// answerMessage returns the sanitized message of a body in the documented
+// answer schema, or "".
+func answerMessage(contentType string, raw []byte) string {
+	if len(raw) > maxAnswer || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json") {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var a Answer
+	if err := dec.Decode(&a); err != nil || dec.More() {
+		return ""
+	}
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || !unicode.IsPrint(r) && !unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(a.Message, ""))
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > maxMessage {
+		s = string(r[:maxMessage]) + "…"
+	}
+	return s
+}
+
+// Redact returns a hook URL as shown in messages: scheme, host and path,
+// without user information, query or fragment.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User, u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = nil, "", "", "", false
+	return u.String()
 }
 
 // Run calls every hook of type typ in the order given. For gates and
@@ -176,16 +264,4 @@ func (c *Caller) RollbackRequested(ctx context.Context, hooks []meshv1alpha1.Can
 		errs = append(errs, err)
 	}
 	return "", errors.Join(errs...)
-}
-
-func quote(b []byte) string {
-	cut := len(b) > maxExcerpt
-	if cut {
-		b = b[:maxExcerpt]
-	}
-	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "")), " ")
-	if cut {
-		s += "…"
-	}
-	return s
 }

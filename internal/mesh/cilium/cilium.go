@@ -43,7 +43,7 @@ func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 // with cilium.mutualAuth.
 func (*Provider) Capabilities() mesh.Capabilities {
 	return mesh.NewCapabilities(
-		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
+		mesh.CapServiceRouting, mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
 		mesh.CapPathMatch, mesh.CapMethodMatch, mesh.CapMirroring, mesh.CapMirrorPercent, mesh.CapRequestTimeout,
 		mesh.CapGatewayAPIOutput,
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapPerWorkloadMTLSMode, mesh.CapDefaultDeny,

@@ -12,7 +12,7 @@ func (*Provider) ChartVersion(v string) string { return strings.TrimPrefix(v, "v
 
 // Values turns on the service-mesh features Meshplane uses: Envoy for L7,
 // Gateway API with GAMMA (which needs kube-proxy replacement), and
-// SPIRE-based mutual authentication when asked.
+// SPIRE-based mutual authentication and transparent encryption when asked.
 func (*Provider) Values(mi *meshv1alpha1.MeshInstall, _ mesh.Chart, _ mesh.InstallContext) map[string]any {
 	cs := mi.Spec.Cilium
 	on := func(p *bool) bool { return p == nil || *p }
@@ -40,7 +40,28 @@ func (*Provider) Values(mi *meshv1alpha1.MeshInstall, _ mesh.Chart, _ mesh.Insta
 			}},
 		}
 	}
+	if cs != nil && cs.Encryption != nil {
+		v["encryption"] = encryptionValues(cs.Encryption)
+	}
 	return v
+}
+
+// encryptionValues are the chart's transparent-encryption values: the
+// type, and for IPsec the Secret (in Cilium's namespace) and key holding
+// the keys.
+func encryptionValues(e *meshv1alpha1.CiliumEncryption) map[string]any {
+	if e.Type != meshv1alpha1.CiliumEncryptionIPsec {
+		return map[string]any{"enabled": true, "type": "wireguard"}
+	}
+	ipsec := map[string]any{}
+	if ref := e.IPsecKeySecretRef; ref != nil {
+		ipsec["secretName"] = ref.Name
+		ipsec["keyFile"] = "keys"
+		if ref.Key != "" {
+			ipsec["keyFile"] = ref.Key
+		}
+	}
+	return map[string]any{"enabled": true, "type": "ipsec", "ipsec": ipsec}
 }
 
 // Enforced returns nothing: every Cilium value may be overridden.

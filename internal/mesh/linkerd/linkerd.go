@@ -53,7 +53,7 @@ func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 // has neither control-plane revisions nor an ambient data plane.
 func (*Provider) Capabilities() mesh.Capabilities {
 	return mesh.NewCapabilities(
-		mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
+		mesh.CapServiceRouting, mesh.CapWeightedRouting, mesh.CapHeaderMatchExact, mesh.CapHeaderMatchPrefix, mesh.CapHeaderMatchRegex,
 		mesh.CapPathMatch, mesh.CapMethodMatch, mesh.CapRequestTimeout, mesh.CapRetries, mesh.CapRetryPerTryTimeout,
 		mesh.CapRetryConditions, mesh.CapGatewayAPIOutput,
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapDefaultDeny,

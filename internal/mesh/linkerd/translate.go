@@ -119,22 +119,11 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 		ObjectMeta: metav1.ObjectMeta{Name: ns, Annotations: map[string]string{DefaultInboundPolicyAnnotation: def}},
 	}}
 
-	// Ports, and which of them carry method/path routes.
-	var ports []int32
-	routed := map[int32]bool{}
-	for _, r := range pol.Spec.Rules {
-		for _, t := range r.To {
-			for _, port := range t.Ports {
-				if !slices.Contains(ports, port) {
-					ports = append(ports, port)
-				}
-				if len(t.Methods) > 0 || len(t.Paths) > 0 {
-					routed[port] = true
-				}
-			}
-		}
+	plan, err := routedPorts(pol)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(ports)
+	ports, routes := plan.ports, plan.routes
 	meta := func(n string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: n, Namespace: ns} }
 	serverName := func(port int32) string { return fmt.Sprintf("%s-%d", name, port) }
 	for _, port := range ports {
@@ -146,10 +135,7 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 		})
 	}
 	for i, r := range pol.Spec.Rules {
-		rn := fmt.Sprintf("%s-r%d", name, i)
-		if r.Name != "" {
-			rn = name + "-" + r.Name
-		}
+		rn := ruleName(name, i, r)
 		authn, objs := authentication(rn, ns, r.From, permissive)
 		out = append(out, objs...)
 		target := func(kind, target, apName string) {
@@ -165,15 +151,22 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 			for _, port := range t.Ports {
 				switch {
 				case l7:
-					routeName := fmt.Sprintf("%s-d%d-%d", rn, j, port)
-					route, err := policyRoute(routeName, ns, serverName(port), t)
+					routeName := l7RouteName(rn, j, port)
+					route, err := policyRoute(routeName, ns, serverName(port), t, plan.exact[port][j]...)
 					if err != nil {
 						return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "spec.rules[%d].to[%d]: %v", i, j, err)
 					}
 					out = append(out, route)
 					target("HTTPRoute", routeName, routeName)
-				case routed[port]:
+				case plan.catchAll[port]:
+					// Linkerd authorizes a routed request only by the
+					// route it matches, and a rule without methods or
+					// paths allows every request on the port: it
+					// authorizes every route of the port.
 					target("HTTPRoute", serverName(port)+"-all", fmt.Sprintf("%s-d%d-%d", rn, j, port))
+					for k, route := range routes[port] {
+						target("HTTPRoute", route, fmt.Sprintf("%s-d%d-%d-%d", rn, j, port, k))
+					}
 				default:
 					target("Server", serverName(port), fmt.Sprintf("%s-d%d-%d", rn, j, port))
 				}
@@ -181,12 +174,141 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 		}
 	}
 	for _, port := range ports {
-		if routed[port] {
-			all, _ := policyRoute(serverName(port)+"-all", ns, serverName(port), meshv1alpha1.TrafficDestination{})
+		if plan.catchAll[port] {
+			all, _ := policyRoute(serverName(port)+"-all", ns, serverName(port), meshv1alpha1.TrafficDestination{}, plan.shadows[port]...)
 			out = append(out, all)
 		}
 	}
 	return dedupeObjects(out), nil
+}
+
+// ruleName is the name prefix of rule i's objects.
+func ruleName(policy string, i int, r meshv1alpha1.AllowRule) string {
+	if r.Name != "" {
+		return policy + "-" + r.Name
+	}
+	return fmt.Sprintf("%s-r%d", policy, i)
+}
+
+// l7RouteName names the policy route of destination j of a rule on port.
+func l7RouteName(rule string, j int, port int32) string {
+	return fmt.Sprintf("%s-d%d-%d", rule, j, port)
+}
+
+// portPlan is which Servers and policy routes a policy needs.
+type portPlan struct {
+	// ports the rules name, sorted.
+	ports []int32
+	// routes are the policy routes of each port's method/path
+	// destinations.
+	routes map[int32][]string
+	// catchAll ports need a catch-all route beside their routes: for rules
+	// without methods or paths, and for the shadows.
+	catchAll map[int32]bool
+	// shadows are exact paths the catch-all route takes from a prefix
+	// route: a policy prefix "/api/*" is a string prefix, Linkerd's
+	// PathPrefix /api/ also matches /api, so /api goes to the catch-all
+	// (an exact match outranks every prefix)...
+	shadows map[int32][]string
+	// exact are, per port and destination index, the shadows that
+	// destination allows, which its route matches exactly (with its
+	// methods, so it outranks the catch-all's match).
+	exact map[int32]map[int][]string
+}
+
+// routedPorts plans the Servers and routes. Linkerd authorizes a request
+// by the one route it matches (Gateway API precedence: exact path, longest
+// prefix, method), so two rules narrowing the same port by method or path
+// would let the more specific route's sources shadow the other rule's:
+// refused. Linkerd's PathPrefix matches whole path segments, so a prefix
+// must end in "/*".
+func routedPorts(pol *meshv1alpha1.ZeroTrustPolicy) (portPlan, error) {
+	plan := portPlan{routes: map[int32][]string{}, catchAll: map[int32]bool{}, shadows: map[int32][]string{},
+		exact: map[int32]map[int][]string{}}
+	owner, l4 := map[int32]int{}, map[int32]bool{}
+	for i, r := range pol.Spec.Rules {
+		for j, t := range r.To {
+			for _, p := range t.Paths {
+				if v, ok := strings.CutSuffix(p, "*"); ok && !strings.HasSuffix(v, "/") {
+					return plan, &mesh.UnsupportedFeatureError{Provider: meshv1alpha1.ProviderLinkerd,
+						Features: []mesh.Capability{mesh.CapAllowHTTPMethodPath},
+						Detail: fmt.Sprintf("spec.rules[%d].to[%d].paths: %q: Linkerd matches path prefixes by whole segments; end the prefix with /* (e.g. %q)",
+							i, j, p, v+"/*")}
+				}
+			}
+			for _, port := range t.Ports {
+				if !slices.Contains(plan.ports, port) {
+					plan.ports = append(plan.ports, port)
+				}
+				if len(t.Methods) == 0 && len(t.Paths) == 0 {
+					l4[port] = true
+					continue
+				}
+				if o, ok := owner[port]; ok && o != i {
+					return plan, overlap(fmt.Sprintf("spec.rules[%d] and spec.rules[%d] both narrow port %d by method or path", o, i, port))
+				}
+				owner[port] = i
+				plan.routes[port] = append(plan.routes[port], l7RouteName(ruleName(pol.Name, i, r), j, port))
+			}
+		}
+	}
+	slices.Sort(plan.ports)
+	for _, port := range plan.ports {
+		if o, ok := owner[port]; ok {
+			plan.shadow(port, pol.Spec.Rules[o].To)
+		}
+		plan.catchAll[port] = len(plan.routes[port]) > 0 && (l4[port] || len(plan.shadows[port]) > 0)
+	}
+	return plan, nil
+}
+
+// shadow plans the shadows of port, whose method/path destinations are
+// those of to: for each prefix "x/*", the exact path x goes to the
+// catch-all, unless a destination without methods allows it; the
+// destinations with methods that allow it match it exactly.
+func (plan *portPlan) shadow(port int32, to []meshv1alpha1.TrafficDestination) {
+	on := func(d meshv1alpha1.TrafficDestination) bool { return slices.Contains(d.Ports, port) }
+	for _, d := range to {
+		for _, p := range d.Paths {
+			v, prefix := strings.CutSuffix(p, "*")
+			x := strings.TrimSuffix(v, "/")
+			if !prefix || x == "" || !on(d) || slices.Contains(plan.shadows[port], x) {
+				continue
+			}
+			if slices.ContainsFunc(to, func(d2 meshv1alpha1.TrafficDestination) bool {
+				return on(d2) && len(d2.Methods) == 0 && allowsPath(d2, x)
+			}) {
+				continue
+			}
+			plan.shadows[port] = append(plan.shadows[port], x)
+			for j2, d2 := range to {
+				if on(d2) && allowsPath(d2, x) {
+					if plan.exact[port] == nil {
+						plan.exact[port] = map[int][]string{}
+					}
+					plan.exact[port][j2] = append(plan.exact[port][j2], x)
+				}
+			}
+		}
+	}
+}
+
+// allowsPath reports whether destination d allows path x (no paths: every
+// path; an exact path; a string prefix "y*").
+func allowsPath(d meshv1alpha1.TrafficDestination, x string) bool {
+	return len(d.Paths) == 0 || slices.ContainsFunc(d.Paths, func(p string) bool {
+		if v, ok := strings.CutSuffix(p, "*"); ok {
+			return strings.HasPrefix(x, v)
+		}
+		return p == x
+	})
+}
+
+func overlap(what string) error {
+	return &mesh.UnsupportedFeatureError{Provider: meshv1alpha1.ProviderLinkerd,
+		Features: []mesh.Capability{mesh.CapAllowHTTPMethodPath},
+		Detail: what + "; Linkerd authorizes a request only by the one route it matches, so one rule's sources would be refused " +
+			"on the other's requests: narrow each port by method or path in one rule only, or use different ports"}
 }
 
 // authentication returns the reference a rule's AuthorizationPolicies
@@ -226,22 +348,26 @@ func authentication(name, ns string, from []meshv1alpha1.TrafficSource, permissi
 const maxMatches = 8
 
 // policyRoute returns a policy.linkerd.io HTTPRoute on a Server that
-// matches t's methods × paths (a trailing "*" makes a path prefix); an
-// empty destination gives the catch-all route.
-func policyRoute(name, ns, server string, t meshv1alpha1.TrafficDestination) (*HTTPRoute, error) {
+// matches t's methods × paths (a trailing "*" makes a path prefix) and the
+// exact paths; an empty destination gives the catch-all route.
+func policyRoute(name, ns, server string, t meshv1alpha1.TrafficDestination, exact ...string) (*HTTPRoute, error) {
 	paths := []*HTTPPathMatch{{Type: "PathPrefix", Value: "/"}}
 	if len(t.Paths) > 0 {
 		paths = nil
 		for _, p := range t.Paths {
-			pm := &HTTPPathMatch{Type: "Exact", Value: p}
-			if v, ok := strings.CutSuffix(p, "*"); ok {
-				pm = &HTTPPathMatch{Type: "PathPrefix", Value: v}
-			}
-			if err := gamma.ValidPath(pm.Value); err != nil {
+			v, prefix := strings.CutSuffix(p, "*")
+			if err := gamma.ValidPath(v); err != nil {
 				return nil, err
+			}
+			pm := &HTTPPathMatch{Type: "Exact", Value: v}
+			if prefix {
+				pm = &HTTPPathMatch{Type: "PathPrefix", Value: v}
 			}
 			paths = append(paths, pm)
 		}
+	}
+	for _, x := range exact {
+		paths = append(paths, &HTTPPathMatch{Type: "Exact", Value: x})
 	}
 	methods := []string{""}
 	if len(t.Methods) > 0 {

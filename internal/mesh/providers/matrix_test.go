@@ -17,7 +17,9 @@ const docHeader = `# Capability matrix
 
 Generated from the providers' code by ` + "`make docs`" + ` (internal/mesh/providers/matrix_test.go);
 do not edit. A feature marked — is rejected for that mesh with condition
-` + "`Ready=False`, reason `UnsupportedFeature`" + `, naming the feature and the mesh, and nothing is applied.
+` + "`Ready=False`, reason `UnsupportedFeature`" + `, naming the feature, the mesh and what to change, and nothing is applied.
+Capabilities are decided per MeshInstall and namespace: a cell with conditions (listed
+below the table) holds only where the install and the namespace's data plane meet them.
 
 `
 

@@ -1,0 +1,74 @@
+package istio
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+)
+
+// waypointUseLabel names the waypoint that serves a namespace (or
+// Service) in ambient mode.
+const waypointUseLabel = "istio.io/use-waypoint"
+
+// DataPlane tells sidecar from ambient the way NamespaceMembership does,
+// and reads the namespace's waypoint.
+func (p *Provider) DataPlane(ns *corev1.Namespace) mesh.NamespaceFacts {
+	f := mesh.NamespaceFacts{Name: ns.Name, Mode: mesh.Sidecar}
+	if p.NamespaceMembership(ns).Profile == meshv1alpha1.ProfileAmbient {
+		f.Mode, f.Waypoint = mesh.Ambient, ns.Labels[waypointUseLabel]
+	}
+	return f
+}
+
+// Conditions are what Istio's capabilities depend on:
+//   - In ambient mode, ztunnel enforces L4 only: routing
+//     (VirtualService/HTTPRoute) and L7 authorization are enforced by a
+//     waypoint proxy, and an ALLOW rule with L7 attributes bound to
+//     ztunnel denies everything
+//     (https://istio.io/latest/docs/ambient/usage/l4-policy/,
+//     https://istio.io/latest/docs/ambient/usage/waypoint/).
+//   - An ambient namespace needs an install with profile Ambient (ztunnel
+//     and the CNI node agent); otherwise nothing enforces anything there.
+//   - Gateway API output needs the Gateway API CRDs.
+func (*Provider) Conditions() []mesh.Condition {
+	l7 := append(slices.Clone(mesh.TrafficCapabilities), mesh.CapAllowHTTPMethodPath)
+	all := append(slices.Clone(mesh.TrafficCapabilities), mesh.PolicyCapabilities...)
+	return []mesh.Condition{
+		{
+			Capabilities: all,
+			Doc:          "ambient namespaces: MeshInstall spec.profile Ambient",
+			Holds: func(s mesh.Scope) bool {
+				return s.Namespace.Mode != mesh.Ambient || s.Install.MeshInstall == "" || s.Install.Profile == meshv1alpha1.ProfileAmbient
+			},
+			Fix: func(s mesh.Scope) string {
+				return "set spec.profile Ambient on MeshInstall " + s.Install.MeshInstall + " (namespace " + s.Namespace.Name +
+					" is labelled " + DataplaneModeLabel + "=" + DataplaneModeAmbient + " but ztunnel is not installed)"
+			},
+		},
+		{
+			Capabilities: l7,
+			Doc:          "ambient namespaces: a waypoint (" + waypointUseLabel + ")",
+			Holds:        func(s mesh.Scope) bool { return s.Namespace.Mode != mesh.Ambient || s.Namespace.Waypoint != "" },
+			Fix: func(s mesh.Scope) string {
+				return "enable a waypoint for namespace " + s.Namespace.Name + " (label it " + waypointUseLabel +
+					"=<waypoint>; ztunnel enforces L4 only)"
+			},
+		},
+		{
+			Capabilities: []mesh.Capability{mesh.CapGatewayAPIOutput},
+			Doc:          "the Gateway API CRDs",
+			Holds:        func(s mesh.Scope) bool { return s.Install.GatewayAPICRDs },
+			Fix: func(mesh.Scope) string {
+				return "install the Gateway API CRDs (HTTPRoute gateway.networking.k8s.io/v1 is not served)"
+			},
+		},
+	}
+}
+
+var (
+	_ mesh.Conditional        = (*Provider)(nil)
+	_ mesh.DataPlaneDescriber = (*Provider)(nil)
+)
