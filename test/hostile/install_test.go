@@ -3,7 +3,6 @@ package hostile
 import (
 	"fmt"
 	"strings"
-	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +15,6 @@ import (
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
-	"github.com/meshplane/meshplane/test/harness"
 	"github.com/meshplane/meshplane/test/testenv"
 )
 
@@ -55,19 +53,6 @@ func registerOwn(c Case) {
 	}
 	Register(c)
 }
-
-// startIsolated starts an isolated case's manager. H.StartManager cannot:
-// testenv.StartManager calls t.Setenv, which panics in a parallel test;
-// parallelSafe skips it (the process already has MESHPLANE_CACHE_DIR from
-// the shared manager started by TestHostile).
-func startIsolated(h *H) {
-	h.Helper()
-	h.Mgr = harness.StartManager(parallelSafe{h.T}, h.Cfg)
-}
-
-type parallelSafe struct{ *testing.T }
-
-func (parallelSafe) Setenv(string, string) {}
 
 // secret is the password the credential cases put in URLs; it must appear
 // in no message.
