@@ -89,8 +89,8 @@ func stageCharts(h *H, m Mesh) string {
 	return dir
 }
 
-// meshInstall is a MeshInstall of m into namespace ns from src.
-func meshInstall(m Mesh, name, ns string, src *meshv1alpha1.ChartSource) *meshv1alpha1.MeshInstall {
+// installOf is a MeshInstall of m into namespace ns from src.
+func installOf(m Mesh, name, ns string, src *meshv1alpha1.ChartSource) *meshv1alpha1.MeshInstall {
 	p, v := meshVersion(m)
 	mi := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: meshv1alpha1.MeshInstallSpec{Provider: p, Version: v, Namespace: ns, Chart: src}}
@@ -187,7 +187,7 @@ func storeBeforeRule(h *H, mi *meshv1alpha1.MeshInstall) {
 	h.Must(h.C.Get(h.Ctx, key, &crd))
 	crd.Spec = orig.Spec
 	h.Must(h.C.Update(h.Ctx, &crd))
-	probe := meshInstall(Istio, "probe", "", &meshv1alpha1.ChartSource{Repository: "https://u:" + secret + "@charts.example"})
+	probe := installOf(Istio, "probe", "", &meshv1alpha1.ChartSource{Repository: "https://u:" + secret + "@charts.example"})
 	h.Eventually("the rule back", func() error {
 		if err := h.C.Create(h.Ctx, probe.DeepCopy(), client.DryRunAll); !apierrors.IsInvalid(err) {
 			return fmt.Errorf("dry-run create with credentials: %v", err)
@@ -207,7 +207,7 @@ func init() {
 		for _, u := range urls {
 			Register(Case{Category: "secret", Kind: "MeshInstall", Mesh: m, Name: "create repository " + u.name,
 				Run: func(h *H) {
-					mi := meshInstall(m, "creds-"+string(m), "", &meshv1alpha1.ChartSource{Repository: u.url})
+					mi := installOf(m, "creds-"+string(m), "", &meshv1alpha1.ChartSource{Repository: u.url})
 					err := h.C.Create(h.Ctx, mi)
 					h.Rejected(err, credentialMessage)
 					if strings.Contains(err.Error(), secret) {
@@ -233,7 +233,7 @@ func registerInstallFailures(m Mesh) {
 			ns := foreignNamespace(h, "mesh-cp")
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
 			repo := chartrepo.Serve(h.T, h.TempDir())
-			mi := meshInstall(m, "missing", ns.Name, &meshv1alpha1.ChartSource{Repository: repo.URL})
+			mi := installOf(m, "missing", ns.Name, &meshv1alpha1.ChartSource{Repository: repo.URL})
 			h.Create(mi)
 			first := map[Mesh]string{Istio: "base", Linkerd: "linkerd-crds", Cilium: "cilium"}[m]
 			h.Stalled(mi, meshv1alpha1.ChartUnavailableReason, fmt.Sprintf("chart %s not found in repository %s", first, repo.URL))
@@ -247,7 +247,7 @@ func registerInstallFailures(m Mesh) {
 		Run: func(h *H) {
 			ns := foreignNamespace(h, "mesh-cp")
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
-			mi := meshInstall(m, "stored-creds", ns.Name, &meshv1alpha1.ChartSource{Repository: "https://admin:" + secret + "@charts.example/stable"})
+			mi := installOf(m, "stored-creds", ns.Name, &meshv1alpha1.ChartSource{Repository: "https://admin:" + secret + "@charts.example/stable"})
 			storeBeforeRule(h, mi)
 			startIsolated(h)
 			h.Stalled(mi, meshv1alpha1.InvalidSpecReason, "spec.chart.repository https://redacted@charts.example/stable carries credentials (user:password@host): "+
@@ -267,7 +267,7 @@ func registerInstallFailures(m Mesh) {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
 			snap := h.Snapshot(ns)
-			mi := meshInstall(m, "installed", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
+			mi := installOf(m, "installed", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
 			mi.Spec.DeletionPolicy = meshv1alpha1.DeletionUninstall
 			h.Create(mi)
 			installed(h, mi)
@@ -279,7 +279,7 @@ func registerInstallFailures(m Mesh) {
 		Run: func(h *H) {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
-			mi := meshInstall(m, "update", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
+			mi := installOf(m, "update", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
 			h.Create(mi)
 			installed(h, mi)
 			h.Must(h.C.Get(h.Ctx, keyOf(mi), mi))
@@ -309,7 +309,7 @@ func registerLinkerdConflict() {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
 			snap := h.Snapshot(ns)
-			mi := meshInstall(Linkerd, "conflict", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, Linkerd)})
+			mi := installOf(Linkerd, "conflict", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, Linkerd)})
 			h.Create(mi)
 			h.Stalled(mi, meshv1alpha1.ConflictReason, "release mesh-cp/linkerd-crds (chart linkerd-crds 2026.1.1) cannot be installed", "remove or adopt the existing objects")
 			h.Unchanged(snap)
@@ -321,7 +321,7 @@ func registerLinkerdConflict() {
 			startIsolated(h)
 			ns := foreignNamespace(h, "mesh-cp")
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
-			mi := meshInstall(Linkerd, "no-path", ns.Name, &meshv1alpha1.ChartSource{Path: "/nonexistent/charts"})
+			mi := installOf(Linkerd, "no-path", ns.Name, &meshv1alpha1.ChartSource{Path: "/nonexistent/charts"})
 			h.Create(mi)
 			h.Stalled(mi, meshv1alpha1.ChartUnavailableReason, "/nonexistent/charts")
 			h.Unchanged(snap)
@@ -363,7 +363,7 @@ func registerRevisionCases() {
 			Run: func(h *H) {
 				startIsolated(h)
 				repo := chartrepo.Serve(h.T, h.TempDir())
-				mi := meshInstall(m, "not-istio", "", &meshv1alpha1.ChartSource{Repository: repo.URL})
+				mi := installOf(m, "not-istio", "", &meshv1alpha1.ChartSource{Repository: repo.URL})
 				h.Create(mi)
 				rv := &meshv1alpha1.MeshRevision{ObjectMeta: metav1.ObjectMeta{Name: "rev-" + string(m)},
 					Spec: meshv1alpha1.MeshRevisionSpec{MeshInstallRef: meshv1alpha1.LocalObjectReference{Name: mi.Name}, Version: "1.28.1"}}
