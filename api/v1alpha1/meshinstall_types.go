@@ -151,9 +151,12 @@ type MeshInstallSpec struct {
 // repository and path is set; neither means the official repository.
 // +kubebuilder:validation:XValidation:rule="!(has(self.repository) && has(self.path))",message="set at most one of repository and path"
 // +kubebuilder:validation:XValidation:rule="!has(self.credentialsSecretRef) || has(self.repository)",message="credentialsSecretRef requires repository"
+// +kubebuilder:validation:XValidation:rule="!has(self.repository) || !self.repository.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@')",message="spec.chart.repository must not carry credentials (user:password@host): put the username and password in a Secret in the operator namespace (keys username and password) and reference it with spec.chart.credentialsSecretRef"
 type ChartSource struct {
 	// repository is an HTTP(S) Helm repository (serving index.yaml) or an
-	// OCI registry (oci://host/path).
+	// OCI registry (oci://host/path). Credentials in the URL
+	// (user:password@host) are refused; use credentialsSecretRef. (That
+	// rule sits on chart, so that the refusal does not echo the URL.)
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^(https?|oci)://[^\s]+$`

@@ -126,7 +126,7 @@ func (r *Reconciler) reconcile(ctx context.Context, patcher *status.Patcher, mi 
 		// injector webhooks the BreakGlass neutralised.
 		return result{phase: phaseHeld, heldBy: bg}, nil
 	}
-	return r.install(ctx, mi)
+	return r.install(ctx, patcher, mi)
 }
 
 // allInstalls enqueues every MeshInstall: there are few per cluster.

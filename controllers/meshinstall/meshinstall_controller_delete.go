@@ -29,12 +29,26 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, mi *meshv1alpha1.MeshI
 		out.requeueAfter = time.Second
 		return out, err
 	}
+	// The control-plane namespace's labels go with the control plane:
+	// released after an uninstall, or when nothing was ever installed (a
+	// failed install); an orphaned running mesh keeps them, and their
+	// record.
+	installed := len(mi.Status.Releases) > 0
 	if policy(mi) == meshv1alpha1.DeletionUninstall {
 		if err := r.uninstall(ctx, mi); err != nil {
 			return out, err
 		}
-	} else {
+	} else if installed {
 		r.event(mi, "Orphaned", "Delete", "deletionPolicy Orphan: %s keeps running", mi.Spec.Provider)
+	}
+	if policy(mi) == meshv1alpha1.DeletionUninstall || !installed {
+		p, err := r.Registry.Installer(mi.Spec.Provider)
+		if err != nil {
+			return out, err
+		}
+		if err := r.releaseNamespace(ctx, mi, p); err != nil {
+			return out, err
+		}
 	}
 	controllerutil.RemoveFinalizer(mi, Finalizer)
 	return out, nil

@@ -18,7 +18,6 @@ import (
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
-	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/internal/upgrade"
 )
@@ -42,15 +41,29 @@ type scope struct {
 	charts []mesh.Chart
 	// id is the mesh's identity material; nil when it has none.
 	id *mesh.Identity
+	// patcher writes mi's status; commit records it before an action that
+	// depends on it.
+	patcher *status.Patcher
+}
+
+// commit records mi's status under the optimistic lock before an action
+// that must happen once per record (a batch's restarts): a reconcile that
+// read a stale MeshInstall fails here with Conflict and acts on nothing.
+func (s *scope) commit(ctx context.Context) error {
+	if s.patcher == nil {
+		return nil
+	}
+	return s.patcher.Commit(ctx, s.mi)
 }
 
 // install runs the phases: provider, namespace, identity, then the
 // in-place or revision-based life cycle.
-func (r *Reconciler) install(ctx context.Context, mi *meshv1alpha1.MeshInstall) (result, error) {
+func (r *Reconciler) install(ctx context.Context, patcher *status.Patcher, mi *meshv1alpha1.MeshInstall) (result, error) {
 	s, err := r.newScope(ctx, mi)
 	if err != nil {
 		return result{}, err
 	}
+	s.patcher = patcher
 	if s.revisionBased() {
 		return r.reconcileRevisionBased(ctx, s)
 	}
@@ -58,7 +71,8 @@ func (r *Reconciler) install(ctx context.Context, mi *meshv1alpha1.MeshInstall) 
 }
 
 // newScope resolves the provider, its charts and namespace, and prepares
-// the namespace and the identity.
+// the identity. The namespace is prepared later, by applyReleases, once
+// every chart rendered.
 func (r *Reconciler) newScope(ctx context.Context, mi *meshv1alpha1.MeshInstall) (*scope, error) {
 	p, err := r.Registry.Installer(mi.Spec.Provider)
 	if err != nil {
@@ -68,9 +82,6 @@ func (r *Reconciler) newScope(ctx context.Context, mi *meshv1alpha1.MeshInstall)
 	s.rev, _ = p.(mesh.Revisioner)
 	mi.Status.Namespace = s.ns
 	if err := helm.UnknownComponents(mi, s.charts); err != nil {
-		return nil, err
-	}
-	if err := r.ensureNamespace(ctx, s); err != nil {
 		return nil, err
 	}
 	if s.id, err = r.identity(ctx, s); err != nil {
@@ -117,7 +128,7 @@ func (r *Reconciler) reconcileInPlace(ctx context.Context, s *scope) error {
 	if err != nil {
 		return err
 	}
-	if err := r.applyReleases(ctx, mi, rels); err != nil {
+	if err := r.applyReleases(ctx, s, rels); err != nil {
 		return err
 	}
 	if err := r.checkHealth(ctx, s, rels); err != nil {
@@ -205,23 +216,28 @@ func (r *Reconciler) adoptedValues(ctx context.Context, mi *meshv1alpha1.MeshIns
 	return vals, nil
 }
 
-// applyReleases installs or upgrades the releases whose digest changed.
-// Every changed chart is rendered first, so a chart that cannot be fetched
-// or rendered stops the reconcile before anything is written.
-func (r *Reconciler) applyReleases(ctx context.Context, mi *meshv1alpha1.MeshInstall, rels []desired) error {
+// applyReleases prepares the control-plane namespace and installs or
+// upgrades the releases whose digest changed. Every changed chart is
+// rendered first, so a chart that cannot be fetched or rendered stops the
+// reconcile before anything is written, the namespace included.
+func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired) error {
+	mi := s.mi
 	var changed []desired
 	for _, d := range rels {
 		if st := findRelease(mi.Status.Releases, d.rel.Name); st == nil || st.ValuesDigest != d.digest || st.Status != "deployed" {
 			changed = append(changed, d)
 		}
 	}
-	if len(changed) == 0 {
-		return nil
-	}
 	for _, d := range changed {
 		if _, err := r.Helm.Render(ctx, d.rel); err != nil {
 			return err
 		}
+	}
+	if err := r.ensureNamespace(ctx, s); err != nil {
+		return err
+	}
+	if len(changed) == 0 {
+		return nil
 	}
 	for _, d := range changed {
 		res, err := r.ensureRelease(ctx, mi, d)
@@ -401,59 +417,6 @@ func (r *Reconciler) crdsEstablished(ctx context.Context, p mesh.Installer) erro
 	if len(missing) > 0 {
 		return fmt.Errorf("CRDs not Established yet: %s", joinMax(missing, 5))
 	}
-	return nil
-}
-
-// ensureNamespace creates the control-plane namespace when it is missing
-// and sets the labels the mesh needs on it (mesh.ControlPlaneLabeler).
-func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope) error {
-	mi, ns := s.mi, s.ns
-	want := map[string]string{}
-	if l, ok := s.p.(mesh.ControlPlaneLabeler); ok {
-		want = l.ControlPlaneLabels(ns)
-	}
-	var cur corev1.Namespace
-	err := r.Get(ctx, client.ObjectKey{Name: ns}, &cur)
-	if client.IgnoreNotFound(err) != nil {
-		return err
-	}
-	if err == nil {
-		return r.labelNamespace(ctx, mi, &cur, want)
-	}
-	labels := ownership.Labels(Kind, "", mi.Name)
-	for k, v := range want {
-		labels[k] = v
-	}
-	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}
-	if err := r.Create(ctx, obj, client.FieldOwner(ownership.FieldManager)); err != nil && client.IgnoreAlreadyExists(err) != nil {
-		return err
-	}
-	r.event(mi, "NamespaceCreated", "Create", "created control-plane namespace %s", ns)
-	return nil
-}
-
-// labelNamespace adds the labels of want that cur lacks.
-func (r *Reconciler) labelNamespace(ctx context.Context, mi *meshv1alpha1.MeshInstall, cur *corev1.Namespace, want map[string]string) error {
-	missing := false
-	for k, v := range want {
-		if cur.Labels[k] != v {
-			missing = true
-		}
-	}
-	if !missing {
-		return nil
-	}
-	patch := client.MergeFrom(cur.DeepCopy())
-	if cur.Labels == nil {
-		cur.Labels = map[string]string{}
-	}
-	for k, v := range want {
-		cur.Labels[k] = v
-	}
-	if err := r.Patch(ctx, cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
-		return err
-	}
-	r.event(mi, "NamespaceLabelled", "Patch", "labelled namespace %s for %s", cur.Name, mi.Spec.Provider)
 	return nil
 }
 

@@ -53,9 +53,10 @@ func (r *Reconciler) migrate(ctx context.Context, s *scope, t upgrade.Target, ns
 		case u.BatchStartTime != nil && now.Sub(u.BatchStartTime.Time) > plan.healthTimeout:
 			return false, r.failBatch(ctx, s, t, batch, gate)
 		default:
-			// Re-apply the batch: idempotent, and it completes a batch an
-			// operator restart interrupted.
-			if err := r.applyBatch(ctx, s, t, batch); err != nil {
+			// Re-apply the batch: idempotent (the same attempt's stamp),
+			// and it completes a batch an operator restart interrupted;
+			// only while the record is current.
+			if err := r.recordAndApply(ctx, s, t, batch); err != nil {
 				return false, err
 			}
 			u.Message = fmt.Sprintf("batch %v waiting for: %s", u.CurrentBatch, joinMax(gate.Waiting, 3))
@@ -81,10 +82,17 @@ func (r *Reconciler) migrate(ctx context.Context, s *scope, t upgrade.Target, ns
 				plan.pause, u.MigratedNamespaces, u.TotalNamespaces)
 		}
 	}
+	// Record first, act second: the batch's membership and attempt (its
+	// start time, stamped on every workload it restarts) are stored under
+	// the optimistic lock before the first restart, so a stale or repeated
+	// reconcile cannot start another batch or restart these again.
 	start := metav1.NewTime(now)
 	u.Phase, u.CurrentBatch, u.BatchStartTime = meshv1alpha1.UpgradeMigrating, next, &start
 	u.Message = fmt.Sprintf("migrating batch %v", next)
 	t = stamped(t, &start)
+	if err := s.commit(ctx); err != nil {
+		return false, err
+	}
 	if err := r.applyBatch(ctx, s, t, pick(nss, next)); err != nil {
 		return false, err
 	}
@@ -122,7 +130,7 @@ func (r *Reconciler) failBatch(ctx context.Context, s *scope, t upgrade.Target, 
 				explicit = append(explicit, ns)
 			}
 		}
-		if err := r.applyBatch(ctx, s, back, explicit); err != nil {
+		if err := r.recordAndApply(ctx, s, back, explicit); err != nil {
 			return err
 		}
 		how = fmt.Sprintf("namespaces %v were moved back to revision %s", names(explicit), t.FromRevision)
@@ -135,6 +143,34 @@ func (r *Reconciler) failBatch(ctx context.Context, s *scope, t upgrade.Target, 
 		fix += ", or set spec.upgrade.abort to true to move every namespace back"
 	}
 	return outcome.Stalled(meshv1alpha1.HealthGateFailedReason, "%s; %s. To continue: %s", u.Message, how, fix)
+}
+
+// recordAndApply applies a recorded batch attempt when anything of it is
+// left to do, after checking (Commit) that the record it acts on is the
+// stored one: a reconcile that read a stale MeshInstall acts on nothing.
+func (r *Reconciler) recordAndApply(ctx context.Context, s *scope, t upgrade.Target, batch []upgrade.Namespace) error {
+	if !pendingWrites(t, batch) {
+		return nil
+	}
+	if err := s.commit(ctx); err != nil {
+		return err
+	}
+	return r.applyBatch(ctx, s, t, batch)
+}
+
+// pendingWrites reports whether applyBatch would write anything.
+func pendingWrites(t upgrade.Target, batch []upgrade.Namespace) bool {
+	for _, ns := range batch {
+		if t.Relabel(ns) {
+			return true
+		}
+		for _, w := range ns.Workloads {
+			if t.Restart && w.DataPlane != t.DataPlane {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // applyBatch relabels the namespaces that select the old revision

@@ -36,7 +36,7 @@ func (r *Reconciler) reconcileRevisionBased(ctx context.Context, s *scope) (resu
 	if err != nil {
 		return result{}, err
 	}
-	if err := r.applyReleases(ctx, mi, rels); err != nil {
+	if err := r.applyReleases(ctx, s, rels); err != nil {
 		return result{}, err
 	}
 	revs, err := r.revisions(ctx, mi)
@@ -161,7 +161,7 @@ func (r *Reconciler) abort(ctx context.Context, s *scope) error {
 		}
 	}
 	u.CurrentBatch = nil
-	if err := r.applyBatch(ctx, s, t, moved); err != nil {
+	if err := r.recordAndApply(ctx, s, t, moved); err != nil {
 		return err
 	}
 	if gate := upgrade.CheckBatch(t, moved); !gate.Passed {

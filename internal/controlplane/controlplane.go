@@ -35,10 +35,12 @@ type Deps struct {
 }
 
 // NewDeps builds the Deps of the named controller (its lower-case kind)
-// from mgr, installing with h.
+// from mgr, installing with h. Every error of h has the userinfo of its
+// URLs redacted (helm.Redacting) before it reaches a condition, an Event
+// or a log.
 func NewDeps(mgr *manager.Manager, h helm.Releaser, name string) Deps {
 	return Deps{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: h,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: mgr.Registry, Helm: helm.Redacting(h),
 		Events: mgr.EventRecorder(name), Clock: mgr.Clock, OperatorNamespace: mgr.Options.OperatorNamespace,
 	}
 }

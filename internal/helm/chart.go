@@ -36,6 +36,12 @@ func SourceFor(ctx context.Context, r client.Reader, mi *meshv1alpha1.MeshInstal
 		src := Source{RepoURL: c.Repository}
 		return src, addAuth(ctx, r, cs, operatorNamespace, &src)
 	}
+	if HasUserinfo(cs.Repository) {
+		// Stored before the API refused it: never used, never echoed.
+		return Source{}, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
+			"spec.chart.repository %s carries credentials (user:password@host): remove them and put them in a Secret in namespace %s "+
+				"(keys username and password) referenced by spec.chart.credentialsSecretRef", RedactURLs(cs.Repository), operatorNamespace)
+	}
 	src := Source{RepoURL: cs.Repository, Path: cs.Path}
 	return src, addAuth(ctx, r, cs, operatorNamespace, &src)
 }

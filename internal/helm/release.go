@@ -2,12 +2,16 @@ package helm
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
 	"maps"
 	"sort"
 	"strings"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/go-logr/logr"
 	"helm.sh/helm/v4/pkg/action"
@@ -244,7 +248,10 @@ func (e *Engine) install(ctx context.Context, op *ensureOp) (Result, error) {
 	inst := action.NewInstall(op.cfg)
 	inst.ReleaseName = rel.Name
 	inst.Namespace = rel.Namespace
-	inst.CreateNamespace = true
+	// Only for a missing namespace: Helm's CreateNamespace server-side
+	// applies a "name" label to an existing one, a foreign write the
+	// MeshInstall controller could not record.
+	inst.CreateNamespace = !namespaceExists(ctx, op.cfg, rel.Namespace)
 	inst.Replace = true
 	inst.Labels = op.labels
 	inst.PostRenderer = keepCRDs{}
@@ -647,4 +654,16 @@ func labelsIncluded(want, have map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// namespaceExists reports whether namespace ns exists (true when that
+// cannot be read: Helm then fails on a missing one, it never writes to an
+// existing one).
+func namespaceExists(ctx context.Context, cfg *action.Configuration, ns string) bool {
+	cs, err := cfg.KubernetesClientSet()
+	if err != nil {
+		return true
+	}
+	_, err = cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	return !apierrors.IsNotFound(err)
 }

@@ -33,4 +33,10 @@
 //     Ready=True next to stale fields; one patch per subresource avoids
 //     that. Nothing is sent when the object did not change, which is what
 //     makes a no-op reconcile write-free.
+//   - Both patches carry the resourceVersion the reconcile read (an
+//     optimistic lock). A reconcile that read a cache lagging its own last
+//     write, or raced another writer, fails with Conflict and runs again a
+//     second later on fresh data instead of overwriting newer status; the
+//     cost is that retry. A reconcile about to act on what it records (an
+//     upgrade batch) calls Patcher.Commit first: record first, act second.
 package status
