@@ -118,17 +118,16 @@ func (p *Plan) checkDrift(ctx context.Context) error {
 	return nil
 }
 
-// repaired records a repair of each drifted output and returns the ones
-// in a fight, with their next back-off.
-func (a *Applier) repaired(owner Owner, drifted []Drift) []Drift {
+// repaired records a repair of each drifted output and, for the ones in a
+// fight, their next back-off.
+func (a *Applier) repaired(owner Owner, drifted []Drift) {
 	if len(drifted) == 0 {
-		return nil
+		return
 	}
 	now := time.Now()
 	lg := a.log()
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
-	var out []Drift
 	for _, d := range drifted {
 		k := driftKey(owner, d.Object)
 		e := lg.m[k]
@@ -142,24 +141,35 @@ func (a *Applier) repaired(owner Owner, drifted []Drift) []Drift {
 			backoff := DriftBackoff << min(d.Repairs-DriftFightRepairs, 16)
 			e.until = now.Add(min(backoff, DriftMaxBackoff))
 			d.Until = e.until
-			out = append(out, d)
 		}
 		e.last = d
 	}
-	return out
 }
 
-// fighting returns the drifted outputs whose repair is held back.
-func (a *Applier) fighting(owner Owner, drifted []Drift) []Drift {
-	if len(drifted) == 0 {
-		return nil
-	}
+// fights returns the outputs among refs in a drift fight: repaired
+// DriftFightRepairs times within DriftWindow. A fight is reported for
+// DriftWindow after its last repair, also by reconciles that write nothing.
+func (a *Applier) fights(owner Owner, refs []meshv1alpha1.ObjectReference) []Drift {
 	lg := a.log()
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
+	if len(lg.m) == 0 {
+		return nil
+	}
+	now := time.Now()
 	var out []Drift
-	for _, d := range drifted {
-		if e := lg.m[driftKey(owner, d.Object)]; e != nil && e.last.Fighting() {
+	for _, ref := range refs {
+		k := driftKey(owner, ref)
+		e := lg.m[k]
+		if e == nil {
+			continue
+		}
+		e.times = slices.DeleteFunc(e.times, func(t time.Time) bool { return now.Sub(t) > DriftWindow })
+		if len(e.times) == 0 {
+			delete(lg.m, k)
+			continue
+		}
+		if e.last.Fighting() {
 			out = append(out, e.last)
 		}
 	}

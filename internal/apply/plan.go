@@ -204,7 +204,8 @@ func (p *Plan) Commit(ctx context.Context) (Result, error) {
 		}
 		res.Changes.add(ref, p.actions[i])
 	}
-	res.Drift = p.a.repaired(p.owner, p.drifted)
+	p.a.repaired(p.owner, p.drifted)
+	res.Drift = p.a.fights(p.owner, p.inventory)
 	res.Inventory = slices.Clone(p.inventory)
 	keepShared := p.shared
 	var errs []error
@@ -240,7 +241,7 @@ func (p *Plan) Failed() Result {
 	}
 	res.Inventory = slices.Clone(p.previous)
 	res.SharedFields = p.owner.SharedFields
-	res.Drift = p.a.fighting(p.owner, p.drifted)
+	res.Drift = p.a.fights(p.owner, union(p.previous, p.inventory))
 	return res
 }
 

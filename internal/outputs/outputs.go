@@ -126,8 +126,8 @@ func (d *Deps) Record(ctx context.Context, obj status.Object, provider meshv1alp
 	log.FromContext(ctx).V(1).Info("reconciled", "provider", provider, "wrote", res.Wrote(), "error", err)
 }
 
-// RecordDrift emits a warning Event (reason DriftFight) for each output in
-// a drift fight that the reconcile repaired, and sets DriftDetected on obj:
+// RecordDrift emits a warning Event (reason DriftFight) when a reconcile
+// repaired outputs in a drift fight, and sets DriftDetected on obj:
 // True naming the outputs, the other field managers and the fields while a
 // fight goes on, removed once a reconcile ends without one.
 func (d *Deps) RecordDrift(obj status.Object, res apply.Result, err error) {
@@ -144,7 +144,7 @@ func (d *Deps) RecordDrift(obj status.Object, res apply.Result, err error) {
 	}
 	msg := "drift fight: " + strings.Join(notes, "; ") +
 		"; Meshplane owns these fields and repairs them with exponential back-off: stop the other writer or remove the fields from its configuration"
-	if err == nil {
+	if err == nil && res.Wrote() {
 		d.Events.Eventf(obj, nil, corev1.EventTypeWarning, meshv1alpha1.DriftFightReason, "Repair", "%s", msg)
 	}
 	status.Set(st, obj.GetGeneration(), meshv1alpha1.DriftDetectedCondition, metav1.ConditionTrue, meshv1alpha1.DriftFightReason, msg)
