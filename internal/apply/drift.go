@@ -205,7 +205,7 @@ func (a *Applier) driftedBy(ctx context.Context, writes []*unstructured.Unstruct
 			continue
 		}
 		var set map[string]any
-		if json.Unmarshal(e.FieldsV1.Raw, &set) != nil {
+		if json.Unmarshal(e.FieldsV1.GetRawBytes(), &set) != nil {
 			continue
 		}
 		hit := false

@@ -146,7 +146,7 @@ func (h *H) webhook(ns, url string, ca []byte, res ...resource) func() {
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name: webhookName, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
 			Rules: rules, SideEffects: &none, FailurePolicy: &fail, AdmissionReviewVersions: []string{"v1"},
-			TimeoutSeconds: ptrTo[int32](5),
+			TimeoutSeconds:    ptrTo[int32](5),
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: ns}},
 		}}}
 	h.Create(vwc)
