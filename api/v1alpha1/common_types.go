@@ -76,6 +76,28 @@ type ObjectReference struct {
 	Name string `json:"name"`
 }
 
+// SharedField is one field Meshplane set on an object it did not create (a
+// Namespace's annotation or label), with the value the field held before:
+// releasing the field restores that value.
+type SharedField struct {
+	// object holds the field.
+	// +required
+	Object ObjectReference `json:"object"`
+
+	// field is the field's path: metadata.annotations[<key>] or
+	// metadata.labels[<key>].
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=340
+	Field string `json:"field"`
+
+	// previous is the value the field held before Meshplane set it; unset
+	// when the field was absent (releasing it then removes it).
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Previous *string `json:"previous,omitempty"`
+}
+
 // ServiceReference names a Service in the referrer's namespace and,
 // optionally, one of its ports.
 type ServiceReference struct {

@@ -54,6 +54,11 @@ const (
 	// BreakGlassActiveCondition is set by the MeshInstall, TrafficSplit,
 	// ZeroTrustPolicy and Canary controllers on objects a BreakGlass covers.
 	BreakGlassActiveCondition = "BreakGlassActive"
+	// DriftDetectedCondition (TrafficSplit, ZeroTrustPolicy, Canary) is
+	// True while another writer keeps rewriting fields of an output that
+	// Meshplane owns (reason DriftFight): repairs back off exponentially
+	// and the message names the other field manager and the fields.
+	DriftDetectedCondition = "DriftDetected"
 )
 
 // Condition reasons. Every condition Meshplane sets uses one of these.
@@ -117,4 +122,12 @@ const (
 	// or replaced; nothing is restored until it is recreated or its loss
 	// accepted.
 	RecordLostReason = "RecordLost"
+	// OutputRejectedReason: the API server (its validation or an admission
+	// webhook, for example the mesh's) refused an output in the server-side
+	// dry run; nothing of the generation was written and the previous
+	// outputs stay in force.
+	OutputRejectedReason = "OutputRejected"
+	// DriftFightReason: another field manager keeps rewriting a field
+	// Meshplane owns; repairs back off.
+	DriftFightReason = "DriftFight"
 )

@@ -183,6 +183,14 @@ type ZeroTrustPolicyStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=128
 	Inventory []ObjectReference `json:"inventory,omitempty"`
+
+	// sharedFields lists the fields of objects Meshplane did not create
+	// that this policy set (a mesh's namespace-wide default annotation),
+	// with their previous values; deleting the policy restores them. They
+	// are recorded before the field is first written.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	SharedFields []SharedField `json:"sharedFields,omitempty"`
 }
 
 // ZeroTrustPolicy sets mTLS, default-deny and allow rules for workloads, on

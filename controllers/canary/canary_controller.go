@@ -169,6 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	out, err := r.reconcile(ctx, cn)
 	sum := setStatus(cn, out, err)
 	r.record(cn, before, out)
+	r.RecordDrift(cn, out.applied, err)
 	log.FromContext(ctx).V(1).Info("reconciled", "phase", cn.Status.Phase, "weight", cn.Status.CanaryWeight, "error", err)
 	return status.Finish(ctx, patcher, cn, sum, err, meshv1alpha1.ApplyFailedReason)
 }

@@ -13,7 +13,6 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/delivery"
-	"github.com/meshplane/meshplane/internal/ownership"
 )
 
 // targetGone handles a target deleted while it is the canary: the route
@@ -29,14 +28,10 @@ func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w 
 	if err != nil {
 		return err
 	}
-	desired, err := r.Applier.Desired(apply.Owner{Object: cn, Kind: Kind}, routes)
-	if err != nil {
-		return err
-	}
-	for _, u := range desired {
-		if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
-			return fmt.Errorf("routing everything to the primary: %w", err)
-		}
+	// The routes only (no prune: the other outputs stay as they are),
+	// dry-run first like every write.
+	if _, err := r.Applier.Apply(ctx, apply.Owner{Object: cn, Kind: Kind}, routes, nil); err != nil {
+		return fmt.Errorf("routing everything to the primary: %w", err)
 	}
 	if err := r.readBack(ctx, w, routes); err != nil {
 		return err
@@ -54,18 +49,24 @@ func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w 
 }
 
 // converge brings the cluster to the decision, in the guaranteed order:
-// canary up, route, primary, read back, canary down.
+// every output dry-run (a refusal changes nothing, not even the canary's
+// replicas), canary up, route, primary, read back, canary down.
 func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *world, d *delivery.Decision, out *result) error {
+	objs, routes, err := r.outputs(cn, w, d)
+	if err != nil {
+		return err
+	}
+	plan, err := r.Applier.Prepare(ctx, apply.Owner{Object: cn, Kind: Kind}, objs, cn.Status.Inventory)
+	if err != nil {
+		out.applied = plan.Failed()
+		return err
+	}
 	if d.Scale == delivery.ScaleUp {
 		if err := r.scale(ctx, w.target, replicasOf(w), out); err != nil {
 			return err
 		}
 	}
-	objs, routes, err := r.outputs(cn, w, d)
-	if err != nil {
-		return err
-	}
-	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: cn, Kind: Kind}, objs, cn.Status.Inventory)
+	out.applied, err = plan.Commit(ctx)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,10 @@ func setStatus(cn *meshv1alpha1.Canary, out result, err error) status.Summary {
 		cn.Status.CanaryWeight = out.weight
 	}
 	if err != nil {
+		// What a failed apply wrote is recorded, so deletion removes it.
+		if out.applied.Inventory != nil {
+			cn.Status.Inventory = out.applied.Inventory
+		}
 		return status.Summary{}
 	}
 	cn.Status.Inventory = out.applied.Inventory

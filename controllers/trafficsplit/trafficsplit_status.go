@@ -18,6 +18,10 @@ func setStatus(ts *meshv1alpha1.TrafficSplit, out result, err error) status.Summ
 	}
 	setResolvedRefs(ts, out)
 	if err != nil {
+		// What a failed apply wrote is recorded, so it is pruned later.
+		if out.applied.Inventory != nil {
+			ts.Status.Inventory = out.applied.Inventory
+		}
 		return status.Summary{}
 	}
 	ts.Status.Inventory = out.applied.Inventory

@@ -25,6 +25,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,7 +122,7 @@ func (r *Reconciler) finalize(ctx context.Context, p *meshv1alpha1.ZeroTrustPoli
 			shared = append(shared, ref)
 		}
 	}
-	pruned, err := r.Applier.Prune(ctx, apply.Owner{Object: p, Kind: Kind}, shared)
+	pruned, err := r.Applier.Prune(ctx, apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields}, shared)
 	if err != nil {
 		return err
 	}
@@ -178,15 +179,16 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 	if err != nil {
 		return out, err
 	}
-	// The finalizer must be in place before a shared field is written, or
-	// a deletion in between would leave the field behind.
-	if slices.ContainsFunc(objs, func(o client.Object) bool { return isShared(o.GetObjectKind().GroupVersionKind().Kind) }) &&
-		controllerutil.AddFinalizer(p, Finalizer) {
-		if err := patcher.Patch(ctx, p); err != nil {
-			return out, err
-		}
+	// Every output is dry-run first: a refusal writes nothing.
+	plan, err := r.Applier.Prepare(ctx, apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields}, objs, p.Status.Inventory)
+	if err != nil {
+		out.applied = plan.Failed()
+		return out, err
 	}
-	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
+	if err := r.recordShared(ctx, p, plan, patcher); err != nil {
+		return out, err
+	}
+	out.applied, err = plan.Commit(ctx)
 	if err != nil {
 		return out, err
 	}
@@ -200,6 +202,22 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 		return out, err
 	}
 	return out, r.rollout(ctx, p, &out.proxies)
+}
+
+// recordShared persists, before a field of a shared object is written, the
+// finalizer that releases it and the field's previous value (with the
+// inventory): a deletion or a crash in between then still restores it.
+func (r *Reconciler) recordShared(ctx context.Context, p *meshv1alpha1.ZeroTrustPolicy, plan *apply.Plan, patcher *status.Patcher) error {
+	shared := plan.SharedFields()
+	if !plan.Writes() || len(shared) == 0 {
+		return nil
+	}
+	added := controllerutil.AddFinalizer(p, Finalizer)
+	if !added && equality.Semantic.DeepEqual(shared, p.Status.SharedFields) {
+		return nil
+	}
+	p.Status.SharedFields, p.Status.Inventory = shared, plan.Inventory()
+	return patcher.Patch(ctx, p)
 }
 
 // translate checks a namespace-wide mesh policy's rule, then translates p

@@ -29,9 +29,13 @@ func setStatus(p *meshv1alpha1.ZeroTrustPolicy, out result, err error) status.Su
 		p.Status.Provider = out.provider
 	}
 	if err != nil {
+		// What a failed apply wrote is recorded, so deletion releases it.
+		if out.applied.Inventory != nil || out.applied.SharedFields != nil {
+			p.Status.Inventory, p.Status.SharedFields = out.applied.Inventory, out.applied.SharedFields
+		}
 		return status.Summary{}
 	}
-	p.Status.Inventory = out.applied.Inventory
+	p.Status.Inventory, p.Status.SharedFields = out.applied.Inventory, out.applied.SharedFields
 	p.Status.Mode = Mode(&p.Spec)
 	requeue := setProxiesCurrent(p, out.proxies)
 	msg := fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider)

@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +37,13 @@ type Applier struct {
 	Reader client.Reader
 	// Scheme knows every output kind.
 	Scheme *runtime.Scheme
+	// APIReader reads uncached: the managedFields of an output another
+	// writer changed (the cache strips them). Drift is reported without
+	// the other field manager's name when nil.
+	APIReader client.Reader
+
+	once  sync.Once
+	drift *driftLog
 }
 
 // Owner is the Meshplane object whose outputs are applied.
@@ -47,6 +54,10 @@ type Owner struct {
 	Kind string
 	// Detached outputs get no owner reference (see Detached).
 	Detached bool
+	// SharedFields are the owner's records of the fields it set on shared
+	// objects, with their previous values (its status): kept while the
+	// fields are applied, restored when they are released.
+	SharedFields []meshv1alpha1.SharedField
 }
 
 // Result says what an Apply did.
@@ -56,6 +67,12 @@ type Result struct {
 	// Changes says, per output, what was done to it: created, configured,
 	// unchanged or pruned, in the order of the work.
 	Changes ChangeSet
+	// SharedFields are the fields set on shared objects, with the values
+	// they held before: the owner records them.
+	SharedFields []meshv1alpha1.SharedField
+	// Drift lists the outputs in a drift fight: another writer keeps
+	// rewriting fields Meshplane owns.
+	Drift []Drift
 }
 
 // Wrote reports whether the Apply sent any write.
@@ -142,55 +159,21 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 	return out, nil
 }
 
-// Apply makes the owner's outputs equal to objs: each output that differs
-// from the cached object is server-side applied; outputs in previous that
-// are no longer desired and still carry the owner's label are deleted.
-// Before any write, every output is checked for a clash with an object the
-// owner does not own (*ConflictError): nothing is applied then.
+// Apply makes the owner's outputs equal to objs, all or nothing: Prepare
+// (clash check, then a server-side dry run of every write and delete)
+// before Commit (the writes, then the prune of outputs in previous that
+// are no longer desired and still carry the owner's label). A refused
+// output writes nothing. When every output is in place no request is sent.
 func (a *Applier) Apply(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (Result, error) {
-	res, err := a.write(ctx, owner, objs, false)
+	p, err := a.Prepare(ctx, owner, objs, previous)
 	if err != nil {
-		return res, err
+		return p.Failed(), err
 	}
-	pruned, err := a.prune(ctx, owner.value(), res.Inventory, previous)
-	res.Changes = append(res.Changes, pruned...)
-	return res, err
+	return p.Commit(ctx)
 }
 
-// write checks every desired object for a clash, then applies those that
-// differ from the cached object; adopt takes over foreign objects instead
-// of refusing them (MeshInstall's spec.adopt).
-func (a *Applier) write(ctx context.Context, owner Owner, objs []client.Object, adopt bool) (Result, error) {
-	var res Result
-	desired, err := a.Desired(owner, objs)
-	if err != nil {
-		return res, err
-	}
-	lives := make([]map[string]any, len(desired))
-	for i, u := range desired {
-		if lives[i], err = a.current(ctx, u, owner.value(), adopt); err != nil {
-			return res, err
-		}
-	}
-	for i, u := range desired {
-		ref := refOf(u)
-		res.Inventory = append(res.Inventory, ref)
-		if lives[i] != nil && Contains(lives[i], u.Object) {
-			res.Changes.add(ref, Unchanged)
-			continue
-		}
-		if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u.DeepCopy()),
-			client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
-			return res, fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
-		}
-		if lives[i] == nil {
-			res.Changes.add(ref, Created)
-		} else {
-			res.Changes.add(ref, Configured)
-		}
-	}
-	sortRefs(res.Inventory)
-	return res, nil
+func (o Owner) value() string {
+	return ownership.OwnerValue(o.Kind, o.Object.GetNamespace(), o.Object.GetName())
 }
 
 // current reads the live object of u (nil when there is none) and refuses
@@ -228,61 +211,23 @@ func conflictWith(u *unstructured.Unstructured, live map[string]any, ownerValue 
 	return &ConflictError{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), OwnedBy: got}
 }
 
-func (o Owner) value() string {
-	return ownership.OwnerValue(o.Kind, o.Object.GetNamespace(), o.Object.GetName())
-}
-
 // Prune deletes every output in inventory that still carries the owner's
-// label (and releases shared objects' fields); used when the owner goes
-// away or its outputs must all be removed.
+// label (and releases shared objects' fields, restoring the previous
+// values owner.SharedFields records); used when the owner goes away or its
+// outputs must all be removed. Every delete is dry-run first.
 func (a *Applier) Prune(ctx context.Context, owner Owner, inventory []meshv1alpha1.ObjectReference) (ChangeSet, error) {
-	return a.prune(ctx, owner.value(), nil, inventory)
-}
-
-func (a *Applier) prune(ctx context.Context, ownerValue string, keep, previous []meshv1alpha1.ObjectReference) (ChangeSet, error) {
-	var pruned ChangeSet
-	var errs []error
-	for _, ref := range previous {
-		if slices.Contains(keep, ref) {
-			continue
-		}
-		gv, err := schema.ParseGroupVersion(ref.APIVersion)
-		if err != nil {
-			continue
-		}
-		gvk := gv.WithKind(ref.Kind)
-		live, err := a.get(ctx, gvk, ref.Namespace, ref.Name)
-		if apierrors.IsNotFound(err) || live == nil {
-			continue
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		lu := &unstructured.Unstructured{Object: live}
-		if gvk.Group == "" && gvk.Kind == "Namespace" {
-			// Release the fields applied to a shared object.
-			empty := &unstructured.Unstructured{}
-			empty.SetGroupVersionKind(gvk)
-			empty.SetName(ref.Name)
-			if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(empty),
-				client.FieldOwner(ownership.FieldManager), client.ForceOwnership); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			pruned.add(ref, Released)
-			continue
-		}
-		if lu.GetLabels()[ownership.OwnerLabel] != ownerValue || lu.GetLabels()[ownership.ManagedByLabel] != ownership.ManagedByValue {
-			continue // not ours (any more): never deleted
-		}
-		if err := a.Client.Delete(ctx, lu, client.Preconditions{UID: ptr.To(lu.GetUID())}); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("pruning %s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, err))
-			continue
-		}
-		pruned.add(ref, Pruned)
+	p := &Plan{a: a, owner: owner, previous: inventory}
+	if err := p.planPrune(ctx); err != nil {
+		return nil, err
 	}
-	return pruned, errors.Join(errs...)
+	if !p.Writes() {
+		return nil, nil
+	}
+	if err := p.dryRun(ctx); err != nil {
+		return nil, err
+	}
+	res, err := p.Commit(ctx)
+	return res.Changes, err
 }
 
 // get reads an object through the Reader as its typed kind, so the cache

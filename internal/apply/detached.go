@@ -34,5 +34,9 @@ func Detached(obj client.Object, kind string) Owner {
 // wants (Prune).
 func (a *Applier) ApplyDetached(ctx context.Context, owner Owner, objs []client.Object, adopt bool) (Result, error) {
 	owner.Detached = true
-	return a.write(ctx, owner, objs, adopt)
+	p, err := a.prepare(ctx, owner, objs, nil, adopt, false)
+	if err != nil {
+		return p.Failed(), err
+	}
+	return p.Commit(ctx)
 }

@@ -22,6 +22,52 @@
 //     watch every output kind, which keeps the cache authoritative. The
 //     cache must not be filtered by label, or a foreign object with an
 //     output's name would be invisible.
+//   - All or nothing (Prepare, then Commit; Apply does both): after the
+//     clash check, every output that differs from the cached object —
+//     fields of shared objects included — is server-side applied with
+//     dryRun=All (same field manager, forced, as the real write), and every
+//     delete a prune needs and every release of shared fields is dry-run
+//     too, before the first real write. A refusal (Invalid, BadRequest,
+//     Forbidden — an admission webhook such as the mesh's, or RBAC —, too
+//     large) writes nothing, keeps the previous generation in force and is
+//     terminal: outcome.Stalled with reason OutputRejected naming the
+//     output, the fields and the API server's message (Refusal). Timeouts,
+//     5xx (an unreachable webhook) and conflicts stay transient
+//     (ApplyFailed). A no-op sends no dry run either: nothing differs.
+//     Costs: one dry-run request per changed output, on changes only.
+//   - Write order: owned outputs in the order the translator lists them,
+//     then fields of shared objects (a namespace-wide default such as
+//     Linkerd's default-inbound-policy, which tightens a whole namespace),
+//     then the prune of outputs no longer desired (the old ones stay until
+//     the new ones are in place), then the release of shared fields. A
+//     translator lists what allows before what denies. A real write that
+//     fails after its dry run passed (the API server changed in between)
+//     returns an inventory of the previous outputs and every one a write
+//     was sent for, so the caller records them and a later deletion
+//     releases them.
+//   - Foreign fields: the fields a shared output sets are returned with the
+//     value each held before Meshplane first set it (SharedFields); the
+//     owner persists that record before Commit writes them, and releasing
+//     them applies the previous values with field manager
+//     meshplane-restore before field manager meshplane lets go, so the
+//     previous value is back without a gap and a field that was absent is
+//     removed. Two owners restoring different fields of one object share
+//     that manager: the later restore would release the earlier's (no
+//     kind does that today: Linkerd's namespace policy is exclusive).
+//   - Drift fights: an output that differs from the cached object although
+//     its desired state (the hash annotation) did not change was rewritten
+//     by another writer. Repairs are counted per output in memory
+//     (DriftWindow); from DriftFightRepairs on, the next repair waits an
+//     exponential back-off (outcome.Wait, reason DriftFight, nothing
+//     written) and Result.Drift names the output, the other field managers
+//     and the fields, read from managedFields with one uncached read per
+//     drifted output (the cache strips managedFields). The counts are lost
+//     on restart: a fight is detected again after DriftFightRepairs
+//     repairs.
+//   - A prune deletes on the preconditions UID and resourceVersion of the
+//     object it checked: an output relabelled for another owner after the
+//     cache was read is not deleted (Conflict, re-read on the next
+//     reconcile).
 //   - A foreign object with an output's name (no meshplane.io/owner label,
 //     or another owner's) is never modified or deleted: the Applier returns
 //     a *ConflictError (terminal, reason Conflict) before writing anything.

@@ -7,9 +7,11 @@ package outputs
 
 import (
 	"context"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,6 +26,8 @@ import (
 	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/status"
 )
 
 // Deps are what a controller that translates objects into mesh outputs
@@ -52,7 +56,7 @@ func NewDeps(c client.Client, mgr *manager.Manager, name string) Deps {
 		APIReader: mgr.GetAPIReader(),
 		Registry:  mgr.Registry,
 		Resolver:  &discovery.Resolver{Reader: c, Registry: mgr.Registry},
-		Applier:   &apply.Applier{Client: c, Scheme: mgr.GetScheme()},
+		Applier:   &apply.Applier{Client: c, Scheme: mgr.GetScheme(), APIReader: mgr.GetAPIReader()},
 		Events:    mgr.EventRecorder(name),
 	}
 }
@@ -120,11 +124,37 @@ func Requests(ctx context.Context, c client.Reader, list client.ObjectList, ns s
 	return out
 }
 
-// Record emits the one Event of a reconcile that wrote and logs the
+// Record emits the one Event of a reconcile that wrote, a warning Event
+// per drift fight it repaired, sets DriftDetected (MarkDrift) and logs the
 // reconcile.
-func (d *Deps) Record(ctx context.Context, obj client.Object, provider meshv1alpha1.Provider, res apply.Result, err error) {
+func (d *Deps) Record(ctx context.Context, obj status.Object, provider meshv1alpha1.Provider, res apply.Result, err error) {
 	if res.Wrote() {
 		d.Events.Eventf(obj, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", res.Note())
 	}
+	d.RecordDrift(obj, res, err)
 	log.FromContext(ctx).V(1).Info("reconciled", "provider", provider, "wrote", res.Wrote(), "error", err)
+}
+
+// RecordDrift emits a warning Event (reason DriftFight) when a reconcile
+// repaired outputs in a drift fight, and sets DriftDetected on obj:
+// True naming the outputs, the other field managers and the fields while a
+// fight goes on, removed once a reconcile ends without one.
+func (d *Deps) RecordDrift(obj status.Object, res apply.Result, err error) {
+	st := obj.GetCommonStatus()
+	if len(res.Drift) == 0 {
+		if w, ok := outcome.AsWait(err); !ok || w.Reason != meshv1alpha1.DriftFightReason {
+			status.Remove(st, meshv1alpha1.DriftDetectedCondition)
+		}
+		return
+	}
+	notes := make([]string, 0, len(res.Drift))
+	for _, dr := range res.Drift {
+		notes = append(notes, dr.String())
+	}
+	msg := "drift fight: " + strings.Join(notes, "; ") +
+		"; Meshplane owns these fields and repairs them with exponential back-off: stop the other writer or remove the fields from its configuration"
+	if err == nil && res.Wrote() {
+		d.Events.Eventf(obj, nil, corev1.EventTypeWarning, meshv1alpha1.DriftFightReason, "Repair", "%s", msg)
+	}
+	status.Set(st, obj.GetGeneration(), meshv1alpha1.DriftDetectedCondition, metav1.ConditionTrue, meshv1alpha1.DriftFightReason, msg)
 }

@@ -84,7 +84,7 @@ func condOf(bg *meshv1alpha1.BreakGlass, typ string) string {
 }
 
 // gone deletes bg and waits until it no longer exists.
-func (h *H) gone(bg *meshv1alpha1.BreakGlass) {
+func (h *H) glassGone(bg *meshv1alpha1.BreakGlass) {
 	h.Helper()
 	if err := h.C.Delete(h.Ctx, bg); err != nil && !apierrors.IsNotFound(err) {
 		h.Fatal(err)
@@ -124,7 +124,7 @@ func init() {
 		bg := GoodBreakGlass(m, ns)
 		h.Create(bg)
 		h.phase(bg, meshv1alpha1.BreakGlassEngaged)
-		h.gone(bg)
+		h.glassGone(bg)
 		h.Unchanged(before)
 	})
 	for _, m := range Meshes {
@@ -152,9 +152,9 @@ func registerBreakGlass(m Mesh) {
 			}
 			h.Unchanged(engaged)
 			h.noRecord(second)
-			h.gone(first)
+			h.glassGone(first)
 			h.phase(second, meshv1alpha1.BreakGlassEngaged)
-			h.gone(second)
+			h.glassGone(second)
 			h.Unchanged(before)
 			h.Control("BreakGlass", m)
 		}})
@@ -215,7 +215,7 @@ func registerBreakGlass(m Mesh) {
 			}
 			h.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
 				Data: map[string][]byte{incident.RecordKey: bg.Status.Record.Data}})
-			h.gone(bg)
+			h.glassGone(bg)
 			h.Unchanged(before)
 			h.Control("BreakGlass", m)
 		}})
@@ -229,7 +229,7 @@ func registerBreakGlass(m Mesh) {
 				"scope is immutable: delete this BreakGlass and create one that lists existing namespaces only")
 			h.Unchanged(before)
 			h.noRecord(bg)
-			h.gone(bg)
+			h.glassGone(bg)
 			h.Unchanged(before)
 			h.Control("BreakGlass", m)
 		}})
@@ -244,7 +244,7 @@ func registerBreakGlass(m Mesh) {
 				"scope is immutable: delete this BreakGlass and create one that lists existing namespaces only", doomed))
 			h.Unchanged(before)
 			h.noRecord(bg)
-			h.gone(bg)
+			h.glassGone(bg)
 			h.Control("BreakGlass", m)
 		}})
 	Register(Case{Category: "breakglass", Kind: "BreakGlass", Mesh: m, Name: "selector matching no namespace",
@@ -256,7 +256,7 @@ func registerBreakGlass(m Mesh) {
 			h.exactly(bg, meshv1alpha1.InvalidSpecReason, fmt.Sprintf("spec.scope.namespaceSelector (hostile.meshplane.io/nothing=%s) matches no namespace; "+
 				"nothing was changed; scope is immutable: delete this BreakGlass and create one whose selector matches the namespaces to detach", bg.Name))
 			h.noRecord(bg)
-			h.gone(bg)
+			h.glassGone(bg)
 			h.Control("BreakGlass", m)
 		}})
 	Register(Case{Category: "breakglass", Kind: "BreakGlass", Mesh: m, Name: "overlapping BreakGlasses restored in every order",
@@ -387,7 +387,7 @@ func overlapStory(h *H, m Mesh) {
 			}
 		}
 		for _, i := range del {
-			h.gone(bgs[i])
+			h.glassGone(bgs[i])
 		}
 		same(fmt.Sprintf("created %v, deleted %v", create, del))
 	}
@@ -398,7 +398,7 @@ func overlapStory(h *H, m Mesh) {
 			h.phase(bg, meshv1alpha1.BreakGlassEngaged)
 		}
 		for _, i := range del {
-			h.gone(bgs[i])
+			h.glassGone(bgs[i])
 		}
 		same(fmt.Sprintf("two, deleted %v", del))
 	}
@@ -474,7 +474,7 @@ func registerBreakGlassSpec() {
 				if bg.Generation != gen || bg.Status.Phase != meshv1alpha1.BreakGlassEngaged {
 					h.Fatalf("refused update changed the BreakGlass: generation %d->%d phase %s", gen, bg.Generation, bg.Status.Phase)
 				}
-				h.gone(bg)
+				h.glassGone(bg)
 				h.Unchanged(before)
 			}})
 	}
