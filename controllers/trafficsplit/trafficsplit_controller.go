@@ -26,6 +26,7 @@ import (
 	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/status"
@@ -122,7 +123,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	if incident.PinsTraffic(bg) && incident.Covers(bg, provider) {
 		resolved, out.pinnedBy = Pin(resolved), bg
 	}
-	objs, err := translator.TranslateTrafficSplit(resolved)
+	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, translator, ts.Namespace)
+	if err != nil {
+		return out, err
+	}
+	objs, err := mesh.TranslateTrafficSplit(translator, resolved, facts)
 	if err != nil {
 		return out, err
 	}

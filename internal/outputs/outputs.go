@@ -85,6 +85,15 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...) {
 		b = b.Owns(o)
 	}
+	// Data-plane facts (Istio waypoints) decide the translation of every
+	// object of their namespace.
+	ofNamespace := func(ctx context.Context, o client.Object) []reconcile.Request {
+		return Requests(ctx, c, k.List, o.GetNamespace(), nil)
+	}
+	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.DataPlaneKinds()...) {
+		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(ofNamespace),
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.GenerationChangedPredicate{})))
+	}
 	return b
 }
 
