@@ -28,7 +28,7 @@ func TestTrafficSplitAmbient(t *testing.T) {
 
 	ts := waitReason(t, c, key, meshv1alpha1.UnsupportedFeatureReason)
 	want := "namespace " + ns + " is ambient and no waypoint serves Service web: L7 routing in ambient mode is enforced by a waypoint; enable a waypoint for namespace " + ns +
-		" (spec.istio.ambient.waypoints on its MeshInstall, or a Gateway of class istio-waypoint and the label istio.io/use-waypoint=<gateway> on the namespace) (nothing was applied)"
+		" (a Gateway of class istio-waypoint with listener port 15008 protocol HBONE, and the label istio.io/use-waypoint=<gateway> on the namespace) (nothing was applied)"
 	if got := status.Get(&ts.Status.CommonStatus, meshv1alpha1.ReadyCondition).Message; got != want {
 		t.Fatalf("message:\n got %s\nwant %s", got, want)
 	}

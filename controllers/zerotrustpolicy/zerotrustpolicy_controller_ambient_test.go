@@ -38,8 +38,8 @@ func TestZeroTrustPolicyAmbient(t *testing.T) {
 	must(t, c.Create(ctx, policy(ns, "web")))
 	key := types.NamespacedName{Namespace: ns, Name: "web"}
 	want := "UnsupportedFeature: namespace " + ns + " is ambient and no waypoint serves it: spec.rules[0] match HTTP methods or paths, which only a waypoint enforces " +
-		"(ztunnel matches identities, namespaces and ports); enable a waypoint for namespace " + ns + " (spec.istio.ambient.waypoints on its MeshInstall, " +
-		"or a Gateway of class istio-waypoint and the label istio.io/use-waypoint=<gateway> on the namespace), or remove the methods and paths (nothing was applied)"
+		"(ztunnel matches identities, namespaces and ports); enable a waypoint for namespace " + ns + " (a Gateway of class istio-waypoint with listener port 15008 protocol HBONE, " +
+		"and the label istio.io/use-waypoint=<gateway> on the namespace), or remove the methods and paths (nothing was applied)"
 	testenv.Eventually(t, testenv.DefaultTimeout, "L7 refused", func() error {
 		if got := reason(c, key); got != want {
 			return testenv.Errorf("got %q", got)

@@ -108,8 +108,8 @@ func (p *Provider) ReadNamespaceFacts(ctx context.Context, r client.Reader, ns s
 
 // EnableWaypointHint says how to give namespace ns a waypoint.
 func EnableWaypointHint(ns string) string {
-	return fmt.Sprintf("enable a waypoint for namespace %s (spec.istio.ambient.waypoints on its MeshInstall, "+
-		"or a Gateway of class %s and the label %s=<gateway> on the namespace)", ns, WaypointClass, UseWaypointLabel)
+	return fmt.Sprintf("enable a waypoint for namespace %s (a Gateway of class %s with listener port %d protocol HBONE, "+
+		"and the label %s=<gateway> on the namespace)", ns, WaypointClass, WaypointPort, UseWaypointLabel)
 }
 
 // serviceWaypoint returns the waypoint that serves Service svc's traffic,

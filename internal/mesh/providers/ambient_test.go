@@ -62,7 +62,7 @@ var ambientTrafficCases = []struct {
 	{name: "sidecar-ts-weighted", facts: sidecarFacts, spec: tsSpec(nil)},
 	{name: "ambient-ts-no-waypoint", facts: ambientNoWaypoint, spec: tsSpec(nil),
 		want: "namespace shop is ambient and no waypoint serves Service web: L7 routing in ambient mode is enforced by a waypoint; " +
-			"enable a waypoint for namespace shop (spec.istio.ambient.waypoints on its MeshInstall, or a Gateway of class istio-waypoint and the label istio.io/use-waypoint=<gateway> on the namespace) (nothing was applied)"},
+			"enable a waypoint for namespace shop (a Gateway of class istio-waypoint with listener port 15008 protocol HBONE, and the label istio.io/use-waypoint=<gateway> on the namespace) (nothing was applied)"},
 	{name: "ambient-ts-label-without-gateway", facts: ambientLabelOnly, spec: tsSpec(nil),
 		want: "namespace shop is ambient and no waypoint serves Service web (namespace label istio.io/use-waypoint names waypoint waypoint, but no Gateway waypoint of class istio-waypoint exists in the namespace): L7 routing"},
 	{name: "ambient-ts-workload-waypoint", facts: ambientWorkload, spec: tsSpec(nil),
