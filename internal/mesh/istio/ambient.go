@@ -40,8 +40,8 @@ const (
 	waypointNone = "none"
 )
 
-// Waypoints are read (facts) and, for MeshInstalls that manage them,
-// written.
+// Waypoints are read for the namespace facts; Meshplane does not write
+// them.
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways,verbs=get;list;watch
 
 // DataPlaneKinds returns the Gateway API Gateway and the Service: a
