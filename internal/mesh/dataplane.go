@@ -55,6 +55,10 @@ type DataPlaneReader interface {
 	// (besides Namespaces); the controllers watch those the API server
 	// serves.
 	DataPlaneKinds() []client.Object
+	// DataPlaneObject reports whether o, of one of DataPlaneKinds, can
+	// change the facts (a waypoint, a Service with a use-waypoint label);
+	// the watches ignore the others.
+	DataPlaneObject(o client.Object) bool
 	// ReadNamespaceFacts reads the facts of namespace ns through r.
 	ReadNamespaceFacts(ctx context.Context, r client.Reader, ns string) (NamespaceFacts, error)
 }
@@ -101,6 +105,17 @@ func TranslateZeroTrustPolicy(t PolicyTranslator, p *meshv1alpha1.ZeroTrustPolic
 		return dt.TranslateZeroTrustPolicyIn(p, f)
 	}
 	return t.TranslateZeroTrustPolicy(p)
+}
+
+// IsDataPlaneObject reports whether any registered provider's facts depend
+// on o.
+func (r *Registry) IsDataPlaneObject(o client.Object) bool {
+	for _, p := range r.Providers() {
+		if dr, ok := p.(DataPlaneReader); ok && dr.DataPlaneObject(o) {
+			return true
+		}
+	}
+	return false
 }
 
 // DataPlaneKinds returns the data-plane kinds of every registered

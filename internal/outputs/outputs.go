@@ -7,6 +7,7 @@ package outputs
 
 import (
 	"context"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -14,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -91,8 +93,7 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 		return Requests(ctx, c, k.List, o.GetNamespace(), nil)
 	}
 	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.DataPlaneKinds()...) {
-		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(ofNamespace),
-			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.GenerationChangedPredicate{})))
+		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(ofNamespace), builder.WithPredicates(dataPlaneChanged(mgr.Registry)))
 	}
 	return b
 }
@@ -127,4 +128,22 @@ func (d *Deps) Record(ctx context.Context, obj client.Object, provider meshv1alp
 		d.Events.Eventf(obj, nil, corev1.EventTypeNormal, "Applied", "Apply", "%s", res.Note())
 	}
 	log.FromContext(ctx).V(1).Info("reconciled", "provider", provider, "wrote", res.Wrote(), "error", err)
+}
+
+// dataPlaneChanged passes the events of objects the data-plane facts
+// depend on: created or deleted, or updated in labels or spec while they
+// mattered before or after. Every other Service of a namespace is ignored,
+// so creating Services does not enqueue the namespace's every object.
+func dataPlaneChanged(reg *mesh.Registry) predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return reg.IsDataPlaneObject(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return reg.IsDataPlaneObject(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return reg.IsDataPlaneObject(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if !reg.IsDataPlaneObject(e.ObjectOld) && !reg.IsDataPlaneObject(e.ObjectNew) {
+				return false
+			}
+			return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) || e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration()
+		},
+	}
 }

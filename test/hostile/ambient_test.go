@@ -54,7 +54,9 @@ func l7Policy(ns, name string) *meshv1alpha1.ZeroTrustPolicy {
 	return p
 }
 
-func waypointOf(ns string) *gatewayv1.Gateway { return testenv.WaypointGateway(ns, "waypoint", "service") }
+func waypointOf(ns string) *gatewayv1.Gateway {
+	return testenv.WaypointGateway(ns, "waypoint", "service")
+}
 
 func init() {
 	registerAmbientSplitCases()

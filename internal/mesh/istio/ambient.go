@@ -54,6 +54,19 @@ func (*Provider) DataPlaneKinds() []client.Object {
 	}
 }
 
+// DataPlaneObject reports whether o is a waypoint (a Gateway of class
+// istio-waypoint) or a Service with a use-waypoint label.
+func (*Provider) DataPlaneObject(o client.Object) bool {
+	switch v := o.(type) {
+	case *gatewayv1.Gateway:
+		return v.Spec.GatewayClassName == WaypointClass
+	case *corev1.Service:
+		_, ok := v.Labels[UseWaypointLabel]
+		return ok
+	}
+	return false
+}
+
 // ReadNamespaceFacts reads the namespace's data-plane mode (the same
 // precedence as NamespaceMembership: sidecar injection wins over ambient)
 // and, for an ambient namespace, its use-waypoint labels, those of its
