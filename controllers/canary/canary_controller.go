@@ -260,6 +260,11 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 	if w.translator, err = r.Registry.TrafficTranslator(found.Provider); err != nil {
 		return nil, err
 	}
+	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, w.translator, cn.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	w.translator = mesh.TrafficTranslatorIn(w.translator, facts)
 	if w.routes, err = r.Registry.RouteReader(found.Provider); err != nil {
 		return nil, err
 	}

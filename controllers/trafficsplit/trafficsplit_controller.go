@@ -141,7 +141,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	if _, err := r.Decide(ctx, ts.Namespace, found, mesh.TrafficSplitRequirements(&resolved.Spec)...); err != nil {
 		return out, err
 	}
-	objs, err := translator.TranslateTrafficSplit(resolved)
+	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, translator, ts.Namespace)
+	if err != nil {
+		return out, err
+	}
+	objs, err := mesh.TranslateTrafficSplit(translator, resolved, facts)
 	if err != nil {
 		return out, err
 	}

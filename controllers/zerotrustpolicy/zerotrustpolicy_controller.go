@@ -240,7 +240,11 @@ func (r *Reconciler) translate(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 			return nil, err
 		}
 	}
-	return translator.TranslateZeroTrustPolicy(p)
+	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, translator, p.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return mesh.TranslateZeroTrustPolicy(translator, p, facts)
 }
 
 // isShared reports whether an output kind is a shared object whose fields

@@ -7,6 +7,7 @@ package outputs
 
 import (
 	"context"
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -98,6 +100,14 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...) {
 		b = b.Owns(o)
 	}
+	// Data-plane facts (Istio waypoints) decide the translation of every
+	// object of their namespace.
+	ofNamespace := func(ctx context.Context, o client.Object) []reconcile.Request {
+		return Requests(ctx, c, k.List, o.GetNamespace(), nil)
+	}
+	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), mgr.Registry.DataPlaneKinds()...) {
+		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(ofNamespace), builder.WithPredicates(dataPlaneChanged(mgr.Registry)))
+	}
 	return b
 }
 
@@ -157,4 +167,22 @@ func (d *Deps) RecordDrift(obj status.Object, res apply.Result, err error) {
 		d.Events.Eventf(obj, nil, corev1.EventTypeWarning, meshv1alpha1.DriftFightReason, "Repair", "%s", msg)
 	}
 	status.Set(st, obj.GetGeneration(), meshv1alpha1.DriftDetectedCondition, metav1.ConditionTrue, meshv1alpha1.DriftFightReason, msg)
+}
+
+// dataPlaneChanged passes the events of objects the data-plane facts
+// depend on: created or deleted, or updated in labels or spec while they
+// mattered before or after. Every other Service of a namespace is ignored,
+// so creating Services does not enqueue the namespace's every object.
+func dataPlaneChanged(reg *mesh.Registry) predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return reg.IsDataPlaneObject(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return reg.IsDataPlaneObject(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return reg.IsDataPlaneObject(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if !reg.IsDataPlaneObject(e.ObjectOld) && !reg.IsDataPlaneObject(e.ObjectNew) {
+				return false
+			}
+			return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) || e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration()
+		},
+	}
 }

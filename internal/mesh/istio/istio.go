@@ -95,9 +95,10 @@ func (*Provider) CRDGroups() []string {
 	return []string{"networking.istio.io", "security.istio.io", "telemetry.istio.io", "extensions.istio.io"}
 }
 
-// InjectionMarkers returns Istio's enrolment labels.
+// InjectionMarkers returns Istio's enrolment labels, and the namespace's
+// use-waypoint label (see breakglass_ambient.go).
 func (*Provider) InjectionMarkers() []mesh.Marker {
-	return []mesh.Marker{{Key: InjectionLabel}, {Key: RevLabel}, {Key: DataplaneModeLabel}}
+	return append([]mesh.Marker{{Key: InjectionLabel}, {Key: RevLabel}, {Key: DataplaneModeLabel}}, ambientMarkers...)
 }
 
 // IsInjectorWebhook recognises istiod's injector and revision-tag webhooks.
