@@ -74,6 +74,7 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 			cacheOpts.DefaultNamespaces[n] = cache.Config{}
 		}
 	}
+	lease, renew, retry := o.leaseTimings()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  s,
 		Cache:                   cacheOpts,
@@ -82,7 +83,11 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		LeaseDuration:           &lease,
+		RenewDeadline:           &renew,
+		RetryPeriod:             &retry,
 		// Release the lease on shutdown so a replica takes over at once.
+		// Safe because Start returns only after every controller stopped.
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
 	})
