@@ -123,6 +123,10 @@ type CommonStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// undecodable notes the stored fields that could not be decoded (see
+	// decode.go); never serialized.
+	undecodable string `json:"-"`
 }
 
 // GetConditions returns the conditions of the status.
