@@ -75,7 +75,9 @@ func TestUndecodableFieldsAreLeftOut(t *testing.T) {
 // whose one field cannot be decoded.
 func TestEveryKindDecodesTolerantly(t *testing.T) {
 	for _, tc := range []struct {
-		obj  interface{ GetCommonStatus() *meshv1alpha1.CommonStatus }
+		obj interface {
+			GetCommonStatus() *meshv1alpha1.CommonStatus
+		}
 		doc  string
 		want string
 	}{

@@ -100,11 +100,11 @@ func TestDurationsRejected(t *testing.T) {
 	n := 0
 	for i, f := range fields {
 		cases := map[string]string{
-			"banana": notDuration(f, "banana"),
-			"-5s":    notDuration(f, "-5s"),
-			"1y":     notDuration(f, "1y"),
-			"2d":     notDuration(f, "2d"),
-			"10":     notDuration(f, "10"),
+			"banana":  notDuration(f, "banana"),
+			"-5s":     notDuration(f, "-5s"),
+			"1y":      notDuration(f, "1y"),
+			"2d":      notDuration(f, "2d"),
+			"10":      notDuration(f, "10"),
 			"876001h": outOfRange(f, "876001h"),
 		}
 		if f.min != "0s" {

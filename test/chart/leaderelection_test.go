@@ -16,7 +16,7 @@ import (
 // accepts them.
 func TestLeaderElectionTimings(t *testing.T) {
 	for _, tc := range []struct {
-		vals                 map[string]any
+		vals                map[string]any
 		lease, renew, retry time.Duration
 	}{
 		{nil, 15 * time.Second, 10 * time.Second, 2 * time.Second},
