@@ -144,6 +144,26 @@ func (r *Reconciler) provider(ctx context.Context, ts *meshv1alpha1.TrafficSplit
 	return "", err
 }
 
+// serviceField is the first field of spec that names Service name.
+func serviceField(spec *meshv1alpha1.TrafficSplitSpec, name string) string {
+	if spec.Service.Name == name {
+		return "spec.service.name"
+	}
+	for i, b := range spec.Backends {
+		if b.Name == name {
+			return fmt.Sprintf("spec.backends[%d].name", i)
+		}
+	}
+	for i, r := range spec.Rules {
+		for j, b := range r.Backends {
+			if b.Name == name {
+				return fmt.Sprintf("spec.rules[%d].backends[%d].name", i, j)
+			}
+		}
+	}
+	return "spec.mirror.backend.name"
+}
+
 func serviceNames(spec *meshv1alpha1.TrafficSplitSpec) []string {
 	names := []string{spec.Service.Name}
 	for _, b := range spec.Backends {
@@ -174,7 +194,7 @@ func (r *Reconciler) resolveRefs(ctx context.Context, ts *meshv1alpha1.TrafficSp
 		svc := &corev1.Service{}
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ts.Namespace, Name: name}, svc); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason, "Service %s/%s does not exist; create it or fix the name (re-checked when it appears)", ts.Namespace, name)
+				return nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason, "%s: Service %s/%s does not exist; create it or fix %[1]s (re-checked when it appears)", serviceField(&ts.Spec, name), ts.Namespace, name)
 			}
 			return nil, err
 		}
