@@ -65,7 +65,7 @@ func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *w
 	if err != nil {
 		return err
 	}
-	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: cn, Kind: Kind}, objs, cn.Status.Inventory)
+	out.applied, err = r.Apply(ctx, apply.Owner{Object: cn, Kind: Kind}, objs, cn.Status.Inventory)
 	if err != nil {
 		return err
 	}

@@ -170,7 +170,7 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 			return out, err
 		}
 	}
-	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
+	out.applied, err = r.Apply(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
 	if err != nil {
 		return out, err
 	}

@@ -64,7 +64,8 @@ type Kind struct {
 	// Predicate filters the kind's own events.
 	Predicate predicate.Predicate
 	// Outputs are the output kinds the providers write; those the API
-	// server serves are watched (Owns), so drift is repaired.
+	// server serves are watched (Owns), so drift is repaired, and the
+	// others from when their CRDs appear (late.go).
 	Outputs []client.Object
 }
 
@@ -82,8 +83,18 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 		For(k.Object, builder.WithPredicates(k.Predicate)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(inNamespace),
 			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...) {
-		b = b.Owns(o)
+	served := apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...)
+	var missing []client.Object
+	for _, o := range k.Outputs {
+		if contains(served, o) {
+			b = b.Owns(o)
+		} else {
+			missing = append(missing, o)
+		}
+	}
+	if len(missing) > 0 {
+		// Watched once their CRDs appear (late.go).
+		b = b.WatchesRawSource(lateOutputs(mgr, k, missing))
 	}
 	return b
 }

@@ -1,9 +1,18 @@
 package hostile
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshplane/meshplane/controllers/setup"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/test/harness"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -230,7 +239,7 @@ func registerStoredBeforeRule() {
 			ns := h.Namespace(Istio)
 			h.Service(ns, "web")
 			testenv.StoreUnvalidated(h.T, h.C, apiObject(h, "Canary", "stored", ns, "spec.progressDeadline", "banana"))
-			h.StartManager()
+			startIsolated(h)
 			bad := &meshv1alpha1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stored"}}
 			h.Stalled(bad, meshv1alpha1.InvalidSpecReason, undecodableMessage("spec.progressDeadline", "banana", "canary/stored -n "+ns))
 			// Other Canaries, here and in another namespace, are reconciled.
@@ -245,7 +254,7 @@ func registerStoredBeforeRule() {
 		Run: func(h *H) {
 			testenv.StoreUnvalidated(h.T, h.C, apiObject(h, "MeshInstall", "stored", "", "spec.upgrade.rollout.healthTimeout", "5 minutes"))
 			// The manager starts: the MeshInstall cache syncs.
-			h.StartManager()
+			startIsolated(h)
 			bad := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "stored"}}
 			h.Stalled(bad, meshv1alpha1.InvalidSpecReason, undecodableMessage("spec.upgrade.rollout.healthTimeout", "5 minutes", "meshinstall/stored"))
 			h.Control("TrafficSplit", Istio)
@@ -259,7 +268,7 @@ func registerStoredBeforeRule() {
 			h.Service(ns, "web-v2")
 			testenv.StoreUnvalidated(h.T, h.C, apiObject(h, "TrafficSplit", "stored", ns, "spec.timeout", "banana"))
 			before := h.Inventory(ns)
-			h.StartManager()
+			startIsolated(h)
 			bad := &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stored"}}
 			h.Stalled(bad, meshv1alpha1.InvalidSpecReason, undecodableMessage("spec.timeout", "banana", "trafficsplit/stored -n "+ns))
 			h.Same(ns, before)
@@ -272,4 +281,29 @@ func registerStoredBeforeRule() {
 			h.Must(h.Update(u, func() { _ = unstructured.SetNestedField(u.Object, "5s", "spec", "timeout") }))
 			h.Ready(bad)
 		}})
+}
+
+// startIsolated starts a manager with every controller on an isolated
+// case's cluster. h.StartManager cannot be used there: testenv.StartManager
+// calls t.Setenv, which panics in a parallel test.
+func startIsolated(h *H) {
+	h.Helper()
+	o := manager.Options{MetricsAddr: "0", ProbeAddr: "0", OperatorNamespace: testenv.OperatorNamespace,
+		SyncPeriod: 10 * time.Minute, SkipControllerNameValidation: true}
+	mgr, err := manager.New(h.Cfg, o)
+	h.Must(err)
+	h.Must(setup.All(mgr))
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.OperatorNamespace}}
+	h.Must(client.IgnoreAlreadyExists(h.C.Create(h.Ctx, ns)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	h.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+	h.Mgr = &harness.Manager{Manager: mgr, Client: h.C}
 }
