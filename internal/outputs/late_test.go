@@ -98,4 +98,3 @@ func TestOutputKindInstalledLater(t *testing.T) {
 		return nil
 	})
 }
-
