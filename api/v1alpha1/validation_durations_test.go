@@ -15,8 +15,6 @@ type durationField struct {
 	// wrap turns the value into the YAML set at path (for durations inside
 	// lists); the value itself when nil.
 	wrap func(v string) string
-	// extra mutations the base needs for the field to be allowed.
-	extra []func(map[string]any)
 }
 
 const linkerdInstall = `
