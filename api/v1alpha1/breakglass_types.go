@@ -125,8 +125,11 @@ type BreakGlassSpec struct {
 	Actions BreakGlassActions `json:"actions,omitempty"`
 
 	// expiresAfter restores automatically this long after engaging.
+	// Bounds 1m..8760h (a year): an incident measure, not a permanent state.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="expiresAfter must be at least 1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('8760h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'expiresAfter must be between 1m and 8760h; got ' + self : 'expiresAfter "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	ExpiresAfter *metav1.Duration `json:"expiresAfter,omitempty"`
 }
 

@@ -80,6 +80,7 @@ type CanaryTargetReference struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=245
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="targetRef.name is immutable; create a new Canary for another Deployment"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",messageExpression=`'name "' + self + '" is not a valid Deployment name: use lower-case letters, digits, \'-\' and \'.\', starting and ending with a letter or digit (a DNS-1123 subdomain); give the name alone, without a namespace/ prefix'`
 	Name string `json:"name"`
 }
 
@@ -111,7 +112,11 @@ type CanaryService struct {
 	TargetPort *intstr.IntOrString `json:"targetPort,omitempty"`
 
 	// timeout for a request through the routed Service.
+	// Bounds 1ms..1h: meshes' proxies count in milliseconds.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1ms') && duration(self) <= duration('1h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'timeout must be between 1ms and 1h; got ' + self : 'timeout "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// retries through the routed Service.
@@ -125,12 +130,14 @@ type CanaryService struct {
 type ThresholdRange struct {
 	// min is the lowest passing value.
 	// +optional
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^-?[0-9]+(\.[0-9]+)?$`
 	Min *string `json:"min,omitempty"`
 
 	// max is the highest passing value.
 	// +optional
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^-?[0-9]+(\.[0-9]+)?$`
 	Max *string `json:"max,omitempty"`
@@ -161,7 +168,11 @@ type CanaryMetric struct {
 
 	// interval is the query's range window; the analysis interval when
 	// unset.
+	// Bounds 1s..24h (a PromQL range window).
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'interval must be between 1s and 24h; got ' + self : 'interval "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	Interval *metav1.Duration `json:"interval,omitempty"`
 }
 
@@ -202,8 +213,11 @@ type CanaryWebhook struct {
 	URL string `json:"url"`
 
 	// timeout of one call; 10s by default.
+	// Bounds 1ms..5m.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="webhook timeout must be between 0s (exclusive) and 5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1ms') && duration(self) <= duration('5m')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'timeout must be between 1ms and 5m; got ' + self : 'timeout "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// metadata is sent with the call.
@@ -239,8 +253,11 @@ type MetricsServer struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeight) || !has(self.maxWeight) || self.stepWeight <= self.maxWeight",message="stepWeight must not exceed maxWeight"
 type CanaryAnalysis struct {
 	// interval between analysis steps; 1m by default.
+	// Bounds 1s..24h.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="interval must be between 1s and 24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'interval must be between 1s and 24h; got ' + self : 'interval "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// threshold is the number of failed checks that triggers a rollback.
@@ -342,7 +359,11 @@ type CanarySpec struct {
 	// progressDeadline is how long the canary may take to make progress
 	// (a Deployment to become Available) before it is rolled back; 10m by
 	// default.
+	// Bounds 1s..24h.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'progressDeadline must be between 1s and 24h; got ' + self : 'progressDeadline "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
 
 	// suspend stops the analysis where it is; traffic stays as it is.

@@ -27,6 +27,7 @@ type LocalObjectReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",messageExpression=`'name "' + self + '" is not a valid object name: use lower-case letters, digits, \'-\' and \'.\', starting and ending with a letter or digit (a DNS-1123 subdomain); give the name alone, without a namespace/ prefix'`
 	Name string `json:"name"`
 }
 
@@ -40,6 +41,7 @@ type SecretKeyReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",messageExpression=`'name "' + self + '" is not a valid Secret name: use lower-case letters, digits, \'-\' and \'.\', starting and ending with a letter or digit (a DNS-1123 subdomain); give the name alone, without a namespace/ prefix'`
 	Name string `json:"name"`
 
 	// key within the Secret. Each referrer documents its default.
@@ -143,6 +145,10 @@ type CommonStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// undecodable notes the stored fields that could not be decoded (see
+	// decode.go); never serialized.
+	undecodable string `json:"-"`
 }
 
 // GetConditions returns the conditions of the status.
@@ -265,8 +271,11 @@ type RetryPolicy struct {
 	Attempts int32 `json:"attempts"`
 
 	// perTryTimeout bounds each attempt.
+	// Bounds 1ms..1h: meshes' proxies count in milliseconds.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('1h')",message="perTryTimeout must be between 1ms and 1h (meshes' proxies count in milliseconds)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1ms') && duration(self) <= duration('1h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'perTryTimeout must be between 1ms and 1h; got ' + self : 'perTryTimeout "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	PerTryTimeout *metav1.Duration `json:"perTryTimeout,omitempty"`
 
 	// retryOn lists the conditions that trigger a retry; the mesh's default

@@ -89,6 +89,10 @@ const (
 	ConflictReason = "Conflict"
 	// ApplyFailedReason: a write was refused by the API server.
 	ApplyFailedReason = "ApplyFailed"
+	// OutputKindMissingReason: an output kind the object needs is not
+	// served (its CRD is not installed); the object reconciles when it
+	// appears.
+	OutputKindMissingReason = "OutputKindMissing"
 	// ChartUnavailableReason: the chart or its repository cannot be fetched.
 	ChartUnavailableReason = "ChartUnavailable"
 	// RenderFailedReason: the chart did not render with the given values.

@@ -71,8 +71,11 @@ type GeneratedRoot struct {
 	Organization string `json:"organization,omitempty"`
 
 	// lifetime of the root; 87600h (10 years) by default.
+	// Bounds 1h..175200h (20 years): a root must outlive the intermediates it signs; longer than 20 years is never rotated in practice.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="root lifetime must be at least 1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('175200h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'lifetime must be between 1h and 175200h; got ' + self : 'lifetime "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
 
 	// keyType of the root; ECDSAP256 by default.
@@ -85,13 +88,20 @@ type GeneratedRoot struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.lifetime) || !has(self.renewBefore) || duration(self.renewBefore) < duration(self.lifetime)",message="intermediate renewBefore must be shorter than its lifetime"
 type IntermediateCA struct {
 	// lifetime of an intermediate; 8760h (1 year) by default.
+	// Bounds 1h..87600h (10 years), within a root's lifetime.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="intermediate lifetime must be at least 1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('87600h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'lifetime must be between 1h and 87600h; got ' + self : 'lifetime "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
 
 	// renewBefore is how long before expiry an intermediate is renewed;
 	// 720h by default.
+	// Bounds 1m..87600h, and shorter than lifetime.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('87600h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'renewBefore must be between 1m and 87600h; got ' + self : 'renewBefore "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 
 	// keyType of the intermediates; ECDSAP256 by default.
@@ -143,12 +153,20 @@ type RotationSpec struct {
 
 	// rootRenewBefore starts a rotation automatically this long before the
 	// root expires; 2160h (90 days) by default.
+	// Bounds 1h..87600h: a rotation needs time to roll every workload certificate.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('87600h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'rootRenewBefore must be between 1h and 87600h; got ' + self : 'rootRenewBefore "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	RootRenewBefore *metav1.Duration `json:"rootRenewBefore,omitempty"`
 
 	// minPhaseWait is the least time a waiting phase lasts even when every
 	// workload already rolled; 5m by default.
+	// Bounds 0s..168h (a week); 0s waits only for the workloads.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('168h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'minPhaseWait must be between 0s and 168h; got ' + self : 'minPhaseWait "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	MinPhaseWait *metav1.Duration `json:"minPhaseWait,omitempty"`
 
 	// waitForWorkloads makes the waiting phases wait until every meshed

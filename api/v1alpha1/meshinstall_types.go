@@ -232,7 +232,11 @@ type UpgradeSpec struct {
 
 	// revisionRetention is how long an unused old revision is kept before
 	// it is removed (RevisionBased only).
+	// Bounds 0s..8760h (a year); 0s removes an unused revision at once.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('8760h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'revisionRetention must be between 0s and 8760h; got ' + self : 'revisionRetention "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	RevisionRetention *metav1.Duration `json:"revisionRetention,omitempty"`
 
 	// paused holds the upgrade before its next batch; set it to false to
@@ -256,12 +260,20 @@ type WorkloadRolloutPlan struct {
 	BatchSize int32 `json:"batchSize,omitempty"`
 
 	// pauseBetweenBatches waits after a healthy batch before the next.
+	// Bounds 0s..24h.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('24h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'pauseBetweenBatches must be between 0s and 24h; got ' + self : 'pauseBetweenBatches "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	PauseBetweenBatches *metav1.Duration `json:"pauseBetweenBatches,omitempty"`
 
 	// healthTimeout is how long a batch's new pods have to become Ready;
 	// a batch that misses it is moved back and the upgrade stops.
+	// Bounds 1s..24h; 5m by default.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'healthTimeout must be between 1s and 24h; got ' + self : 'healthTimeout "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	HealthTimeout *metav1.Duration `json:"healthTimeout,omitempty"`
 
 	// namespaceSelector limits the migration to matching namespaces; all
@@ -350,7 +362,11 @@ type LinkerdIdentity struct {
 	External *bool `json:"external,omitempty"`
 
 	// issuerLifetime of a generated issuer certificate; 8760h by default.
+	// Bounds 1h..87600h (10 years).
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('87600h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'issuerLifetime must be between 1h and 87600h; got ' + self : 'issuerLifetime "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	IssuerLifetime *metav1.Duration `json:"issuerLifetime,omitempty"`
 }
 
@@ -506,6 +522,7 @@ type HelmReleaseStatus struct {
 	Revision int32 `json:"revision,omitempty"`
 	// status is Helm's release status (deployed, failed, pending-upgrade and so on).
 	// +optional
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	Status string `json:"status,omitempty"`
 	// valuesDigest is the digest of the values and chart last applied, so

@@ -123,8 +123,11 @@ type TrafficSplitSpec struct {
 	Mirror *MirrorPolicy `json:"mirror,omitempty"`
 
 	// timeout for a whole request, retries included.
+	// Bounds 1ms..1h: meshes' proxies count in milliseconds.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('1h')",message="timeout must be between 1ms and 1h (meshes' proxies count in milliseconds)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1ms') && duration(self) <= duration('1h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'timeout must be between 1ms and 1h; got ' + self : 'timeout "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// retries failed requests.

@@ -404,7 +404,7 @@ func invalidCases() []invalidCase {
 		{name: "breakglass empty namespace list", base: breakGlass, create: []func(map[string]any){set("spec.scope", "{namespaces: []}")},
 			want: []string{"spec.scope.namespaces: Invalid value", "should have at least 1 items"}},
 		{name: "breakglass short expiry", base: breakGlass, create: []func(map[string]any){set("spec.expiresAfter", "10s")},
-			want: []string{"expiresAfter must be at least 1m"}},
+			want: []string{"expiresAfter must be between 1m and 8760h; got 10s"}},
 	}
 }
 

@@ -44,7 +44,7 @@ type TrafficSource struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=127
-	// +kubebuilder:validation:items:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:items:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
 
 	// namespaces whose workloads are allowed.
@@ -176,6 +176,7 @@ type ZeroTrustPolicyStatus struct {
 	// mode is the effective mTLS mode and default action, e.g.
 	// "Strict/Deny".
 	// +optional
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	Mode string `json:"mode,omitempty"`
 

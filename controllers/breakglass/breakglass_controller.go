@@ -196,6 +196,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, bg); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if stop, err := status.Undecodable(ctx, r.Client, bg); stop {
+		return ctrl.Result{}, err
+	}
 	defer func() { r.recordMetric(ctx, bg) }()
 	if err := r.addFinalizer(ctx, bg); err != nil {
 		return ctrl.Result{}, err

@@ -56,7 +56,7 @@ func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *w
 	if err != nil {
 		return err
 	}
-	plan, err := r.Applier.Prepare(ctx, apply.Owner{Object: cn, Kind: Kind}, objs, cn.Status.Inventory)
+	plan, err := r.Prepare(ctx, apply.Owner{Object: cn, Kind: Kind}, objs, cn.Status.Inventory)
 	if err != nil {
 		out.applied = plan.Failed()
 		return err

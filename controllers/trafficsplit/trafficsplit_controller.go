@@ -149,7 +149,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	if err != nil {
 		return out, err
 	}
-	out.applied, err = r.Applier.Apply(ctx, apply.Owner{Object: ts, Kind: Kind}, objs, ts.Status.Inventory)
+	out.applied, err = r.Apply(ctx, apply.Owner{Object: ts, Kind: Kind}, objs, ts.Status.Inventory)
 	return out, err
 }
 

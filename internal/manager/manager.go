@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -74,6 +75,7 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 			cacheOpts.DefaultNamespaces[n] = cache.Config{}
 		}
 	}
+	lease, renew, retry := o.leaseTimings()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  s,
 		Cache:                   cacheOpts,
@@ -82,9 +84,16 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		LeaseDuration:           &lease,
+		RenewDeadline:           &renew,
+		RetryPeriod:             &retry,
 		// Release the lease on shutdown so a replica takes over at once.
+		// Safe because Start returns only after every controller stopped.
 		LeaderElectionReleaseOnCancel: true,
-		Controller:                    config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
+		// RecoverPanic (controller-runtime's default, stated here): a panic
+		// in one object's reconcile is an error for that object, retried
+		// with backoff, and never stops the other objects.
+		Controller: config.Controller{SkipNameValidation: &o.SkipControllerNameValidation, RecoverPanic: ptr.To(true)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)

@@ -38,6 +38,16 @@ type Options struct {
 	// LeaderElectionNamespace holds the lease; the in-cluster namespace
 	// when empty.
 	LeaderElectionNamespace string
+	// LeaseDuration is how long a standby waits after the leader's last
+	// renewal before taking the lease.
+	LeaseDuration time.Duration
+	// RenewDeadline is how long the leader keeps trying to renew before it
+	// gives up leadership; controller-runtime then stops the manager (the
+	// process exits and its Deployment restarts it).
+	RenewDeadline time.Duration
+	// RetryPeriod is the interval between attempts to take or renew the
+	// lease.
+	RetryPeriod time.Duration
 	// WatchNamespaces limits namespaced kinds to these namespaces; all when
 	// empty.
 	WatchNamespaces []string
@@ -65,6 +75,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Enable leader election, so several replicas can run with one active.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (the pod's namespace when empty).")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", DefaultLeaseDuration, "How long a standby waits after the leader's last renewal before taking the lease.")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "How long the leader retries renewing the lease before giving up leadership; the manager then exits (restarted by its Deployment). Shorter than the lease duration.")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "Interval between attempts to take or renew the lease. Shorter than the renew deadline.")
 	fs.Func("watch-namespaces", "Comma-separated namespaces to watch for namespaced kinds (all when empty).", func(s string) error {
 		o.WatchNamespaces = nil
 		for _, n := range strings.Split(s, ",") {
@@ -87,6 +100,15 @@ func defaultsText() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// The leader-election defaults are controller-runtime's (and client-go's):
+// a leader that cannot renew for 10s gives up; a standby takes over 15s
+// after the last renewal.
+const (
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryPeriod   = 2 * time.Second
+)
 
 // DefaultConcurrency is each controller's MaxConcurrentReconciles unless
 // --concurrent says otherwise. Reconciles are latency-bound (a few reads,
@@ -167,8 +189,43 @@ func (o *Options) Validate() error {
 	if o.SyncPeriod < time.Minute {
 		errs = append(errs, fmt.Errorf("--sync-period %s is too short (at least 1m)", o.SyncPeriod))
 	}
+	errs = append(errs, o.validateLeaderElection()...)
 	if o.MetricsServer != "" && !strings.HasPrefix(o.MetricsServer, "http://") && !strings.HasPrefix(o.MetricsServer, "https://") {
 		errs = append(errs, fmt.Errorf("--metrics-server %q must be an http:// or https:// address", o.MetricsServer))
 	}
 	return errors.Join(errs...)
+}
+
+// validateLeaderElection checks the lease timings as client-go's leader
+// elector does (it panics on them otherwise): retry period < renew deadline
+// < lease duration. Zero values take the defaults.
+func (o *Options) validateLeaderElection() []error {
+	lease, renew, retry := o.leaseTimings()
+	var errs []error
+	if retry < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--leader-elect-retry-period %s is too short (at least 100ms)", retry))
+	}
+	if renew <= retry {
+		errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline %s must be longer than --leader-elect-retry-period %s", renew, retry))
+	}
+	if lease <= renew {
+		errs = append(errs, fmt.Errorf("--leader-elect-lease-duration %s must be longer than --leader-elect-renew-deadline %s", lease, renew))
+	}
+	return errs
+}
+
+// leaseTimings returns lease duration, renew deadline and retry period,
+// with the defaults for zero values.
+func (o *Options) leaseTimings() (lease, renew, retry time.Duration) {
+	lease, renew, retry = o.LeaseDuration, o.RenewDeadline, o.RetryPeriod
+	if lease == 0 {
+		lease = DefaultLeaseDuration
+	}
+	if renew == 0 {
+		renew = DefaultRenewDeadline
+	}
+	if retry == 0 {
+		retry = DefaultRetryPeriod
+	}
+	return lease, renew, retry
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOptions(t *testing.T) {
@@ -29,6 +30,21 @@ func TestOptions(t *testing.T) {
 		{args: []string{"--operator-namespace", "meshplane_system"}, wantErr: `namespace "meshplane_system" is not valid`},
 		{args: []string{"--sync-period", "10s"}, wantErr: "--sync-period 10s is too short"},
 		{args: []string{"--metrics-server", "prometheus:9090"}, wantErr: "--metrics-server \"prometheus:9090\" must be an http:// or https:// address"},
+		{args: []string{"--leader-elect-lease-duration", "30s", "--leader-elect-renew-deadline", "20s", "--leader-elect-retry-period", "4s"}, check: func(o Options) error {
+			if o.LeaseDuration != 30*time.Second || o.RenewDeadline != 20*time.Second || o.RetryPeriod != 4*time.Second {
+				return fmt.Errorf("parsed %+v", o)
+			}
+			return nil
+		}},
+		{args: nil, check: func(o Options) error {
+			if o.LeaseDuration != 15*time.Second || o.RenewDeadline != 10*time.Second || o.RetryPeriod != 2*time.Second {
+				return fmt.Errorf("lease defaults %s %s %s", o.LeaseDuration, o.RenewDeadline, o.RetryPeriod)
+			}
+			return nil
+		}},
+		{args: []string{"--leader-elect-renew-deadline", "15s"}, wantErr: "--leader-elect-lease-duration 15s must be longer than --leader-elect-renew-deadline 15s"},
+		{args: []string{"--leader-elect-retry-period", "10s"}, wantErr: "--leader-elect-renew-deadline 10s must be longer than --leader-elect-retry-period 10s"},
+		{args: []string{"--leader-elect-retry-period", "10ms"}, wantErr: "--leader-elect-retry-period 10ms is too short (at least 100ms)"},
 		{args: []string{"--metrics-server", "http://prometheus.monitoring:9090"}, check: func(o Options) error {
 			if o.MetricsServer != "http://prometheus.monitoring:9090" {
 				return fmt.Errorf("parsed %+v", o)

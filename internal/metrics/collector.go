@@ -49,6 +49,9 @@ var (
 		"A Canary's phase: 1 for the current phase, 0 for the others.", []string{"namespace", "canary", "phase"}, nil)
 	objectsReadyDesc = prometheus.NewDesc("meshplane_objects",
 		"Meshplane objects by kind and Ready status.", []string{"kind", "ready"}, nil)
+	undecodableDesc = prometheus.NewDesc("meshplane_undecodable_objects",
+		"Meshplane objects stored with fields that cannot be decoded (written before a validation rule existed); they are Stalled and not reconciled until fixed.",
+		[]string{"kind"}, nil)
 
 	// CollectErrors counts cache reads that failed during a scrape; the
 	// kind's metrics are left out of that scrape.
@@ -57,6 +60,9 @@ var (
 		Help: "Cache reads of the metrics collector that failed, by kind.",
 	}, []string{"kind"})
 )
+
+// kinds are Meshplane's kinds, each with its series from the start.
+var kinds = []string{"MeshInstall", "MeshRevision", "TrafficSplit", "ZeroTrustPolicy", "Canary", "MeshFederation", "BreakGlass"}
 
 // CanaryPhases are the phases meshplane_canary_phase reports.
 var CanaryPhases = []meshv1alpha1.CanaryPhase{
@@ -87,7 +93,7 @@ func UseReader(r client.Reader) error {
 			errRegistered = ctrlmetrics.Registry.Register(CollectErrors)
 		}
 		// Every kind's error series exists from the start, at zero.
-		for _, k := range []string{"MeshInstall", "MeshRevision", "TrafficSplit", "ZeroTrustPolicy", "Canary", "MeshFederation", "BreakGlass"} {
+		for _, k := range kinds {
 			CollectErrors.WithLabelValues(k)
 		}
 	})
@@ -109,7 +115,7 @@ func (c *Collector) SetReader(r client.Reader) { c.reader.Store(&r) }
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{meshesDesc, upgradeMigratedDesc, upgradeTotalDesc, revisionNamespacesDesc, revisionPodsDesc,
-		certExpiryDesc, breakGlassActiveDesc, breakGlassNamespacesDesc, canaryWeightDesc, canaryPhaseDesc, objectsReadyDesc} {
+		certExpiryDesc, breakGlassActiveDesc, breakGlassNamespacesDesc, canaryWeightDesc, canaryPhaseDesc, objectsReadyDesc, undecodableDesc} {
 		ch <- d
 	}
 }
@@ -130,7 +136,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), CollectTimeout)
 	defer cancel()
-	s := &scrape{ctx: ctx, r: *rp, ch: ch, ready: map[[2]string]float64{}}
+	s := &scrape{ctx: ctx, r: *rp, ch: ch, ready: map[[2]string]float64{}, undecodable: map[string]float64{}}
 	for _, step := range []func(*scrape){
 		(*scrape).meshInstalls, (*scrape).meshRevisions, (*scrape).trafficSplits, (*scrape).zeroTrustPolicies,
 		(*scrape).canaries, (*scrape).meshFederations, (*scrape).breakGlasses,
@@ -139,6 +145,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, v := range s.ready {
 		s.gauge(objectsReadyDesc, v, k[0], k[1])
+	}
+	for _, k := range kinds {
+		s.gauge(undecodableDesc, s.undecodable[k], k)
 	}
 }
 
@@ -149,6 +158,8 @@ type scrape struct {
 	r     client.Reader
 	ch    chan<- prometheus.Metric
 	ready map[[2]string]float64
+	// undecodable counts objects with a decode note by kind.
+	undecodable map[string]float64
 }
 
 func (s *scrape) gauge(d *prometheus.Desc, v float64, labels ...string) {
@@ -165,9 +176,13 @@ func (s *scrape) list(kind string, l client.ObjectList) bool {
 	return true
 }
 
-// countReady counts one object of kind by its Ready condition.
-func (s *scrape) countReady(kind string, conds []metav1.Condition) string {
-	rd := readyOf(conds)
+// countReady counts one object of kind by its Ready condition, and as
+// undecodable when its status carries a decode note.
+func (s *scrape) countReady(kind string, st *meshv1alpha1.CommonStatus) string {
+	if st.DecodeError() != "" {
+		s.undecodable[kind]++
+	}
+	rd := readyOf(st.Conditions)
 	s.ready[[2]string{kind, rd}]++
 	return rd
 }
@@ -179,7 +194,7 @@ func (s *scrape) meshInstalls() {
 	}
 	meshes := map[[4]string]float64{}
 	for _, m := range mis.Items {
-		rd := s.countReady("MeshInstall", m.Status.Conditions)
+		rd := s.countReady("MeshInstall", &m.Status.CommonStatus)
 		meshes[[4]string{string(m.Spec.Provider), m.Spec.Version, m.Status.InstalledVersion, rd}]++
 		if up := m.Status.Upgrade; up != nil && up.Phase != "" && up.Phase != "Completed" {
 			s.gauge(upgradeMigratedDesc, float64(up.MigratedNamespaces), m.Name, up.FromVersion, up.ToVersion, string(up.Phase))
@@ -197,7 +212,7 @@ func (s *scrape) meshRevisions() {
 		return
 	}
 	for _, rv := range revs.Items {
-		s.countReady("MeshRevision", rv.Status.Conditions)
+		s.countReady("MeshRevision", &rv.Status.CommonStatus)
 		s.gauge(revisionNamespacesDesc, float64(rv.Status.NamespaceCount), rv.Name, rv.Spec.MeshInstallRef.Name, rv.Spec.Version, string(rv.Status.Phase))
 		s.gauge(revisionPodsDesc, float64(rv.Status.PodCount), rv.Name, rv.Spec.MeshInstallRef.Name, rv.Spec.Version, string(rv.Status.Phase))
 	}
@@ -207,7 +222,7 @@ func (s *scrape) trafficSplits() {
 	var tss meshv1alpha1.TrafficSplitList
 	if s.list("TrafficSplit", &tss) {
 		for _, o := range tss.Items {
-			s.countReady("TrafficSplit", o.Status.Conditions)
+			s.countReady("TrafficSplit", &o.Status.CommonStatus)
 		}
 	}
 }
@@ -216,7 +231,7 @@ func (s *scrape) zeroTrustPolicies() {
 	var ztps meshv1alpha1.ZeroTrustPolicyList
 	if s.list("ZeroTrustPolicy", &ztps) {
 		for _, o := range ztps.Items {
-			s.countReady("ZeroTrustPolicy", o.Status.Conditions)
+			s.countReady("ZeroTrustPolicy", &o.Status.CommonStatus)
 		}
 	}
 }
@@ -227,7 +242,7 @@ func (s *scrape) canaries() {
 		return
 	}
 	for _, o := range cans.Items {
-		s.countReady("Canary", o.Status.Conditions)
+		s.countReady("Canary", &o.Status.CommonStatus)
 		s.gauge(canaryWeightDesc, float64(o.Status.CanaryWeight), o.Namespace, o.Name)
 		for _, p := range CanaryPhases {
 			v := 0.0
@@ -245,7 +260,7 @@ func (s *scrape) meshFederations() {
 		return
 	}
 	for _, f := range feds.Items {
-		s.countReady("MeshFederation", f.Status.Conditions)
+		s.countReady("MeshFederation", &f.Status.CommonStatus)
 		if f.Status.Root != nil && f.Status.Root.NotAfter != nil {
 			s.gauge(certExpiryDesc, float64(f.Status.Root.NotAfter.Unix()), f.Name, "", "root")
 		}
@@ -264,7 +279,7 @@ func (s *scrape) breakGlasses() {
 	}
 	active := 0.0
 	for _, b := range bgs.Items {
-		s.countReady("BreakGlass", b.Status.Conditions)
+		s.countReady("BreakGlass", &b.Status.CommonStatus)
 		if b.DeletionTimestamp == nil && b.Status.Phase != meshv1alpha1.BreakGlassRestored {
 			active++
 		}

@@ -74,7 +74,8 @@ type Kind struct {
 	// Predicate filters the kind's own events.
 	Predicate predicate.Predicate
 	// Outputs are the output kinds the providers write; those the API
-	// server serves are watched (Owns), so drift is repaired.
+	// server serves are watched (Owns), so drift is repaired, and the
+	// others from when their CRDs appear (late.go).
 	Outputs []client.Object
 }
 
@@ -97,8 +98,18 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 		Watches(&meshv1alpha1.MeshInstall{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			return Requests(ctx, c, k.List, "", nil)
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
-	for _, o := range apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...) {
-		b = b.Owns(o)
+	served := apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...)
+	var missing []client.Object
+	for _, o := range k.Outputs {
+		if contains(served, o) {
+			b = b.Owns(o)
+		} else {
+			missing = append(missing, o)
+		}
+	}
+	if len(missing) > 0 {
+		// Watched once their CRDs appear (late.go).
+		b = b.WatchesRawSource(lateOutputs(mgr, k, missing))
 	}
 	// Data-plane facts (Istio waypoints) decide the translation of every
 	// object of their namespace.

@@ -113,11 +113,16 @@ func markError(st *meshv1alpha1.CommonStatus, gen int64, err error, transientRea
 // Begin starts every Reconcile: it reads obj by key through r (the cache,
 // or an uncached reader for kinds whose status is their memory) and
 // returns the Patcher that Finish uses, snapshotting obj as read. It
-// returns a nil Patcher when the object is gone (nil error) or could not be
-// read (the error): the Reconcile then returns ctrl.Result{} and the error.
+// returns a nil Patcher when the object is gone (nil error), could not be
+// read (the error), or was stored with fields that cannot be decoded
+// (Undecodable marked it Stalled): the Reconcile then returns
+// ctrl.Result{} and the error.
 func Begin(ctx context.Context, c client.Client, r client.Reader, key client.ObjectKey, obj Object) (*Patcher, error) {
 	if err := r.Get(ctx, key, obj); err != nil {
 		return nil, client.IgnoreNotFound(err)
+	}
+	if stop, err := Undecodable(ctx, c, obj); stop {
+		return nil, err
 	}
 	return NewPatcher(c, obj), nil
 }

@@ -47,7 +47,7 @@ func ambientSplitNamespace(h *H, labels map[string]string) string {
 }
 
 // l7Policy is GoodZeroTrustPolicy narrowed to GET /api/*.
-func l7Policy(ns, name string) *meshv1alpha1.ZeroTrustPolicy {
+func ambientL7Policy(ns, name string) *meshv1alpha1.ZeroTrustPolicy {
 	p := GoodZeroTrustPolicy(ns, name, Istio)
 	p.Spec.Rules[0].To[0].Methods = []meshv1alpha1.HTTPMethod{"GET"}
 	p.Spec.Rules[0].To[0].Paths = []string{"/api/*"}
@@ -191,7 +191,7 @@ func registerAmbientPolicyCases() {
 		Run: func(h *H) {
 			ns := testenv.AmbientNamespace(h.T, h.C, nil)
 			before := h.Inventory(ns)
-			p := l7Policy(ns, "l7")
+			p := ambientL7Policy(ns, "l7")
 			h.Create(p)
 			h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, noWaypointForL7(ns))
 			h.Same(ns, before)
@@ -216,7 +216,7 @@ func registerAmbientPolicyCases() {
 		Run: func(h *H) {
 			ns := testenv.AmbientNamespace(h.T, h.C, nil)
 			testenv.UseWaypoint(h.T, h.C, ns, "waypoint")
-			p := l7Policy(ns, "l7")
+			p := ambientL7Policy(ns, "l7")
 			h.Create(p)
 			h.Ready(p)
 			before := h.Inventory(ns)

@@ -1,36 +1,11 @@
 package hostile
 
 import (
-	"os"
-	"testing"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/test/harness"
 	"github.com/meshplane/meshplane/test/testenv"
 )
-
-// parallelT lets an isolated, parallel case start a manager:
-// testenv.StartManager calls t.Setenv, which panics under t.Parallel (so
-// H.StartManager does). The environment variable it sets (the manager's
-// Helm cache directory) is already set by the shared manager's start, so
-// keeping it is safe.
-type parallelT struct{ *testing.T }
-
-// Setenv sets key only when unset, without t.Setenv's parallel check.
-func (p parallelT) Setenv(key, value string) {
-	if _, ok := os.LookupEnv(key); !ok {
-		p.T.Setenv(key, value)
-	}
-}
-
-// startIsolated starts a manager with every controller against an
-// isolated case's own API server.
-func startIsolated(h *H) {
-	h.Helper()
-	h.Mgr = harness.StartManager(parallelT{h.T}, h.Cfg)
-}
 
 // Capability cases: features a mesh can express in general but not as it
 // is installed, or not with the namespace's data plane. Each is refused
@@ -78,7 +53,7 @@ func cilium(h *H, mutual bool, enc meshv1alpha1.CiliumEncryptionType, envoy bool
 		s.Cilium = &meshv1alpha1.CiliumInstallSpec{MutualAuth: mutual, Envoy: &envoy}
 		s.Cilium.Encryption = encryption(enc)
 	})
-	startIsolated(h)
+	h.StartManager()
 }
 
 // setCilium changes MeshInstall cilium's mutual authentication and
@@ -322,7 +297,7 @@ func isolatedCapabilityCases() []Case {
 				meshInstall(h, "cilium", meshv1alpha1.ProviderCilium, "1.19.5", func(s *meshv1alpha1.MeshInstallSpec) {
 					s.Cilium = &meshv1alpha1.CiliumInstallSpec{GatewayAPI: ptrTo(false)}
 				})
-				startIsolated(h)
+				h.StartManager()
 				ns := h.Namespace(Cilium)
 				for _, s := range []string{"web", "web-v1", "web-v2"} {
 					h.Service(ns, s)
@@ -337,7 +312,7 @@ func isolatedCapabilityCases() []Case {
 		{Category: "capability", Kind: "TrafficSplit", Mesh: Linkerd, Isolated: true, Name: "retries on a Linkerd before 2.16",
 			Run: func(h *H) {
 				meshInstall(h, "linkerd", meshv1alpha1.ProviderLinkerd, "edge-24.7.5", nil)
-				startIsolated(h)
+				h.StartManager()
 				ns := h.Namespace(Linkerd)
 				for _, s := range []string{"web", "web-v1", "web-v2"} {
 					h.Service(ns, s)
@@ -354,7 +329,7 @@ func isolatedCapabilityCases() []Case {
 		{Category: "capability", Kind: "TrafficSplit", Mesh: Linkerd, Isolated: true, Name: "routing on a Linkerd before 2.14",
 			Run: func(h *H) {
 				meshInstall(h, "linkerd", meshv1alpha1.ProviderLinkerd, "edge-23.7.1", nil)
-				startIsolated(h)
+				h.StartManager()
 				ns := h.Namespace(Linkerd)
 				for _, s := range []string{"web", "web-v1", "web-v2"} {
 					h.Service(ns, s)

@@ -49,7 +49,7 @@ func init() {
 		}, []string{"Linkerd requires ECDSA P-256 certificates"}},
 		{"root lifetime of 30 minutes", func(f *meshv1alpha1.MeshFederation) {
 			f.Spec.Root.Generate.Lifetime = &metav1.Duration{Duration: 30 * time.Minute}
-		}, []string{"root lifetime must be at least 1h"}},
+		}, []string{"spec.root.generate.lifetime", "lifetime must be between 1h and 175200h; got 30m0s"}},
 		{"intermediate renewBefore over lifetime", func(f *meshv1alpha1.MeshFederation) {
 			f.Spec.Intermediate = &meshv1alpha1.IntermediateCA{Lifetime: &metav1.Duration{Duration: 2 * time.Hour},
 				RenewBefore: &metav1.Duration{Duration: 3 * time.Hour}}

@@ -229,7 +229,7 @@ func init() {
 func registerInstallFailures(m Mesh) {
 	registerOwn(Case{Category: "foreign", Kind: "MeshInstall", Mesh: m, Name: "chart not found leaves the foreign namespace untouched", Isolated: true,
 		Run: func(h *H) {
-			startIsolated(h)
+			h.StartManager()
 			ns := foreignNamespace(h, "mesh-cp")
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
 			repo := chartrepo.Serve(h.T, h.TempDir())
@@ -249,7 +249,7 @@ func registerInstallFailures(m Mesh) {
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
 			mi := installOf(m, "stored-creds", ns.Name, &meshv1alpha1.ChartSource{Repository: "https://admin:" + secret + "@charts.example/stable"})
 			storeBeforeRule(h, mi)
-			startIsolated(h)
+			h.StartManager()
 			h.Stalled(mi, meshv1alpha1.InvalidSpecReason, "spec.chart.repository https://redacted@charts.example/stable carries credentials (user:password@host): "+
 				"remove them and put them in a Secret in namespace meshplane-system (keys username and password) referenced by spec.chart.credentialsSecretRef")
 			noLeak(h, mi)
@@ -264,7 +264,7 @@ func registerInstallFailures(m Mesh) {
 	}
 	registerOwn(Case{Category: "deletion", Kind: "MeshInstall", Mesh: m, Name: "installed into a foreign namespace then deleted restores it exactly", Isolated: true,
 		Run: func(h *H) {
-			startIsolated(h)
+			h.StartManager()
 			ns := foreignNamespace(h, "mesh-cp")
 			snap := h.Snapshot(ns)
 			mi := installOf(m, "installed", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
@@ -277,7 +277,7 @@ func registerInstallFailures(m Mesh) {
 		}})
 	registerOwn(Case{Category: "refused-update", Kind: "MeshInstall", Mesh: m, Name: "update to a missing version keeps the install and the namespace", Isolated: true,
 		Run: func(h *H) {
-			startIsolated(h)
+			h.StartManager()
 			ns := foreignNamespace(h, "mesh-cp")
 			mi := installOf(m, "update", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, m)})
 			h.Create(mi)
@@ -306,7 +306,7 @@ func registerInstallFailures(m Mesh) {
 func registerLinkerdConflict() {
 	registerOwn(Case{Category: "deletion", Kind: "MeshInstall", Mesh: Linkerd, Name: "install refused by existing CRDs touches the foreign namespace neither before nor after deletion", Isolated: true,
 		Run: func(h *H) {
-			startIsolated(h)
+			h.StartManager()
 			ns := foreignNamespace(h, "mesh-cp")
 			snap := h.Snapshot(ns)
 			mi := installOf(Linkerd, "conflict", ns.Name, &meshv1alpha1.ChartSource{Path: stageCharts(h, Linkerd)})
@@ -318,7 +318,7 @@ func registerLinkerdConflict() {
 		}})
 	registerOwn(Case{Category: "foreign", Kind: "MeshInstall", Mesh: Linkerd, Name: "chart path that does not exist touches nothing", Isolated: true,
 		Run: func(h *H) {
-			startIsolated(h)
+			h.StartManager()
 			ns := foreignNamespace(h, "mesh-cp")
 			snap, before := h.Snapshot(ns), h.Inventory(ns.Name)
 			mi := installOf(Linkerd, "no-path", ns.Name, &meshv1alpha1.ChartSource{Path: "/nonexistent/charts"})
@@ -361,7 +361,7 @@ func registerRevisionCases() {
 	for _, m := range []Mesh{Linkerd, Cilium} {
 		registerOwn(Case{Category: "spec", Kind: "MeshRevision", Mesh: m, Name: "revision of a non-Istio MeshInstall", Isolated: true,
 			Run: func(h *H) {
-				startIsolated(h)
+				h.StartManager()
 				repo := chartrepo.Serve(h.T, h.TempDir())
 				mi := installOf(m, "not-istio", "", &meshv1alpha1.ChartSource{Repository: repo.URL})
 				h.Create(mi)
