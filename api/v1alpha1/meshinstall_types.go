@@ -58,6 +58,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.provider == 'Istio' || !has(self.profile) || self.profile == 'Sidecar'",message="profile Ambient is only supported by provider Istio"
 // +kubebuilder:validation:XValidation:rule="self.provider == 'Istio' || !has(self.upgrade) || !has(self.upgrade.strategy) || self.upgrade.strategy == 'InPlace'",message="upgrade.strategy RevisionBased is only supported by provider Istio (revisions are an Istio feature)"
 // +kubebuilder:validation:XValidation:rule="self.provider == 'Istio' || !has(self.istio)",message="spec.istio may only be set when provider is Istio"
+// +kubebuilder:validation:XValidation:rule="!has(self.istio) || !has(self.istio.waypoints) || size(self.istio.waypoints) == 0 || (has(self.profile) && self.profile == 'Ambient')",message="spec.istio.waypoints needs spec.profile Ambient (waypoints serve ambient namespaces)"
 // +kubebuilder:validation:XValidation:rule="self.provider == 'Linkerd' || !has(self.linkerd)",message="spec.linkerd may only be set when provider is Linkerd"
 // +kubebuilder:validation:XValidation:rule="self.provider == 'Cilium' || !has(self.cilium)",message="spec.cilium may only be set when provider is Cilium"
 // +kubebuilder:validation:XValidation:rule="has(self.namespace) == has(oldSelf.namespace)",message="namespace is immutable"
@@ -326,6 +327,46 @@ type IstioInstallSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	ClusterName string `json:"clusterName,omitempty"`
+
+	// waypoints are the waypoint proxies Meshplane deploys for ambient
+	// namespaces (profile Ambient): per entry a Gateway of class
+	// istio-waypoint in the namespace, and the namespace label
+	// istio.io/use-waypoint naming it (its prior value is restored when
+	// the entry or the MeshInstall goes). One waypoint per namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +kubebuilder:validation:MaxItems=64
+	Waypoints []IstioWaypoint `json:"waypoints,omitempty"`
+}
+
+// WaypointFor is the traffic a waypoint handles (istio.io/waypoint-for).
+// +kubebuilder:validation:Enum=service;workload;all
+type WaypointFor string
+
+// IstioWaypoint is one waypoint Meshplane deploys.
+type IstioWaypoint struct {
+	// namespace the waypoint serves; it must be ambient (label
+	// istio.io/dataplane-mode=ambient).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace"`
+
+	// name of the waypoint Gateway; "waypoint" by default.
+	// +optional
+	// +kubebuilder:default=waypoint
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name,omitempty"`
+
+	// for is the traffic the waypoint handles: service (the default),
+	// workload or all.
+	// +optional
+	// +kubebuilder:default=service
+	For WaypointFor `json:"for,omitempty"`
 }
 
 // LinkerdInstallSpec holds Linkerd-only installation settings.
@@ -481,6 +522,33 @@ type MeshInstallStatus struct {
 	// upgrade is the progress of the current or last upgrade.
 	// +optional
 	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
+
+	// waypoints are the waypoints Meshplane deployed (spec.istio.waypoints)
+	// and whether the mesh programmed them.
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +kubebuilder:validation:MaxItems=64
+	Waypoints []WaypointStatus `json:"waypoints,omitempty"`
+}
+
+// WaypointStatus is one waypoint Meshplane deployed.
+type WaypointStatus struct {
+	// namespace of the waypoint.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// name of the waypoint Gateway.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// programmed is true when the mesh reports the Gateway Programmed.
+	// +optional
+	Programmed bool `json:"programmed,omitempty"`
+	// message says why it is not programmed (yet).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // RevisionSummary is one revision in a MeshInstall's status.

@@ -29,6 +29,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, mi *meshv1alpha1.MeshI
 		out.requeueAfter = time.Second
 		return out, err
 	}
+	// Waypoints go whatever the policy: they are Meshplane's outputs in
+	// the users' namespaces, whose labels return to their prior values.
+	if err := r.releaseWaypoints(ctx, mi, nil, nil); err != nil {
+		return out, err
+	}
 	// The control-plane namespace's labels go with the control plane:
 	// released after an uninstall, or when nothing was ever installed (a
 	// failed install); an orphaned running mesh keeps them, and their

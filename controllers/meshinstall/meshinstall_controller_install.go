@@ -64,10 +64,21 @@ func (r *Reconciler) install(ctx context.Context, patcher *status.Patcher, mi *m
 		return result{}, err
 	}
 	s.patcher = patcher
+	var out result
 	if s.revisionBased() {
-		return r.reconcileRevisionBased(ctx, s)
+		out, err = r.reconcileRevisionBased(ctx, s)
+	} else {
+		err = r.reconcileInPlace(ctx, s)
 	}
-	return result{}, r.reconcileInPlace(ctx, s)
+	if err != nil {
+		return out, err
+	}
+	// Waypoints run on the installed control plane's data plane.
+	pending, err := r.reconcileWaypoints(ctx, mi, s.p)
+	if pending && (out.requeueAfter == 0 || out.requeueAfter > waypointRecheck) {
+		out.requeueAfter = waypointRecheck
+	}
+	return out, err
 }
 
 // newScope resolves the provider, its charts and namespace, and prepares

@@ -125,21 +125,41 @@ func (r *Reconciler) releaseNamespace(ctx context.Context, mi *meshv1alpha1.Mesh
 	if ns == "" {
 		ns = namespaceOf(mi, p)
 	}
+	if done, err := r.restoreLabels(ctx, ns, controlPlaneLabels(p, ns)); err != nil || !done {
+		return err
+	}
+	r.event(mi, "NamespaceReleased", "Patch", "restored the labels of namespace %s to their values before %s", ns, mi.Name)
+	return nil
+}
+
+// restoreLabels gives namespace ns back the recorded prior values of the
+// labels in set: each one still at the value Meshplane set returns to its
+// prior value (or is removed when it was absent); one someone changed
+// since is left alone. Their records leave PriorLabelsAnnotation, which is
+// removed once empty. A namespace without records is left alone; done
+// reports whether it had records.
+func (r *Reconciler) restoreLabels(ctx context.Context, ns string, set map[string]string) (done bool, err error) {
 	var cur corev1.Namespace
 	if err := r.Get(ctx, client.ObjectKey{Name: ns}, &cur); err != nil {
-		return client.IgnoreNotFound(err)
+		return false, client.IgnoreNotFound(err)
 	}
 	if _, ok := cur.Annotations[PriorLabelsAnnotation]; !ok {
-		return nil
+		return false, nil
 	}
 	prior, err := priorLabels(&cur)
 	if err != nil {
-		return err
+		return false, err
 	}
-	set := controlPlaneLabels(p, ns)
 	patch := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	for k, v := range prior {
-		if w, ok := set[k]; !ok || cur.Labels[k] != w {
+	found := false
+	for k, w := range set {
+		v, ok := prior[k]
+		if !ok {
+			continue
+		}
+		found = true
+		delete(prior, k)
+		if cur.Labels[k] != w {
 			continue
 		}
 		if v == nil {
@@ -148,10 +168,17 @@ func (r *Reconciler) releaseNamespace(ctx context.Context, mi *meshv1alpha1.Mesh
 			cur.Labels[k] = *v
 		}
 	}
-	delete(cur.Annotations, PriorLabelsAnnotation)
-	if err := r.Patch(ctx, &cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
-		return fmt.Errorf("restoring the labels of namespace %s: %w", ns, err)
+	if !found {
+		return false, nil
 	}
-	r.event(mi, "NamespaceReleased", "Patch", "restored the labels of namespace %s to their values before %s", ns, mi.Name)
-	return nil
+	if len(prior) == 0 {
+		delete(cur.Annotations, PriorLabelsAnnotation)
+	} else {
+		raw, _ := json.Marshal(prior)
+		cur.Annotations[PriorLabelsAnnotation] = string(raw)
+	}
+	if err := r.Patch(ctx, &cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
+		return false, fmt.Errorf("restoring the labels of namespace %s: %w", ns, err)
+	}
+	return true, nil
 }

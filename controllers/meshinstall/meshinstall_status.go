@@ -61,6 +61,15 @@ func setStatus(mi *meshv1alpha1.MeshInstall, out result, err error) status.Summa
 	if mi.Status.ActiveRevision != "" {
 		msg += fmt.Sprintf(" (active revision %s)", mi.Status.ActiveRevision)
 	}
+	if n := len(mi.Status.Waypoints); n > 0 {
+		programmed := 0
+		for _, w := range mi.Status.Waypoints {
+			if w.Programmed {
+				programmed++
+			}
+		}
+		msg += fmt.Sprintf("; %d of %d waypoints programmed", programmed, n)
+	}
 	return status.Summary{Message: msg, RequeueAfter: out.requeueAfter}
 }
 
