@@ -70,7 +70,7 @@ func (*Provider) WaypointProgrammed(ctx context.Context, r client.Reader, w mesh
 	case c == nil:
 		return false, "waiting for istiod to program the waypoint (Gateway condition Programmed not reported yet)", nil
 	case c.Status != metav1.ConditionTrue:
-		return false, fmt.Sprintf("waiting for istiod to program the waypoint: Programmed is %s: %s: %s", c.Status, c.Reason, c.Message), nil
+		return false, fmt.Sprintf("waiting for istiod to program the waypoint (Gateway condition Programmed is %s, %s: %s)", c.Status, c.Reason, c.Message), nil
 	}
 	return true, "", nil
 }
