@@ -113,11 +113,14 @@ func registerWaypointOwnCases() {
 			h.StartManager()
 			ns := ambientSplitNamespace(h, map[string]string{"team": "shop"})
 			ts := GoodTrafficSplit(ns, "split", Istio)
+			// Without a MeshInstall the refusal is the install-aware one;
+			// either way it names the missing waypoint.
+			hint := "enable a waypoint for namespace " + ns
 			h.Create(ts)
-			h.Stalled(ts, meshv1alpha1.UnsupportedFeatureReason, noWaypointForService(ns, ""))
+			h.Stalled(ts, meshv1alpha1.UnsupportedFeatureReason, hint, "(nothing was applied)")
 			p := ambientL7Policy(ns, "l7")
 			h.Create(p)
-			h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, noWaypointForL7(ns))
+			h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, hint, "(nothing was applied)")
 			snap := h.Snapshot(nsOf(h, ns))
 
 			cp := testenv.Namespace(h.T, h.C, nil)
@@ -134,8 +137,8 @@ func registerWaypointOwnCases() {
 			}
 
 			deleteAndWait(h, mi)
-			h.Stalled(ts, meshv1alpha1.UnsupportedFeatureReason, noWaypointForService(ns, ""))
-			h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, noWaypointForL7(ns))
+			h.Stalled(ts, meshv1alpha1.UnsupportedFeatureReason, hint)
+			h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, hint)
 			h.Unchanged(snap)
 		}})
 }
