@@ -21,6 +21,7 @@ func TestSetStatus(t *testing.T) {
 		upgrade       *meshv1alpha1.UpgradeStatus
 		wasUpgrading  bool
 		active        string
+		waypoints     []meshv1alpha1.WaypointStatus
 		out           result
 		err           error
 		want          status.Summary
@@ -30,6 +31,9 @@ func TestSetStatus(t *testing.T) {
 		{name: "installed and healthy", want: status.Summary{Message: "Istio 1.28.1 is installed and healthy"}},
 		{name: "active revision named", active: "1-28-1", out: result{requeueAfter: time.Minute},
 			want: status.Summary{Message: "Istio 1.28.1 is installed and healthy (active revision 1-28-1)", RequeueAfter: time.Minute}},
+		{name: "waypoints counted, unprogrammed ones do not hold Ready", waypoints: []meshv1alpha1.WaypointStatus{
+			{Namespace: "shop", Name: "waypoint", Programmed: true}, {Namespace: "cart", Name: "waypoint", Message: "waiting for istiod to program the waypoint"}},
+			want: status.Summary{Message: "Istio 1.28.1 is installed and healthy; 1 of 2 waypoints programmed"}},
 		{name: "an error is left to Finish", err: errors.New("connection refused"), want: status.Summary{}},
 		{name: "a wait is left to Finish", err: outcome.Wait(meshv1alpha1.ProgressingReason, time.Second, "istiod not Available"), want: status.Summary{}},
 		{name: "upgrade in flight", upgrade: upgrading, err: outcome.Wait(meshv1alpha1.ProgressingReason, time.Second, "batch"),
@@ -46,6 +50,7 @@ func TestSetStatus(t *testing.T) {
 			mi := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "istio", Generation: 3},
 				Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1"}}
 			mi.Status.InstalledVersion, mi.Status.ActiveRevision, mi.Status.Upgrade = "1.28.1", tc.active, tc.upgrade
+			mi.Status.Waypoints = tc.waypoints
 			if tc.wasUpgrading {
 				status.Set(&mi.Status.CommonStatus, 2, meshv1alpha1.UpgradingCondition, metav1.ConditionTrue, meshv1alpha1.ProgressingReason, "upgrading")
 			}
