@@ -83,6 +83,9 @@ func up(dir string, nodes int) error {
 	if err := demoBreakGlass(ctx, c); err != nil {
 		return err
 	}
+	if err := showAmbient(ctx, c); err != nil {
+		return err
+	}
 	printInstall()
 	return nil
 }
