@@ -258,6 +258,9 @@ func isolatedCapabilityCases() []Case {
 				p := strictPolicy(ns, "strict", Cilium)
 				h.Create(p)
 				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, ciliumStrict(ns, "spec.cilium.mutualAuth and spec.cilium.encryption"))
+				// Strict and Permissive on one namespace conflict (issue 14):
+				// the refused Strict policy goes first.
+				h.Must(h.C.Delete(h.Ctx, p))
 				perm := GoodZeroTrustPolicy(ns, "permissive", Cilium)
 				h.Create(perm)
 				h.Condition(perm, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "",
