@@ -319,6 +319,37 @@ func (tl *timeline) last() uint64 {
 	return m
 }
 
+// atKill checks the state the killed operator left: restarted namespaces
+// on rev, and how many of them are in the batch recorded in status (of
+// batchSize 2).
+func atKill(t *testing.T, c client.Client, nss []string, rev string, restarted, inBatch int) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond) // a write in flight would land by now
+	mi, err := getMI(c, "istio")
+	if err != nil || mi.Status.Upgrade == nil {
+		t.Fatalf("MeshInstall at the kill: %v", err)
+	}
+	batch := mi.Status.Upgrade.CurrentBatch
+	var done, doneInBatch []string
+	for _, ns := range nss {
+		var d appsv1.Deployment
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "d-0"}, &d); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(d.Spec.Template.Annotations[upgrade.DataPlaneAnnotation], rev+"@") {
+			done = append(done, ns)
+			if slices.Contains(batch, ns) {
+				doneInBatch = append(doneInBatch, ns)
+			}
+		}
+	}
+	if len(batch) != 2 || len(done) != restarted || len(doneInBatch) != inBatch {
+		t.Fatalf("at the kill: recorded batch %v, restarted %v (%v of the batch); want a batch of 2, %d restarted, %d of the batch",
+			batch, done, doneInBatch, restarted, inBatch)
+	}
+	t.Logf("at the kill: recorded batch %v, restarted %v", batch, done)
+}
+
 // generations returns each fault Deployment's generation.
 func generations(t *testing.T, c client.Client, nss []string) map[string]int64 {
 	t.Helper()
@@ -386,8 +417,13 @@ func TestUpgradeBatchesUnderFaults(t *testing.T) {
 		name, version, rev string
 		wire               func() *wire
 		pause              bool
+		// restartedAtKill is how many namespaces the killed operator left
+		// restarted, and inBatch how many of them are in the batch it
+		// left recorded.
+		restartedAtKill, inBatch int
 	}{
 		{name: "operator killed after the second batch is recorded, before its restarts", version: "1.29.0", rev: "1-29-0",
+			restartedAtKill: 2, inBatch: 0,
 			wire: func() *wire {
 				batches := map[string]bool{}
 				return &wire{after: func(req *http.Request, body []byte) bool {
@@ -403,6 +439,7 @@ func TestUpgradeBatchesUnderFaults(t *testing.T) {
 				}}
 			}},
 		{name: "operator killed after one of the second batch's two restarts", version: "1.30.0", rev: "1-30-0",
+			restartedAtKill: 3, inBatch: 1,
 			wire: func() *wire {
 				third := nthRestartedNamespace(3)
 				return &wire{after: func(req *http.Request, _ []byte) bool { return third(req) }}
@@ -444,7 +481,9 @@ func TestUpgradeBatchesUnderFaults(t *testing.T) {
 				}
 				if tc.pause {
 					waitMI(t, c, "istio", 60*time.Second, "upgrade to "+tc.version+" completed", upgraded)
+					return
 				}
+				atKill(t, c, nss, tc.rev, tc.restartedAtKill, tc.inBatch)
 			})
 			if t.Failed() {
 				return
