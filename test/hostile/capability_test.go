@@ -91,11 +91,6 @@ func ambientNamespace(h *H) string {
 	return testenv.Namespace(h.T, h.C, map[string]string{"istio.io/dataplane-mode": "ambient"})
 }
 
-func noWaypoint(ns, features string) string {
-	return features + " not supported by Istio (not installed by a MeshInstall) in namespace " + ns +
-		" (Ambient data plane): enable a waypoint for namespace " + ns +
-		" (label it istio.io/use-waypoint=<waypoint>; ztunnel enforces L4 only)" + tail
-}
 
 func init() {
 	Register(sharedCapabilityCases()...)
@@ -135,7 +130,7 @@ func sharedCapabilityCases() []Case {
 				before := h.Inventory(ns)
 				p := l7Policy(ns, "l7", Istio)
 				h.Create(p)
-				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, noWaypoint(ns, "feature AllowHTTPMethodPath is"))
+				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, noWaypointForL7(ns))
 				h.Same(ns, before)
 				h.Control("ZeroTrustPolicy", Istio)
 			}},
@@ -147,7 +142,7 @@ func sharedCapabilityCases() []Case {
 				h.Ready(p)
 				before := h.Inventory(ns)
 				h.Must(h.Update(p, func() { p.Spec.Rules[0].To[0].Methods = []meshv1alpha1.HTTPMethod{"POST"} }))
-				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, noWaypoint(ns, "feature AllowHTTPMethodPath is"))
+				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, noWaypointForL7(ns))
 				h.Same(ns, before)
 			}},
 		{Category: "capability", Kind: "TrafficSplit", Mesh: Istio, Name: "ambient split without a waypoint",
@@ -159,7 +154,7 @@ func sharedCapabilityCases() []Case {
 				before := h.Inventory(ns)
 				ts := GoodTrafficSplit(ns, "split", Istio)
 				h.Create(ts)
-				h.Stalled(ts, meshv1alpha1.UnsupportedFeatureReason, noWaypoint(ns, "features ServiceRouting, WeightedRouting are"))
+				h.Stalled(ts, meshv1alpha1.UnsupportedFeatureReason, noWaypointForService(ns, ""))
 				h.Same(ns, before)
 				h.Control("TrafficSplit", Istio)
 			}},
@@ -263,6 +258,9 @@ func isolatedCapabilityCases() []Case {
 				p := strictPolicy(ns, "strict", Cilium)
 				h.Create(p)
 				h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, ciliumStrict(ns, "spec.cilium.mutualAuth and spec.cilium.encryption"))
+				// Strict and Permissive on one namespace conflict (issue 14):
+				// the refused Strict policy goes first.
+				h.Must(h.C.Delete(h.Ctx, p))
 				perm := GoodZeroTrustPolicy(ns, "permissive", Cilium)
 				h.Create(perm)
 				h.Condition(perm, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "",

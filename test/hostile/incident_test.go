@@ -411,11 +411,11 @@ func registerBreakGlassSpec() {
 		want []string
 	}{
 		{"expiresAfter 59s", func(b *meshv1alpha1.BreakGlass) { b.Spec.ExpiresAfter = &metav1.Duration{Duration: 59 * time.Second} },
-			[]string{"expiresAfter must be at least 1m"}},
+			[]string{`spec.expiresAfter: Invalid value: "59s": expiresAfter must be between 1m and 8760h; got 59s`}},
 		{"expiresAfter zero", func(b *meshv1alpha1.BreakGlass) { b.Spec.ExpiresAfter = &metav1.Duration{} },
-			[]string{"expiresAfter must be at least 1m"}},
+			[]string{`spec.expiresAfter: Invalid value: "0s": expiresAfter must be between 1m and 8760h; got 0s`}},
 		{"expiresAfter negative", func(b *meshv1alpha1.BreakGlass) { b.Spec.ExpiresAfter = &metav1.Duration{Duration: -time.Hour} },
-			[]string{"expiresAfter must be at least 1m"}},
+			[]string{`expiresAfter "-1h0m0s" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)`}},
 		{"both scope kinds", func(b *meshv1alpha1.BreakGlass) {
 			b.Spec.Scope.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}
 		}, []string{"set at most one of scope.namespaceSelector and scope.namespaces"}},

@@ -376,10 +376,9 @@ func registerOverlapCases(m Mesh) {
 			before := h.Inventory(ns)
 			nsObj := nsOf(h, ns)
 			snap := h.Snapshot(nsObj)
-			second := GoodZeroTrustPolicy(ns, "second", m)
-			second.Spec.MTLS = &meshv1alpha1.MTLSSettings{Mode: meshv1alpha1.MTLSPermissive}
+			second, mine, theirs := otherPolicy(ns, "second", m)
 			h.Create(second)
-			want := "ZeroTrustPolicy first (mtls Strict, defaultAction Deny, the whole namespace) already covers workloads this policy selects (mtls Permissive, defaultAction Deny, the whole namespace); a workload has one mTLS mode and one default action, so the mesh would enforce only one of the two — give both the same spec.mtls.mode and spec.defaultAction, make spec.selector disjoint from first's, or delete one (this policy is re-checked when first changes or goes away)"
+			want := "ZeroTrustPolicy first (" + theirs + ", the whole namespace) already covers workloads this policy selects (" + mine + ", the whole namespace); a workload has one mTLS mode and one default action, so the mesh would enforce only one of the two — give both the same spec.mtls.mode and spec.defaultAction, make spec.selector disjoint from first's, or delete one (this policy is re-checked when first changes or goes away)"
 			exactly(h, h.Stalled(second, meshv1alpha1.ConflictReason, want), want)
 			h.Same(ns, before)
 			h.Unchanged(snap)
@@ -410,16 +409,30 @@ func registerOverlapCases(m Mesh) {
 			h.Create(first)
 			h.Ready(first)
 			before := h.Inventory(ns)
-			second := GoodZeroTrustPolicy(ns, "second", m)
+			second, mine, theirs := otherPolicy(ns, "second", m)
 			second.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "legacy"}}
-			second.Spec.MTLS = &meshv1alpha1.MTLSSettings{Mode: meshv1alpha1.MTLSPermissive}
 			h.Create(second)
-			want := "ZeroTrustPolicy first (mtls Strict, defaultAction Deny, the whole namespace) already covers workloads this policy selects (mtls Permissive, defaultAction Deny, selector app=legacy); a workload has one mTLS mode and one default action, so the mesh would enforce only one of the two — give both the same spec.mtls.mode and spec.defaultAction, make spec.selector disjoint from first's, or delete one (this policy is re-checked when first changes or goes away)"
+			want := "ZeroTrustPolicy first (" + theirs + ", the whole namespace) already covers workloads this policy selects (" + mine + ", selector app=legacy); a workload has one mTLS mode and one default action, so the mesh would enforce only one of the two — give both the same spec.mtls.mode and spec.defaultAction, make spec.selector disjoint from first's, or delete one (this policy is re-checked when first changes or goes away)"
 			exactly(h, h.Stalled(second, meshv1alpha1.ConflictReason, want), want)
 			h.Same(ns, before)
-			// Giving the second the first's mode resolves the conflict.
-			h.Must(h.Update(second, func() { second.Spec.MTLS.Mode = meshv1alpha1.MTLSStrict }))
+			// Giving the second the first's mode and action resolves the conflict.
+			h.Must(h.Update(second, func() { second.Spec = GoodZeroTrustPolicy(ns, "second", m).Spec }))
 			h.Ready(second)
 			h.Ready(first)
 		}})
+}
+
+// otherPolicy is a ZeroTrustPolicy that disagrees with GoodZeroTrustPolicy
+// on the same workloads, with the descriptions of both as the conflict
+// message gives them. Cilium's good policy is Permissive (Strict needs a
+// MeshInstall with mutual auth and encryption, which the shared cluster
+// has not), so there the two differ in default action instead of mode.
+func otherPolicy(ns, name string, m Mesh) (p *meshv1alpha1.ZeroTrustPolicy, mine, theirs string) {
+	p = GoodZeroTrustPolicy(ns, name, m)
+	if m == Cilium {
+		p.Spec.Rules, p.Spec.DefaultAction = nil, "Allow"
+		return p, "mtls Permissive, defaultAction Allow", "mtls Permissive, defaultAction Deny"
+	}
+	p.Spec.MTLS = &meshv1alpha1.MTLSSettings{Mode: meshv1alpha1.MTLSPermissive}
+	return p, "mtls Permissive, defaultAction Deny", "mtls Strict, defaultAction Deny"
 }

@@ -50,12 +50,14 @@ func (*Provider) Conditions() []mesh.Condition {
 		},
 		{
 			Capabilities: l7,
-			Doc:          "ambient namespaces: a waypoint (" + waypointUseLabel + ")",
-			Holds:        func(s mesh.Scope) bool { return s.Namespace.Mode != mesh.Ambient || s.Namespace.Waypoint != "" },
-			Fix: func(s mesh.Scope) string {
-				return "enable a waypoint for namespace " + s.Namespace.Name + " (label it " + waypointUseLabel +
-					"=<waypoint>; ztunnel enforces L4 only)"
-			},
+			Doc:          "ambient namespaces: a waypoint (" + waypointUseLabel + ") that serves the Service",
+			// Listed for the capability document; decided by the ambient
+			// translation (ambient.go), which reads the waypoints that exist
+			// (Gateways of class istio-waypoint, the Services' own labels and
+			// opt-outs), so its refusal names the Service or the rule and the
+			// Gateway to create. A namespace label alone says too little.
+			Holds: func(mesh.Scope) bool { return true },
+			Fix:   func(mesh.Scope) string { return "" },
 		},
 		{
 			Capabilities: []mesh.Capability{mesh.CapGatewayAPIOutput},
