@@ -91,7 +91,6 @@ func ambientNamespace(h *H) string {
 	return testenv.Namespace(h.T, h.C, map[string]string{"istio.io/dataplane-mode": "ambient"})
 }
 
-
 func init() {
 	Register(sharedCapabilityCases()...)
 	Register(linkerdCases()...)
