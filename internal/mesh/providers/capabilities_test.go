@@ -93,14 +93,13 @@ func TestDecide(t *testing.T) {
 			ns: ns(mesh.Sidecar, ""), required: []mesh.Capability{mesh.CapAllowHTTPMethodPath, mesh.CapWeightedRouting}},
 		{name: "istio ambient L4 without waypoint", provider: meshv1alpha1.ProviderIstio, mi: istioInstall(meshv1alpha1.ProfileAmbient),
 			ns: ns(mesh.Ambient, ""), required: []mesh.Capability{mesh.CapMTLSStrict, mesh.CapAllowFromServiceAccount, mesh.CapAllowToPort}},
-		{name: "istio ambient L7 policy without waypoint", provider: meshv1alpha1.ProviderIstio, mi: istioInstall(meshv1alpha1.ProfileAmbient),
-			ns: ns(mesh.Ambient, ""), required: []mesh.Capability{mesh.CapMTLSStrict, mesh.CapAllowHTTPMethodPath},
-			want: "feature AllowHTTPMethodPath is not supported by Istio as installed by MeshInstall istio in namespace shop (Ambient data plane): " +
-				"enable a waypoint for namespace shop (label it istio.io/use-waypoint=<waypoint>; ztunnel enforces L4 only), or remove the feature from the spec (nothing was applied)"},
-		{name: "istio ambient routing without waypoint", provider: meshv1alpha1.ProviderIstio, mi: istioInstall(meshv1alpha1.ProfileAmbient),
-			ns: ns(mesh.Ambient, ""), required: []mesh.Capability{mesh.CapServiceRouting},
-			want: "feature ServiceRouting is not supported by Istio as installed by MeshInstall istio in namespace shop (Ambient data plane): " +
-				"enable a waypoint for namespace shop (label it istio.io/use-waypoint=<waypoint>; ztunnel enforces L4 only), or remove the feature from the spec (nothing was applied)"},
+		// Without a waypoint, routing and L7 rules pass the decision: the
+		// ambient translation refuses them, naming the Service or rule
+		// (TestAmbientTranslation).
+		{name: "istio ambient L7 policy without waypoint is left to the translation", provider: meshv1alpha1.ProviderIstio, mi: istioInstall(meshv1alpha1.ProfileAmbient),
+			ns: ns(mesh.Ambient, ""), required: []mesh.Capability{mesh.CapMTLSStrict, mesh.CapAllowHTTPMethodPath}},
+		{name: "istio ambient routing without waypoint is left to the translation", provider: meshv1alpha1.ProviderIstio, mi: istioInstall(meshv1alpha1.ProfileAmbient),
+			ns: ns(mesh.Ambient, ""), required: []mesh.Capability{mesh.CapServiceRouting}},
 		{name: "istio ambient with waypoint", provider: meshv1alpha1.ProviderIstio, mi: istioInstall(meshv1alpha1.ProfileAmbient),
 			ns: ns(mesh.Ambient, "waypoint"), required: []mesh.Capability{mesh.CapServiceRouting, mesh.CapAllowHTTPMethodPath}},
 		{name: "istio ambient namespace on a sidecar install", provider: meshv1alpha1.ProviderIstio, mi: istioInstall(meshv1alpha1.ProfileSidecar),
