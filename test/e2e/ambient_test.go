@@ -17,6 +17,7 @@ import (
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/fakeprom"
 	"github.com/meshplane/meshplane/test/harness"
 )
 
@@ -117,6 +118,24 @@ func TestAmbient(t *testing.T) {
 	wap := getU(t, c, "security.istio.io", "v1", "AuthorizationPolicy", amb, "ratings-waypoint")
 	if refs, _, _ := unstructured.NestedSlice(wap.Object, "spec", "targetRefs"); len(refs) == 0 {
 		t.Fatalf("AuthorizationPolicy %s/ratings-waypoint has no targetRefs: %v", amb, wap.Object["spec"])
+	}
+
+	// Canary in the ambient namespace: initialised through an HTTPRoute the
+	// waypoint enforces (no VirtualService), analysis on waypoint metrics.
+	prom := fakeprom.Start(t)
+	if err := c.Create(ctx, cnDeployment(amb, "reviews", "example.invalid/app:1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &meshv1alpha1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: amb, Name: "reviews"}, Spec: cnSpec("reviews", prom.URL)}); err != nil {
+		t.Fatal(err)
+	}
+	cnWait(t, c, client.ObjectKey{Namespace: amb, Name: "reviews"}, 60*time.Second, "Initialized", cnPhase(meshv1alpha1.CanaryPhaseInitialized))
+	route := getU(t, c, "gateway.networking.k8s.io", "v1", "HTTPRoute", amb, "reviews")
+	if parents, _, _ := unstructured.NestedSlice(route.Object, "spec", "parentRefs"); len(parents) != 1 || parents[0].(map[string]any)["kind"] != "Service" {
+		t.Fatalf("Canary route %s/reviews parentRefs %v, want the Service reviews", amb, parents)
+	}
+	if n := countU(t, c, "networking.istio.io", "v1", "VirtualService", amb); n != 0 {
+		t.Fatalf("%d VirtualService(s) in ambient namespace %s after the Canary, want none", n, amb)
 	}
 
 	// BreakGlass on the ambient namespace.

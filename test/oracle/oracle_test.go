@@ -15,6 +15,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/internal/outcome"
 )
 
 // specs is how many random specs of each kind TestOracle checks; make test
@@ -64,7 +65,8 @@ var targets = []target{
 		cilium: CiliumInstall{MutualAuth: true}},
 }
 
-// translate decides and translates; refused reports an UnsupportedFeature
+// translate decides and translates (for the target's namespace facts, as
+// the controllers do); refused reports an UnsupportedFeature
 // refusal, which the property accepts.
 func translate(reg *mesh.Registry, tg target, required []mesh.Capability, tr func() ([]client.Object, error)) (objs []client.Object, refused bool, err error) {
 	err = reg.Decide(tg.scope, required...)
@@ -72,7 +74,7 @@ func translate(reg *mesh.Registry, tg target, required []mesh.Capability, tr fun
 		objs, err = tr()
 	}
 	var uf *mesh.UnsupportedFeatureError
-	if errors.As(err, &uf) {
+	if errors.As(err, &uf) || (err != nil && outcome.Reason(err, "") == meshv1alpha1.UnsupportedFeatureReason) {
 		return nil, true, nil
 	}
 	return objs, false, err
@@ -85,7 +87,7 @@ func checkPolicy(t *testing.T, reg *mesh.Registry, p *meshv1alpha1.ZeroTrustPoli
 	for _, tg := range targets {
 		pt, _ := reg.PolicyTranslator(tg.scope.Install.Provider)
 		objs, refused, err := translate(reg, tg, mesh.ZeroTrustPolicyRequirements(&p.Spec), func() ([]client.Object, error) {
-			return pt.TranslateZeroTrustPolicy(p.DeepCopy())
+			return mesh.TranslateZeroTrustPolicy(pt, p.DeepCopy(), tg.scope.Namespace)
 		})
 		if err != nil {
 			t.Fatalf("%s: %v\nspec %s", tg.name, err, js(p.Spec))
@@ -119,7 +121,7 @@ func checkSplit(t *testing.T, reg *mesh.Registry, ts *meshv1alpha1.TrafficSplit,
 	for _, tg := range targets {
 		tt, _ := reg.TrafficTranslator(tg.scope.Install.Provider)
 		objs, refused, err := translate(reg, tg, mesh.TrafficSplitRequirements(&ts.Spec), func() ([]client.Object, error) {
-			return tt.TranslateTrafficSplit(ts.DeepCopy())
+			return mesh.TranslateTrafficSplit(tt, ts.DeepCopy(), tg.scope.Namespace)
 		})
 		if err != nil {
 			t.Fatalf("%s: %v\nspec %s", tg.name, err, js(ts.Spec))
