@@ -44,6 +44,11 @@ const (
 	// ClusterReachableCondition (MeshFederation, per cluster) is True when the
 	// member cluster answers.
 	ClusterReachableCondition = "ClusterReachable"
+
+	// ServicesConnectedCondition (MeshFederation, and per cluster) is True
+	// when every member (the member) holds what service federation writes
+	// and reads every peer its mesh can federate services with.
+	ServicesConnectedCondition = "ServicesConnected"
 	// EngagedCondition (BreakGlass) is True when every action took effect.
 	EngagedCondition = "Engaged"
 	// ProxiesCurrentCondition (ZeroTrustPolicy) is True when every running

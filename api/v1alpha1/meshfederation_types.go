@@ -141,6 +141,43 @@ type MemberCluster struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	TrustDomain string `json:"trustDomain,omitempty"`
+
+	// network is the member's network for service federation
+	// (topology.istio.io/network): members on one network reach each
+	// other's pods directly, others through their east-west gateways. The
+	// member's name when unset.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Network string `json:"network,omitempty"`
+
+	// apiServer is the URL at which the other members' control planes reach
+	// this member's API server (service federation); the server of its
+	// kubeconfig Secret (of the operator's own config for the local member)
+	// when unset. Set it when Meshplane reaches the member another way
+	// (a proxy, a tunnel) than the members' control planes do.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https://[^/?#@ ]+(:[0-9]+)?(/[^?#@ ]*)?$')",message="apiServer must be an https:// URL without user info, query or fragment"
+	APIServer string `json:"apiServer,omitempty"`
+}
+
+// ServiceFederationSpec connects the members' control planes so that a
+// service in one cluster is discovered and reached from the others.
+type ServiceFederationSpec struct {
+	// meshID is the mesh ID every member shares (Istio global.meshID); the
+	// federation's name when unset.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	MeshID string `json:"meshID,omitempty"`
+
+	// eastWestGateway deploys, per member, the gateway through which other
+	// networks reach the member's workloads; true by default. Turn it off
+	// when every member is on one flat network.
+	// +optional
+	// +kubebuilder:default=true
+	EastWestGateway *bool `json:"eastWestGateway,omitempty"`
 }
 
 // RotationSpec controls root rotation.
@@ -211,6 +248,16 @@ type MeshFederationSpec struct {
 	// rotation controls root rotation.
 	// +optional
 	Rotation *RotationSpec `json:"rotation,omitempty"`
+
+	// services federates services across the members, not only trust:
+	// each member's control plane reads the others' endpoints (a
+	// ServiceAccount with read-only RBAC created in each member, its
+	// credentials written into every other member) and other networks are
+	// reached through east-west gateways. Members whose meshes cannot
+	// federate services with each other are reported per pair in status.
+	// Removing it removes exactly what it created.
+	// +optional
+	Services *ServiceFederationSpec `json:"services,omitempty"`
 }
 
 // CertificateInfo describes a certificate without its key.
@@ -248,12 +295,64 @@ type MemberClusterStatus struct {
 	// lastSyncTime is when the cluster was last written successfully.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
-	// conditions of the member: ClusterReachable, Distributed.
+	// conditions of the member: ClusterReachable, Distributed,
+	// ServicesConnected.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// services is the member's service federation.
+	// +optional
+	Services *MemberServicesStatus `json:"services,omitempty"`
+}
+
+// MemberServicesStatus is what service federation wrote into one member
+// and which peers its control plane reads.
+type MemberServicesStatus struct {
+	// network of the member.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Network string `json:"network,omitempty"`
+	// gatewayAddress is the address of the member's east-west gateway as
+	// the other networks reach it; empty until its load balancer has one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	GatewayAddress string `json:"gatewayAddress,omitempty"`
+	// peers are the other members, each linked or not and why.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// inventory lists what service federation created in the member, so
+	// removing it is exact.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	Inventory []ObjectReference `json:"inventory,omitempty"`
+	// sharedFields are the fields set on objects Meshplane did not create
+	// (the control-plane namespace's network label), with their previous
+	// values, restored on release.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	SharedFields []SharedField `json:"sharedFields,omitempty"`
+}
+
+// PeerStatus is whether a member's control plane reads a peer.
+type PeerStatus struct {
+	// name of the peer member.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// linked is true when the member holds credentials to read the peer.
+	// +required
+	Linked bool `json:"linked"`
+	// message says why the pair is not linked.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // RotationStatus is the progress of a root rotation.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -41,6 +42,9 @@ type Reconciler struct {
 	// Local is an uncached client to the local cluster, for the root,
 	// kubeconfig Secrets and the local member's objects.
 	Local client.Client
+	// LocalConfig is the local cluster's REST config: the API server
+	// address and CA peers reach the local member at (service federation).
+	LocalConfig *rest.Config
 	// Registry resolves providers (fails closed).
 	Registry *mesh.Registry
 	// Remote caches clients to member clusters.
@@ -79,7 +83,7 @@ func New(mgr *manager.Manager) (*Reconciler, error) {
 		return nil, err
 	}
 	return &Reconciler{
-		Client: mgr.GetClient(), Local: local, Registry: mgr.Registry,
+		Client: mgr.GetClient(), Local: local, LocalConfig: mgr.GetConfig(), Registry: mgr.Registry,
 		Remote: &remote.Cache{Scheme: mgr.GetScheme()},
 		Events: mgr.EventRecorder("meshfederation"), OperatorNamespace: mgr.Options.OperatorNamespace,
 		Clock: mgr.Clock,
@@ -166,9 +170,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if !fed.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // nothing distributed is removed
+		// Trust material stays; what service federation wrote goes.
+		err := r.finalizeServices(ctx, fed)
+		if perr := patcher.Patch(ctx, fed); perr != nil && err == nil {
+			err = perr
+		}
+		if err != nil {
+			return ctrl.Result{RequeueAfter: r.poll()}, nil
+		}
+		return ctrl.Result{}, nil
 	}
-	out, err := r.reconcile(ctx, fed)
+	out, err := r.reconcile(ctx, fed, patcher)
 	sum := setStatus(fed, out, err)
 	log.FromContext(ctx).V(1).Info("reconciled", "mode", fed.Spec.Mode, "clusters", fed.Status.ReadyClusters, "rotating", out.rotating, "error", err)
 	return status.Finish(ctx, patcher, fed, sum, err, meshv1alpha1.ProgressingReason)
@@ -194,6 +206,8 @@ type result struct {
 	// rotating is true while a rotation runs; waitingFor says on what.
 	rotating   bool
 	waitingFor string
+	// services are the members' service federation (spec.services).
+	services []*svcMember
 }
 
 // failed reports whether a member does not hold its material.
@@ -206,7 +220,7 @@ func (o *result) failed() bool {
 	return false
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, fed *meshv1alpha1.MeshFederation) (result, error) {
+func (r *Reconciler) reconcile(ctx context.Context, fed *meshv1alpha1.MeshFederation, patcher *status.Patcher) (result, error) {
 	now := r.clock().Now()
 	members, err := r.members(ctx, fed)
 	if err != nil {
@@ -219,6 +233,12 @@ func (r *Reconciler) reconcile(ctx context.Context, fed *meshv1alpha1.MeshFedera
 		out, err = r.reconcileShared(ctx, fed, members, now)
 	}
 	out.now = now
+	if err == nil {
+		out.services = r.reconcileServices(ctx, fed, members, patcher, now)
+		if servicesPending(out.services) && (out.after == 0 || out.after > r.poll()) {
+			out.after = r.poll()
+		}
+	}
 	// A member that does not hold its material is looked at again soon:
 	// remote members are not watched.
 	if err == nil && out.failed() && (out.after == 0 || out.after > r.poll()) {

@@ -52,3 +52,29 @@ func RemoteRBAC(w mesh.FederationTrust, namespace, saNamespace, saName string) [
 			Subjects: subject},
 	}
 }
+
+// RemoteServicesRBACName names the Role, ClusterRole and bindings
+// RemoteServicesRBAC returns.
+const RemoteServicesRBACName = "meshplane-federation-services"
+
+// RemoteServicesRBAC returns the least RBAC a member cluster grants the
+// identity in its kubeconfig Secret for service federation (spec.services),
+// in addition to RemoteRBAC, for member m whose mesh is sf and whose peers
+// are named peers: the writer rules the mesh lists
+// (mesh.ServiceFederation.FederationWriterRules), a Role in the mesh's
+// namespace and a ClusterRole.
+func RemoteServicesRBAC(sf mesh.ServiceFederation, m mesh.FederationMember, peers []string, saNamespace, saName string) []client.Object {
+	namespaced, cluster := sf.FederationWriterRules(m, peers)
+	ns := sf.FederationReader(m).Namespace
+	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: saNamespace, Name: saName}}
+	return []client.Object{
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: RemoteServicesRBACName}, Rules: namespaced},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: RemoteServicesRBACName},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: RemoteServicesRBACName},
+			Subjects: subject},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: RemoteServicesRBACName}, Rules: cluster},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: RemoteServicesRBACName},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: RemoteServicesRBACName},
+			Subjects: subject},
+	}
+}

@@ -50,8 +50,12 @@ func setStatus(fed *meshv1alpha1.MeshFederation, out result, err error) status.S
 	} else {
 		status.Remove(st, meshv1alpha1.RotatingCondition)
 	}
+	svcSum, svcPending := setServicesStatus(fed, out)
 	if sum, failed := setDistributed(fed, out); failed {
 		return sum
+	}
+	if svcPending && !out.rotating {
+		return svcSum
 	}
 	if out.rotating {
 		return status.Summary{State: status.Progressing, Reason: rotatingReason(out), Message: rotatingMessage(fed, out), RequeueAfter: out.after}

@@ -1,0 +1,414 @@
+package meshfederation_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/controllers/meshfederation"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/internal/ownership"
+	"github.com/meshplane/meshplane/internal/remote"
+	"github.com/meshplane/meshplane/internal/scheme"
+	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/testenv"
+)
+
+// svcEnv is the service federation fixture: local and east run Istio (east
+// reached through a kubeconfig bound to RemoteRBAC and RemoteServicesRBAC
+// only), west runs Linkerd.
+type svcEnv struct {
+	local, east, west client.Client
+	localCfg          *cluster.Server
+	eastProxy         *tcpProxy
+	members           map[string]client.Client
+}
+
+func setupServices(t *testing.T) *svcEnv {
+	multi := cluster.UseMulti(t, 3, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio}}})
+	reg := providers.Registry()
+	iw, _ := reg.FederationTrust(meshv1alpha1.ProviderIstio)
+	lw, _ := reg.FederationTrust(meshv1alpha1.ProviderLinkerd)
+	sf, _ := reg.ServiceFederation(meshv1alpha1.ProviderIstio)
+	e := &svcEnv{localCfg: multi.Servers[0]}
+	e.local, e.east, e.west = testenv.NewClient(t, multi.Servers[0].Config), testenv.NewClient(t, multi.Servers[1].Config), testenv.NewClient(t, multi.Servers[2].Config)
+	// The local istio-system already names its network: the label is
+	// restored to this value on release.
+	mustCreate(t, e.local, ns(opNS), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system",
+		Labels: map[string]string{"topology.istio.io/network": "net-before"}}})
+	mustCreate(t, e.east, ns("istio-system"))
+	mustCreate(t, e.west, ns("linkerd"))
+	e.eastProxy = newProxy(t, hostPort(t, multi.Servers[1].Config))
+	westProxy := newProxy(t, hostPort(t, multi.Servers[2].Config))
+	eastKC := remoteKubeconfig(t, multi.Servers[1].Config, iw, e.eastProxy.addr)
+	mustCreate(t, e.east, meshfederation.RemoteServicesRBAC(sf, mesh.FederationMember{Name: "east"}, []string{"local", "west"},
+		"meshplane-remote", "meshplane-federation")...)
+	westKC := remoteKubeconfig(t, multi.Servers[2].Config, lw, westProxy.addr)
+	mustCreate(t, e.local,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "east-kubeconfig"}, Data: map[string][]byte{"kubeconfig": eastKC}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": westKC}})
+	e.members = map[string]client.Client{"local": e.local, "east": e.east, "west": e.west}
+	testenv.StartManager(t, multi.Servers[0].Config, testenv.ManagerOptions{Options: manager.Options{OperatorNamespace: opNS}},
+		func(mgr *manager.Manager) error {
+			r, err := meshfederation.New(mgr)
+			if err != nil {
+				return err
+			}
+			r.Remote.Timeout, r.PollInterval = 2*time.Second, 100*time.Millisecond
+			return r.SetupWithManager(mgr)
+		})
+	return e
+}
+
+func servicesFederation(name string) *meshv1alpha1.MeshFederation {
+	f := federation(name)
+	f.Spec.Services = &meshv1alpha1.ServiceFederationSpec{MeshID: "mesh1"}
+	f.Spec.Clusters[1].Network = "net-east"
+	return f
+}
+
+func (e *svcEnv) get(t *testing.T, name string) *meshv1alpha1.MeshFederation {
+	t.Helper()
+	f := &meshv1alpha1.MeshFederation{}
+	if err := e.local.Get(context.Background(), client.ObjectKey{Name: name}, f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func memberSvc(f *meshv1alpha1.MeshFederation, name string) *meshv1alpha1.MemberServicesStatus {
+	for _, c := range f.Status.Clusters {
+		if c.Name == name {
+			return c.Services
+		}
+	}
+	return nil
+}
+
+func peer(s *meshv1alpha1.MemberServicesStatus, name string) meshv1alpha1.PeerStatus {
+	if s != nil {
+		for _, p := range s.Peers {
+			if p.Name == name {
+				return p
+			}
+		}
+	}
+	return meshv1alpha1.PeerStatus{}
+}
+
+// setGatewayAddress plays the load balancer of a member's east-west
+// gateway.
+func setGatewayAddress(t *testing.T, c client.Client, ip string) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, "gateway Service", func() error {
+		svc := &corev1.Service{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "istio-system", Name: "istio-eastwestgateway"}, svc); err != nil {
+			return err
+		}
+		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip}}
+		return c.Status().Update(context.Background(), svc)
+	})
+}
+
+// objectsOf lists what the federation created in a member, by kind/name.
+func objectsOf(t *testing.T, c client.Client) []string {
+	t.Helper()
+	ctx := context.Background()
+	sel := client.MatchingLabels{ownership.OwnerLabel: "meshfederation..mesh"}
+	var out []string
+	var secrets corev1.SecretList
+	var sas corev1.ServiceAccountList
+	var svcs corev1.ServiceList
+	var deps appsv1.DeploymentList
+	var gws istionetworking.GatewayList
+	for _, l := range []client.ObjectList{&secrets, &sas, &svcs, &deps, &gws} {
+		if err := c.List(ctx, l, sel); err != nil && !apimeta.IsNoMatchError(err) {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range secrets.Items {
+		if strings.HasPrefix(s.Name, "istio-remote-secret-") {
+			out = append(out, "Secret/"+s.Name)
+		}
+	}
+	for _, s := range sas.Items {
+		out = append(out, "ServiceAccount/"+s.Name)
+	}
+	for _, s := range svcs.Items {
+		out = append(out, "Service/"+s.Name)
+	}
+	for _, s := range deps.Items {
+		out = append(out, "Deployment/"+s.Name)
+	}
+	for _, g := range gws.Items {
+		out = append(out, "Gateway/"+g.Name)
+	}
+	return out
+}
+
+// TestServiceFederation links two Istio members over real API servers
+// (with a Linkerd member that shares trust only) and follows the links
+// through status, minimal RBAC, no-op reconciles, a lost member, the
+// removal of spec.services and the deletion of the federation.
+func TestServiceFederation(t *testing.T) {
+	e := setupServices(t)
+	ctx := context.Background()
+	mustCreate(t, e.local, servicesFederation("mesh"))
+
+	t.Run("remote secrets and gateways land on both Istio members", func(t *testing.T) {
+		testenv.Eventually(t, 30*time.Second, "both pairs linked", func() error {
+			f := e.get(t, "mesh")
+			for _, pair := range [][2]string{{"local", "east"}, {"east", "local"}} {
+				if p := peer(memberSvc(f, pair[0]), pair[1]); !p.Linked {
+					return testenv.Errorf("%s -> %s not linked: %+v", pair[0], pair[1], f.Status.Clusters)
+				}
+			}
+			return nil
+		})
+		f := e.get(t, "mesh")
+		c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition)
+		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "local has no east-west gateway address yet (Service istio-system/istio-eastwestgateway has no load-balancer ingress)") {
+			t.Fatalf("ServicesConnected before the gateways have addresses: %+v", c)
+		}
+		for name, c := range map[string]client.Client{"local": e.local, "east": e.east} {
+			peerName := map[string]string{"local": "east", "east": "local"}[name]
+			s := &corev1.Secret{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-remote-secret-" + peerName}, s); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if s.Labels["istio/multiCluster"] != "true" || s.Annotations["networking.istio.io/cluster"] != peerName || len(s.Data[peerName]) == 0 {
+				t.Fatalf("%s: remote secret %+v", name, s.ObjectMeta)
+			}
+			// The credential reads the peer's endpoints and nothing more.
+			rc, err := remote.RESTConfig("remote-secret", s.Data[peerName], 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reader := testenv.NewClient(t, rc)
+			if err := reader.List(ctx, &corev1.ServiceList{}); err != nil {
+				t.Fatalf("%s's credential for %s cannot list Services: %v", name, peerName, err)
+			}
+			if err := reader.List(ctx, &corev1.SecretList{}); !apierrors.IsForbidden(err) {
+				t.Fatalf("%s's credential for %s may list Secrets: %v", name, peerName, err)
+			}
+			if err := reader.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "x"}}); !apierrors.IsForbidden(err) {
+				t.Fatalf("%s's credential for %s may create: %v", name, peerName, err)
+			}
+			got := objectsOf(t, c)
+			want := "Secret/istio-remote-secret-" + peerName + " ServiceAccount/istio-eastwestgateway ServiceAccount/meshplane-istio-reader Service/istio-eastwestgateway Deployment/istio-eastwestgateway Gateway/cross-network-gateway"
+			if strings.Join(got, " ") != want {
+				t.Fatalf("%s holds %v, want %s", name, got, want)
+			}
+		}
+		ns := &corev1.Namespace{}
+		if err := e.east.Get(ctx, client.ObjectKey{Name: "istio-system"}, ns); err != nil || ns.Labels["topology.istio.io/network"] != "net-east" {
+			t.Fatalf("east network label: %v %v", ns.Labels, err)
+		}
+		if err := e.local.Get(ctx, client.ObjectKey{Name: "istio-system"}, ns); err != nil || ns.Labels["topology.istio.io/network"] != "local" {
+			t.Fatalf("local network label: %v %v", ns.Labels, err)
+		}
+		// Nothing lands on the Linkerd member; each pair with it says why.
+		if got := objectsOf(t, e.west); len(got) != 0 {
+			t.Fatalf("west holds %v", got)
+		}
+		if p := peer(memberSvc(f, "local"), "west"); p.Linked || !strings.Contains(p.Message, "local (Istio) and west (Linkerd) share trust but cannot federate services") {
+			t.Fatalf("local -> west: %+v", p)
+		}
+		if c := memberCondition(f, "west", meshv1alpha1.ServicesConnectedCondition); c == nil || c.Reason != meshv1alpha1.UnsupportedFeatureReason ||
+			c.Message != "west: Meshplane does not federate Linkerd services across clusters (trust is shared)" {
+			t.Fatalf("west ServicesConnected: %+v", c)
+		}
+	})
+
+	t.Run("gateway addresses make the federation connected", func(t *testing.T) {
+		setGatewayAddress(t, e.local, "127.96.1.1")
+		setGatewayAddress(t, e.east, "127.96.1.2")
+		testenv.Eventually(t, 20*time.Second, "ServicesConnected", func() error {
+			f := e.get(t, "mesh")
+			c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition)
+			if c == nil || c.Status != metav1.ConditionTrue {
+				return testenv.Errorf("ServicesConnected %+v", c)
+			}
+			if !strings.Contains(c.Message, "trust only, no service federation between east/west, local/west") {
+				return testenv.Errorf("message %q", c.Message)
+			}
+			if s := memberSvc(f, "east"); s.GatewayAddress != "127.96.1.2" || s.Network != "net-east" {
+				return testenv.Errorf("east %+v", s)
+			}
+			if r := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ReadyCondition); r == nil || r.Status != metav1.ConditionTrue {
+				return testenv.Errorf("Ready %+v", r)
+			}
+			return nil
+		})
+	})
+
+	t.Run("the remote identity holds nothing more than it needs", func(t *testing.T) {
+		kc := &corev1.Secret{}
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: opNS, Name: "east-kubeconfig"}, kc); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := remote.RESTConfig("east", kc.Data["kubeconfig"], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limited := testenv.NewClient(t, rc)
+		forbidden := map[string]error{
+			"read another Secret":     limited.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-remote-secret-other"}, &corev1.Secret{}),
+			"list Services":           limited.List(ctx, &corev1.ServiceList{}),
+			"label another namespace": limited.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"a":"b"}}}`))),
+			"delete a ConfigMap":      limited.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio"}}),
+			"read another Deployment": limited.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istiod"}, &appsv1.Deployment{}),
+		}
+		for what, err := range forbidden {
+			if !apierrors.IsForbidden(err) {
+				t.Errorf("remote identity may %s: %v", what, err)
+			}
+		}
+	})
+
+	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
+		var remotes []*testenv.Writes
+		wrap := func(c client.Client) client.Client {
+			wc, w := testenv.CountWrites(noWatch{c})
+			remotes = append(remotes, w)
+			return wc
+		}
+		local, err := client.NewWithWatch(e.localCfg.Config, client.Options{Scheme: scheme.New()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, writes := testenv.CountWrites(local)
+		r := &meshfederation.Reconciler{Client: cl, Local: cl, LocalConfig: e.localCfg.Config, Registry: providers.Registry(),
+			Remote: &remote.Cache{Scheme: scheme.New(), Wrap: wrap}, OperatorNamespace: opNS}
+		for range 3 {
+			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: "mesh"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, log := writes.Count(), writes.Log()
+		for _, w := range remotes {
+			n, log = n+w.Count(), append(log, w.Log()...)
+		}
+		if n != 0 {
+			t.Fatalf("no-op reconciles sent %d writes: %v", n, log)
+		}
+	})
+
+	t.Run("a lost member holds only its own pair", func(t *testing.T) {
+		e.eastProxy.cut()
+		restarted := false
+		defer func() {
+			if !restarted {
+				_ = e.eastProxy.start()
+			}
+		}()
+		// Remote members are not watched: a change in the operator
+		// namespace wakes the federation instead of the resync.
+		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "poke"}})
+		testenv.Eventually(t, 30*time.Second, "east reported lost", func() error {
+			f := e.get(t, "mesh")
+			if p := peer(memberSvc(f, "local"), "east"); p.Linked || p.Message != "east does not answer; local keeps the credentials it holds" {
+				return testenv.Errorf("local -> east %+v; status %+v", p, f.Status)
+			}
+			return nil
+		})
+		if got := objectsOf(t, e.local); len(got) != 6 {
+			t.Fatalf("local holds %v while east is lost", got)
+		}
+		restarted = true
+		if err := e.eastProxy.start(); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 30*time.Second, "east back", func() error {
+			f := e.get(t, "mesh")
+			if c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition); c == nil || c.Status != metav1.ConditionTrue {
+				return testenv.Errorf("ServicesConnected %+v", c)
+			}
+			return nil
+		})
+	})
+
+	t.Run("removing spec.services removes exactly what it created", func(t *testing.T) {
+		f := e.get(t, "mesh")
+		f.Spec.Services = nil
+		if err := e.local.Update(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		e.waitClean(t, "net-before")
+		f = e.get(t, "mesh")
+		if memberSvc(f, "local") != nil || memberSvc(f, "east") != nil || apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition) != nil {
+			t.Fatalf("status keeps services: %+v", f.Status)
+		}
+	})
+
+	t.Run("deleting the federation removes the links, never the mesh or its trust", func(t *testing.T) {
+		f := e.get(t, "mesh")
+		f.Spec.Services = &meshv1alpha1.ServiceFederationSpec{}
+		if err := e.local.Update(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 30*time.Second, "linked again", func() error {
+			if got := objectsOf(t, e.east); len(got) != 6 {
+				return testenv.Errorf("east holds %v", got)
+			}
+			return nil
+		})
+		if err := e.local.Delete(ctx, e.get(t, "mesh")); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 30*time.Second, "federation gone", func() error {
+			err := e.local.Get(ctx, client.ObjectKey{Name: "mesh"}, &meshv1alpha1.MeshFederation{})
+			if !apierrors.IsNotFound(err) {
+				return testenv.Errorf("still there: %v", err)
+			}
+			return nil
+		})
+		e.waitClean(t, "net-before")
+		for name, c := range map[string]client.Client{"local": e.local, "east": e.east} {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "cacerts"}, &corev1.Secret{}); err != nil {
+				t.Fatalf("%s lost its trust material: %v", name, err)
+			}
+			if err := c.Get(ctx, client.ObjectKey{Name: "istio-system"}, &corev1.Namespace{}); err != nil {
+				t.Fatalf("%s lost istio-system: %v", name, err)
+			}
+		}
+	})
+}
+
+// waitClean waits until neither Istio member holds anything of service
+// federation and their namespaces' network labels are back.
+func (e *svcEnv) waitClean(t *testing.T, localLabel string) {
+	t.Helper()
+	ctx := context.Background()
+	testenv.Eventually(t, 30*time.Second, "members clean", func() error {
+		for name, c := range map[string]client.Client{"local": e.local, "east": e.east} {
+			if got := objectsOf(t, c); len(got) != 0 {
+				return testenv.Errorf("%s holds %v", name, got)
+			}
+			ns := &corev1.Namespace{}
+			if err := c.Get(ctx, client.ObjectKey{Name: "istio-system"}, ns); err != nil {
+				return err
+			}
+			want := map[string]string{"local": localLabel, "east": ""}[name]
+			if ns.Labels["topology.istio.io/network"] != want {
+				return testenv.Errorf("%s network label %q, want %q", name, ns.Labels["topology.istio.io/network"], want)
+			}
+		}
+		return nil
+	})
+}
