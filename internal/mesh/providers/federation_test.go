@@ -1,0 +1,67 @@
+package providers
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+)
+
+// TestServiceFederationGolden pins what service federation writes into an
+// Istio member (reader, east-west gateway, namespace label, a remote
+// secret), with and without the gateway, and that Linkerd and Cilium do
+// not claim to federate services.
+func TestServiceFederationGolden(t *testing.T) {
+	reg := Registry()
+	for _, p := range []meshv1alpha1.Provider{meshv1alpha1.ProviderLinkerd, meshv1alpha1.ProviderCilium} {
+		_, err := reg.ServiceFederation(p)
+		var ni *mesh.NotImplementedError
+		if !errors.As(err, &ni) || !strings.Contains(err.Error(), "service federation (MeshFederation spec.services)") {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	sf, err := reg.ServiceFederation(meshv1alpha1.ProviderIstio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]mesh.FederationMember{
+		"federation-member-gateway.istio": {Name: "east", Network: "net-east", MeshID: "mesh1", EastWestGateway: true},
+		"federation-member-flat.istio":    {Name: "east", Namespace: "istio-custom", Network: "flat", MeshID: "mesh1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			peer := mesh.FederationMember{Name: "west", Network: "net-west", MeshID: "mesh1"}
+			objs := append([]client.Object{}, sf.FederationReader(m).Objects...)
+			objs = append(objs, sf.FederationOutputs(m)...)
+			objs = append(objs, sf.PeerCredential(m, peer, []byte("kubeconfig of west")))
+			got := render(t, translation{golden: name, objs: objs})
+			got += "---\n# namespace labels: " + labelsString(sf.FederationNamespaceLabels(m)) + "\n"
+			path := filepath.Join("testdata", name+".golden.yaml")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./internal/mesh/providers -update)", err)
+			}
+			if got != string(want) {
+				t.Fatalf("%s differs from the golden file (run with -update and review the diff):\n%s", path, got)
+			}
+		})
+	}
+}
+
+func labelsString(l map[string]string) string {
+	var out []string
+	for k, v := range l {
+		out = append(out, k+"="+v)
+	}
+	return strings.Join(out, ",")
+}
