@@ -309,6 +309,40 @@ func TestServiceFederation(t *testing.T) {
 		}
 	})
 
+	t.Run("a root rotation keeps the links in every phase", func(t *testing.T) {
+		before := map[string]string{}
+		for name, c := range map[string]client.Client{"local": e.local, "east": e.east} {
+			s := &corev1.Secret{}
+			peerName := map[string]string{"local": "east", "east": "local"}[name]
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-remote-secret-" + peerName}, s); err != nil {
+				t.Fatal(err)
+			}
+			before[name] = s.ResourceVersion
+		}
+		f := e.get(t, "mesh")
+		f.Spec.Rotation.Trigger = "r1"
+		if err := e.local.Update(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 60*time.Second, "rotation completed with links in place", func() error {
+			f := e.get(t, "mesh")
+			if c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition); c == nil || c.Status != metav1.ConditionTrue {
+				t.Fatalf("links lost during rotation phase %+v: %+v", f.Status.Rotation, c)
+			}
+			if f.Status.Rotation == nil || f.Status.Rotation.Phase != meshv1alpha1.RotationCompleted {
+				return testenv.Errorf("rotation %+v", f.Status.Rotation)
+			}
+			return nil
+		})
+		for name, c := range map[string]client.Client{"local": e.local, "east": e.east} {
+			s := &corev1.Secret{}
+			peerName := map[string]string{"local": "east", "east": "local"}[name]
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-remote-secret-" + peerName}, s); err != nil || s.ResourceVersion != before[name] {
+				t.Fatalf("%s: remote secret rewritten by the rotation (%s -> %s): %v", name, before[name], s.ResourceVersion, err)
+			}
+		}
+	})
+
 	t.Run("a lost member holds only its own pair", func(t *testing.T) {
 		e.eastProxy.cut()
 		restarted := false
