@@ -24,9 +24,12 @@ func setServicesStatus(fed *meshv1alpha1.MeshFederation, out result) (status.Sum
 		status.Remove(st, meshv1alpha1.ServicesConnectedCondition)
 		return status.Summary{}, false
 	}
-	var problems []string
+	var problems, unsupported []string
 	terminal := true
 	for _, s := range out.services {
+		if s.sf == nil {
+			unsupported = append(unsupported, fmt.Sprintf("%s (%s)", s.m.spec.Name, s.m.spec.Provider))
+		}
 		ok, reason, m := memberServicesCondition(s)
 		cs := memberStatus(fed, s.m.spec.Name)
 		apimeta.SetStatusCondition(&cs.Conditions, metav1.Condition{Type: meshv1alpha1.ServicesConnectedCondition,
@@ -39,6 +42,14 @@ func setServicesStatus(fed *meshv1alpha1.MeshFederation, out result) (status.Sum
 			problems = append(problems, m)
 			terminal = terminal && s.err != nil && outcome.IsTerminal(s.err) && !s.m.unreachable
 		}
+	}
+	if len(out.services) > 0 && len(unsupported) == len(out.services) {
+		// Nothing federates: spec.services asks for what no member's mesh
+		// can do here, which is never dropped silently.
+		m := fmt.Sprintf("spec.services: no member's mesh can federate services with Meshplane (%s); trust is shared, remove spec.services or add Istio members",
+			strings.Join(unsupported, ", "))
+		status.Set(st, gen, meshv1alpha1.ServicesConnectedCondition, metav1.ConditionFalse, meshv1alpha1.UnsupportedFeatureReason, m)
+		return status.Summary{State: status.Stalled, Reason: meshv1alpha1.UnsupportedFeatureReason, Message: m, RequeueAfter: out.after}, true
 	}
 	if len(problems) == 0 {
 		status.Set(st, gen, meshv1alpha1.ServicesConnectedCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason,

@@ -63,8 +63,11 @@ func TestSetServicesStatus(t *testing.T) {
 				Message: "services are not connected: a does not read b: waiting for the reader ServiceAccount istio-system/meshplane-istio-reader in cluster b"},
 			fed: "False/Waiting: services are not connected: a does not read b: waiting for the reader ServiceAccount istio-system/meshplane-istio-reader in cluster b"},
 		{name: "lost member", svcs: []*svcMember{istio("a", "x", waiting("b", "b does not answer; a keeps the credentials it holds")), lost},
-			want: status.Summary{State: status.Progressing, Reason: meshv1alpha1.WaitingReason},
+			want:   status.Summary{State: status.Progressing, Reason: meshv1alpha1.WaitingReason},
 			member: map[string]string{"b": "False/ClusterUnreachable: b does not answer; what it holds stays in place"}},
+		{name: "no member federates services", svcs: []*svcMember{other},
+			want: status.Summary{State: status.Stalled, Reason: meshv1alpha1.UnsupportedFeatureReason,
+				Message: "spec.services: no member's mesh can federate services with Meshplane (c (Linkerd)); trust is shared, remove spec.services or add Istio members"}},
 		{name: "conflict is terminal", svcs: []*svcMember{istio("a", "x", linked("b")), conflicted},
 			want: status.Summary{State: status.Stalled, Reason: meshv1alpha1.ConflictReason}},
 	} {

@@ -46,6 +46,17 @@ const (
 	RemoteSecretPrefix = "istio-remote-secret-"
 )
 
+// readerRoleName names the reader's ClusterRole and binding:
+// meshplane-istio-reader for a control plane in istio-system, with the
+// namespace appended for another one, so two control planes of one
+// cluster never share them.
+func readerRoleName(ns string) string {
+	if ns == DefaultNamespace {
+		return ReaderServiceAccount
+	}
+	return ReaderServiceAccount + "-" + ns
+}
+
 func nsOr(n string) string {
 	if n == "" {
 		return DefaultNamespace
@@ -68,11 +79,12 @@ var readerRules = []rbacv1.PolicyRule{
 // discovery.
 func (*Provider) FederationReader(m mesh.FederationMember) mesh.FederationReader {
 	ns := nsOr(m.Namespace)
+	role := readerRoleName(ns)
 	return mesh.FederationReader{Namespace: ns, ServiceAccount: ReaderServiceAccount, Objects: []client.Object{
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ReaderServiceAccount}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ReaderServiceAccount}, Rules: readerRules},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: ReaderServiceAccount},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ReaderServiceAccount},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: role}, Rules: readerRules},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: ReaderServiceAccount}}},
 	}}
 }
@@ -186,10 +198,11 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	namespaced = append(namespaced, named("", "services", EastWestGateway)...)
 	namespaced = append(namespaced, named("apps", "deployments", EastWestGateway)...)
 	namespaced = append(namespaced, named("networking.istio.io", "gateways", CrossNetworkGateway)...)
-	cluster = append(cluster, named("rbac.authorization.k8s.io", "clusterroles", ReaderServiceAccount)...)
+	role := readerRoleName(nsOr(m.Namespace))
+	cluster = append(cluster, named("rbac.authorization.k8s.io", "clusterroles", role)...)
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"},
-		ResourceNames: []string{ReaderServiceAccount}, Verbs: []string{"bind", "escalate"}})
-	cluster = append(cluster, named("rbac.authorization.k8s.io", "clusterrolebindings", ReaderServiceAccount)...)
+		ResourceNames: []string{role}, Verbs: []string{"bind", "escalate"}})
+	cluster = append(cluster, named("rbac.authorization.k8s.io", "clusterrolebindings", role)...)
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"},
 		ResourceNames: []string{nsOr(m.Namespace)}, Verbs: []string{"get", "patch"}})
 	return namespaced, cluster
