@@ -5,6 +5,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 )
 
@@ -65,6 +66,9 @@ const RemoteServicesRBACName = "meshplane-federation-services"
 // namespace and a ClusterRole.
 func RemoteServicesRBAC(sf mesh.ServiceFederation, m mesh.FederationMember, peers []string, saNamespace, saName string) []client.Object {
 	namespaced, cluster := sf.FederationWriterRules(m, peers)
+	// How the member's mesh is installed decides whether it can be
+	// federated (an Istio ambient install cannot be, yet).
+	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{meshv1alpha1.GroupVersion.Group}, Resources: []string{"meshinstalls"}, Verbs: []string{"list"}})
 	ns := sf.FederationReader(m).Namespace
 	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: saNamespace, Name: saName}}
 	return []client.Object{

@@ -128,11 +128,19 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		svcs = append(svcs, s)
 	}
 	for _, s := range svcs {
+		if s.sf != nil && s.m.client != nil && !s.m.unreachable {
+			r.refuseInstall(ctx, s)
+		}
 		if s.sf != nil && s.m.client != nil {
 			r.endpoint(ctx, s)
 		}
 	}
 	for _, s := range svcs {
+		if s.sf == nil && s.m.client != nil && !s.m.unreachable {
+			// A member whose mesh no longer federates services (its install
+			// changed) gives up what it held.
+			r.releaseMember(ctx, fed, s.m)
+		}
 		if s.sf == nil || s.m.client == nil || s.m.unreachable {
 			s.err = s.m.err
 			continue
@@ -144,6 +152,27 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		}
 	}
 	return svcs
+}
+
+// refuseInstall drops the member from service federation when its mesh, as
+// its MeshInstall says it is installed, cannot be federated. A member
+// without a MeshInstall (or without the kind) is taken as the provider's
+// default install.
+func (r *Reconciler) refuseInstall(ctx context.Context, s *svcMember) {
+	var list meshv1alpha1.MeshInstallList
+	if err := s.m.client.List(ctx, &list); err != nil {
+		return
+	}
+	for i := range list.Items {
+		mi := &list.Items[i]
+		if mi.Spec.Provider != s.m.spec.Provider {
+			continue
+		}
+		if why := s.sf.FederationRefusal(mesh.InstallFactsOf(mi.Spec.Provider, mi, false)); why != "" {
+			s.sf, s.notFederating = nil, why
+			return
+		}
+	}
 }
 
 // endpoint sets how peers reach the member's API server: spec.apiServer,
@@ -391,31 +420,37 @@ func (r *Reconciler) gatewayAddress(ctx context.Context, s *svcMember) string {
 func (r *Reconciler) releaseServices(ctx context.Context, fed *meshv1alpha1.MeshFederation, members []*member) bool {
 	clean := true
 	for _, m := range members {
-		prev := memberServices(fed, m.spec.Name)
-		if len(prev.Inventory) == 0 {
-			clearMemberServices(fed, m.spec.Name)
-			continue
-		}
-		if m.client == nil || m.unreachable {
-			clean = false
-			continue
-		}
-		a := &apply.Applier{Client: m.client, Scheme: r.Local.Scheme()}
-		owner := apply.Owner{Object: fed, Kind: kind, Detached: true, SharedFields: prev.SharedFields}
-		pruned, err := a.Prune(ctx, owner, prev.Inventory)
-		if pruned.Wrote() {
-			r.event(fed, corev1.EventTypeNormal, "ServicesUnlinked", "Delete", "cluster %s: %s", m.spec.Name, pruned)
-		}
-		if err != nil {
-			clean = false
-			continue
-		}
-		clearMemberServices(fed, m.spec.Name)
+		clean = r.releaseMember(ctx, fed, m) && clean
 	}
 	if clean {
 		controllerutil.RemoveFinalizer(fed, ServicesFinalizer)
 	}
 	return clean
+}
+
+// releaseMember removes what service federation wrote into one member and
+// restores the fields it set; false when the member holds objects and
+// cannot be cleaned now.
+func (r *Reconciler) releaseMember(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member) bool {
+	prev := memberServices(fed, m.spec.Name)
+	if len(prev.Inventory) == 0 {
+		clearMemberServices(fed, m.spec.Name)
+		return true
+	}
+	if m.client == nil || m.unreachable {
+		return false
+	}
+	a := &apply.Applier{Client: m.client, Scheme: r.Local.Scheme()}
+	owner := apply.Owner{Object: fed, Kind: kind, Detached: true, SharedFields: prev.SharedFields}
+	pruned, err := a.Prune(ctx, owner, prev.Inventory)
+	if pruned.Wrote() {
+		r.event(fed, corev1.EventTypeNormal, "ServicesUnlinked", "Delete", "cluster %s: %s", m.spec.Name, pruned)
+	}
+	if err != nil {
+		return false
+	}
+	clearMemberServices(fed, m.spec.Name)
+	return true
 }
 
 // finalizeServices releases every member on deletion; the finalizer stays

@@ -377,6 +377,45 @@ func TestServiceFederation(t *testing.T) {
 		})
 	})
 
+	t.Run("an ambient member is refused and gives up its links", func(t *testing.T) {
+		mi := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "istio"},
+			Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1", Profile: meshv1alpha1.ProfileAmbient}}
+		mustCreate(t, e.east, mi)
+		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "poke-ambient"}})
+		want := "east: MeshInstall istio installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: " +
+			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked"
+		testenv.Eventually(t, 30*time.Second, "east refused and cleaned", func() error {
+			f := e.get(t, "mesh")
+			if c := memberCondition(f, "east", meshv1alpha1.ServicesConnectedCondition); c == nil || c.Reason != meshv1alpha1.UnsupportedFeatureReason || c.Message != want {
+				return testenv.Errorf("east ServicesConnected %+v", c)
+			}
+			if p := peer(memberSvc(f, "local"), "east"); p.Linked || p.Message != want {
+				return testenv.Errorf("local -> east %+v", p)
+			}
+			if got := objectsOf(t, e.east); len(got) != 0 {
+				return testenv.Errorf("east holds %v", got)
+			}
+			if got := objectsOf(t, e.local); len(got) != 5 {
+				return testenv.Errorf("local holds %v", got)
+			}
+			return nil
+		})
+		if err := e.east.Delete(ctx, mi); err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "poke-sidecar"}})
+		testenv.Eventually(t, 30*time.Second, "east linked again", func() error {
+			f := e.get(t, "mesh")
+			if p := peer(memberSvc(f, "local"), "east"); !p.Linked {
+				return testenv.Errorf("local -> east %+v", p)
+			}
+			if got := objectsOf(t, e.east); len(got) != 6 {
+				return testenv.Errorf("east holds %v", got)
+			}
+			return nil
+		})
+	})
+
 	t.Run("removing spec.services removes exactly what it created", func(t *testing.T) {
 		f := e.get(t, "mesh")
 		f.Spec.Services = nil

@@ -36,6 +36,10 @@ type ServiceFederation interface {
 	// FederationGateway names the Service whose load-balancer address the
 	// other networks reach m through; ok is false when m has none.
 	FederationGateway(m FederationMember) (namespace, name string, ok bool)
+	// FederationRefusal says why a member installed as facts says cannot
+	// be federated by this implementation (an install mode it does not
+	// configure); empty when it can.
+	FederationRefusal(facts InstallFacts) string
 	// FederationWriterRules are the least rules Meshplane's identity in
 	// member m needs to write all of the above for peers: rules in m's
 	// control-plane namespace and cluster-wide ones.

@@ -1,6 +1,8 @@
 package istio
 
 import (
+	"fmt"
+
 	networkingapi "istio.io/api/networking/v1"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 )
 
@@ -206,6 +209,19 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"},
 		ResourceNames: []string{nsOr(m.Namespace)}, Verbs: []string{"get", "patch"}})
 	return namespaced, cluster
+}
+
+// FederationRefusal refuses an ambient install: ambient multi-network needs
+// an east-west Gateway of class istio-east-west (HBONE on 15008) and
+// ambient multicluster settings, which Meshplane does not configure; the
+// sidecar east-west gateway (15443 AUTO_PASSTHROUGH) would be silently
+// ignored by ztunnel.
+func (*Provider) FederationRefusal(facts mesh.InstallFacts) string {
+	if facts.Profile == meshv1alpha1.ProfileAmbient {
+		return fmt.Sprintf("MeshInstall %s installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: "+
+			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked", facts.MeshInstall)
+	}
+	return ""
 }
 
 var _ mesh.ServiceFederation = (*Provider)(nil)

@@ -30,6 +30,15 @@ func TestServiceFederationGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if why := sf.FederationRefusal(mesh.InstallFacts{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileAmbient}); !strings.Contains(why, "profile Ambient") ||
+		!strings.Contains(why, "istio-east-west Gateway on HBONE port 15008") {
+		t.Fatalf("ambient refusal %q", why)
+	}
+	for _, f := range []mesh.InstallFacts{{Provider: meshv1alpha1.ProviderIstio}, {Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileSidecar}} {
+		if why := sf.FederationRefusal(f); why != "" {
+			t.Fatalf("%+v refused: %s", f, why)
+		}
+	}
 	for name, m := range map[string]mesh.FederationMember{
 		"federation-member-gateway.istio": {Name: "east", Network: "net-east", MeshID: "mesh1", EastWestGateway: true},
 		"federation-member-flat.istio":    {Name: "east", Namespace: "istio-custom", Network: "flat", MeshID: "mesh1"},
