@@ -50,7 +50,9 @@ type svcMember struct {
 	// server; token is its reader's token, when one could be had.
 	server string
 	caData []byte
-	token  string
+	// serverWhy says why server is unknown.
+	serverWhy string
+	token     string
 	// tokenErr says why there is no token.
 	tokenErr string
 	peers    []meshv1alpha1.PeerStatus
@@ -202,6 +204,13 @@ func (r *Reconciler) endpoint(ctx context.Context, s *svcMember) {
 	}
 	if s.m.spec.APIServer != "" {
 		s.server = s.m.spec.APIServer
+		return
+	}
+	// The operator's in-cluster address (the kubernetes Service) is not
+	// reachable from other clusters.
+	if host := os.Getenv("KUBERNETES_SERVICE_HOST"); s.m.spec.KubeconfigSecretRef == nil && host != "" && strings.Contains(cfg.Host, host) {
+		s.server, s.serverWhy = "", fmt.Sprintf("the API server address of %s is the in-cluster address %s, which other clusters cannot reach; set spec.clusters[%s].apiServer",
+			s.m.spec.Name, cfg.Host, s.m.spec.Name)
 	}
 }
 
@@ -273,6 +282,9 @@ func (r *Reconciler) credentialFor(ctx context.Context, fed *meshv1alpha1.MeshFe
 		return nil, fmt.Sprintf("%s does not answer", p.m.spec.Name)
 	}
 	if p.server == "" {
+		if p.serverWhy != "" {
+			return held, p.serverWhy
+		}
 		return held, fmt.Sprintf("the API server address of %s is unknown; set its apiServer", p.m.spec.Name)
 	}
 	if held != nil && credentialValid(held, p, now) {

@@ -1,10 +1,13 @@
 package meshfederation
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -54,5 +57,23 @@ func TestCredentialValid(t *testing.T) {
 		if got := credentialValid(tc.data, tc.p, now); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestLocalEndpoint: the local member's in-cluster API server address is
+// never handed to other clusters; spec.apiServer replaces it.
+func TestLocalEndpoint(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+	r := &Reconciler{LocalConfig: &rest.Config{Host: "https://10.96.0.1:443", TLSClientConfig: rest.TLSClientConfig{CAData: []byte("ca")}}}
+	s := &svcMember{m: &member{spec: meshv1alpha1.MemberCluster{Name: "local"}}}
+	r.endpoint(context.Background(), s)
+	want := "the API server address of local is the in-cluster address https://10.96.0.1:443, which other clusters cannot reach; set spec.clusters[local].apiServer"
+	if s.server != "" || s.serverWhy != want {
+		t.Fatalf("server %q why %q", s.server, s.serverWhy)
+	}
+	s = &svcMember{m: &member{spec: meshv1alpha1.MemberCluster{Name: "local", APIServer: "https://api.west.example:6443"}}}
+	r.endpoint(context.Background(), s)
+	if s.server != "https://api.west.example:6443" || string(s.caData) != "ca" || s.serverWhy != "" {
+		t.Fatalf("server %q ca %q why %q", s.server, s.caData, s.serverWhy)
 	}
 }
