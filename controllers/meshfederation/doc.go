@@ -13,7 +13,28 @@
 // abort a rotation, distribute, observe, advance at most one phase, record,
 // schedule. meshfederation_status.go turns its result into conditions.
 //
+// Service federation (spec.services, meshfederation_controller_services.go)
+// runs after trust: per member, one apply of the mesh's reader identity,
+// its own outputs (east-west gateway), the control-plane namespace's labels
+// (shared fields, restored on release) and its credentials for every peer
+// whose mesh federates services with it (mesh.ServiceFederation); each
+// member's inventory lives in its status, so removal is exact.
+//
 // Trade-offs:
+//
+//   - Service federation has a finalizer, trust does not: links are
+//     removed with the federation, the CA stays. A member that holds links
+//     and does not answer holds the deletion (remove it from spec first).
+//   - A pair links in two reconciles: a peer's reader ServiceAccount must
+//     exist before a token of it can be requested. Tokens last 30 days and
+//     are renewed 10 days before expiry; a credential still valid for the
+//     peer's endpoint is kept, so a no-op reconcile requests no token.
+//   - Objects written for service federation are not watched (neither in
+//     the local cluster nor in members): drift is repaired at the next
+//     reconcile, at least every Resync.
+//   - A member's install mode is read from its MeshInstalls when it can be
+//     listed; a member without one is taken as the provider's default
+//     install (Istio sidecar).
 //
 //   - No finalizer: deleting a federation removes nothing it distributed,
 //     since pulling a CA out from under a running mesh is an outage. The
