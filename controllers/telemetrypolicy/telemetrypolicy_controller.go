@@ -27,15 +27,10 @@ package telemetrypolicy
 import (
 	"context"
 	"errors"
-	"slices"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -64,7 +59,7 @@ const Kind = "TelemetryPolicy"
 const controllerName = "telemetrypolicy"
 
 // Finalizer is set while the inventory holds fields of a shared object.
-const Finalizer = "meshplane.io/shared-fields"
+const Finalizer = outputs.SharedFieldsFinalizer
 
 // Reconciler reconciles TelemetryPolicies.
 type Reconciler struct {
@@ -76,12 +71,10 @@ func Setup(mgr *manager.Manager) error {
 	r := &Reconciler{Deps: outputs.NewDeps(mgr.GetClient(), mgr, controllerName)}
 	// A policy's deletion starting reconciles it (the finalizer releases
 	// shared fields).
-	deleting := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
-	}}
 	return outputs.Controller(mgr, r.Client, outputs.Kind{
 		Name: controllerName, Object: &meshv1alpha1.TelemetryPolicy{}, List: &meshv1alpha1.TelemetryPolicyList{},
-		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deleting), Outputs: mgr.Registry.TelemetryOutputKinds(),
+		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, outputs.DeletionStarted),
+		Outputs:   mgr.Registry.TelemetryOutputKinds(),
 	}).
 		// A policy's creation, change or deletion may decide a Conflict.
 		Watches(&meshv1alpha1.TelemetryPolicy{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TelemetryPolicyList{}),
@@ -97,7 +90,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if !p.DeletionTimestamp.IsZero() {
-		err := r.finalize(ctx, p)
+		// Shared fields are released; owned outputs are left to the
+		// garbage collector.
+		err := r.ReleaseShared(ctx, p, Kind, record(p))
 		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, p))
 	}
 	out, err := r.reconcile(ctx, p, patcher)
@@ -106,27 +101,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return status.Finish(ctx, patcher, p, sum, err, meshv1alpha1.ApplyFailedReason)
 }
 
-// finalize releases shared fields, then the finalizer; owned outputs are
-// left to the garbage collector.
-func (r *Reconciler) finalize(ctx context.Context, p *meshv1alpha1.TelemetryPolicy) error {
-	if !controllerutil.ContainsFinalizer(p, Finalizer) {
-		return nil
-	}
-	var shared []meshv1alpha1.ObjectReference
-	for _, ref := range p.Status.Inventory {
-		if isSharedRef(ref) {
-			shared = append(shared, ref)
-		}
-	}
-	pruned, err := r.Applier.Prune(ctx, apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields}, shared)
-	if err != nil {
-		return err
-	}
-	if pruned.Wrote() {
-		r.Events.Eventf(p, nil, corev1.EventTypeNormal, "Pruned", "Delete", "%s", pruned)
-	}
-	controllerutil.RemoveFinalizer(p, Finalizer)
-	return nil
+// record points at p's inventory and shared fields.
+func record(p *meshv1alpha1.TelemetryPolicy) outputs.SharedRecord {
+	return outputs.SharedRecord{Inventory: &p.Status.Inventory, Fields: &p.Status.SharedFields}
 }
 
 // result is what the phases found and did.
@@ -173,40 +150,14 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.TelemetryPol
 		out.applied = plan.Failed()
 		return out, err
 	}
-	if err := r.recordShared(ctx, p, plan, patcher); err != nil {
+	if err := outputs.RecordShared(ctx, p, plan, patcher, record(p)); err != nil {
 		return out, err
 	}
 	if out.applied, err = plan.Commit(ctx); err != nil {
 		return out, err
 	}
 	// The finalizer guards fields of shared objects only.
-	if slices.ContainsFunc(out.applied.Inventory, isSharedRef) {
-		controllerutil.AddFinalizer(p, Finalizer)
-	} else {
-		controllerutil.RemoveFinalizer(p, Finalizer)
-	}
+	outputs.GuardShared(p, out.applied.Inventory)
 	out.effect = translator.TelemetryEffect(objs)
 	return out, nil
-}
-
-// recordShared persists, before a field of a shared object is written, the
-// finalizer that releases it and the field's previous value (with the
-// inventory): a deletion or a crash in between then still restores it.
-func (r *Reconciler) recordShared(ctx context.Context, p *meshv1alpha1.TelemetryPolicy, plan *apply.Plan, patcher *status.Patcher) error {
-	shared := plan.SharedFields()
-	if !plan.Writes() || len(shared) == 0 {
-		return nil
-	}
-	added := controllerutil.AddFinalizer(p, Finalizer)
-	if !added && equality.Semantic.DeepEqual(shared, p.Status.SharedFields) {
-		return nil
-	}
-	p.Status.SharedFields, p.Status.Inventory = shared, plan.Inventory()
-	return patcher.Patch(ctx, p)
-}
-
-// isSharedRef reports whether an inventory entry is a shared object whose
-// fields the policy sets (a Namespace's annotation).
-func isSharedRef(ref meshv1alpha1.ObjectReference) bool {
-	return ref.APIVersion == "v1" && ref.Kind == "Namespace"
 }

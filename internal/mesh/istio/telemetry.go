@@ -65,7 +65,12 @@ func (p *Provider) TranslateTelemetryPolicy(pol *meshv1alpha1.TelemetryPolicy, f
 			sel = &typev1beta1.WorkloadSelector{MatchLabels: s.MatchLabels}
 		}
 	}
-	spec := telemetryv1alpha1.Telemetry{Selector: sel}
+	tel := &istiotelemetry.Telemetry{
+		TypeMeta:   metav1.TypeMeta{APIVersion: istiotelemetry.SchemeGroupVersion.String(), Kind: telemetryKind},
+		ObjectMeta: metav1.ObjectMeta{Name: pol.Name, Namespace: pol.Namespace},
+	}
+	spec := &tel.Spec
+	spec.Selector = sel
 	if t := pol.Spec.Tracing; t != nil {
 		tr, err := tracing(t)
 		if err != nil {
@@ -92,11 +97,7 @@ func (p *Provider) TranslateTelemetryPolicy(pol *meshv1alpha1.TelemetryPolicy, f
 		spec.Metrics = []*telemetryv1alpha1.Metrics{{Providers: []*telemetryv1alpha1.ProviderRef{{Name: prometheusProvider}},
 			Overrides: []*telemetryv1alpha1.MetricsOverrides{ov}}}
 	}
-	return []client.Object{&istiotelemetry.Telemetry{
-		TypeMeta:   metav1.TypeMeta{APIVersion: istiotelemetry.SchemeGroupVersion.String(), Kind: telemetryKind},
-		ObjectMeta: metav1.ObjectMeta{Name: pol.Name, Namespace: pol.Namespace},
-		Spec:       spec,
-	}}, nil
+	return []client.Object{tel}, nil
 }
 
 // tracing translates the tracing settings.
