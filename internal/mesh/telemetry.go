@@ -27,9 +27,9 @@ const (
 	CapPerWorkloadTelemetry Capability = "PerWorkloadTelemetry"
 )
 
-// telemetryCapabilities are the telemetry capabilities in documentation
+// TelemetryCapabilities are the telemetry capabilities in documentation
 // order; they follow the others in AllCapabilities.
-var telemetryCapabilities = []Capability{
+var TelemetryCapabilities = []Capability{
 	CapTracing, CapTracingSampling, CapTracingCustomTags, CapAccessLogging, CapAccessLogDisable,
 	CapAccessLogFilter, CapMetricTagRemoval, CapPerWorkloadTelemetry,
 }
@@ -37,7 +37,7 @@ var telemetryCapabilities = []Capability{
 func init() {
 	// Kept beside the kind rather than in capabilities.go so the kinds
 	// added in parallel each extend the lists in their own file.
-	AllCapabilities = append(AllCapabilities, telemetryCapabilities...)
+	AllCapabilities = append(AllCapabilities, TelemetryCapabilities...)
 	for c, doc := range map[Capability]string{
 		CapTracing:              "TelemetryPolicy tracing.enabled (span reporting on or off)",
 		CapTracingSampling:      "TelemetryPolicy tracing.samplingPercentage",

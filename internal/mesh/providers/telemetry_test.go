@@ -286,3 +286,23 @@ func checkTelemetryRepresented(t *testing.T, p meshv1alpha1.Provider, pol *meshv
 		}
 	}
 }
+
+// TestTelemetryDecide is the install-aware decision: Istio's telemetry
+// capabilities hold in sidecar namespaces and are refused in ambient ones,
+// naming the namespace and the fix.
+func TestTelemetryDecide(t *testing.T) {
+	reg := Registry()
+	scope := func(mode mesh.DataPlaneMode) mesh.Scope {
+		return mesh.Scope{Install: mesh.InstallFactsOf(meshv1alpha1.ProviderIstio, istioInstall(meshv1alpha1.ProfileAmbient), true),
+			Namespace: mesh.NamespaceFacts{Name: "shop", Mode: mode}}
+	}
+	if err := reg.Decide(scope(mesh.Sidecar), mesh.TelemetryCapabilities...); err != nil {
+		t.Fatalf("sidecar namespace: %v", err)
+	}
+	err := reg.Decide(scope(mesh.Ambient), mesh.CapTracing, mesh.CapAccessLogging)
+	want := "features AccessLogging, Tracing are not supported by Istio as installed by MeshInstall istio in namespace shop (Ambient data plane): " +
+		"configure telemetry in a sidecar namespace (namespace shop is ambient), or attach a Telemetry to its waypoint yourself, or remove the feature from the spec (nothing was applied)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("ambient namespace:\n got %v\nwant %s", err, want)
+	}
+}
