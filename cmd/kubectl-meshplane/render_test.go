@@ -48,7 +48,7 @@ func TestRenderOffline(t *testing.T) {
 	if err != nil || strings.Contains(out, "Cilium") || !strings.Contains(out, "on Istio (profile Sidecar)") {
 		t.Errorf("--mesh istio: %v\n%s", err, out)
 	}
-	for _, sample := range []string{"meshplane_v1alpha1_trafficsplit.yaml", "meshplane_v1alpha1_zerotrustpolicy.yaml", "meshplane_v1alpha1_canary.yaml"} {
+	for _, sample := range []string{"meshplane_v1alpha1_trafficsplit.yaml", "meshplane_v1alpha1_zerotrustpolicy.yaml", "meshplane_v1alpha1_canary.yaml", "meshplane_v1alpha1_telemetrypolicy.yaml"} {
 		out, err := runOffline(t, "render", "-f", filepath.Join("..", "..", "config", "samples", sample), "--mesh", "Istio")
 		if err != nil || !strings.Contains(out, "object(s)") {
 			t.Errorf("%s on Istio: %v\n%s", sample, err, out)

@@ -10,6 +10,7 @@ import (
 	linkerdsp "github.com/linkerd/linkerd2/controller/gen/apis/serviceprofile/v1alpha2"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
+	istiotelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -30,6 +31,7 @@ func New() *runtime.Scheme {
 		apiextensionsv1.AddToScheme,
 		istionetworking.AddToScheme,
 		istiosecurity.AddToScheme,
+		istiotelemetry.AddToScheme,
 		gatewayv1.Install,
 		gatewayv1beta1.Install,
 		ciliumv2.AddToScheme,

@@ -69,6 +69,10 @@ func fixtures() map[string][]fixture {
 		return &meshv1alpha1.ZeroTrustPolicy{ObjectMeta: meta("reviews", "shop", 2),
 			Status: meshv1alpha1.ZeroTrustPolicyStatus{CommonStatus: common(2, conds...), Mode: mode}}
 	}
+	telemetry := func(p meshv1alpha1.Provider, conds ...metav1.Condition) *meshv1alpha1.TelemetryPolicy {
+		return &meshv1alpha1.TelemetryPolicy{ObjectMeta: meta("shop", "shop", 2),
+			Status: meshv1alpha1.TelemetryPolicyStatus{CommonStatus: common(2, conds...), Provider: p}}
+	}
 	rev := func(phase string, conds ...metav1.Condition) *meshv1alpha1.MeshRevision {
 		return &meshv1alpha1.MeshRevision{ObjectMeta: meta("1-29-0", "", 2),
 			Status: meshv1alpha1.MeshRevisionStatus{CommonStatus: common(2, conds...), Phase: meshv1alpha1.MeshRevisionPhase(phase), NamespaceCount: 3, PodCount: 12}}
@@ -120,6 +124,11 @@ func fixtures() map[string][]fixture {
 			{name: "ready", obj: ztp("Strict", ready), want: "Healthy", msg: "mTLS Strict"},
 			{name: "applying", obj: ztp("", notReady, reconciling), want: "Progressing"},
 			{name: "stalled", obj: ztp("", readyFalse, stalled), want: "Degraded"},
+		},
+		"TelemetryPolicy": {
+			{name: "ready", obj: telemetry(meshv1alpha1.ProviderIstio, ready), want: "Healthy", msg: "Telemetry on Istio"},
+			{name: "applying", obj: telemetry("", notReady, reconciling), want: "Progressing"},
+			{name: "stalled", obj: telemetry(meshv1alpha1.ProviderCilium, readyFalse, stalled), want: "Degraded"},
 		},
 		"Canary": {
 			{name: "initialized", obj: can(false, meshv1alpha1.CanaryPhaseInitialized, 0, ready), want: "Healthy"},

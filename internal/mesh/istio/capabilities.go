@@ -67,6 +67,16 @@ func (*Provider) Conditions() []mesh.Condition {
 				return "install the Gateway API CRDs (HTTPRoute gateway.networking.k8s.io/v1 is not served)"
 			},
 		},
+		{
+			// TelemetryPolicy: ztunnel produces no L7 telemetry, and
+			// Meshplane writes no Telemetry targeting a waypoint.
+			Capabilities: mesh.TelemetryCapabilities,
+			Doc:          "sidecar namespaces (ambient: ztunnel has no L7 telemetry)",
+			Holds:        func(s mesh.Scope) bool { return s.Namespace.Mode != mesh.Ambient },
+			Fix: func(s mesh.Scope) string {
+				return "configure telemetry in a sidecar namespace (namespace " + s.Namespace.Name + " is ambient), or attach a Telemetry to its waypoint yourself"
+			},
+		},
 	}
 }
 
