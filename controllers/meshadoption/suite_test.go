@@ -40,7 +40,7 @@ func readyInstall(t *testing.T, c client.Client, name string, p meshv1alpha1.Pro
 	mi := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: meshv1alpha1.MeshInstallSpec{Provider: p, Version: "1.28.1", Profile: profile}}
 	if p == meshv1alpha1.ProviderLinkerd {
-		mi.Spec.Version = "2.18.0"
+		mi.Spec.Version = "edge-26.1.1"
 	}
 	if p == meshv1alpha1.ProviderCilium {
 		mi.Spec.Version = "1.19.5"
