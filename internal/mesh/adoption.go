@@ -40,3 +40,22 @@ type Enroller interface {
 func (r *Registry) Enroller(name meshv1alpha1.Provider) (Enroller, error) {
 	return lookup[Enroller](r, name, "namespace enrolment (MeshAdoption)")
 }
+
+// Explainer is implemented by meshes that say why they lack a capability
+// (Cilium: no per-policy audit); Check puts the reason in its refusal.
+type Explainer interface {
+	// Explain returns why the mesh cannot express c, or "".
+	Explain(c Capability) string
+}
+
+func explain(p Provider, c Capability) string {
+	if x, ok := p.(Explainer); ok {
+		return x.Explain(c)
+	}
+	return ""
+}
+
+// Audit reports whether a ZeroTrustPolicy runs in audit.
+func Audit(spec *meshv1alpha1.ZeroTrustPolicySpec) bool {
+	return spec.Enforcement == meshv1alpha1.EnforcementAudit
+}
