@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -254,7 +253,7 @@ func (r *Reconciler) collect(ctx context.Context, s *scope) ([]adoption.Namespac
 			missing = append(missing, n)
 			continue
 		}
-		wls, err := workloads(ctx, r.Client, n)
+		wls, err := upgrade.Workloads(ctx, r.Client, n)
 		if err != nil {
 			return nil, err
 		}
@@ -263,37 +262,6 @@ func (r *Reconciler) collect(ctx context.Context, s *scope) ([]adoption.Namespac
 	if len(missing) > 0 {
 		return nil, outcome.Wait(meshv1alpha1.WaitingReason, 30*time.Second,
 			"spec.namespaces lists %s, which does not exist; create it or remove it from the list", strings.Join(missing, ", "))
-	}
-	return out, nil
-}
-
-// workloads lists the restartable workloads of a namespace.
-func workloads(ctx context.Context, c client.Reader, ns string) ([]upgrade.Workload, error) {
-	var out []upgrade.Workload
-	add := func(kind string, o client.Object, tmpl *corev1.PodTemplateSpec) {
-		ready, msg := upgrade.WorkloadReady(o)
-		out = append(out, upgrade.Workload{Kind: kind, Name: o.GetName(), DataPlane: tmpl.Annotations[upgrade.DataPlaneAnnotation], Ready: ready, Message: msg})
-	}
-	var deps appsv1.DeploymentList
-	if err := c.List(ctx, &deps, client.InNamespace(ns)); err != nil {
-		return nil, err
-	}
-	for i := range deps.Items {
-		add("Deployment", &deps.Items[i], &deps.Items[i].Spec.Template)
-	}
-	var sts appsv1.StatefulSetList
-	if err := c.List(ctx, &sts, client.InNamespace(ns)); err != nil {
-		return nil, err
-	}
-	for i := range sts.Items {
-		add("StatefulSet", &sts.Items[i], &sts.Items[i].Spec.Template)
-	}
-	var dss appsv1.DaemonSetList
-	if err := c.List(ctx, &dss, client.InNamespace(ns)); err != nil {
-		return nil, err
-	}
-	for i := range dss.Items {
-		add("DaemonSet", &dss.Items[i], &dss.Items[i].Spec.Template)
 	}
 	return out, nil
 }
