@@ -163,6 +163,12 @@ type ZeroTrustPolicySpec struct {
 	// ProxiesCurrent condition names them). Off unless enabled.
 	// +optional
 	RolloutRestart *RolloutRestart `json:"rolloutRestart,omitempty"`
+
+	// enforcement is Enforce (the default: the policy blocks what it does
+	// not allow) or Audit (nothing is blocked; the mesh reports what would
+	// be denied). See PolicyEnforcement for each mesh's audit form.
+	// +optional
+	Enforcement PolicyEnforcement `json:"enforcement,omitempty"`
 }
 
 // ZeroTrustPolicyStatus is the observed state of a ZeroTrustPolicy.

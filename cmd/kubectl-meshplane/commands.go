@@ -42,7 +42,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	c.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(c.statusCommand(), c.breakGlassCommand(), c.canaryCommand(), c.upgradeCommand(), c.renderCommand(), c.diffCommand())
+	root.AddCommand(c.statusCommand(), c.breakGlassCommand(), c.canaryCommand(), c.upgradeCommand(), c.adoptionCommand(), c.renderCommand(), c.diffCommand())
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/controllers/canary"
+	"github.com/meshplane/meshplane/controllers/meshadoption"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
@@ -56,6 +57,7 @@ var Controllers = []Controller{
 	{Name: "Canary", Setup: canary.Setup},
 	{Name: "BreakGlass", Setup: breakglass.Setup},
 	{Name: "TelemetryPolicy", Setup: telemetrypolicy.Setup},
+	{Name: "MeshAdoption", Setup: meshadoption.Setup},
 }
 
 // All registers every controller with mgr.

@@ -72,6 +72,9 @@ const (
 	CapAllowAnyPort Capability = "AllowAnyPort"
 	// CapAllowHTTPMethodPath narrows an allow rule to HTTP methods and paths.
 	CapAllowHTTPMethodPath Capability = "AllowHTTPMethodPath"
+	// CapPolicyAudit runs a policy in audit: nothing blocked, would-be
+	// denials reported (ZeroTrustPolicy spec.enforcement Audit).
+	CapPolicyAudit Capability = "PolicyAudit"
 )
 
 // Lifecycle and trust capabilities (MeshInstall, MeshRevision,
@@ -100,6 +103,7 @@ var AllCapabilities = []Capability{
 	CapRetries, CapRetryPerTryTimeout, CapRetryConditions, CapOrderedRules, CapGatewayAPIOutput, CapNativeRoutingOutput,
 	CapMTLSStrict, CapMTLSPermissive, CapPerWorkloadMTLSMode, CapDefaultDeny,
 	CapAllowFromServiceAccount, CapAllowFromNamespace, CapAllowToPort, CapAllowAnyPort, CapAllowHTTPMethodPath,
+	CapPolicyAudit,
 	CapHelmInstall, CapRevisions, CapAmbient, CapInPlaceUpgrade, CapSharedRootCA, CapTrustBundle,
 	CapDetachInjection,
 }
@@ -139,7 +143,7 @@ func Check(p Provider, required ...Capability) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing}
+	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing, Detail: explain(p, missing[0])}
 }
 
 // UnsupportedFeatureError says that a spec uses features the selected mesh

@@ -99,6 +99,9 @@ func ZeroTrustPolicyRequirements(spec *meshv1alpha1.ZeroTrustPolicySpec) []Capab
 	if spec.DefaultAction != meshv1alpha1.ActionAllow {
 		req = append(req, CapDefaultDeny)
 	}
+	if spec.Enforcement == meshv1alpha1.EnforcementAudit {
+		req = append(req, CapPolicyAudit)
+	}
 	for _, r := range spec.Rules {
 		for _, f := range r.From {
 			if len(f.ServiceAccounts) > 0 {

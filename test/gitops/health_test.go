@@ -89,6 +89,10 @@ func fixtures() map[string][]fixture {
 		return &meshv1alpha1.BreakGlass{ObjectMeta: meta("incident-4711", "", 1), Spec: meshv1alpha1.BreakGlassSpec{Reason: "INC-4711"},
 			Status: meshv1alpha1.BreakGlassStatus{CommonStatus: common(1, conds...), Phase: phase, Touched: meshv1alpha1.BreakGlassCounts{Namespaces: 500}}}
 	}
+	adopt := func(phase meshv1alpha1.MeshAdoptionPhase, conds ...metav1.Condition) *meshv1alpha1.MeshAdoption {
+		return &meshv1alpha1.MeshAdoption{ObjectMeta: meta("onboard", "", 2),
+			Status: meshv1alpha1.MeshAdoptionStatus{CommonStatus: common(2, conds...), Phase: phase, TotalNamespaces: 10, EnrolledNamespaces: 3}}
+	}
 	bgActive := cond(meshv1alpha1.BreakGlassActiveCondition, "True", meshv1alpha1.BreakGlassActiveReason, "BreakGlass incident-4711")
 	upgrading := &meshv1alpha1.UpgradeStatus{Phase: "Migrating", FromVersion: "1.28.1", ToVersion: "1.29.0", TotalNamespaces: 10, MigratedNamespaces: 4}
 	return map[string][]fixture{
@@ -145,6 +149,12 @@ func fixtures() map[string][]fixture {
 			{name: "rotating", obj: fed(meshv1alpha1.RotationWaitingForWorkloads, notReady, reconciling, cond(meshv1alpha1.RotatingCondition, "True", meshv1alpha1.ProgressingReason, "")), want: "Progressing", msg: "WaitingForWorkloads"},
 			{name: "cluster unreachable", obj: fed(meshv1alpha1.RotationIdle, readyFalse,
 				cond(meshv1alpha1.StalledCondition, "True", meshv1alpha1.ClusterUnreachableReason, "cluster east does not answer")), want: "Degraded", msg: "east"},
+		},
+		"MeshAdoption": {
+			{name: "completed", obj: adopt(meshv1alpha1.AdoptionCompleted, ready), want: "Healthy", msg: "3 of 10 namespaces enrolled"},
+			{name: "enrolling", obj: adopt(meshv1alpha1.AdoptionEnrolling, notReady, reconciling), want: "Progressing", msg: "Adoption Enrolling"},
+			{name: "held", obj: adopt(meshv1alpha1.AdoptionHeld, readyFalse, cond(meshv1alpha1.StalledCondition, "True", meshv1alpha1.HealthGateFailedReason, "wave 2 failed its health gate")),
+				want: "Degraded", msg: "wave 2 failed"},
 		},
 		"BreakGlass": {
 			{name: "engaged", obj: bg(meshv1alpha1.BreakGlassEngaged, ready, cond(meshv1alpha1.EngagedCondition, "True", meshv1alpha1.SucceededReason, "")), want: "Healthy", msg: "500 namespaces"},

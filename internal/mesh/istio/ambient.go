@@ -234,6 +234,9 @@ func l7Rules(pol *meshv1alpha1.ZeroTrustPolicy) []string {
 //     selector with rules when a waypoint serves the namespace: a waypoint
 //     policy binds to Services or waypoints, not to workload labels.
 func (p *Provider) TranslateZeroTrustPolicyIn(pol *meshv1alpha1.ZeroTrustPolicy, f mesh.NamespaceFacts) ([]client.Object, error) {
+	if f.Mode == mesh.Ambient && mesh.Audit(&pol.Spec) {
+		return nil, refuseAmbientAudit(f)
+	}
 	out, err := p.TranslateZeroTrustPolicy(pol)
 	if err != nil || f.Mode != mesh.Ambient || pol.Spec.DefaultAction == meshv1alpha1.ActionAllow || len(pol.Spec.Rules) == 0 {
 		return out, err

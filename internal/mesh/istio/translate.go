@@ -189,6 +189,7 @@ func (p *Provider) TranslateZeroTrustPolicy(pol *meshv1alpha1.ZeroTrustPolicy) (
 	if err != nil {
 		return nil, err
 	}
+	objs = audited(pol, objs)
 	if err := mesh.CheckOutputs("ZeroTrustPolicy "+pol.Name, objs); err != nil {
 		return nil, err
 	}

@@ -58,6 +58,7 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapRetryConditions, mesh.CapGatewayAPIOutput,
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapDefaultDeny,
 		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
+		mesh.CapPolicyAudit,
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA, mesh.CapTrustBundle, mesh.CapDetachInjection,
 		mesh.CapAccessLogging,
 	)

@@ -1,0 +1,209 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MeshAdoptionSpec brings namespaces into a MeshInstall's data plane in
+// waves, each behind a health gate.
+// +kubebuilder:validation:XValidation:rule="has(self.namespaces) != has(self.namespaceSelector)",message="set exactly one of spec.namespaces (a list, enrolled in list order) and spec.namespaceSelector (enrolled in name order)"
+type MeshAdoptionSpec struct {
+	// meshInstallRef names the MeshInstall whose data plane the namespaces
+	// join.
+	// +required
+	MeshInstallRef LocalObjectReference `json:"meshInstallRef"`
+
+	// mode is the data-plane mode the namespaces join (Istio only:
+	// Sidecar or Ambient); the MeshInstall's profile when unset. Ambient
+	// needs a MeshInstall with profile Ambient (ztunnel).
+	// +optional
+	// +kubebuilder:validation:Enum=Sidecar;Ambient
+	Mode Profile `json:"mode,omitempty"`
+
+	// namespaces to enrol, in this order.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// namespaceSelector picks the namespaces to enrol, in name order.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// waves says how many namespaces move at once and how each wave is
+	// judged.
+	// +optional
+	Waves AdoptionWaves `json:"waves,omitempty"`
+
+	// paused stops before the next wave; a wave in flight finishes.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// AdoptionWaves is the wave plan of a MeshAdoption.
+type AdoptionWaves struct {
+	// size is the number of namespaces per wave.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Size int32 `json:"size,omitempty"`
+
+	// pause waits after a healthy wave before the next. Bounds 0s..24h.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('24h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'pause must be between 0s and 24h; got ' + self : 'pause "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
+	Pause *metav1.Duration `json:"pause,omitempty"`
+
+	// healthTimeout is how long a wave's restarted workloads have to become
+	// Ready; a wave that misses it is moved back (labels restored from the
+	// record, workloads restarted out of the mesh) and the adoption holds.
+	// Bounds 1s..24h; 5m by default.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'healthTimeout must be between 1s and 24h; got ' + self : 'healthTimeout "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
+	HealthTimeout *metav1.Duration `json:"healthTimeout,omitempty"`
+
+	// restartWorkloads restarts a wave's workloads where the mode needs it
+	// (sidecars are injected at pod creation); true by default. With false,
+	// only the labels move and pods join on their next restart.
+	// +optional
+	// +kubebuilder:default=true
+	RestartWorkloads *bool `json:"restartWorkloads,omitempty"`
+}
+
+// MeshAdoptionPhase is where an adoption stands.
+// +kubebuilder:validation:Enum=Pending;Enrolling;Paused;Held;Completed
+type MeshAdoptionPhase string
+
+// MeshAdoption phases.
+const (
+	// AdoptionPending: no wave started yet.
+	AdoptionPending MeshAdoptionPhase = "Pending"
+	// AdoptionEnrolling: a wave is in flight or the next one is due.
+	AdoptionEnrolling MeshAdoptionPhase = "Enrolling"
+	// AdoptionPaused: spec.paused, or a BreakGlass holds the mesh.
+	AdoptionPaused MeshAdoptionPhase = "Paused"
+	// AdoptionHeld: a wave failed its health gate and was moved back.
+	AdoptionHeld MeshAdoptionPhase = "Held"
+	// AdoptionCompleted: every namespace is enrolled.
+	AdoptionCompleted MeshAdoptionPhase = "Completed"
+)
+
+// AdoptionWavePhase is where one wave stands.
+// +kubebuilder:validation:Enum=Enrolling;Enrolled;MovedBack
+type AdoptionWavePhase string
+
+// Wave phases.
+const (
+	// WaveEnrolling: labelled and restarted, waiting for its gate.
+	WaveEnrolling AdoptionWavePhase = "Enrolling"
+	// WaveEnrolled: passed its health gate.
+	WaveEnrolled AdoptionWavePhase = "Enrolled"
+	// WaveMovedBack: failed its gate and was moved back.
+	WaveMovedBack AdoptionWavePhase = "MovedBack"
+)
+
+// AdoptionWaveStatus is one wave's progress.
+type AdoptionWaveStatus struct {
+	// index of the wave, from 1.
+	Index int32 `json:"index"`
+	// namespaces of the wave.
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=63
+	Namespaces []string `json:"namespaces"`
+	// phase of the wave.
+	Phase AdoptionWavePhase `json:"phase"`
+	// startTime is when the wave was labelled.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// completionTime is when the wave passed its gate or was moved back.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// message explains what the wave waits for, or why it moved back.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// MeshAdoptionStatus is the observed state of a MeshAdoption.
+type MeshAdoptionStatus struct {
+	CommonStatus `json:",inline"`
+
+	// phase of the adoption.
+	// +optional
+	Phase MeshAdoptionPhase `json:"phase,omitempty"`
+
+	// provider of the MeshInstall the namespaces join.
+	// +optional
+	Provider Provider `json:"provider,omitempty"`
+
+	// totalNamespaces is the number of namespaces the spec selects.
+	// +optional
+	TotalNamespaces int32 `json:"totalNamespaces,omitempty"`
+
+	// enrolledNamespaces is the number of them in the data plane.
+	// +optional
+	EnrolledNamespaces int32 `json:"enrolledNamespaces,omitempty"`
+
+	// waves started so far, oldest first (the last 64).
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Waves []AdoptionWaveStatus `json:"waves,omitempty"`
+}
+
+// MeshAdoption brings namespaces into a mesh's data plane in waves behind
+// health gates, moving a failed wave back exactly.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=madopt,categories=meshplane
+// +kubebuilder:printcolumn:name="Mesh",type=string,JSONPath=`.spec.meshInstallRef.name`
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.status.provider`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Enrolled",type=integer,JSONPath=`.status.enrolledNamespaces`
+// +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.totalNamespaces`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MeshAdoption struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired adoption.
+	// +required
+	Spec MeshAdoptionSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status MeshAdoptionStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// MeshAdoptionList is a list of MeshAdoptions.
+type MeshAdoptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MeshAdoption `json:"items"`
+}
+
+func init() {
+	register(&MeshAdoption{}, &MeshAdoptionList{})
+}
+
+// GetCommonStatus returns the conditions and observedGeneration.
+func (in *MeshAdoption) GetCommonStatus() *CommonStatus { return &in.Status.CommonStatus }
+
+// UnmarshalJSON decodes a MeshAdoption; fields stored before a rule existed
+// that cannot be decoded are left out and noted in Status.DecodeError.
+func (in *MeshAdoption) UnmarshalJSON(b []byte) error {
+	type plain MeshAdoption
+	note, err := decodeTolerant(b, (*plain)(in))
+	in.Status.undecodable = note
+	return err
+}

@@ -1,0 +1,61 @@
+package mesh
+
+import (
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+)
+
+// Enrolment is how a mesh brings a namespace into its data plane: the
+// namespace labels and annotations to set, the ones to clear because they
+// would select another data plane, and whether workloads must restart to
+// join (sidecars are injected when a pod is created).
+type Enrolment struct {
+	// Labels and Annotations are set on the namespace.
+	Labels, Annotations map[string]string
+	// ClearLabels and ClearAnnotations are removed from the namespace.
+	ClearLabels, ClearAnnotations []string
+	// Restart says workloads restart to join (sidecar injection).
+	Restart bool
+	// RestartWhenCleared says workloads restart when a cleared label or
+	// annotation was present: they leave another data plane's sidecar
+	// (Istio sidecar → ambient).
+	RestartWhenCleared bool
+	// Describe says what enrolment means, for status and events, e.g.
+	// "label istio-injection=enabled".
+	Describe string
+}
+
+// Enroller is implemented by meshes whose data plane a namespace joins
+// through its labels or annotations (MeshAdoption). A mesh that serves
+// every namespace (Cilium as the CNI) has nothing to enrol and does not
+// implement it.
+type Enroller interface {
+	Installer
+	// Enrolment returns how a namespace joins mi's data plane in mode
+	// (empty: the install's profile). An error is terminal: the mode
+	// cannot be served by this install, with the fix in its message.
+	Enrolment(mi *meshv1alpha1.MeshInstall, mode meshv1alpha1.Profile) (Enrolment, error)
+}
+
+// Enroller returns the named provider's Enroller.
+func (r *Registry) Enroller(name meshv1alpha1.Provider) (Enroller, error) {
+	return lookup[Enroller](r, name, "namespace enrolment (MeshAdoption)")
+}
+
+// Explainer is implemented by meshes that say why they lack a capability
+// (Cilium: no per-policy audit); Check puts the reason in its refusal.
+type Explainer interface {
+	// Explain returns why the mesh cannot express c, or "".
+	Explain(c Capability) string
+}
+
+func explain(p Provider, c Capability) string {
+	if x, ok := p.(Explainer); ok {
+		return x.Explain(c)
+	}
+	return ""
+}
+
+// Audit reports whether a ZeroTrustPolicy runs in audit.
+func Audit(spec *meshv1alpha1.ZeroTrustPolicySpec) bool {
+	return spec.Enforcement == meshv1alpha1.EnforcementAudit
+}
