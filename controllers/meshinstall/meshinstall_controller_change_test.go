@@ -14,6 +14,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -247,4 +248,80 @@ func findStatusRelease(mi *meshv1alpha1.MeshInstall, name string) *meshv1alpha1.
 		}
 	}
 	return nil
+}
+
+// TestIstioDefaultValidator: the default tag carries istiod-default-validator
+// (derived from its revision's validator, without the object selector, as
+// `istioctl tag set default` writes it): present after install, repaired
+// after deletion, moved by an upgrade, and removed with the install.
+func TestIstioDefaultValidator(t *testing.T) {
+	cfg := env.Cfg(t)
+	dir := t.TempDir()
+	charts.StageIstio(t, dir, "1.28.1", "1.29.0")
+	repo := chartrepo.Serve(t, dir)
+	m := startManager(t, cfg)
+	c := m.Client
+	cp := testenv.Namespace(t, c, nil)
+	player := &rolloutPlayer{c: c, rolloutTime: 50 * time.Millisecond, pendingAt: map[string]time.Time{}}
+	player.watch(cp)
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go player.run(pctx)
+
+	mi := &meshv1alpha1.MeshInstall{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-validator"},
+		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1", Namespace: cp,
+			Chart: &meshv1alpha1.ChartSource{Repository: repo.URL}, DeletionPolicy: meshv1alpha1.DeletionUninstall,
+			Upgrade: &meshv1alpha1.UpgradeSpec{Strategy: meshv1alpha1.UpgradeRevisionBased,
+				RevisionRetention: &metav1.Duration{Duration: time.Second}}},
+	}
+	testenv.Must(t, c.Create(ctx, mi))
+	validator := func(revision string) error {
+		var v admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := c.Get(ctx, client.ObjectKey{Name: "istiod-default-validator"}, &v); err != nil {
+			return err
+		}
+		if len(v.Webhooks) != 1 {
+			return testenv.Errorf("webhooks %+v", v.Webhooks)
+		}
+		w := v.Webhooks[0]
+		if s := w.ClientConfig.Service; s == nil || s.Name != "istiod-"+revision || s.Namespace != cp || s.Path == nil || *s.Path != "/validate" {
+			return testenv.Errorf("client config %+v, want istiod-%s in %s", w.ClientConfig, revision, cp)
+		}
+		if w.ObjectSelector != nil && len(w.ObjectSelector.MatchExpressions)+len(w.ObjectSelector.MatchLabels) > 0 {
+			return testenv.Errorf("object selector %+v: unlabelled objects would not be validated", w.ObjectSelector)
+		}
+		if v.Labels["istio.io/rev"] != revision || v.Labels["istio.io/tag"] != "default" {
+			return testenv.Errorf("labels %v", v.Labels)
+		}
+		return nil
+	}
+	testenv.Eventually(t, 60*time.Second, "validator of 1-28-1 after install", func() error { return validator("1-28-1") })
+	waitCondition(t, c, mi.Name, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
+
+	t.Run("deleted, it is written again", func(t *testing.T) {
+		testenv.Must(t, c.Delete(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "istiod-default-validator"}}))
+		testenv.Eventually(t, 30*time.Second, "validator repaired", func() error { return validator("1-28-1") })
+	})
+	t.Run("an upgrade moves it with the default tag", func(t *testing.T) {
+		patchSpec(t, c, mi.Name, func(s *meshv1alpha1.MeshInstallSpec) { s.Version = "1.29.0" })
+		testenv.Eventually(t, 60*time.Second, "validator of 1-29-0 after the upgrade", func() error { return validator("1-29-0") })
+		got := waitCondition(t, c, mi.Name, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
+		if msg := cond(got, meshv1alpha1.ComponentsReadyCondition).Message; strings.HasPrefix(msg, "0 ") {
+			t.Errorf("component health counts no workload of the install: %s", msg)
+		}
+	})
+	t.Run("deleting the install removes it", func(t *testing.T) {
+		testenv.Must(t, c.Delete(ctx, getMI(t, c, mi.Name)))
+		testenv.Eventually(t, 60*time.Second, "validator gone", func() error {
+			err := c.Get(ctx, client.ObjectKey{Name: "istiod-default-validator"}, &admissionregistrationv1.ValidatingWebhookConfiguration{})
+			if client.IgnoreNotFound(err) != nil || err == nil {
+				return testenv.Errorf("validator: %v", err)
+			}
+			if err := c.Get(ctx, client.ObjectKey{Name: mi.Name}, &meshv1alpha1.MeshInstall{}); !apierrors.IsNotFound(err) {
+				return testenv.Errorf("MeshInstall still there: %v", err)
+			}
+			return nil
+		})
+	})
 }

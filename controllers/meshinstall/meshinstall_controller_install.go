@@ -392,8 +392,10 @@ func setRelease(mi *meshv1alpha1.MeshInstall, s meshv1alpha1.HelmReleaseStatus) 
 }
 
 // checkHealth reads every control-plane workload of the releases and the
-// mesh's CRDs. It returns a wait error until all are ready.
-func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired) error {
+// mesh's CRDs; revision lists the workloads of the install's current
+// MeshRevision (RevisionBased: its istiod), which count as the install's
+// own. It returns a wait error until all are ready.
+func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired, revision ...meshv1alpha1.ComponentStatus) error {
 	mi := s.mi
 	var refs []helm.ObjectRef
 	for _, d := range rels {
@@ -409,6 +411,14 @@ func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired) 
 	comps, notReady, err := r.components(ctx, refs)
 	if err != nil {
 		return err
+	}
+	for _, cs := range revision {
+		if !cs.Ready {
+			notReady = append(notReady, fmt.Sprintf("%s %s/%s (%s)", cs.Kind, cs.Namespace, cs.Name, cs.Message))
+		}
+		if len(comps) < 64 {
+			comps = append(comps, cs)
+		}
 	}
 	mi.Status.Components = comps
 	st, gen := &mi.Status.CommonStatus, mi.Generation

@@ -50,7 +50,7 @@ func (r *Reconciler) reconcileRevisionBased(ctx context.Context, s *scope) (resu
 	}
 	r.startRevisionUpgrade(mi, target)
 	summarizeRevisions(mi, revs, rev)
-	if err := r.checkHealth(ctx, s, rels); err != nil {
+	if err := r.checkHealth(ctx, s, rels, rev.Status.Components...); err != nil {
 		return result{}, err
 	}
 	if !revisionReady(rev) {
