@@ -121,7 +121,10 @@ func (e *Engine) dryRunApply(ctx context.Context, dyn dynamic.Interface, namespa
 		DryRun: []string{metav1.DryRunAll}, Force: &force, FieldManager: fieldManager(),
 		FieldValidation: metav1.FieldValidationStrict,
 	})
-	if err == nil {
+	if err == nil || namespaceMissing(err) {
+		// A namespace the change itself creates (Cilium's
+		// cilium-secrets) does not exist for the dry run: its objects
+		// cannot be validated before it does.
 		return nil
 	}
 	what := gvk.Kind + " " + obj.GetName()
@@ -177,6 +180,16 @@ func badQuantities(v any, path string) string {
 		}
 	}
 	return ""
+}
+
+// namespaceMissing reports whether err says the object's namespace does
+// not exist.
+func namespaceMissing(err error) bool {
+	var st apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &st) || st.Status().Details == nil {
+		return false
+	}
+	return st.Status().Details.Kind == "namespaces"
 }
 
 // refusal reports whether err is the API server refusing the object rather

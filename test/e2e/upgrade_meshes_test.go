@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -96,4 +100,79 @@ func TestLinkerdInPlaceUpgrade(t *testing.T) {
 		}
 	}
 	rw.check(t)
+}
+
+// TestCiliumUpgrade installs the real cilium chart (the module cache's
+// 1.19.5) on a two-node simulated cluster and upgrades it in place to a
+// 1.19.6 built from it (its images retagged): the agent DaemonSet rolls
+// out on every node, which is the whole upgrade (no namespace restarts).
+func TestCiliumUpgrade(t *testing.T) {
+	// Cilium's operator creates its CRDs at run time; nothing runs it here.
+	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 2, CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Cilium}}})
+	dir := t.TempDir()
+	charts.Stage(t, dir, charts.Chart{Name: charts.Cilium, Version: "1.19.5", Unpacked: true},
+		charts.Chart{Name: charts.Cilium, Version: "1.19.6", Unpacked: true})
+	retag(t, filepath.Join(dir, "cilium-1.19.6", "values.yaml"), `tag: "v1.19.5"`, `tag: "v1.19.6"`)
+	c := harness.StartManager(t, sim.Config).Client
+	mi := &meshv1alpha1.MeshInstall{
+		ObjectMeta: metav1.ObjectMeta{Name: "cilium"},
+		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderCilium, Version: "1.19.5",
+			Chart:  &meshv1alpha1.ChartSource{Path: dir},
+			Values: &apiextensionsv1.JSON{Raw: []byte(`{"k8sServiceHost":"127.0.0.1","k8sServicePort":6443}`)}},
+	}
+	start := time.Now()
+	if err := c.Create(ctx, mi); err != nil {
+		t.Fatal(err)
+	}
+	got := waitMI(t, c, "cilium", 55*time.Second, "Cilium 1.19.5 Ready", ready)
+	t.Logf("Cilium 1.19.5 Ready in %s", time.Since(start).Round(10*time.Millisecond))
+	agent := func() *appsv1.DaemonSet {
+		t.Helper()
+		ds := &appsv1.DaemonSet{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: got.Status.Namespace, Name: "cilium"}, ds); err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	if ds := agent(); ds.Status.NumberAvailable != 2 || !strings.Contains(ds.Spec.Template.Spec.Containers[0].Image, "v1.19.5") {
+		t.Fatalf("agent before the upgrade: image %s, %d available", ds.Spec.Template.Spec.Containers[0].Image, ds.Status.NumberAvailable)
+	}
+
+	start = time.Now()
+	cur, err := getMI(c, "cilium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := cur.DeepCopy()
+	cur.Spec.Version = "1.19.6"
+	if err := c.Patch(ctx, cur, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
+	got = waitMI(t, c, "cilium", 55*time.Second, "upgrade to 1.19.6 completed", func(mi *meshv1alpha1.MeshInstall) bool {
+		return ready(mi) && mi.Status.InstalledVersion == "1.19.6" && mi.Status.Upgrade != nil && mi.Status.Upgrade.Phase == meshv1alpha1.UpgradeCompleted
+	})
+	t.Logf("Cilium in-place upgrade 1.19.5 → 1.19.6 (agent DaemonSet on 2 nodes): %s", time.Since(start).Round(10*time.Millisecond))
+	ds := agent()
+	if !strings.Contains(ds.Spec.Template.Spec.Containers[0].Image, "v1.19.6") || ds.Status.UpdatedNumberScheduled != 2 || ds.Status.NumberAvailable != 2 ||
+		ds.Status.ObservedGeneration != ds.Generation {
+		t.Fatalf("agent after the upgrade: image %s, status %+v", ds.Spec.Template.Spec.Containers[0].Image, ds.Status)
+	}
+	if got.Status.Upgrade.TotalNamespaces != 0 {
+		t.Errorf("a node data plane restarted namespaces: %s", describe(got))
+	}
+}
+
+// retag replaces old with new in a staged chart file.
+func retag(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s has no %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), old, new)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
