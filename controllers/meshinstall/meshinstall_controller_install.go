@@ -210,7 +210,8 @@ func (r *Reconciler) desiredReleases(ctx context.Context, s *scope, charts []mes
 		if vals, err = r.adoptedValues(ctx, mi, name, s.ns, vals); err != nil {
 			return nil, err
 		}
-		rel := helm.Release{Name: name, Namespace: s.ns, Chart: c.Name, Version: helm.ChartVersion(s.p, mi, version), Source: src, Values: vals}
+		rel := helm.Release{Name: name, Namespace: s.ns, Chart: c.Name, Version: helm.ChartVersion(s.p, mi, version), Source: src, Values: vals,
+			TakeOwnership: adoptsCLI(mi) && findRelease(mi.Status.Releases, name) == nil}
 		out = append(out, desired{chart: c, rel: rel, digest: helm.Digest(rel)})
 	}
 	return out, nil
@@ -348,7 +349,7 @@ func (r *Reconciler) ensureRelease(ctx context.Context, mi *meshv1alpha1.MeshIns
 		_, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
 		switch {
 		case err == nil:
-			if mi.Spec.Adopt.Source == meshv1alpha1.AdoptCLI {
+			if adoptsCLI(mi) {
 				break
 			}
 			res, err := r.Helm.Adopt(ctx, d.rel, false, 0)
@@ -359,9 +360,28 @@ func (r *Reconciler) ensureRelease(ctx context.Context, mi *meshv1alpha1.MeshIns
 			return res, nil
 		case !errors.Is(err, helm.ErrReleaseNotFound):
 			return helm.Result{}, err
+		case adoptsCLI(mi):
+			// No release: the objects the mesh's CLI applied are taken
+			// over in place by a release of the same chart.
+			res, err := r.Helm.Adopt(ctx, d.rel, false, 0)
+			if err != nil {
+				return res, err
+			}
+			for _, o := range res.Objects {
+				if mi.Status.Adopted != nil && len(mi.Status.Adopted.Objects) >= 64 {
+					break
+				}
+				recordAdopted(mi, o.Kind+"/"+o.Namespace+"/"+o.Name, r.Clock.Now())
+			}
+			return res, nil
 		}
 	}
 	return r.Helm.Ensure(ctx, d.rel, false, 0)
+}
+
+// adoptsCLI reports whether mi takes over a mesh its CLI installed.
+func adoptsCLI(mi *meshv1alpha1.MeshInstall) bool {
+	return mi.Spec.Adopt != nil && mi.Spec.Adopt.Source == meshv1alpha1.AdoptCLI
 }
 
 func recordAdopted(mi *meshv1alpha1.MeshInstall, obj string, now time.Time) {

@@ -50,7 +50,7 @@ func (e *Engine) Render(ctx context.Context, rel Release) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return e.render(ctx, cfg, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled, false)
+	return e.render(ctx, cfg, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled, rel.TakeOwnership)
 }
 
 // render renders ch with vals as release rel in a dry run against the API

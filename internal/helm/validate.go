@@ -66,7 +66,7 @@ func (e *Engine) validateOne(ctx context.Context, dyn dynamic.Interface, rel Rel
 		return err
 	}
 	exists := last != nil && last.Info.Status != rcommon.StatusUninstalled
-	manifest, err := e.render(ctx, cfg, ch, rel, rel.Values, exists, false)
+	manifest, err := e.render(ctx, cfg, ch, rel, rel.Values, exists, rel.TakeOwnership)
 	if err != nil {
 		return err
 	}
