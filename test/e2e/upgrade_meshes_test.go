@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshplane/meshplane/internal/upgrade"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/fakeistiod"
 	"github.com/meshplane/meshplane/test/harness"
 )
 
@@ -175,4 +177,60 @@ func retag(t *testing.T, path, old, new string) {
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), old, new)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestIstioUpgradeTo132 upgrades a RevisionBased Istio install from 1.30.0
+// to 1.32.0 (fixture charts at those versions; the operator built against
+// Istio 1.32's API types) with 4 meshed namespaces × 2 Deployments in
+// batches of 2: every pod ends on revision 1-32-0, the default tag and its
+// istiod-default-validator point at it, and no namespace is ever without a
+// Ready pod.
+func TestIstioUpgradeTo132(t *testing.T) {
+	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
+	inj := fakeistiod.Start(t)
+	dir := t.TempDir()
+	charts.StageIstio(t, dir, "1.30.0", "1.32.0")
+	c := harness.StartManager(t, sim.Config).Client
+	values := fmt.Sprintf(`{"injector":{"url":%q,"caBundle":%q}}`, inj.URL, inj.CABundle)
+	mi := &meshv1alpha1.MeshInstall{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio"},
+		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.30.0",
+			Chart: &meshv1alpha1.ChartSource{Path: dir}, Values: &apiextensionsv1.JSON{Raw: []byte(values)},
+			Upgrade: &meshv1alpha1.UpgradeSpec{Strategy: meshv1alpha1.UpgradeRevisionBased,
+				RevisionRetention: &metav1.Duration{Duration: time.Second},
+				Rollout:           &meshv1alpha1.WorkloadRolloutPlan{BatchSize: 2, HealthTimeout: &metav1.Duration{Duration: 40 * time.Second}}}},
+	}
+	start := time.Now()
+	if err := c.Create(ctx, mi); err != nil {
+		t.Fatal(err)
+	}
+	waitMI(t, c, "istio", 50*time.Second, "Ready on 1.30.0", ready)
+	t.Logf("Istio 1.30.0 (revision 1-30-0) Ready in %s", time.Since(start).Round(10*time.Millisecond))
+	nss := []string{"is-00", "is-01", "is-02", "is-03"}
+	makeApps(t, c, nss[:2], map[string]string{"istio.io/rev": "1-30-0"}, 2)
+	makeApps(t, c, nss[2:], map[string]string{"istio-injection": "enabled"}, 2)
+	harness.Eventually(t, 40*time.Second, "apps available", func() error { return allAvailable(c, nss) })
+	rw := watchReadiness(t, sim.Config, nss)
+	rw.arm()
+
+	start = time.Now()
+	setVersion(t, c, "1.32.0", nil)
+	got := waitMI(t, c, "istio", 55*time.Second, "upgrade to 1.32.0 completed", func(mi *meshv1alpha1.MeshInstall) bool {
+		return ready(mi) && mi.Status.Upgrade != nil && mi.Status.Upgrade.Phase == meshv1alpha1.UpgradeCompleted
+	})
+	t.Logf("Istio RevisionBased upgrade 1.30.0 → 1.32.0 of 4 namespaces × 2 Deployments in batches of 2: %s", time.Since(start).Round(10*time.Millisecond))
+	if got.Status.ActiveRevision != "1-32-0" || got.Status.InstalledVersion != "1.32.0" || got.Status.Upgrade.MigratedNamespaces != 4 {
+		t.Fatalf("after the upgrade: %s", describe(got))
+	}
+	if revs := podRevisions(t, c, nss); revs["1-32-0"] != 8 || len(revs) != 1 {
+		t.Fatalf("pods per revision: %v", revs)
+	}
+	var v admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := c.Get(ctx, client.ObjectKey{Name: "istiod-default-validator"}, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Webhooks) != 1 || v.Labels["istio.io/rev"] != "1-32-0" {
+		t.Fatalf("istiod-default-validator after the upgrade: labels %v", v.Labels)
+	}
+	rw.check(t)
 }
