@@ -24,6 +24,7 @@ import (
 	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/status"
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/testenv"
@@ -309,6 +310,50 @@ func TestIstioDefaultValidator(t *testing.T) {
 		got := waitCondition(t, c, mi.Name, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
 		if msg := cond(got, meshv1alpha1.ComponentsReadyCondition).Message; strings.HasPrefix(msg, "0 ") {
 			t.Errorf("component health counts no workload of the install: %s", msg)
+		}
+	})
+	t.Run("a bad value for the next revision moves no shared release", func(t *testing.T) {
+		eng := mustEngine(t, m)
+		base, err := eng.Get(ctx, "istio-base", cp)
+		testenv.Must(t, err)
+		patchSpec(t, c, mi.Name, func(s *meshv1alpha1.MeshInstallSpec) {
+			s.Version = "1.28.1"
+			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"pilot":{"replicaCount":"one"}}`)}}
+		})
+		got := waitCondition(t, c, mi.Name, meshv1alpha1.StalledCondition, metav1.ConditionTrue, meshv1alpha1.OutputRejectedReason)
+		if msg := cond(got, meshv1alpha1.StalledCondition).Message; !strings.Contains(msg, "chart istiod 1.28.1 (release "+cp+"/istiod-1-28-1)") || !strings.Contains(msg, "replicas") {
+			t.Fatalf("message: %s", msg)
+		}
+		if after, err := eng.Get(ctx, "istio-base", cp); err != nil || after.Revision != base.Revision || after.ChartVersion != "1.29.0" {
+			t.Fatalf("base moved: %+v %v", after, err)
+		}
+		if err := c.Get(ctx, client.ObjectKey{Name: "1-28-1"}, &meshv1alpha1.MeshRevision{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("MeshRevision 1-28-1 created: %v", err)
+		}
+	})
+	t.Run("reverting a RevisionBased upgrade in flight closes it", func(t *testing.T) {
+		cancel() // istiod of the next revision never becomes Available
+		patchSpec(t, c, mi.Name, func(s *meshv1alpha1.MeshInstallSpec) {
+			s.Version = "1.28.1"
+			s.Components = nil
+		})
+		testenv.Eventually(t, 60*time.Second, "upgrade to 1.28.1 waiting for its revision", func() error {
+			got := getMI(t, c, mi.Name)
+			if u := got.Status.Upgrade; u == nil || u.ToVersion != "1.28.1" || !status.IsTrue(&got.Status.CommonStatus, meshv1alpha1.UpgradingCondition) {
+				return testenv.Errorf("upgrade %+v, conditions %+v", u, got.Status.Conditions)
+			}
+			return nil
+		})
+		patchSpec(t, c, mi.Name, func(s *meshv1alpha1.MeshInstallSpec) { s.Version = "1.29.0" })
+		got := waitCondition(t, c, mi.Name, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
+		if u := got.Status.Upgrade; u == nil || u.Phase != meshv1alpha1.UpgradeCompleted || !strings.Contains(u.Message, "upgrade to 1.28.1 cancelled") {
+			t.Fatalf("upgrade left open: %+v", u)
+		}
+		if up := cond(got, meshv1alpha1.UpgradingCondition); up != nil && up.Status == metav1.ConditionTrue {
+			t.Fatalf("Ready and Upgrading at once: %+v", up)
+		}
+		if err := validator("1-29-0"); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("deleting the install removes it", func(t *testing.T) {

@@ -250,7 +250,11 @@ func (r *Reconciler) adoptedValues(ctx context.Context, mi *meshv1alpha1.MeshIns
 // API server (helm.Releaser Validate), so a value the server refuses moves
 // no release. Releases move in the mesh's chart order (CRDs first); one
 // that fails after earlier ones moved rolls those back (undo).
-func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired) error {
+//
+// also are releases of the same change that another controller installs
+// (a RevisionBased upgrade's new revision): validated with the changed
+// charts, so that none moves unless they pass too.
+func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired, also ...helm.Release) error {
 	mi := s.mi
 	var changed []desired
 	for _, d := range rels {
@@ -269,10 +273,11 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 	if len(changed) == 0 {
 		return nil
 	}
-	change := make([]helm.Release, 0, len(changed))
+	change := make([]helm.Release, 0, len(changed)+len(also))
 	for _, d := range changed {
 		change = append(change, d.rel)
 	}
+	change = append(change, also...)
 	if err := r.Helm.Validate(ctx, change); err != nil {
 		return err
 	}

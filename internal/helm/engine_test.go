@@ -235,6 +235,10 @@ func TestEngine(t *testing.T) {
 			"pilot": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "lots"}}}}
 		err = e.Validate(ctx, []Release{rel, cpu})
 		wantStalled(t, err, meshv1alpha1.OutputRejectedReason, "Deployment istio-canary/istiod-canary", "cpu", "lots")
+		// Ensure dry-runs what it would write too: no failed upgrade, no
+		// rollback, no new revision.
+		_, err = e.Ensure(ctx, cpu, false, 0)
+		wantStalled(t, err, meshv1alpha1.OutputRejectedReason, "Deployment istio-canary/istiod-canary", "cpu", "lots")
 		if err := e.Validate(ctx, []Release{rel}); err != nil {
 			t.Fatalf("Validate of the deployed release: %v", err)
 		}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 
@@ -40,19 +41,31 @@ import (
 // object, the fields and the API server's message. Nothing is written:
 // no release revision, no object.
 func (e *Engine) Validate(ctx context.Context, rels []Release) error {
-	dyn, err := dynamic.NewForConfig(e.cfg)
-	if err != nil {
-		return err
-	}
 	for _, rel := range rels {
-		if err := e.validateOne(ctx, dyn, rel); err != nil {
+		if err := e.validateOne(ctx, rel); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *Engine) validateOne(ctx context.Context, dyn dynamic.Interface, rel Release) error {
+// dryRunManifest dry-runs every object of a rendered manifest of ch as
+// release rel, and the CRDs of ch's crds/ directory when crds is set.
+func (e *Engine) dryRunManifest(ctx context.Context, ch *chartv2.Chart, rel Release, manifest string, crds []string) error {
+	dyn, err := dynamic.NewForConfig(e.cfg)
+	if err != nil {
+		return err
+	}
+	chart := fmt.Sprintf("chart %s %s (release %s/%s)", ch.Metadata.Name, ch.Metadata.Version, rel.Namespace, rel.Name)
+	for _, doc := range append(splitDocs(manifest), crds...) {
+		if err := e.dryRunApply(ctx, dyn, rel.Namespace, chart, doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) validateOne(ctx context.Context, rel Release) error {
 	ch, err := e.Load(ctx, rel.Chart, rel.Version, rel.Source)
 	if err != nil {
 		return err
@@ -70,19 +83,13 @@ func (e *Engine) validateOne(ctx context.Context, dyn dynamic.Interface, rel Rel
 	if err != nil {
 		return err
 	}
-	docs := splitDocs(manifest)
+	var crds []string
 	if !exists {
 		for _, f := range ch.CRDObjects() {
-			docs = append(docs, splitDocs(string(f.File.Data))...)
+			crds = append(crds, splitDocs(string(f.File.Data))...)
 		}
 	}
-	chart := fmt.Sprintf("chart %s %s (release %s/%s)", ch.Metadata.Name, ch.Metadata.Version, rel.Namespace, rel.Name)
-	for _, doc := range docs {
-		if err := e.dryRunApply(ctx, dyn, rel.Namespace, chart, doc); err != nil {
-			return err
-		}
-	}
-	return nil
+	return e.dryRunManifest(ctx, ch, rel, manifest, crds)
 }
 
 // dryRunApply sends one rendered document to the API server in a
