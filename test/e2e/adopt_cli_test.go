@@ -8,6 +8,7 @@ import (
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -37,7 +38,7 @@ func TestAdoptCLIInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	global := map[string]any{"istioNamespace": "istio-system"}
-	cliApply(t, c, paths[0], "istio-base", map[string]any{"global": global, "defaultRevision": ""})
+	cliApply(t, c, paths[0], "istio-base", map[string]any{"global": global})
 	cliApply(t, c, paths[1], "istiod", map[string]any{"global": global, "revision": "", "revisionTags": []any{}})
 	harness.Eventually(t, 40*time.Second, "istiod available", func() error { return allAvailable(c, []string{"istio-system"}) })
 	uids := podUIDs(t, c, "istio-system")
@@ -77,6 +78,11 @@ func TestAdoptCLIInstall(t *testing.T) {
 		b1, _ := yaml.Marshal(dep.Spec)
 		b2, _ := yaml.Marshal(after.Spec)
 		t.Fatalf("istiod after adoption: labels %v\nspec before %s\nspec after %s", after.Labels, b1, b2)
+	}
+	// The CLI's default revision validates unlabelled Istio objects; the
+	// adopted install keeps that.
+	if err := c.Get(ctx, client.ObjectKey{Name: "istiod-default-validator"}, &admissionregistrationv1.ValidatingWebhookConfiguration{}); err != nil {
+		t.Fatalf("istiod-default-validator after adoption: %v", err)
 	}
 	time.Sleep(2 * time.Second)
 	if now := podUIDs(t, c, "istio-system"); !sameSet(uids, now) {
