@@ -60,8 +60,8 @@ type Reconciler struct {
 // Setup registers the controller with mgr, installing with h (shared with
 // the MeshRevision controller: one chart cache and per-release locks). It
 // watches MeshInstalls, the MeshRevisions they own, the control planes'
-// workloads (health and migration batches) and revision-tag webhooks
-// (drift).
+// workloads (health and migration batches) and revision-tag webhooks,
+// the default tag's validator included (drift).
 func Setup(mgr *manager.Manager, h helm.Releaser) error {
 	r := &Reconciler{Deps: controlplane.NewDeps(mgr, h, "meshinstall")}
 	all := handler.EnqueueRequestsFromMapFunc(r.allInstalls)
@@ -75,6 +75,7 @@ func Setup(mgr *manager.Manager, h helm.Releaser) error {
 		Watches(&appsv1.DaemonSet{}, all, builder.WithPredicates(statusChanged())).
 		Watches(&appsv1.StatefulSet{}, all, builder.WithPredicates(statusChanged())).
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, all).
+		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, all).
 		Watches(&corev1.Namespace{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		// A BreakGlass holds its MeshInstall while active and lets it go
 		// when restored or deleted.

@@ -130,6 +130,7 @@ func (r *Reconciler) reconcileInPlace(ctx context.Context, s *scope) error {
 		revision = s.rev.InstallRevision(mi)
 	}
 	upgrading := mi.Status.InstalledVersion != "" && mi.Status.InstalledVersion != mi.Spec.Version
+	r.closeReverted(mi)
 	if upgrading && (mi.Status.Upgrade == nil || mi.Status.Upgrade.ToVersion != mi.Spec.Version) {
 		now := metav1.NewTime(r.Clock.Now())
 		mi.Status.Upgrade = &meshv1alpha1.UpgradeStatus{Phase: meshv1alpha1.UpgradeInstalling,
@@ -147,6 +148,19 @@ func (r *Reconciler) reconcileInPlace(ctx context.Context, s *scope) error {
 	}
 	mi.Status.InstalledVersion = mi.Spec.Version
 	return r.upgradeDataPlane(ctx, s)
+}
+
+// closeReverted closes an in-place upgrade whose target spec.version no
+// longer names: the version went back (or elsewhere) before the upgrade
+// completed. A new target starts a new upgrade record.
+func (r *Reconciler) closeReverted(mi *meshv1alpha1.MeshInstall) {
+	u := mi.Status.Upgrade
+	if u == nil || u.ToVersion == mi.Spec.Version || u.Phase == meshv1alpha1.UpgradeCompleted || u.Phase == meshv1alpha1.UpgradeFailed {
+		return
+	}
+	u.Phase, u.CurrentBatch = meshv1alpha1.UpgradeCompleted, nil
+	u.Message = fmt.Sprintf("upgrade to %s cancelled: spec.version is now %s", u.ToVersion, mi.Spec.Version)
+	r.event(mi, "UpgradeCancelled", "Upgrade", "%s", u.Message)
 }
 
 // upgradeDataPlane restarts the data plane onto spec.version after an
@@ -196,7 +210,8 @@ func (r *Reconciler) desiredReleases(ctx context.Context, s *scope, charts []mes
 		if vals, err = r.adoptedValues(ctx, mi, name, s.ns, vals); err != nil {
 			return nil, err
 		}
-		rel := helm.Release{Name: name, Namespace: s.ns, Chart: c.Name, Version: helm.ChartVersion(s.p, mi, version), Source: src, Values: vals}
+		rel := helm.Release{Name: name, Namespace: s.ns, Chart: c.Name, Version: helm.ChartVersion(s.p, mi, version), Source: src, Values: vals,
+			TakeOwnership: adoptsCLI(mi) && findRelease(mi.Status.Releases, name) == nil}
 		out = append(out, desired{chart: c, rel: rel, digest: helm.Digest(rel)})
 	}
 	return out, nil
@@ -228,10 +243,18 @@ func (r *Reconciler) adoptedValues(ctx context.Context, mi *meshv1alpha1.MeshIns
 }
 
 // applyReleases prepares the control-plane namespace and installs or
-// upgrades the releases whose digest changed. Every changed chart is
-// rendered first, so a chart that cannot be fetched or rendered stops the
-// reconcile before anything is written, the namespace included.
-func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired) error {
+// upgrades the releases whose digest changed, as one unit. Every changed
+// chart is rendered first, so a chart that cannot be fetched or rendered
+// stops the reconcile before anything is written, the namespace included;
+// then every rendered object of every changed chart is dry-run against the
+// API server (helm.Releaser Validate), so a value the server refuses moves
+// no release. Releases move in the mesh's chart order (CRDs first); one
+// that fails after earlier ones moved rolls those back (undo).
+//
+// also are releases of the same change that another controller installs
+// (a RevisionBased upgrade's new revision): validated with the changed
+// charts, so that none moves unless they pass too.
+func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired, also ...helm.Release) error {
 	mi := s.mi
 	var changed []desired
 	for _, d := range rels {
@@ -250,16 +273,26 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 	if len(changed) == 0 {
 		return nil
 	}
+	change := make([]helm.Release, 0, len(changed)+len(also))
+	for _, d := range changed {
+		change = append(change, d.rel)
+	}
+	change = append(change, also...)
+	if err := r.Helm.Validate(ctx, change); err != nil {
+		return err
+	}
+	var moved []desired
 	for _, d := range changed {
 		res, err := r.ensureRelease(ctx, mi, d)
 		if err != nil {
+			return r.undo(ctx, s, moved, d, err)
+		}
+		if res.Action == helm.ActionUpgraded {
+			moved = append(moved, d)
+		}
+		if err := r.recordRelease(ctx, mi, d, d.digest); err != nil {
 			return err
 		}
-		info, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
-		if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
-			return err
-		}
-		setRelease(mi, helm.ReleaseStatus(d.rel, info, d.digest))
 		if res.Action != helm.ActionNone {
 			r.event(mi, string(res.Action), "Helm", "Helm release %s/%s: %s chart %s %s (revision %d)",
 				d.rel.Namespace, d.rel.Name, res.Action, d.rel.Chart, d.rel.Version, res.Revision)
@@ -270,6 +303,50 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 	return nil
 }
 
+// recordRelease records release d's deployed revision in status, with
+// digest (empty: the next reconcile applies it again).
+func (r *Reconciler) recordRelease(ctx context.Context, mi *meshv1alpha1.MeshInstall, d desired, digest string) error {
+	info, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
+	if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
+		return err
+	}
+	setRelease(mi, helm.ReleaseStatus(d.rel, info, digest))
+	return nil
+}
+
+// undo rolls back, last first, the releases of this change that moved
+// before failed failed with cause, so the mesh never runs a mix of the old
+// and the new change. The error keeps cause's outcome and says what was
+// rolled back.
+func (r *Reconciler) undo(ctx context.Context, s *scope, moved []desired, failed desired, cause error) error {
+	if len(moved) == 0 || ctx.Err() != nil {
+		return cause
+	}
+	var back []string
+	for i := len(moved) - 1; i >= 0; i-- {
+		d := moved[i]
+		if err := r.Helm.Rollback(ctx, d.rel.Name, d.rel.Namespace, false, 0); err != nil {
+			return fmt.Errorf("release %s/%s failed (%v) and rolling back release %s/%s, which this change had upgraded, failed too: %w",
+				failed.rel.Namespace, failed.rel.Name, cause, d.rel.Namespace, d.rel.Name, err)
+		}
+		if err := r.recordRelease(ctx, s.mi, d, ""); err != nil {
+			return err
+		}
+		rev := "its previous revision"
+		if st := findRelease(s.mi.Status.Releases, d.rel.Name); st != nil {
+			rev = fmt.Sprintf("revision %d", st.Revision)
+		}
+		back = append(back, fmt.Sprintf("%s/%s to %s", d.rel.Namespace, d.rel.Name, rev))
+		r.event(s.mi, string(helm.ActionRolledBack), "Helm", "Helm release %s/%s rolled back to %s: release %s/%s of the same change failed",
+			d.rel.Namespace, d.rel.Name, rev, failed.rel.Namespace, failed.rel.Name)
+	}
+	note := fmt.Sprintf("; rolled back %s so the mesh runs the previous change as a whole", joinMax(back, 5))
+	if t, ok := outcome.AsTerminal(cause); ok {
+		return outcome.Stalled(t.StalledReason(), "%s%s", cause.Error(), note)
+	}
+	return fmt.Errorf("%w%s", cause, note)
+}
+
 // ensureRelease installs, upgrades or (on first sight, with spec.adopt)
 // adopts one release.
 func (r *Reconciler) ensureRelease(ctx context.Context, mi *meshv1alpha1.MeshInstall, d desired) (helm.Result, error) {
@@ -277,7 +354,7 @@ func (r *Reconciler) ensureRelease(ctx context.Context, mi *meshv1alpha1.MeshIns
 		_, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
 		switch {
 		case err == nil:
-			if mi.Spec.Adopt.Source == meshv1alpha1.AdoptCLI {
+			if adoptsCLI(mi) {
 				break
 			}
 			res, err := r.Helm.Adopt(ctx, d.rel, false, 0)
@@ -288,9 +365,28 @@ func (r *Reconciler) ensureRelease(ctx context.Context, mi *meshv1alpha1.MeshIns
 			return res, nil
 		case !errors.Is(err, helm.ErrReleaseNotFound):
 			return helm.Result{}, err
+		case adoptsCLI(mi):
+			// No release: the objects the mesh's CLI applied are taken
+			// over in place by a release of the same chart.
+			res, err := r.Helm.Adopt(ctx, d.rel, false, 0)
+			if err != nil {
+				return res, err
+			}
+			for _, o := range res.Objects {
+				if mi.Status.Adopted != nil && len(mi.Status.Adopted.Objects) >= 64 {
+					break
+				}
+				recordAdopted(mi, o.Kind+"/"+o.Namespace+"/"+o.Name, r.Clock.Now())
+			}
+			return res, nil
 		}
 	}
 	return r.Helm.Ensure(ctx, d.rel, false, 0)
+}
+
+// adoptsCLI reports whether mi takes over a mesh its CLI installed.
+func adoptsCLI(mi *meshv1alpha1.MeshInstall) bool {
+	return mi.Spec.Adopt != nil && mi.Spec.Adopt.Source == meshv1alpha1.AdoptCLI
 }
 
 func recordAdopted(mi *meshv1alpha1.MeshInstall, obj string, now time.Time) {
@@ -321,8 +417,10 @@ func setRelease(mi *meshv1alpha1.MeshInstall, s meshv1alpha1.HelmReleaseStatus) 
 }
 
 // checkHealth reads every control-plane workload of the releases and the
-// mesh's CRDs. It returns a wait error until all are ready.
-func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired) error {
+// mesh's CRDs; revision lists the workloads of the install's current
+// MeshRevision (RevisionBased: its istiod), which count as the install's
+// own. It returns a wait error until all are ready.
+func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired, revision ...meshv1alpha1.ComponentStatus) error {
 	mi := s.mi
 	var refs []helm.ObjectRef
 	for _, d := range rels {
@@ -338,6 +436,14 @@ func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired) 
 	comps, notReady, err := r.components(ctx, refs)
 	if err != nil {
 		return err
+	}
+	for _, cs := range revision {
+		if !cs.Ready {
+			notReady = append(notReady, fmt.Sprintf("%s %s/%s (%s)", cs.Kind, cs.Namespace, cs.Name, cs.Message))
+		}
+		if len(comps) < 64 {
+			comps = append(comps, cs)
+		}
 	}
 	mi.Status.Components = comps
 	st, gen := &mi.Status.CommonStatus, mi.Generation

@@ -14,6 +14,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/helm"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
@@ -36,21 +37,29 @@ func (r *Reconciler) reconcileRevisionBased(ctx context.Context, s *scope) (resu
 	if err != nil {
 		return result{}, err
 	}
-	if err := r.applyReleases(ctx, s, rels); err != nil {
-		return result{}, err
-	}
 	revs, err := r.revisions(ctx, mi)
 	if err != nil {
 		return result{}, err
 	}
 	target := targetRevision(s, revs)
+	next, err := r.revisionRelease(ctx, s, target)
+	if err != nil {
+		return result{}, err
+	}
+	if err := r.applyReleases(ctx, s, rels, next...); err != nil {
+		return result{}, err
+	}
+	if u := mi.Status.Upgrade; mi.Status.ActiveRevision == target && u != nil && u.Phase != meshv1alpha1.UpgradeAborting {
+		// spec.version is back at the active revision's.
+		r.closeReverted(mi)
+	}
 	rev, err := r.ensureRevision(ctx, mi, target, revs)
 	if err != nil {
 		return result{}, err
 	}
 	r.startRevisionUpgrade(mi, target)
 	summarizeRevisions(mi, revs, rev)
-	if err := r.checkHealth(ctx, s, rels); err != nil {
+	if err := r.checkHealth(ctx, s, rels, rev.Status.Components...); err != nil {
 		return result{}, err
 	}
 	if !revisionReady(rev) {
@@ -64,6 +73,30 @@ func (r *Reconciler) reconcileRevisionBased(ctx context.Context, s *scope) (resu
 	}
 	after, err := r.finishRevisionUpgrade(ctx, s, revs, target)
 	return result{requeueAfter: after}, err
+}
+
+// revisionRelease is the revision chart's release of target when no
+// revision of that name exists yet: the shared charts move only once it
+// passes the dry run too (Istio: base's CRDs after the new istiod's).
+func (r *Reconciler) revisionRelease(ctx context.Context, s *scope, target string) ([]helm.Release, error) {
+	if target == s.mi.Status.ActiveRevision {
+		return nil, nil
+	}
+	var rv meshv1alpha1.MeshRevision
+	if err := r.Get(ctx, client.ObjectKey{Name: target}, &rv); err == nil || !apierrors.IsNotFound(err) {
+		return nil, client.IgnoreNotFound(err)
+	}
+	i := slices.IndexFunc(s.charts, s.isRevisionChart)
+	if i < 0 {
+		return nil, nil
+	}
+	ds, err := r.desiredReleases(ctx, s, s.charts[i:i+1], s.mi.Spec.Version, target)
+	if err != nil {
+		return nil, err
+	}
+	rel := ds[0].rel
+	rel.Name = ds[0].chart.Name + "-" + target
+	return []helm.Release{rel}, nil
 }
 
 // startRevisionUpgrade records an upgrade to target when the active

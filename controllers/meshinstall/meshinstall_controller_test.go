@@ -186,14 +186,14 @@ func TestIstioInstallLifecycle(t *testing.T) {
 			t.Fatalf("the running release changed")
 		}
 	})
-	t.Run("values the chart's schema rejects stall and change nothing", func(t *testing.T) {
+	t.Run("values the API server rejects stall and change nothing", func(t *testing.T) {
 		patchSpec(t, c, "istio", func(s *meshv1alpha1.MeshInstallSpec) {
 			s.Version = "1.28.1"
-			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"notAnIstiodValue":true}`)}}
+			s.Components = []meshv1alpha1.ComponentValues{{Chart: "istiod", Values: *raw(`{"pilot":{"replicaCount":"one"}}`)}}
 		})
-		got := waitCondition(t, c, "istio", meshv1alpha1.StalledCondition, metav1.ConditionTrue, meshv1alpha1.RenderFailedReason)
-		if msg := cond(got, meshv1alpha1.StalledCondition).Message; !strings.Contains(msg, "notAnIstiodValue") {
-			t.Fatalf("message should name the bad value: %s", msg)
+		got := waitCondition(t, c, "istio", meshv1alpha1.StalledCondition, metav1.ConditionTrue, meshv1alpha1.OutputRejectedReason)
+		if msg := cond(got, meshv1alpha1.StalledCondition).Message; !strings.Contains(msg, "Deployment istio-system/istiod") || !strings.Contains(msg, "replicas") {
+			t.Fatalf("message should name the object and field: %s", msg)
 		}
 		if rev() != before {
 			t.Fatalf("the running release changed")
@@ -310,6 +310,11 @@ func (h countingHelm) Ensure(ctx context.Context, rel helm.Release, wait bool, t
 func (h countingHelm) Adopt(ctx context.Context, rel helm.Release, wait bool, timeout time.Duration) (helm.Result, error) {
 	h.calls.Add(1)
 	return h.Releaser.Adopt(ctx, rel, wait, timeout)
+}
+
+func (h countingHelm) Rollback(ctx context.Context, name, ns string, wait bool, timeout time.Duration) error {
+	h.calls.Add(1)
+	return h.Releaser.Rollback(ctx, name, ns, wait, timeout)
 }
 
 func (h countingHelm) Uninstall(ctx context.Context, name, ns string, wait bool, timeout time.Duration) error {

@@ -53,7 +53,11 @@ func setStatus(mi *meshv1alpha1.MeshInstall, out result, err error) status.Summa
 		return status.Summary{State: status.Progressing, Reason: meshv1alpha1.DeletingReason, Message: out.deleting, RequeueAfter: out.requeueAfter}
 	}
 	incident.ClearHeld(st)
-	setUpgrading(mi)
+	if setUpgrading(mi) && err == nil {
+		// Ready and Upgrading never contradict each other.
+		c := status.Get(st, meshv1alpha1.UpgradingCondition)
+		return status.Summary{State: status.Progressing, Reason: meshv1alpha1.ProgressingReason, Message: c.Message, RequeueAfter: out.requeueAfter}
+	}
 	if err != nil {
 		return status.Summary{}
 	}
@@ -74,8 +78,8 @@ func setStatus(mi *meshv1alpha1.MeshInstall, out result, err error) status.Summa
 }
 
 // setUpgrading sets Upgrading while an upgrade is in flight, and False once
-// none is (only when it was set before).
-func setUpgrading(mi *meshv1alpha1.MeshInstall) {
+// none is (only when it was set before). It reports whether one is.
+func setUpgrading(mi *meshv1alpha1.MeshInstall) bool {
 	st, gen := &mi.Status.CommonStatus, mi.Generation
 	u := mi.Status.Upgrade
 	upgrading := u != nil && u.Phase != "" && u.Phase != meshv1alpha1.UpgradeCompleted && u.Phase != meshv1alpha1.UpgradeFailed
@@ -86,4 +90,5 @@ func setUpgrading(mi *meshv1alpha1.MeshInstall) {
 	case status.Get(st, meshv1alpha1.UpgradingCondition) != nil:
 		status.Set(st, gen, meshv1alpha1.UpgradingCondition, metav1.ConditionFalse, meshv1alpha1.SucceededReason, "no upgrade in progress")
 	}
+	return upgrading
 }

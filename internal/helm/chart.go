@@ -21,10 +21,16 @@ import (
 // controllers use; tests wrap it to count the calls that write.
 type Releaser interface {
 	Render(ctx context.Context, rel Release) (string, error)
+	// Validate renders every release of a change and dry-runs every
+	// rendered object against the API server; nothing is written.
+	Validate(ctx context.Context, rels []Release) error
 	Ensure(ctx context.Context, rel Release, wait bool, timeout time.Duration) (Result, error)
 	Adopt(ctx context.Context, rel Release, wait bool, timeout time.Duration) (Result, error)
 	Get(ctx context.Context, name, namespace string) (*ReleaseInfo, error)
 	Uninstall(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error
+	// Rollback rolls a release back to the revision deployed before the
+	// current one.
+	Rollback(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error
 }
 
 // SourceFor resolves where a chart of the mesh comes from: spec.chart (with

@@ -35,6 +35,19 @@
 // upgrade that was rolled back is terminal (InstallFailed). An unreachable
 // repository or API server is a plain, transient error.
 //
+// # Validating a change
+//
+// Helm v4's server dry run only renders: it never sends the objects to the
+// API server. Validate does: it renders every release of a change and
+// server-side applies every rendered object with dryRun=All and field
+// validation Strict, so a value the API server refuses (a quantity that is
+// not one, a string where a number belongs) is terminal (OutputRejected)
+// before any release moves, instead of failing the real upgrade, which
+// would roll back and add two revisions to the history. The MeshInstall
+// controller validates every changed chart this way before the first
+// upgrade, and rolls back (Rollback) releases of the change that moved
+// before a later one failed.
+//
 // # No-op detection
 //
 // Ensure stores a digest of chart, values and release labels in a release

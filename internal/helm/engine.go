@@ -48,6 +48,11 @@ type Release struct {
 	Values  map[string]any
 	// Labels are extra release labels.
 	Labels map[string]string
+	// TakeOwnership lets Render and Validate of a release that does not
+	// exist yet accept objects that exist outside any Helm release (a
+	// mesh installed by its CLI), which Adopt then takes over; without
+	// it such objects are a Conflict.
+	TakeOwnership bool
 }
 
 // Action says what Ensure or Adopt did.

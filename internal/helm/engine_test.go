@@ -208,9 +208,6 @@ func TestEngine(t *testing.T) {
 		before := env.writes.Count()
 
 		bad := rel
-		bad.Values = map[string]any{"revision": "canary", "bogus": true}
-		_, err = e.Ensure(ctx, bad, false, 0)
-		wantStalled(t, err, meshv1alpha1.RenderFailedReason, "bogus", "istiod", "1.29.0")
 		bad.Values = map[string]any{"revision": "canary", "revisionTags": []any{"canary"}}
 		_, err = e.Ensure(ctx, bad, false, 0)
 		wantStalled(t, err, meshv1alpha1.RenderFailedReason, "revisionTags must not contain")
@@ -222,17 +219,36 @@ func TestEngine(t *testing.T) {
 		_, err = e.Ensure(ctx, bad, false, 0)
 		wantStalled(t, err, meshv1alpha1.ChartUnavailableReason, "9.9.9", "1.30.0, 1.29.0")
 
-		fresh := Release{Name: "istiod-bad", Namespace: "bad", Chart: "istiod", Version: "1.29.0", Source: env.srcHTTP,
-			Values: map[string]any{"pilot": map[string]any{"replicaCount": "three"}}}
-		_, err = e.Ensure(ctx, fresh, false, 0)
-		wantStalled(t, err, meshv1alpha1.RenderFailedReason, "replicaCount")
 		if n := env.writes.Count() - before; n != 0 {
 			t.Fatalf("failed renders sent %d writes", n)
+		}
+		dep := env.deployment(t, "istio-canary", "istiod-canary")
+		// Values the chart (like Istio's, without values.schema.json)
+		// renders but the API server refuses: Validate refuses them in
+		// a dry run that writes nothing.
+		fresh := Release{Name: "istiod-bad", Namespace: "istio-canary", Chart: "istiod", Version: "1.29.0", Source: env.srcHTTP,
+			Values: map[string]any{"revision": "bad", "pilot": map[string]any{"replicaCount": "three"}}}
+		err = e.Validate(ctx, []Release{fresh})
+		wantStalled(t, err, meshv1alpha1.OutputRejectedReason, "chart istiod 1.29.0 (release istio-canary/istiod-bad)", "Deployment istio-canary/istiod-bad", "replicas", "no release was changed")
+		cpu := rel
+		cpu.Values = map[string]any{"revision": "canary", "global": map[string]any{"istioNamespace": "istio-canary"},
+			"pilot": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "lots"}}}}
+		err = e.Validate(ctx, []Release{rel, cpu})
+		wantStalled(t, err, meshv1alpha1.OutputRejectedReason, "Deployment istio-canary/istiod-canary", "cpu", "lots")
+		// Ensure dry-runs what it would write too: no failed upgrade, no
+		// rollback, no new revision.
+		_, err = e.Ensure(ctx, cpu, false, 0)
+		wantStalled(t, err, meshv1alpha1.OutputRejectedReason, "Deployment istio-canary/istiod-canary", "cpu", "lots")
+		if err := e.Validate(ctx, []Release{rel}); err != nil {
+			t.Fatalf("Validate of the deployed release: %v", err)
+		}
+		if after := env.deployment(t, "istio-canary", "istiod-canary"); after.ResourceVersion != dep.ResourceVersion {
+			t.Fatalf("Validate changed the live Deployment")
 		}
 		if info, err := e.Get(ctx, "istiod-canary", "istio-canary"); err != nil || info.Revision != 1 {
 			t.Fatalf("release changed: %+v %v", info, err)
 		}
-		if _, err := e.Get(ctx, "istiod-bad", "bad"); !errors.Is(err, ErrReleaseNotFound) {
+		if _, err := e.Get(ctx, "istiod-bad", "istio-canary"); !errors.Is(err, ErrReleaseNotFound) {
 			t.Fatalf("Get of never-installed release: %v", err)
 		}
 		if err := env.c.Get(ctx, client.ObjectKey{Name: "bad"}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {

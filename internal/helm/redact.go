@@ -80,3 +80,11 @@ func (h redacting) Get(ctx context.Context, name, namespace string) (*ReleaseInf
 func (h redacting) Uninstall(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error {
 	return RedactError(h.r.Uninstall(ctx, name, namespace, wait, timeout))
 }
+
+func (h redacting) Validate(ctx context.Context, rels []Release) error {
+	return RedactError(h.r.Validate(ctx, rels))
+}
+
+func (h redacting) Rollback(ctx context.Context, name, namespace string, wait bool, timeout time.Duration) error {
+	return RedactError(h.r.Rollback(ctx, name, namespace, wait, timeout))
+}

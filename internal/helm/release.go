@@ -50,7 +50,7 @@ func (e *Engine) Render(ctx context.Context, rel Release) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return e.render(ctx, cfg, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled, false)
+	return e.render(ctx, cfg, ch, rel, rel.Values, last != nil && last.Info.Status != rcommon.StatusUninstalled, rel.TakeOwnership)
 }
 
 // render renders ch with vals as release rel in a dry run against the API
@@ -161,8 +161,10 @@ type ensureOp struct {
 	deployed  bool
 	labels    map[string]string
 	strategy  kube.WaitStrategy
-	timeout   time.Duration
-	log       logr.Logger
+	// manifest is the rendered manifest of the wanted release.
+	manifest string
+	timeout  time.Duration
+	log      logr.Logger
 }
 
 func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, vals map[string]any, wait bool, timeout time.Duration, adopt bool) (Result, error) {
@@ -180,6 +182,9 @@ func (e *Engine) ensure(ctx context.Context, ch *chartv2.Chart, rel Release, val
 	}
 	if unchanged {
 		return e.result(ActionNone, op.last, ch), nil
+	}
+	if err := e.dryRunManifest(ctx, op.ch, op.rel, op.manifest, nil); err != nil {
+		return Result{}, err
 	}
 	op.labels = map[string]string{}
 	maps.Copy(op.labels, rel.Labels)
@@ -229,6 +234,7 @@ func (e *Engine) renderUnchanged(ctx context.Context, op *ensureOp) (bool, error
 	if err != nil {
 		return false, err
 	}
+	op.manifest = manifest
 	if len(op.ch.CRDObjects()) > 0 {
 		// Install creates the crds/ CRDs before rendering: let it read
 		// the capabilities afresh, with them.

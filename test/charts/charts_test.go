@@ -143,8 +143,21 @@ func TestStageAndRenderIstioFixtures(t *testing.T) {
 		t.Errorf("tag prod webhooks = %+v", prod.Webhooks)
 	}
 
-	if _, err := renderOffline(t, istiod, "istio-system", map[string]any{"bogus": true}); err == nil || !strings.Contains(err.Error(), "bogus") {
-		t.Errorf("unknown top-level key: err = %v, want a schema error naming it", err)
+	// Like Istio's release charts, the fixtures carry no values.schema.json:
+	// an unknown key renders, and a bad value is left to the API server.
+	if _, err := renderOffline(t, istiod, "istio-system", map[string]any{"bogus": true}); err != nil {
+		t.Errorf("unknown top-level key: err = %v, want it rendered as Istio's chart does", err)
+	}
+	m, err = renderOffline(t, istiod, "istio-system", map[string]any{"pilot": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "lots"}}}})
+	if err != nil || !strings.Contains(m, "cpu: lots") {
+		t.Errorf("pilot.resources is not rendered into istiod's Deployment: %v", err)
+	}
+	def, err := renderOffline(t, filepath.Join(dir, "base-1.29.0.tgz"), "istio-system", map[string]any{"defaultRevision": "1-29-0"})
+	if err != nil || !strings.Contains(def, "name: istiod-default-validator") || !strings.Contains(def, "name: istiod-1-29-0") {
+		t.Errorf("base with defaultRevision renders no istiod-default-validator for istiod-1-29-0: %v\n%s", err, def)
+	}
+	if m, err := renderOffline(t, filepath.Join(dir, "base-1.29.0.tgz"), "istio-system", map[string]any{"defaultRevision": ""}); err != nil || strings.Contains(m, "istiod-default-validator") {
+		t.Errorf("base with defaultRevision \"\" renders the default validator: %v", err)
 	}
 	for _, c := range []string{"cni-1.29.0.tgz", "ztunnel-1.29.0.tgz", "base-1.29.0.tgz"} {
 		if _, err := renderOffline(t, filepath.Join(dir, c), "istio-system", nil); err != nil {

@@ -72,9 +72,13 @@ func (*Provider) Values(mi *meshv1alpha1.MeshInstall, c mesh.Chart, ic mesh.Inst
 	}
 	switch c.Name {
 	case "base":
-		// The default validator belongs to whichever revision the default
-		// tag points at; Meshplane manages tags itself.
-		v["defaultRevision"] = ""
+		// The default validator (istiod-default-validator) belongs to
+		// whichever revision the default tag points at: Meshplane writes
+		// it with the tag (EnsureTag). An adopted in-place install keeps
+		// the one its base release renders.
+		if mi.Spec.Adopt == nil || (mi.Spec.Upgrade != nil && mi.Spec.Upgrade.Strategy == meshv1alpha1.UpgradeRevisionBased) {
+			v["defaultRevision"] = ""
+		}
 	case "istiod":
 		if is := mi.Spec.Istio; is != nil && is.TrustDomain != "" {
 			v["meshConfig"] = map[string]any{"trustDomain": is.TrustDomain}

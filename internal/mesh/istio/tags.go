@@ -80,10 +80,51 @@ func TagWebhook(tag, revision string, injector *admissionregistrationv1.Mutating
 	}, nil
 }
 
+// DefaultValidatorName is the ValidatingWebhookConfiguration of the
+// default revision: it validates the Istio objects that carry no
+// istio.io/rev label.
+const DefaultValidatorName = "istiod-default-validator"
+
+// ValidatorWebhookName is the ValidatingWebhookConfiguration istiod's
+// chart renders for a revision: istio-validator, plus -<revision>, plus
+// -<istio namespace>.
+func ValidatorWebhookName(revision, namespace string) string {
+	n := "istio-validator"
+	if revision != "" {
+		n += "-" + revision
+	}
+	return n + "-" + namespace
+}
+
+// DefaultValidator derives istiod-default-validator from the validator of
+// the revision the default tag points at, as `istioctl tag set default`
+// does: the same client config, rules and failure policy, without the
+// object selector, so that it validates unlabelled Istio objects. The
+// result carries no ownership labels; the caller adds them.
+func DefaultValidator(revision string, validator *admissionregistrationv1.ValidatingWebhookConfiguration) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	if len(validator.Webhooks) == 0 {
+		return nil, fmt.Errorf("validator %s of revision %s has no webhooks", validator.Name, revision)
+	}
+	w := *validator.Webhooks[0].DeepCopy()
+	w.Name = "validation.istio.io"
+	w.ObjectSelector = nil
+	w.NamespaceSelector = nil
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   DefaultValidatorName,
+			Labels: map[string]string{TagLabel: "default", RevLabel: revision, "app": "istiod", "istio": "istiod"},
+		},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{w},
+	}, nil
+}
+
 // EnsureTag points a revision tag at revision with one server-side apply
 // of its webhook configuration (internal/apply), derived from the
 // revision's injector in namespace; nothing is written when the tag
-// already points there. It waits for the injector, and a tag webhook
+// already points there. The default tag also carries the default
+// validator (DefaultValidator), derived from the revision's validator,
+// when the revision has one. It waits for the injector, and a tag webhook
 // Meshplane did not create for w.Owner is a Conflict unless w.Adopt. The
 // MeshInstall controller (default tag) and the MeshRevision controller
 // (spec.tags) both use it.
@@ -100,13 +141,45 @@ func EnsureTag(ctx context.Context, w mesh.TagWriter, tag, revision, namespace s
 	if err != nil {
 		return apply.Result{}, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%v", err)
 	}
-	res, err := w.Applier.ApplyDetached(ctx, w.Owner, []client.Object{want}, w.Adopt)
+	objs := []client.Object{want}
+	if tag == RevisionLabelValue {
+		v, err := defaultValidatorFor(ctx, w.Reader, revision, namespace)
+		if err != nil {
+			return apply.Result{}, err
+		}
+		if v != nil {
+			objs = append(objs, v)
+		}
+	}
+	res, err := w.Applier.ApplyDetached(ctx, w.Owner, objs, w.Adopt)
 	var conflict *apply.ConflictError
 	if errors.As(err, &conflict) {
+		name := want.Name
+		if conflict.Name != "" {
+			name = conflict.Name
+		}
 		return res, outcome.Stalled(meshv1alpha1.ConflictReason, "revision tag webhook %s exists and was not created by Meshplane for %s %s; "+
-			"remove it (istioctl tag remove %s), or set spec.adopt on the MeshInstall to take it over", want.Name, w.Owner.Kind, w.Owner.Object.GetName(), tag)
+			"remove it (istioctl tag remove %s), or set spec.adopt on the MeshInstall to take it over", name, w.Owner.Kind, w.Owner.Object.GetName(), tag)
 	}
 	return res, err
+}
+
+// defaultValidatorFor derives the default validator of revision from its
+// validator in namespace; nil when the revision renders none (Istio's
+// global.configValidation: false).
+func defaultValidatorFor(ctx context.Context, r client.Reader, revision, namespace string) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	var validator admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := r.Get(ctx, client.ObjectKey{Name: ValidatorWebhookName(revision, namespace)}, &validator); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	v, err := DefaultValidator(revision, &validator)
+	if err != nil {
+		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%v", err)
+	}
+	return v, nil
 }
 
 // PruneTags deletes w.Owner's tag webhooks whose tag is not in keep
@@ -117,11 +190,21 @@ func PruneTags(ctx context.Context, w mesh.TagWriter, keep []string) (apply.Chan
 	if err := w.Reader.List(ctx, &hooks, client.MatchingLabels{ownership.OwnerLabel: owner}, client.HasLabels{TagLabel}); err != nil {
 		return nil, err
 	}
+	var validators admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := w.Reader.List(ctx, &validators, client.MatchingLabels{ownership.OwnerLabel: owner}, client.HasLabels{TagLabel}); err != nil {
+		return nil, err
+	}
 	var stale []meshv1alpha1.ObjectReference
 	for _, h := range hooks.Items {
 		if !slices.Contains(keep, h.Labels[TagLabel]) {
 			stale = append(stale, meshv1alpha1.ObjectReference{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(),
 				Kind: "MutatingWebhookConfiguration", Name: h.Name})
+		}
+	}
+	for _, v := range validators.Items {
+		if !slices.Contains(keep, v.Labels[TagLabel]) {
+			stale = append(stale, meshv1alpha1.ObjectReference{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(),
+				Kind: "ValidatingWebhookConfiguration", Name: v.Name})
 		}
 	}
 	return w.Applier.Prune(ctx, w.Owner, stale)
