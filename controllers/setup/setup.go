@@ -15,6 +15,7 @@ import (
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
+	"github.com/meshplane/meshplane/controllers/resiliencepolicy"
 	"github.com/meshplane/meshplane/controllers/trafficsplit"
 	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
 	"github.com/meshplane/meshplane/internal/helm"
@@ -54,6 +55,7 @@ var Controllers = []Controller{
 	{Name: "ZeroTrustPolicy", Setup: zerotrustpolicy.Setup},
 	{Name: "Canary", Setup: canary.Setup},
 	{Name: "BreakGlass", Setup: breakglass.Setup},
+	{Name: "ResiliencePolicy", Setup: resiliencepolicy.Setup},
 }
 
 // All registers every controller with mgr.
