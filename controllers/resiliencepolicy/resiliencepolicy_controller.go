@@ -226,6 +226,12 @@ func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolic
 	if err != nil {
 		return nil, err
 	}
+	if ts != nil && len(mesh.ClashingRouteFields(&ts.Spec, &rp.Spec)) > 0 && !overlap.YoungerThan(rp, ts) {
+		// The split sets a field this policy sets and is the younger: it
+		// is the Conflict and writes nothing, so the policy keeps its own
+		// route.
+		return nil, nil
+	}
 	_, composes := r.Registry.RouteComposer(provider)
 	if ts != nil && composes && ts.Spec.Output != meshv1alpha1.OutputGatewayAPI {
 		return ts, nil

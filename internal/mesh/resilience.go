@@ -269,7 +269,7 @@ func DecideResilience(t ResilienceSupporter, s Scope, spec *meshv1alpha1.Resilie
 	}
 	return &UnsupportedFeatureError{Provider: t.Name(), Features: features, Where: s.Where(),
 		Detail: strings.Join(why, "; "),
-		Fix:    "remove the refused fields from the policy (the status lists what each mesh enforces)"}
+		Fix:    "choose a mesh that enforces them (status.support lists each mesh's answer)"}
 }
 
 // ClashingRouteFields returns the route-level fields a TrafficSplit and a
