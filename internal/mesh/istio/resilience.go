@@ -2,6 +2,7 @@ package istio
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -465,7 +466,7 @@ func rateLimitFilter(rp *meshv1alpha1.ResiliencePolicy, svc *corev1.Service) (cl
 					"value": map[string]any{
 						"stat_prefix": "http_local_rate_limiter",
 						"token_bucket": map[string]any{"max_tokens": int64(burst), "tokens_per_fill": int64(rl.Requests),
-							"fill_interval": rl.Interval.Duration.String()},
+							"fill_interval": strconv.FormatFloat(rl.Interval.Seconds(), 'f', -1, 64) + "s"},
 						"filter_enabled":  map[string]any{"runtime_key": "local_rate_limit_enabled", "default_value": full["default_value"]},
 						"filter_enforced": full,
 					},
