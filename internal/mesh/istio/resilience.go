@@ -95,6 +95,13 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 	return mesh.Enforced(istioAs(f))
 }
 
+// lbAs says what a load-balancing field becomes in a DestinationRule.
+var lbAs = map[mesh.ResilienceField]string{
+	mesh.RFRoundRobin: "simple ROUND_ROBIN", mesh.RFLeastRequest: "simple LEAST_REQUEST", mesh.RFRandom: "simple RANDOM",
+	mesh.RFHashHeader: "consistentHash.httpHeaderName", mesh.RFHashCookie: "consistentHash.httpCookie",
+	mesh.RFHashSourceIP: "consistentHash.useSourceIp", mesh.RFWarmup: "warmupDurationSecs",
+}
+
 // istioAs says what a field becomes on Istio.
 func istioAs(f mesh.ResilienceField) string {
 	switch f {
@@ -119,8 +126,8 @@ func istioAs(f mesh.ResilienceField) string {
 	case mesh.RFLocalRateLimit:
 		return "EnvoyFilter envoy.filters.http.local_ratelimit on the target's sidecars (inbound)"
 	}
-	if strings.HasPrefix(string(f), "loadBalancer.") {
-		return "DestinationRule loadBalancer"
+	if as, ok := lbAs[f]; ok {
+		return "DestinationRule loadBalancer." + as
 	}
 	return "DestinationRule outlierDetection." + strings.TrimPrefix(string(f), "outlierDetection.")
 }
