@@ -157,12 +157,23 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	if err != nil {
 		return out, err
 	}
-	out.support = r.Registry.ResilienceReport(scope, &rp.Spec)
-	translator, err := r.Registry.ResilienceTranslator(found.Provider)
+	prov, err := r.Registry.Get(found.Provider)
 	if err != nil {
 		return out, err
 	}
-	if err := mesh.DecideResilience(translator, scope, &rp.Spec); err != nil {
+	// The waypoints that exist decide ambient namespaces.
+	if scope.Namespace, err = mesh.ReadNamespaceFacts(ctx, r.Client, prov, rp.Namespace); err != nil {
+		return out, err
+	}
+	out.support = r.Registry.ResilienceReport(scope, &rp.Spec)
+	// Each refused field is named, also by a mesh without a translator.
+	if s, ok := prov.(mesh.ResilienceSupporter); ok {
+		if err := mesh.DecideResilience(s, scope, &rp.Spec); err != nil {
+			return out, err
+		}
+	}
+	translator, err := r.Registry.ResilienceTranslator(found.Provider)
+	if err != nil {
 		return out, err
 	}
 	if err := overlap.Resilience(ctx, r.Client, rp); err != nil {

@@ -78,6 +78,9 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 		if s.Install.MeshInstall != "" && s.Install.Profile != meshv1alpha1.ProfileAmbient {
 			return mesh.Refused("namespace " + s.Namespace.Name + " is ambient but MeshInstall " + s.Install.MeshInstall + " has no spec.profile Ambient")
 		}
+		if len(serviceWaypoints(s.Namespace)) == 0 {
+			return mesh.Refused("namespace " + s.Namespace.Name + " is ambient and no waypoint serves it; " + EnableWaypointHint(s.Namespace.Name))
+		}
 		if f == mesh.RFLocalRateLimit {
 			return mesh.Refused("EnvoyFilters do not apply to ambient waypoints; move the namespace to sidecar mode")
 		}

@@ -101,7 +101,8 @@ func TestResilienceDoc(t *testing.T) {
 	ambient := func(p meshv1alpha1.Provider) mesh.Scope {
 		s := mesh.DefaultScope(p)
 		if p == meshv1alpha1.ProviderIstio {
-			s.Namespace.Mode = mesh.Ambient
+			s.Namespace.Mode, s.Namespace.Waypoint = mesh.Ambient, "waypoint"
+			s.Namespace.Waypoints = map[string]mesh.WaypointFacts{"waypoint": {For: "service", Programmed: true}}
 		}
 		return s
 	}

@@ -229,7 +229,7 @@ func TestResilienceScopes(t *testing.T) {
 	ambient := mesh.Scope{Install: mesh.InstallFacts{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileAmbient},
 		Namespace: mesh.NamespaceFacts{Name: "shop", Mode: mesh.Ambient}}
 	_, err := it.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: rp, Service: webService(), Scope: ambient})
-	if err == nil || !strings.Contains(err.Error(), "no waypoint serves Service web") || !strings.Contains(err.Error(), "enable a waypoint for namespace shop") {
+	if err == nil || !strings.Contains(err.Error(), "outlierDetection.consecutive5xxErrors: namespace shop is ambient and no waypoint serves it") || !strings.Contains(err.Error(), "enable a waypoint for namespace shop") {
 		t.Fatalf("ambient without waypoint: %v", err)
 	}
 	ambient.Namespace.Waypoint = "waypoint"
@@ -311,5 +311,18 @@ func TestResilienceOutputKindsCoverTranslations(t *testing.T) {
 	}
 	if !reflect.DeepEqual(len(declared), 3) {
 		t.Errorf("declared kinds: %v", declared)
+	}
+}
+
+// TestResilienceAmbientServiceWaypoint: a namespace with a waypoint that
+// opts the target Service out is refused naming the Service.
+func TestResilienceAmbientServiceWaypoint(t *testing.T) {
+	it, _ := Registry().ResilienceTranslator(meshv1alpha1.ProviderIstio)
+	scope := mesh.Scope{Install: mesh.InstallFacts{Provider: meshv1alpha1.ProviderIstio},
+		Namespace: mesh.NamespaceFacts{Name: "shop", Mode: mesh.Ambient, Waypoint: "waypoint", WaypointFor: map[string]string{"web": "none"},
+			Waypoints: map[string]mesh.WaypointFacts{"waypoint": {For: "service", Programmed: true}}}}
+	_, err := it.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: resiliencePolicy(resilienceCases[1].spec), Service: webService(), Scope: scope})
+	if err == nil || !strings.Contains(err.Error(), "no waypoint serves Service web") {
+		t.Fatalf("Service opted out of the waypoint: %v", err)
 	}
 }
