@@ -69,7 +69,7 @@ func policy(ns, name string) *meshv1alpha1.ResiliencePolicy {
 			TargetRef:        meshv1alpha1.ServiceReference{Name: "web"},
 			OutlierDetection: &meshv1alpha1.OutlierDetection{Consecutive5xxErrors: ptr[int32](5)},
 			Retries:          &meshv1alpha1.ResilienceRetries{RetryPolicy: meshv1alpha1.RetryPolicy{Attempts: 3}},
-			FaultInjection: &meshv1alpha1.FaultInjection{Abort: &meshv1alpha1.FaultAbort{HTTPStatus: 503, Percent: 5}},
+			FaultInjection:   &meshv1alpha1.FaultInjection{Abort: &meshv1alpha1.FaultAbort{HTTPStatus: 503, Percent: 5}},
 		}}
 }
 

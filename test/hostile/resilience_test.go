@@ -101,7 +101,9 @@ var resilienceEdits = []struct {
 	{"outlier detection without a trigger", func(rp *meshv1alpha1.ResiliencePolicy) {
 		rp.Spec.OutlierDetection = &meshv1alpha1.OutlierDetection{MaxEjectionPercent: ptrTo[int32](50)}
 	}, []string{"outlierDetection needs consecutive5xxErrors, consecutiveGatewayErrors or successRate"}},
-	{"maxEjectionPercent 101", func(rp *meshv1alpha1.ResiliencePolicy) { rp.Spec.OutlierDetection.MaxEjectionPercent = ptrTo[int32](101) },
+	{"maxEjectionPercent 101", func(rp *meshv1alpha1.ResiliencePolicy) {
+		rp.Spec.OutlierDetection.MaxEjectionPercent = ptrTo[int32](101)
+	},
 		[]string{"spec.outlierDetection.maxEjectionPercent", "should be less than or equal to 100"}},
 	{"consistentHash without algorithm ConsistentHash", func(rp *meshv1alpha1.ResiliencePolicy) {
 		rp.Spec.LoadBalancer = &meshv1alpha1.LoadBalancer{Algorithm: meshv1alpha1.LoadBalancerRandom, ConsistentHash: &meshv1alpha1.ConsistentHash{SourceIP: true}}
@@ -138,7 +140,6 @@ var resilienceEdits = []struct {
 	{"target Service name with a namespace", func(rp *meshv1alpha1.ResiliencePolicy) { rp.Spec.TargetRef.Name = "shop/web" },
 		[]string{"spec.targetRef.name", "should match"}},
 }
-
 
 func init() {
 	RegisterControl("ResiliencePolicy", func(h *H, m Mesh) {
