@@ -49,7 +49,6 @@ import (
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/overlap"
-	"github.com/meshplane/meshplane/internal/status"
 )
 
 // +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch
@@ -109,20 +108,13 @@ func (r *Reconciler) policiesFor(ctx context.Context, ns, svc string) []reconcil
 	})
 }
 
-// Reconcile brings one ResiliencePolicy's outputs to its spec.
+// Reconcile brings one ResiliencePolicy's outputs to its spec. A policy
+// gone or being deleted needs nothing: the garbage collector deletes the
+// outputs (owner references), and a TrafficSplit that composed the policy
+// recomposes without it (its watch).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rp := &meshv1alpha1.ResiliencePolicy{}
-	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, rp)
-	if patcher == nil || !rp.DeletionTimestamp.IsZero() {
-		// Gone, or being deleted: the garbage collector deletes the
-		// outputs (owner references); a TrafficSplit that composed the
-		// policy recomposes without it (its watch).
-		return ctrl.Result{}, err
-	}
-	out, err := r.reconcile(ctx, rp)
-	sum := setStatus(rp, out, err)
-	r.Record(ctx, rp, out.provider, out.applied, err)
-	return status.Finish(ctx, patcher, rp, sum, err, meshv1alpha1.ApplyFailedReason)
+	return outputs.Reconcile(ctx, &r.Deps, req.NamespacedName, &meshv1alpha1.ResiliencePolicy{}, r.reconcile,
+		func(out result) outputs.Outcome { return outputs.Outcome{Provider: out.provider, Applied: out.applied} }, setStatus)
 }
 
 // result is what the phases found and did.

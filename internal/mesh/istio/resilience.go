@@ -289,7 +289,10 @@ func loadBalancer(lb *meshv1alpha1.LoadBalancer) *networkingv1alpha3.LoadBalance
 		out.LbPolicy = &networkingv1alpha3.LoadBalancerSettings_ConsistentHash{ConsistentHash: ch}
 	}
 	if lb.Warmup != nil {
-		out.WarmupDurationSecs = durationpb.New(lb.Warmup.Duration)
+		// warmupDurationSecs is honoured by every Istio Meshplane installs;
+		// its successor warmup is only in the newest CRDs.
+		out.WarmupDurationSecs = durationpb.New(lb.Warmup.Duration) //nolint:staticcheck // see above
+
 	}
 	return out
 }

@@ -134,11 +134,7 @@ func istioOnly(table string) string {
 }
 
 func splitLines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		out = append(out, l)
-	}
-	return out
+	return strings.Split(strings.TrimRight(s, "\n"), "\n")
 }
 
 // splitCells splits a Markdown row at unescaped pipes.
