@@ -115,18 +115,18 @@ func TestResiliencePolicyController(t *testing.T) {
 		if n := writes.Count(); n != 0 {
 			t.Fatalf("no-op reconciles sent %d writes: %v", n, writes.Log())
 		}
-		// A spec change through the same reconciler writes: the counter
-		// is live.
+		// And a spec change is applied (by the running controller).
 		cur := &meshv1alpha1.ResiliencePolicy{}
 		must(t, c.Get(ctx, key, cur))
 		cur.Spec.Retries.Attempts = 2
 		must(t, c.Update(ctx, cur))
-		testenv.Eventually(t, testenv.DefaultTimeout, "a spec change writes", func() error {
-			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key}); err != nil {
+		testenv.Eventually(t, testenv.DefaultTimeout, "retries 2 applied", func() error {
+			vs := &istionetworking.VirtualService{}
+			if err := c.Get(ctx, key, vs); err != nil {
 				return err
 			}
-			if writes.Count() == 0 {
-				return testenv.Errorf("no write yet")
+			if got := routeFields(vs); got != "policy:2:fault" {
+				return testenv.Errorf("routes %s", got)
 			}
 			return nil
 		})
