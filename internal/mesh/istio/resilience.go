@@ -388,12 +388,17 @@ func withHeaders(ms []*networkingv1alpha3.HTTPMatchRequest, hs []meshv1alpha1.HT
 	return out
 }
 
-// ComposeRoute sets rp's retries, request timeout and faults on every HTTP
-// route of the TrafficSplit's VirtualService in objs: one VirtualService
-// per host. A route whose match already tests a header the fault matches
-// on is refused (the fault's condition would replace the route's).
+// ComposeRoute sets rp's retries, request timeout and faults on the HTTP
+// routes of the TrafficSplit's VirtualService in objs: one VirtualService
+// per host. Header-matched faults become a route before each of the
+// split's routes, for the requests carrying the headers; with a target
+// port, the policy's fields go on copies of the split's routes that match
+// that port, and the split's routes stay as they were for the other
+// ports. A route whose match already tests a header the fault matches on
+// is refused (the fault's condition would replace the route's).
 func (*Provider) ComposeRoute(objs []client.Object, rp *meshv1alpha1.ResiliencePolicy) ([]client.Object, error) {
 	spec := &rp.Spec
+	headerFault := spec.FaultInjection != nil && len(spec.FaultInjection.Headers) > 0
 	for _, o := range objs {
 		vs, ok := o.(*istionetworking.VirtualService)
 		if !ok {
@@ -401,24 +406,50 @@ func (*Provider) ComposeRoute(objs []client.Object, rp *meshv1alpha1.ResilienceP
 		}
 		var routes []*networkingv1alpha3.HTTPRoute
 		for _, hr := range vs.Spec.Http {
-			if f := spec.FaultInjection; f != nil && len(f.Headers) > 0 {
-				faulty := cloneRoute(hr)
-				faulty.Name = hr.Name + "-" + faultRouteName
-				if clash := headerClash(hr.Match, f.Headers); clash != "" {
+			if headerFault {
+				if clash := headerClash(hr.Match, spec.FaultInjection.Headers); clash != "" {
 					return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
 						"%s spec.faultInjection.headers: header %s is also matched by rule %s of the TrafficSplit routing Service %s; the composed route cannot carry both conditions — match another header",
 						mesh.ResilienceOwner(rp), clash, hr.Name, spec.TargetRef.Name)
 				}
-				faulty.Match = withHeaders(hr.Match, f.Headers)
+				faulty := cloneRoute(hr)
+				faulty.Name = hr.Name + "-" + faultRouteName
+				faulty.Match = withHeaders(withPort(hr.Match, spec.TargetRef.Port), spec.FaultInjection.Headers)
 				setRouteFields(faulty, spec, true)
 				routes = append(routes, faulty)
 			}
-			setRouteFields(hr, spec, spec.FaultInjection != nil && len(spec.FaultInjection.Headers) == 0)
-			routes = append(routes, hr)
+			if spec.TargetRef.Port == nil {
+				setRouteFields(hr, spec, spec.FaultInjection != nil && !headerFault)
+				routes = append(routes, hr)
+				continue
+			}
+			scoped := cloneRoute(hr)
+			scoped.Name = hr.Name + "-" + policyRouteName
+			scoped.Match = withPort(hr.Match, spec.TargetRef.Port)
+			setRouteFields(scoped, spec, spec.FaultInjection != nil && !headerFault)
+			routes = append(routes, scoped, hr)
 		}
 		vs.Spec.Http = routes
 	}
 	return objs, nil
+}
+
+// withPort returns the match requests restricted to port (one request for
+// the port when there is none); unchanged when port is nil.
+func withPort(ms []*networkingv1alpha3.HTTPMatchRequest, port *int32) []*networkingv1alpha3.HTTPMatchRequest {
+	if port == nil {
+		return ms
+	}
+	if len(ms) == 0 {
+		return []*networkingv1alpha3.HTTPMatchRequest{{Port: uint32(*port)}}
+	}
+	out := make([]*networkingv1alpha3.HTTPMatchRequest, 0, len(ms))
+	for _, m := range ms {
+		c := m.DeepCopy()
+		c.Port = uint32(*port)
+		out = append(out, c)
+	}
+	return out
 }
 
 func cloneRoute(hr *networkingv1alpha3.HTTPRoute) *networkingv1alpha3.HTTPRoute {
