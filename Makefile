@@ -46,8 +46,8 @@ manifests: ## Generate CRDs and RBAC from the API and controller markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./... output:rbac:artifacts:config=config/rbac
 
 .PHONY: docs
-docs: ## Regenerate docs generated from code (capability matrix).
-	go test ./internal/mesh/providers -run TestCapabilityMatrixDoc -update
+docs: ## Regenerate docs generated from code (capability matrix, resilience fields).
+	go test ./internal/mesh/providers -run 'TestCapabilityMatrixDoc|TestResilienceDoc' -update
 
 .PHONY: chart
 chart: ## Sync the Helm chart's CRDs and ClusterRole from config/ (charts/meshplane).

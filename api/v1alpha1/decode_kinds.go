@@ -64,3 +64,12 @@ func (in *BreakGlass) UnmarshalJSON(b []byte) error {
 	in.Status.undecodable = note
 	return err
 }
+
+// UnmarshalJSON decodes a ResiliencePolicy; fields stored before a rule existed that
+// cannot be decoded are left out and noted in Status.DecodeError.
+func (in *ResiliencePolicy) UnmarshalJSON(b []byte) error {
+	type plain ResiliencePolicy
+	note, err := decodeTolerant(b, (*plain)(in))
+	in.Status.undecodable = note
+	return err
+}

@@ -47,7 +47,7 @@ type renderOptions struct {
 }
 
 func (o *renderOptions) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary and TelemetryPolicy objects (- for stdin)")
+	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy and ResiliencePolicy objects (- for stdin)")
 	cmd.Flags().StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or Cilium (default: the object's spec.provider, else every mesh)")
 	cmd.Flags().StringVar(&o.profile, "profile", "", "the MeshInstall profile the namespace runs (Sidecar or Ambient); shown in the output")
 	_ = cmd.MarkFlagRequired("filename")
@@ -57,7 +57,7 @@ func (c *cli) renderCommand() *cobra.Command {
 	var o renderOptions
 	cmd := &cobra.Command{
 		Use:   "render -f FILE [--mesh M] [--profile ambient]",
-		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary and TelemetryPolicy, offline",
+		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy and ResiliencePolicy, offline",
 		Long: `render runs the same translation code the controllers run (the providers'
 translators and the applier's labels, owner reference and hash annotation) on
 the objects in FILE, without a cluster, and prints the outputs as YAML, one
@@ -160,7 +160,7 @@ func (o *renderOptions) render(stdin io.Reader) ([]rendering, error) {
 		out = append(out, rs...)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary or TelemetryPolicy", o.file)
+		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy or ResiliencePolicy", o.file)
 	}
 	return out, nil
 }
@@ -200,6 +200,10 @@ func renderObject(reg *mesh.Registry, applier *apply.Applier, raw map[string]any
 		tp := &meshv1alpha1.TelemetryPolicy{}
 		err, obj = yaml.UnmarshalStrict(b, tp), tp
 		provider = tp.Spec.Provider
+	case "ResiliencePolicy":
+		rp := &meshv1alpha1.ResiliencePolicy{}
+		err, obj = yaml.UnmarshalStrict(b, rp), rp
+		provider = rp.Spec.Provider
 	default:
 		return nil, nil // other kinds (MeshInstall, Namespaces, ...) are not translated
 	}
@@ -255,6 +259,8 @@ func translate(reg *mesh.Registry, obj client.Object, p meshv1alpha1.Provider) (
 		}
 		// Offline, the namespace's data plane is unknown: sidecar.
 		return tr.TranslateTelemetryPolicy(o, mesh.NamespaceFacts{Name: o.Namespace, Mode: mesh.Sidecar})
+	case *meshv1alpha1.ResiliencePolicy:
+		return translateResilience(reg, o, p)
 	}
 	return nil, fmt.Errorf("cannot translate %T", obj)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
 	"github.com/meshplane/meshplane/controllers/telemetrypolicy"
+	"github.com/meshplane/meshplane/controllers/resiliencepolicy"
 	"github.com/meshplane/meshplane/controllers/trafficsplit"
 	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
 	"github.com/meshplane/meshplane/internal/helm"
@@ -58,6 +59,7 @@ var Controllers = []Controller{
 	{Name: "BreakGlass", Setup: breakglass.Setup},
 	{Name: "TelemetryPolicy", Setup: telemetrypolicy.Setup},
 	{Name: "MeshAdoption", Setup: meshadoption.Setup},
+	{Name: "ResiliencePolicy", Setup: resiliencepolicy.Setup},
 }
 
 // All registers every controller with mgr.

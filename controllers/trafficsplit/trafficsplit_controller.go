@@ -67,6 +67,9 @@ func Setup(mgr *manager.Manager) error {
 		// away may decide a Conflict (internal/overlap).
 		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
 		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
+		// A ResiliencePolicy for the split's Service is composed into its
+		// route (trafficsplit_controller_resilience.go).
+		Watches(&meshv1alpha1.ResiliencePolicy{}, handler.EnqueueRequestsFromMapFunc(r.splitsForPolicy), builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
@@ -138,7 +141,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	}
 	// What the mesh can enforce depends on how it was installed and on the
 	// namespace's data plane, not on the provider alone.
-	if _, err := r.Decide(ctx, ts.Namespace, found, mesh.TrafficSplitRequirements(&resolved.Spec)...); err != nil {
+	scope, err := r.Decide(ctx, ts.Namespace, found, mesh.TrafficSplitRequirements(&resolved.Spec)...)
+	if err != nil {
 		return out, err
 	}
 	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, translator, ts.Namespace)
@@ -147,6 +151,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	}
 	objs, err := mesh.TranslateTrafficSplit(translator, resolved, facts)
 	if err != nil {
+		return out, err
+	}
+	if objs, err = r.composeResilience(ctx, ts, scope, bg, objs); err != nil {
 		return out, err
 	}
 	out.applied, err = r.Apply(ctx, apply.Owner{Object: ts, Kind: Kind}, objs, ts.Status.Inventory)

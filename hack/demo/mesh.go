@@ -39,7 +39,7 @@ func sampleSkipped(path string) string {
 		return "would disable the demo's mesh; the break-glass step below shows one on its own namespace"
 	case strings.Contains(b, "meshfederation"):
 		return "needs the kubeconfig Secrets of remote clusters, which the demo does not run"
-	case strings.Contains(b, "trafficsplit"), strings.Contains(b, "zerotrustpolicy"), strings.Contains(b, "canary"):
+	case strings.Contains(b, "trafficsplit"), strings.Contains(b, "zerotrustpolicy"), strings.Contains(b, "canary"), strings.Contains(b, "resiliencepolicy"):
 		return "targets namespace default, which no mesh serves (it would stay Stalled); the same kinds are shown below in namespaces Istio serves"
 	}
 	return ""

@@ -134,6 +134,14 @@ func fixtures() map[string][]fixture {
 			{name: "applying", obj: telemetry("", notReady, reconciling), want: "Progressing"},
 			{name: "stalled", obj: telemetry(meshv1alpha1.ProviderCilium, readyFalse, stalled), want: "Degraded"},
 		},
+		"ResiliencePolicy": {
+			{name: "ready", obj: &meshv1alpha1.ResiliencePolicy{ObjectMeta: meta("reviews", "shop", 1),
+				Status: meshv1alpha1.ResiliencePolicyStatus{CommonStatus: common(1, ready), ComposedWith: "reviews"}}, want: "Healthy", msg: "Composed with TrafficSplit reviews"},
+			{name: "stale", obj: &meshv1alpha1.ResiliencePolicy{ObjectMeta: meta("reviews", "shop", 2),
+				Status: meshv1alpha1.ResiliencePolicyStatus{CommonStatus: common(1, ready)}}, want: "Progressing"},
+			{name: "refused field", obj: &meshv1alpha1.ResiliencePolicy{ObjectMeta: meta("reviews", "shop", 1),
+				Status: meshv1alpha1.ResiliencePolicyStatus{CommonStatus: common(1, readyFalse, stalled)}}, want: "Degraded"},
+		},
 		"Canary": {
 			{name: "initialized", obj: can(false, meshv1alpha1.CanaryPhaseInitialized, 0, ready), want: "Healthy"},
 			{name: "progressing", obj: can(false, meshv1alpha1.CanaryPhaseProgressing, 25, notReady, reconciling), want: "Progressing", msg: "canary weight 25%"},

@@ -121,6 +121,9 @@ func VirtualServiceRoutes(objs []client.Object, r Request) (Route, bool) {
 }
 
 func vsMatch(m *networkingv1alpha3.HTTPMatchRequest, r Request) bool {
+	if m.GetPort() != 0 && uint32(r.Port) != m.GetPort() {
+		return false
+	}
 	if m.GetUri() != nil && !stringMatch(m.GetUri(), r.Path) {
 		return false
 	}

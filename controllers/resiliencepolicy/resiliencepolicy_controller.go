@@ -1,0 +1,277 @@
+// Package resiliencepolicy reconciles ResiliencePolicies: it resolves the
+// mesh, reports per field and mesh what is enforced (status.support),
+// decides overlaps (internal/overlap), translates the policy with the
+// mesh's provider and server-side applies the outputs (internal/apply).
+//
+// Composition: when a TrafficSplit routes the target Service, the policy's
+// route-level fields (retries, request timeout, faults) are carried by the
+// TrafficSplit's route (its controller composes them, mesh.RouteComposer)
+// and the policy writes no route of its own, so one Service has one route
+// per mesh. The same field set by both is a Conflict on the younger. A
+// Canary's routes do not compose in this build: a policy with route-level
+// fields for a Service a Canary routes is a Conflict, and the policy's own
+// route of an earlier generation is pruned so the host never has two.
+//
+// BreakGlass: while a BreakGlass that relaxes policies covers the
+// namespace, the policy is applied without fault injection, rate limits
+// and outlier ejection (what can block traffic); when the BreakGlass goes,
+// the namespace watch re-applies the policy as written. Outputs are owned
+// and derived from the spec, so the restore is exact by construction.
+//
+// Trade-offs:
+//   - A policy a mesh cannot fully enforce is refused whole
+//     (UnsupportedFeature naming each field); the report says what each
+//     mesh would do, so the user can drop fields or move.
+//   - When a TrafficSplit appears for a Service whose policy has its own
+//     route, the TrafficSplit's composed route is written before this
+//     controller prunes the policy's: for one reconcile the host has two.
+package resiliencepolicy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/incident"
+	"github.com/meshplane/meshplane/internal/manager"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/outputs"
+	"github.com/meshplane/meshplane/internal/overlap"
+)
+
+// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;trafficsplits;canaries,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Kind is the owner kind in labels and inventories.
+const Kind = "ResiliencePolicy"
+
+// controllerName is the controller's name: its --concurrent key and Event
+// reporter.
+const controllerName = "resiliencepolicy"
+
+// Reconciler reconciles ResiliencePolicies.
+type Reconciler struct {
+	outputs.Deps
+}
+
+// Setup registers the controller with mgr.
+func Setup(mgr *manager.Manager) error {
+	r := &Reconciler{Deps: outputs.NewDeps(mgr.GetClient(), mgr, controllerName)}
+	ofService := func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.policiesFor(ctx, o.GetNamespace(), o.GetName())
+	}
+	ofPolicy := func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.policiesFor(ctx, o.GetNamespace(), o.(*meshv1alpha1.ResiliencePolicy).Spec.TargetRef.Name)
+	}
+	ofRoute := func(ctx context.Context, o client.Object) []reconcile.Request {
+		switch x := o.(type) {
+		case *meshv1alpha1.TrafficSplit:
+			return r.policiesFor(ctx, x.Namespace, x.Spec.Service.Name)
+		case *meshv1alpha1.Canary:
+			return r.policiesFor(ctx, x.Namespace, overlap.CanaryService(x))
+		}
+		return nil
+	}
+	return outputs.Controller(mgr, r.Client, outputs.Kind{
+		Name: controllerName, Object: &meshv1alpha1.ResiliencePolicy{}, List: &meshv1alpha1.ResiliencePolicyList{},
+		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.ResilienceOutputKinds(),
+	}).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(ofService)).
+		// A route or another policy for the same Service decides
+		// composition and Conflicts.
+		Watches(&meshv1alpha1.TrafficSplit{}, handler.EnqueueRequestsFromMapFunc(ofRoute), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.Canary{}, handler.EnqueueRequestsFromMapFunc(ofRoute), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.ResiliencePolicy{}, handler.EnqueueRequestsFromMapFunc(ofPolicy), builder.WithPredicates(overlap.Changes)).
+		Complete(r)
+}
+
+// policiesFor maps an object to the policies of namespace ns that target
+// Service svc.
+func (r *Reconciler) policiesFor(ctx context.Context, ns, svc string) []reconcile.Request {
+	return outputs.Requests(ctx, r.Client, &meshv1alpha1.ResiliencePolicyList{}, ns, func(o client.Object) bool {
+		return o.(*meshv1alpha1.ResiliencePolicy).Spec.TargetRef.Name == svc
+	})
+}
+
+// Reconcile brings one ResiliencePolicy's outputs to its spec. A policy
+// gone or being deleted needs nothing: the garbage collector deletes the
+// outputs (owner references), and a TrafficSplit that composed the policy
+// recomposes without it (its watch).
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return outputs.Reconcile(ctx, &r.Deps, req.NamespacedName, &meshv1alpha1.ResiliencePolicy{}, r.reconcile,
+		func(out result) outputs.Outcome { return outputs.Outcome{Provider: out.provider, Applied: out.applied} }, setStatus)
+}
+
+// result is what the phases found and did.
+type result struct {
+	provider meshv1alpha1.Provider
+	// support is the per-field report; nil until the scope is known.
+	support []meshv1alpha1.FieldSupport
+	// composedWith is the TrafficSplit whose route carries the policy's
+	// route-level fields.
+	composedWith string
+	applied      apply.Result
+	// relaxedBy is the BreakGlass the policy is relaxed for.
+	relaxedBy *meshv1alpha1.BreakGlass
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) (result, error) {
+	var out result
+	bg, err := incident.ForNamespace(ctx, r.Client, rp.Namespace)
+	if err != nil {
+		return out, err
+	}
+	found, err := r.Resolver.Resolve(ctx, rp.Namespace, rp.Spec.Provider)
+	if err != nil {
+		if bg == nil || rp.Status.Provider == "" || !incident.Covers(bg, rp.Status.Provider) {
+			return out, err
+		}
+		// Detaching injection removes the labels discovery reads.
+		found.Provider = rp.Status.Provider
+	}
+	out.provider = found.Provider
+	scope, err := r.Scope(ctx, rp.Namespace, found)
+	if err != nil {
+		return out, err
+	}
+	prov, err := r.Registry.Get(found.Provider)
+	if err != nil {
+		return out, err
+	}
+	// The waypoints that exist decide ambient namespaces.
+	if scope.Namespace, err = mesh.ReadNamespaceFacts(ctx, r.Client, prov, rp.Namespace); err != nil {
+		return out, err
+	}
+	out.support = r.Registry.ResilienceReport(scope, &rp.Spec)
+	// Each refused field is named, also by a mesh without a translator.
+	if s, ok := prov.(mesh.ResilienceSupporter); ok {
+		if err := mesh.DecideResilience(s, scope, &rp.Spec); err != nil {
+			return out, err
+		}
+	}
+	translator, err := r.Registry.ResilienceTranslator(found.Provider)
+	if err != nil {
+		return out, err
+	}
+	if err := overlap.Resilience(ctx, r.Client, rp); err != nil {
+		return out, err
+	}
+	svc, err := r.target(ctx, rp)
+	if err != nil {
+		return out, err
+	}
+	composed, err := r.route(ctx, rp, found.Provider)
+	if err != nil {
+		return out, err
+	}
+	if composed != nil {
+		out.composedWith = composed.Name
+	}
+	effective := rp
+	if incident.RelaxesPolicies(bg) && incident.Covers(bg, found.Provider) {
+		effective, out.relaxedBy = incident.RelaxResilience(rp), bg
+	}
+	objs, err := translator.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed})
+	if err != nil {
+		return out, err
+	}
+	out.applied, err = r.Apply(ctx, apply.Owner{Object: rp, Kind: Kind}, objs, rp.Status.Inventory)
+	return out, err
+}
+
+// target returns the target Service; missing, or without the port, is
+// terminal (the Service watch re-checks it).
+func (r *Reconciler) target(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) (*corev1.Service, error) {
+	svc := &corev1.Service{}
+	ref := rp.Spec.TargetRef
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: rp.Namespace, Name: ref.Name}, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, outcome.Stalled(meshv1alpha1.ReferenceNotFoundReason, "spec.targetRef.name: Service %s/%s does not exist; create it or fix spec.targetRef.name (re-checked when it appears)", rp.Namespace, ref.Name)
+		}
+		return nil, err
+	}
+	if ref.Port != nil && !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *ref.Port }) {
+		var ports []int32
+		for _, p := range svc.Spec.Ports {
+			ports = append(ports, p.Port)
+		}
+		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "spec.targetRef.port: Service %s has no port %d; set it to one of %v or leave it unset for every port", svc.Name, *ref.Port, ports)
+	}
+	return svc, nil
+}
+
+// route returns the TrafficSplit whose route carries the policy's
+// route-level fields, nil when the policy writes its own route. A route
+// that cannot carry them (a Canary's; an HTTPRoute of output GatewayAPI)
+// is a Conflict, and the policy's own route of an earlier generation is
+// pruned first so the Service never has two.
+func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, provider meshv1alpha1.Provider) (*meshv1alpha1.TrafficSplit, error) {
+	if !mesh.HasRouteFields(&rp.Spec) {
+		return nil, nil
+	}
+	svc := rp.Spec.TargetRef.Name
+	ts, err := overlap.RouteOf(ctx, r.Client, rp.Namespace, svc)
+	if err != nil {
+		return nil, err
+	}
+	if ts != nil && len(mesh.ClashingRouteFields(&ts.Spec, &rp.Spec)) > 0 && !overlap.YoungerThan(rp, ts) {
+		// The split sets a field this policy sets and is the younger: it
+		// is the Conflict and writes nothing, so the policy keeps its own
+		// route.
+		return nil, nil
+	}
+	_, composes := r.Registry.RouteComposer(provider)
+	if ts != nil && composes && ts.Spec.Output != meshv1alpha1.OutputGatewayAPI {
+		return ts, nil
+	}
+	var blocker string
+	if ts != nil {
+		blocker = fmt.Sprintf("TrafficSplit %s routes Service %s with a Gateway API HTTPRoute, which cannot carry retries and faults; set its spec.output to Native", ts.Name, svc)
+	} else {
+		cn, err := overlap.CanaryOf(ctx, r.Client, rp.Namespace, svc)
+		if err != nil || cn == nil {
+			return nil, err
+		}
+		blocker = fmt.Sprintf("Canary %s routes Service %s and Meshplane does not compose a Canary's route with a ResiliencePolicy yet; move retries, timeouts.request and faultInjection out of this policy while the Canary exists", cn.Name, svc)
+	}
+	if err := r.pruneOwnRoutes(ctx, rp); err != nil {
+		return nil, err
+	}
+	return nil, outcome.Conflict("%s (the policy's own route was removed so the Service has one route; re-checked when the route changes or goes away)", blocker)
+}
+
+// pruneOwnRoutes deletes the policy's own VirtualService of an earlier
+// generation and drops it from the inventory.
+func (r *Reconciler) pruneOwnRoutes(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) error {
+	var routes, keep []meshv1alpha1.ObjectReference
+	for _, ref := range rp.Status.Inventory {
+		if ref.Kind == "VirtualService" {
+			routes = append(routes, ref)
+		} else {
+			keep = append(keep, ref)
+		}
+	}
+	if len(routes) == 0 {
+		return nil
+	}
+	if _, err := r.Applier.Prune(ctx, apply.Owner{Object: rp, Kind: Kind}, routes); err != nil {
+		return err
+	}
+	rp.Status.Inventory = keep
+	return nil
+}

@@ -1,0 +1,159 @@
+package providers
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+)
+
+const resilienceDocPath = "../../../docs/resilience.md"
+
+const resilienceDocHeader = `# ResiliencePolicy
+
+Generated from the providers' code by ` + "`make docs`" + ` (internal/mesh/providers/resilience_doc_test.go);
+do not edit.
+
+A ResiliencePolicy says how calls to one Service (optionally one port) behave: connection pool,
+outlier detection, load balancing, retries with a budget, timeouts, fault injection and a local
+rate limit. Its status carries ` + "`support`" + `: for every field the spec sets and every mesh, whether
+the mesh enforces it (and as what) or refuses it (and why). The selected mesh's answers decide: a
+policy with a field its mesh refuses is ` + "`Ready=False`" + `, reason ` + "`UnsupportedFeature`" + `, naming each
+refused field, and nothing is applied. The other meshes' answers (for a default install) say what
+a move would keep.
+
+` + "```yaml" + `
+apiVersion: meshplane.io/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: reviews, namespace: shop}
+spec:
+  targetRef: {name: reviews, port: 9080}
+  connectionPool: {maxConnections: 100, maxPendingRequests: 50, connectTimeout: 2s}
+  outlierDetection: {consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50}
+  loadBalancer: {algorithm: LeastRequest, warmup: 30s}
+  retries: {attempts: 3, perTryTimeout: 2s, retryOn: [5xx, ConnectFailure], budget: {percent: 20}}
+  timeouts: {request: 10s}
+  faultInjection:
+    abort: {httpStatus: 503, percent: 5}
+    headers: [{name: x-chaos, value: "on"}]
+  rateLimit: {local: {requests: 100, interval: 1s, burst: 200}}
+` + "```" + `
+
+## What each field becomes
+
+A default install of each mesh, in a namespace of its usual data plane (Istio sidecar, Linkerd
+proxy, Cilium with Envoy):
+
+`
+
+const resilienceDocScopes = `
+## Where the install or the namespace decides
+
+- **Istio ambient.** Everything is enforced by the waypoint that serves the Service (the
+  namespace's or the Service's ` + "`istio.io/use-waypoint`" + `); without one the policy is refused,
+  naming the Service and the Gateway to create. Routes in ambient namespaces are Gateway API
+  HTTPRoutes, which carry no retries or faults, and EnvoyFilters do not apply to waypoints:
+
+`
+
+const resilienceDocFooter = `
+- **Istio versions.** ` + "`retries.budget`" + ` becomes DestinationRule ` + "`trafficPolicy.retryBudget`" + `, which
+  Istio has from 1.27; an older installed version (MeshInstall status.installedVersion) refuses it.
+- **Cilium without Envoy** (MeshInstall ` + "`spec.cilium.envoy: false`" + `) refuses every field.
+
+## Composition with TrafficSplit and Canary
+
+Istio merges one VirtualService per host, so a Service gets one route per mesh:
+
+- When a TrafficSplit (output Native) routes the policy's Service, the split's VirtualService
+  carries the policy's retries, request timeout and faults on every route (header-matched faults
+  as a route before each of the split's routes); the policy writes only its DestinationRule and
+  EnvoyFilter and reports ` + "`status.composedWith`" + `. Deleting the policy recomposes the split's route
+  without them; deleting the split gives the policy its own VirtualService again.
+- The same field set by both (retries; TrafficSplit ` + "`timeout`" + ` and policy ` + "`timeouts.request`" + `) is a
+  ` + "`Conflict`" + ` on the younger object, which writes nothing; the older keeps its route.
+- A TrafficSplit with output GatewayAPI, or a Canary, routing the Service cannot carry the
+  policy's route-level fields in this release: a policy with them is a ` + "`Conflict`" + ` naming the route,
+  and its own VirtualService of an earlier generation is removed so the host never has two.
+- Two ResiliencePolicies for one Service are a ` + "`Conflict`" + ` on the younger (one DestinationRule per
+  host): merge them.
+
+## BreakGlass
+
+While a BreakGlass that relaxes policies covers the namespace, the policy is applied without
+fault injection, the rate limit and outlier detection (what can block traffic), in its own outputs
+and in a composed TrafficSplit route; it reports ` + "`BreakGlassActive`" + `. When the BreakGlass lets go
+the policy is applied as written again: the outputs are derived from the spec, so the restore is
+exact.
+
+## Not in this release
+
+- Linkerd and Cilium answer the report but have no translation yet: a policy for them is refused
+  whole, naming each field (fields they could express say what they would become).
+- Global rate limiting, and per-route local rate limits.
+`
+
+// TestResilienceDoc keeps docs/resilience.md equal to what the providers
+// answer.
+func TestResilienceDoc(t *testing.T) {
+	ambient := func(p meshv1alpha1.Provider) mesh.Scope {
+		s := mesh.DefaultScope(p)
+		if p == meshv1alpha1.ProviderIstio {
+			s.Namespace.Mode, s.Namespace.Waypoint = mesh.Ambient, "waypoint"
+			s.Namespace.Waypoints = map[string]mesh.WaypointFacts{"waypoint": {For: "service", Programmed: true}}
+		}
+		return s
+	}
+	want := resilienceDocHeader + mesh.ResilienceTable(Registry(), nil) + resilienceDocScopes +
+		istioOnly(mesh.ResilienceTable(Registry(), ambient)) + resilienceDocFooter
+	if *update {
+		if err := os.WriteFile(resilienceDocPath, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(resilienceDocPath)
+	if err != nil {
+		t.Fatalf("%v (run make docs)", err)
+	}
+	if string(got) != want {
+		t.Fatalf("docs/resilience.md is stale; run make docs")
+	}
+}
+
+// istioOnly keeps the Field and Istio columns of a table (Istio is the
+// middle provider by name: Cilium, Istio, Linkerd).
+func istioOnly(table string) string {
+	var out string
+	for _, line := range splitLines(table) {
+		cells := splitCells(line)
+		out += "|" + cells[1] + "|" + cells[3] + "|\n"
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	return strings.Split(strings.TrimRight(s, "\n"), "\n")
+}
+
+// splitCells splits a Markdown row at unescaped pipes.
+func splitCells(line string) []string {
+	var cells []string
+	cur := ""
+	rs := []rune(line)
+	for i := 0; i < len(rs); i++ {
+		if rs[i] == '\\' && i+1 < len(rs) && rs[i+1] == '|' {
+			cur += `\|`
+			i++
+			continue
+		}
+		if rs[i] == '|' {
+			cells = append(cells, cur)
+			cur = ""
+			continue
+		}
+		cur += string(rs[i])
+	}
+	return append(cells, cur)
+}
