@@ -23,3 +23,6 @@ func (in *MeshFederation) GetCommonStatus() *CommonStatus { return &in.Status.Co
 
 // GetCommonStatus returns the conditions and observedGeneration.
 func (in *BreakGlass) GetCommonStatus() *CommonStatus { return &in.Status.CommonStatus }
+
+// GetCommonStatus returns the EgressPolicy's common status.
+func (in *EgressPolicy) GetCommonStatus() *CommonStatus { return &in.Status.CommonStatus }

@@ -307,7 +307,7 @@ func invalidCases() []invalidCase {
 		{name: "zerotrust unknown mtls mode", base: zeroTrust, create: []func(map[string]any){set("spec.mtls", "{mode: Disabled}")},
 			want: []string{`spec.mtls.mode: Unsupported value: "Disabled"`}},
 		{name: "zerotrust empty rule", base: zeroTrust, create: []func(map[string]any){set("spec.rules", "[{}]")},
-			want: []string{"a rule needs from or to"}},
+			want: []string{"a rule needs from, to, requestPrincipals or claims"}},
 		{name: "zerotrust empty source", base: zeroTrust, create: []func(map[string]any){set("spec.rules", "[{from: [{}]}]")},
 			want: []string{"a source needs serviceAccounts or namespaces"}},
 		{name: "zerotrust bad service account", base: zeroTrust,

@@ -102,6 +102,9 @@ var AllCapabilities = []Capability{
 	CapAllowFromServiceAccount, CapAllowFromNamespace, CapAllowToPort, CapAllowAnyPort, CapAllowHTTPMethodPath,
 	CapHelmInstall, CapRevisions, CapAmbient, CapInPlaceUpgrade, CapSharedRootCA, CapTrustBundle,
 	CapDetachInjection,
+	CapEgressAllowList, CapEgressAudit, CapEgressHTTPHosts, CapEgressTLSHosts, CapEgressTCPHosts,
+	CapEgressWildcardHosts, CapEgressCIDRs, CapEgressPerWorkload, CapEgressGateway,
+	CapJWTAuthentication, CapJWTRules,
 }
 
 // Capabilities is the set of features a mesh can express.
@@ -139,7 +142,7 @@ func Check(p Provider, required ...Capability) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing}
+	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing, Detail: featureDetail[missing[0]]}
 }
 
 // UnsupportedFeatureError says that a spec uses features the selected mesh

@@ -59,6 +59,7 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapDefaultDeny,
 		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA, mesh.CapTrustBundle, mesh.CapDetachInjection,
+		mesh.CapEgressAllowList, mesh.CapEgressAudit, mesh.CapEgressHTTPHosts, mesh.CapEgressWildcardHosts,
 	)
 }
 
