@@ -142,7 +142,7 @@ func Check(p Provider, required ...Capability) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing, Detail: featureDetail[missing[0]]}
+	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing, Detail: detailOf(missing)}
 }
 
 // UnsupportedFeatureError says that a spec uses features the selected mesh

@@ -182,3 +182,14 @@ func EgressRuleName(r meshv1alpha1.EgressRule, i int) string {
 func CheckEgressOutputs(p *meshv1alpha1.EgressPolicy, objs []client.Object) error {
 	return CheckOutputs("EgressPolicy "+p.Name, objs)
 }
+
+// detailOf explains the refused features that have an explanation.
+func detailOf(missing []Capability) string {
+	var details []string
+	for _, m := range missing {
+		if d := featureDetail[m]; d != "" && !slices.Contains(details, d) {
+			details = append(details, d)
+		}
+	}
+	return strings.Join(details, "; ")
+}

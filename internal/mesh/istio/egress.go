@@ -1,12 +1,14 @@
 package istio
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -64,10 +66,26 @@ func (p *Provider) TranslateEgressPolicy(pol *meshv1alpha1.EgressPolicy, f mesh.
 	}
 	var objs []client.Object
 	for i, r := range pol.Spec.Rules {
-		objs = append(objs, serviceEntry(pol, r, i, f))
+		se := serviceEntry(pol, r, i, f)
+		// Zero enum values are left out of Istio's JSON; they are written
+		// out so that Meshplane owns them (a change by another writer is
+		// drift it repairs).
+		u, err := explicit(se, map[string]string{"location": se.Spec.Location.String(), "resolution": se.Spec.Resolution.String()})
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, u)
 	}
 	if f.Mode != mesh.Ambient {
-		objs = append(objs, egressSidecar(pol))
+		sc := egressSidecar(pol)
+		u, err := explicit(sc, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := unstructured.SetNestedField(u.Object, sc.Spec.OutboundTrafficPolicy.Mode.String(), "spec", "outboundTrafficPolicy", "mode"); err != nil {
+			return nil, err
+		}
+		objs = append(objs, u)
 	}
 	if err := mesh.CheckEgressOutputs(pol, objs); err != nil {
 		return nil, err
@@ -187,6 +205,26 @@ func egressSidecar(pol *meshv1alpha1.EgressPolicy) *istionetworking.Sidecar {
 		sc.Spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: s.MatchLabels}
 	}
 	return sc
+}
+
+// explicit returns obj as unstructured with the given spec fields set.
+func explicit(obj client.Object, spec map[string]string) (*unstructured.Unstructured, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := json.Unmarshal(b, &u.Object); err != nil {
+		return nil, err
+	}
+	delete(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	for k, v := range spec {
+		if err := unstructured.SetNestedField(u.Object, v, "spec", k); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
 }
 
 var _ mesh.EgressTranslator = (*Provider)(nil)
