@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -330,4 +331,43 @@ func applyEgressStrict(ctx context.Context, c client.Client, o client.Object, ns
 	u.SetName(ns + "-" + u.GetName())
 	strict := client.WithFieldValidation(c, metav1.FieldValidationStrict)
 	return strict.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("meshplane"), client.ForceOwnership)
+}
+
+// TestEgressOutputKindsCoverTranslations: every egress output is of a kind
+// its mesh declares (so the controller watches it and repairs drift), and
+// the registry lists each kind once.
+func TestEgressOutputKindsCoverTranslations(t *testing.T) {
+	reg := Registry()
+	declared := map[string][]string{}
+	for _, p := range reg.Providers() {
+		et, err := reg.EgressTranslator(p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range et.EgressOutputKinds() {
+			declared[strings.ToLower(string(p.Name()))] = append(declared[strings.ToLower(string(p.Name()))], o.GetObjectKind().GroupVersionKind().String())
+		}
+	}
+	for _, tr := range translateEgressAll(t) {
+		if !strings.Contains(tr.golden, "egp-") || tr.err != nil {
+			continue
+		}
+		m := tr.golden[strings.LastIndex(tr.golden, ".")+1:]
+		for _, o := range tr.objs {
+			if gvk := o.GetObjectKind().GroupVersionKind().String(); !slices.Contains(declared[m], gvk) {
+				t.Errorf("%s: %s is not among %s's egress output kinds %v", tr.golden, gvk, m, declared[m])
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, o := range reg.EgressOutputKinds() {
+		gvk := o.GetObjectKind().GroupVersionKind().String()
+		if seen[gvk] {
+			t.Errorf("%s listed twice", gvk)
+		}
+		seen[gvk] = true
+	}
+	if len(seen) != 6 {
+		t.Errorf("egress output kinds %v, want ServiceEntry, Sidecar, EgressNetwork, HTTPRoute, CiliumNetworkPolicy, CiliumEgressGatewayPolicy", seen)
+	}
 }
