@@ -36,7 +36,7 @@ func (p *Provider) DataPlane(ns *corev1.Namespace) mesh.NamespaceFacts {
 func (*Provider) Conditions() []mesh.Condition {
 	l7 := append(slices.Clone(mesh.TrafficCapabilities), mesh.CapAllowHTTPMethodPath)
 	all := append(slices.Clone(mesh.TrafficCapabilities), mesh.PolicyCapabilities...)
-	return []mesh.Condition{
+	return append([]mesh.Condition{
 		{
 			Capabilities: all,
 			Doc:          "ambient namespaces: MeshInstall spec.profile Ambient",
@@ -67,7 +67,7 @@ func (*Provider) Conditions() []mesh.Condition {
 				return "install the Gateway API CRDs (HTTPRoute gateway.networking.k8s.io/v1 is not served)"
 			},
 		},
-	}
+	}, egressConditions()...)
 }
 
 var (

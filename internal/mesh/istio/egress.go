@@ -26,6 +26,24 @@ const UseWaypointNamespaceLabel = "istio.io/use-waypoint-namespace"
 // they are only a name).
 const cidrHostSuffix = "egress.meshplane.invalid"
 
+// egressConditions document where Istio enforces EgressPolicy and JWT
+// request authentication. Like the waypoint condition of L7 rules they are
+// decided by the translations (TranslateEgressPolicy,
+// TranslateZeroTrustPolicyIn), which read the namespace's waypoints and
+// name the field to change.
+func egressConditions() []mesh.Condition {
+	doc := func(caps []mesh.Capability, text string) mesh.Condition {
+		return mesh.Condition{Capabilities: caps, Doc: text,
+			Holds: func(mesh.Scope) bool { return true }, Fix: func(mesh.Scope) string { return "" }}
+	}
+	return []mesh.Condition{
+		doc([]mesh.Capability{mesh.CapEgressAllowList, mesh.CapEgressPerWorkload},
+			"sidecar namespaces (ztunnel does not enforce outboundTrafficPolicy)"),
+		doc([]mesh.Capability{mesh.CapEgressGateway}, "ambient namespaces only (refused in sidecar namespaces): a waypoint named by spec.gateway.name"),
+		doc(mesh.JWTCapabilities, "ambient namespaces: a waypoint that serves the namespace"),
+	}
+}
+
 // EgressOutputKinds returns ServiceEntry and Sidecar.
 func (*Provider) EgressOutputKinds() []client.Object {
 	return []client.Object{
