@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/controllers/canary"
+	"github.com/meshplane/meshplane/controllers/egresspolicy"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
@@ -54,6 +55,7 @@ var Controllers = []Controller{
 	{Name: "ZeroTrustPolicy", Setup: zerotrustpolicy.Setup},
 	{Name: "Canary", Setup: canary.Setup},
 	{Name: "BreakGlass", Setup: breakglass.Setup},
+	{Name: "EgressPolicy", Setup: egresspolicy.Setup},
 }
 
 // All registers every controller with mgr.
