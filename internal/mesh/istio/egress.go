@@ -246,3 +246,30 @@ func explicit(obj client.Object, spec map[string]string) (*unstructured.Unstruct
 }
 
 var _ mesh.EgressTranslator = (*Provider)(nil)
+
+// relaxEgress relaxes what an EgressPolicy or a JWT policy wrote (a
+// BreakGlass): a Sidecar's outbound traffic policy becomes ALLOW_ANY (the
+// allow-list is lifted) and a RequestAuthentication loses its jwtRules (no
+// token is validated, so none is rejected; the AuthorizationPolicy is
+// relaxed separately). spec is a copy the caller owns.
+func relaxEgress(kind any, spec map[string]any) (map[string]any, bool) {
+	switch kind {
+	case "Sidecar":
+		otp, _ := spec["outboundTrafficPolicy"].(map[string]any)
+		if otp == nil {
+			return nil, false // inherits the mesh's policy; nothing Meshplane set
+		}
+		if otp["mode"] == networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY.String() {
+			return nil, false
+		}
+		otp["mode"] = networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY.String()
+		return spec, true
+	case "RequestAuthentication":
+		if _, ok := spec["jwtRules"]; !ok {
+			return nil, false
+		}
+		delete(spec, "jwtRules")
+		return spec, true
+	}
+	return nil, false
+}
