@@ -148,9 +148,6 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy
 		return out, err
 	}
 	out.provider = found.Provider
-	if _, err := r.Decide(ctx, p.Namespace, found, mesh.EgressPolicyRequirements(&p.Spec)...); err != nil {
-		return out, err
-	}
 	if err := overlap.Egress(ctx, r.Client, p); err != nil {
 		return out, err
 	}
@@ -162,8 +159,13 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy
 	if err != nil {
 		return out, err
 	}
+	// The translation's refusal names the field; the install-aware
+	// decision (the mesh's version, its CRDs) comes after it.
 	objs, err := translator.TranslateEgressPolicy(p, facts)
 	if err != nil {
+		return out, err
+	}
+	if _, err := r.Decide(ctx, p.Namespace, found, mesh.EgressPolicyRequirements(&p.Spec)...); err != nil {
 		return out, err
 	}
 	plan, err := r.Prepare(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
