@@ -62,7 +62,7 @@ func TestRelaxEgressAndJWT(t *testing.T) {
 	}
 	jwt := &meshv1alpha1.ZeroTrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "jwt", Namespace: "eg-istio"},
 		Spec: meshv1alpha1.ZeroTrustPolicySpec{
-			JWT: &meshv1alpha1.JWTSettings{Issuers: []meshv1alpha1.JWTIssuer{{Issuer: "https://auth.example.com", JWKSURI: "https://auth.example.com/jwks.json"}}},
+			JWT:   &meshv1alpha1.JWTSettings{Issuers: []meshv1alpha1.JWTIssuer{{Issuer: "https://auth.example.com", JWKSURI: "https://auth.example.com/jwks.json"}}},
 			Rules: []meshv1alpha1.AllowRule{{To: []meshv1alpha1.TrafficDestination{{Ports: []int32{8080}}}, RequestPrincipals: []string{"*"}}}}}
 	must(t, c.Create(ctx, jwt))
 	objs = append(objs, jwt)

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	ciliumv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/v2"
-	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -140,7 +140,7 @@ func TestEgressPolicyController(t *testing.T) {
 		ns := testenv.Namespace(t, c, nil)
 		p := &meshv1alpha1.EgressPolicy{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
 			Spec: meshv1alpha1.EgressPolicySpec{MeshSelection: meshv1alpha1.MeshSelection{Provider: meshv1alpha1.ProviderCilium},
-				Rules: []meshv1alpha1.EgressRule{{CIDRs: []string{"203.0.113.0/24"}, Ports: []meshv1alpha1.EgressPort{{Number: 5432, Protocol: meshv1alpha1.EgressTCP}}}},
+				Rules:   []meshv1alpha1.EgressRule{{CIDRs: []string{"203.0.113.0/24"}, Ports: []meshv1alpha1.EgressPort{{Number: 5432, Protocol: meshv1alpha1.EgressTCP}}}},
 				Gateway: &meshv1alpha1.EgressGateway{NodeSelector: map[string]string{"egress": "true"}}}}
 		must(t, c.Create(ctx, p))
 		key := client.ObjectKeyFromObject(p)

@@ -203,7 +203,9 @@ func registerEgressSpecCases() {
 			p.Spec.Rules = append(p.Spec.Rules, r)
 		}
 	}, "spec.rules", "must have at most 32 items")
-	spec("gateway without name or nodeSelector", func(p *meshv1alpha1.EgressPolicy) { p.Spec.Gateway = &meshv1alpha1.EgressGateway{Namespace: "istio-egress"} },
+	spec("gateway without name or nodeSelector", func(p *meshv1alpha1.EgressPolicy) {
+		p.Spec.Gateway = &meshv1alpha1.EgressGateway{Namespace: "istio-egress"}
+	},
 		"an egress gateway needs name (Istio: a waypoint) or nodeSelector (Cilium: gateway nodes)")
 	spec("gateway nodes without cidrs", func(p *meshv1alpha1.EgressPolicy) {
 		p.Spec.Gateway = &meshv1alpha1.EgressGateway{NodeSelector: map[string]string{"egress": "true"}}
@@ -224,12 +226,16 @@ func registerJWTSpecCases() {
 		"an issuer needs exactly one of jwksURI or jwks")
 	spec("neither jwksURI nor jwks", func(p *meshv1alpha1.ZeroTrustPolicy) { p.Spec.JWT.Issuers[0].JWKSURI = "" },
 		"an issuer needs exactly one of jwksURI or jwks")
-	spec("plain-text jwksURI", func(p *meshv1alpha1.ZeroTrustPolicy) { p.Spec.JWT.Issuers[0].JWKSURI = "http://auth.example.com/jwks.json" },
+	spec("plain-text jwksURI", func(p *meshv1alpha1.ZeroTrustPolicy) {
+		p.Spec.JWT.Issuers[0].JWKSURI = "http://auth.example.com/jwks.json"
+	},
 		"jwksURI must be an https URL")
 	spec("inline jwks that is no key set", func(p *meshv1alpha1.ZeroTrustPolicy) {
 		p.Spec.JWT.Issuers[0].JWKSURI, p.Spec.JWT.Issuers[0].JWKS = "", "-----BEGIN PUBLIC KEY-----"
 	}, "jwks must be a JSON Web Key Set object with keys")
-	spec("one issuer twice", func(p *meshv1alpha1.ZeroTrustPolicy) { p.Spec.JWT.Issuers = append(p.Spec.JWT.Issuers, p.Spec.JWT.Issuers[0]) },
+	spec("one issuer twice", func(p *meshv1alpha1.ZeroTrustPolicy) {
+		p.Spec.JWT.Issuers = append(p.Spec.JWT.Issuers, p.Spec.JWT.Issuers[0])
+	},
 		"spec.jwt.issuers[1]", "Duplicate value")
 	spec("claim name with brackets", func(p *meshv1alpha1.ZeroTrustPolicy) {
 		p.Spec.Rules[0].Claims = []meshv1alpha1.JWTClaim{{Name: "groups][admin", Values: []string{"x"}}}
