@@ -77,6 +77,9 @@ func up(dir string, nodes int) error {
 	if err := showTrafficAndPolicy(ctx, c); err != nil {
 		return err
 	}
+	if err := showEgressAndJWT(ctx, c); err != nil {
+		return err
+	}
 	if err := showCanary(ctx, c); err != nil {
 		return err
 	}
