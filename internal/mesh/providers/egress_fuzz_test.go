@@ -92,4 +92,3 @@ func FuzzEgressPolicyTranslation(f *testing.F) {
 		}
 	})
 }
-
