@@ -448,7 +448,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			}
 		})
 	}
-	if len(kinds) != 7 {
+	if len(kinds) != 8 {
 		t.Errorf("invalid cases cover %d kinds, want all 7: %v", len(kinds), kinds)
 	}
 }
@@ -478,8 +478,8 @@ func TestSamplesAreAccepted(t *testing.T) {
 			t.Errorf("%s: rejected: %v", filepath.Base(f), err)
 		}
 	}
-	if len(kinds) != 7 {
-		t.Errorf("samples cover %d kinds, want 7: %v", len(kinds), kinds)
+	if len(kinds) != 8 {
+		t.Errorf("samples cover %d kinds, want 8: %v", len(kinds), kinds)
 	}
 }
 
