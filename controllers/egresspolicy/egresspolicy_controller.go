@@ -30,17 +30,14 @@ import (
 	"context"
 	"errors"
 
-	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
-	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outputs"
@@ -57,69 +54,53 @@ import (
 
 // The output kinds' rules are beside the providers (internal/mesh/<mesh>).
 
-// Kind is the owner kind in labels and inventories.
-const Kind = "EgressPolicy"
-
-// controllerName is the controller's name: its --concurrent key and Event
-// reporter.
-const controllerName = "egresspolicy"
-
-// Finalizer is set while the inventory holds a cluster-scoped output.
-const Finalizer = "meshplane.io/cluster-outputs"
+const (
+	// Kind is the owner kind in labels and inventories.
+	Kind = "EgressPolicy"
+	// Finalizer is set while the inventory holds a cluster-scoped output.
+	Finalizer = "meshplane.io/cluster-outputs"
+	// controllerName is the controller's name: its --concurrent key and
+	// Event reporter.
+	controllerName = "egresspolicy"
+)
 
 // Reconciler reconciles EgressPolicies.
-type Reconciler struct {
-	outputs.Deps
-}
+type Reconciler struct{ outputs.Deps }
 
-// Setup registers the controller with mgr.
+// Setup registers the controller with mgr: the policies (spec changes and
+// deletions starting), their outputs and, because a policy's creation,
+// change or deletion may decide a Conflict, the other policies of the
+// namespace.
 func Setup(mgr *manager.Manager) error {
-	r := &Reconciler{Deps: outputs.NewDeps(mgr.GetClient(), mgr, controllerName)}
-	deleting := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
-	}}
-	return outputs.Controller(mgr, r.Client, outputs.Kind{
-		Name: controllerName, Object: &meshv1alpha1.EgressPolicy{}, List: &meshv1alpha1.EgressPolicyList{},
-		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deleting), Outputs: mgr.Registry.EgressOutputKinds(),
-	}).
-		// A policy's creation, change or deletion may decide a Conflict.
-		Watches(&meshv1alpha1.EgressPolicy{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.EgressPolicyList{}),
-			builder.WithPredicates(overlap.Changes)).
+	r := &Reconciler{outputs.NewDeps(mgr.GetClient(), mgr, controllerName)}
+	kind := outputs.Kind{Name: controllerName, Object: &meshv1alpha1.EgressPolicy{}, List: &meshv1alpha1.EgressPolicyList{},
+		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, outputs.DeletionStarted),
+		Outputs:   mgr.Registry.EgressOutputKinds()}
+	return outputs.Controller(mgr, r.Client, kind).
+		Watches(&meshv1alpha1.EgressPolicy{}, overlap.EnqueueNamespace(r.Client, kind.List), builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
-// Reconcile brings one EgressPolicy's outputs to its spec.
+// Reconcile brings one EgressPolicy's outputs to its spec; a deletion
+// prunes what the garbage collector does not.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &meshv1alpha1.EgressPolicy{}
 	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, p)
-	if patcher == nil {
+	switch {
+	case patcher == nil:
 		return ctrl.Result{}, err
-	}
-	if !p.DeletionTimestamp.IsZero() {
-		err := r.finalize(ctx, p)
-		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, p))
+	case !p.DeletionTimestamp.IsZero():
+		return ctrl.Result{}, errors.Join(r.finalize(ctx, p), patcher.Patch(ctx, p))
 	}
 	out, err := r.reconcile(ctx, p, patcher)
-	sum := setStatus(p, out, err)
 	r.Record(ctx, p, out.provider, out.applied, err)
-	return status.Finish(ctx, patcher, p, sum, err, meshv1alpha1.ApplyFailedReason)
+	return status.Finish(ctx, patcher, p, setStatus(p, out, err), err, meshv1alpha1.ApplyFailedReason)
 }
 
 // finalize prunes the cluster-scoped outputs, then drops the finalizer;
 // namespaced outputs are left to the garbage collector.
 func (r *Reconciler) finalize(ctx context.Context, p *meshv1alpha1.EgressPolicy) error {
-	if !controllerutil.ContainsFinalizer(p, Finalizer) {
-		return nil
-	}
-	pruned, err := r.Applier.Prune(ctx, apply.Owner{Object: p, Kind: Kind}, clusterScoped(p.Status.Inventory))
-	if err != nil {
-		return err
-	}
-	if pruned.Wrote() {
-		r.Events.Eventf(p, nil, corev1.EventTypeNormal, "Pruned", "Delete", "%s", pruned)
-	}
-	controllerutil.RemoveFinalizer(p, Finalizer)
-	return nil
+	return r.PruneOnDelete(ctx, apply.Owner{Object: p, Kind: Kind}, Finalizer, clusterScoped(p.Status.Inventory))
 }
 
 // result is what the phases found and did.
@@ -135,13 +116,9 @@ type result struct {
 // the apply.
 func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy, patcher *status.Patcher) (result, error) {
 	var out result
-	bg, err := incident.ForNamespace(ctx, r.Client, p.Namespace)
-	if err != nil {
+	var err error
+	if out.heldBy, err = r.HeldBy(ctx, p.Namespace, p.Status.Provider); err != nil || out.heldBy != nil {
 		return out, err
-	}
-	if incident.RelaxesPolicies(bg) && incident.Covers(bg, p.Status.Provider) {
-		out.heldBy = bg
-		return out, nil
 	}
 	found, err := r.Resolver.Resolve(ctx, p.Namespace, p.Spec.Provider)
 	if err != nil {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
-	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -15,23 +15,19 @@ const heldMessage = "outputs are relaxed (egress allow-list lifted) and not re-a
 // setStatus records the outcome of a reconcile on p and returns the
 // summary status.Finish completes.
 func setStatus(p *meshv1alpha1.EgressPolicy, out result, err error) status.Summary {
-	st, gen := &p.Status.CommonStatus, p.Generation
-	if bg := out.heldBy; bg != nil {
-		incident.MarkHeld(st, gen, bg, heldMessage)
-		return status.Summary{State: status.Custom}
+	if sum, held := outputs.HoldStatus(&p.Status.CommonStatus, p.Generation, out.heldBy, heldMessage); held {
+		return sum
 	}
-	incident.ClearHeld(st)
 	if out.provider != "" {
 		p.Status.Provider = out.provider
 	}
+	// What a failed apply wrote is recorded too, so deletion releases it.
+	if inv := out.applied.Inventory; err == nil || inv != nil {
+		p.Status.Inventory = inv
+	}
 	if err != nil {
-		// What a failed apply wrote is recorded, so deletion releases it.
-		if out.applied.Inventory != nil {
-			p.Status.Inventory = out.applied.Inventory
-		}
 		return status.Summary{}
 	}
-	p.Status.Inventory = out.applied.Inventory
 	p.Status.Mode = string(mesh.EgressMode(&p.Spec))
 	return status.Summary{Message: fmt.Sprintf("%d output(s) applied for %s: %s", len(out.applied.Inventory), out.provider, Describe(&p.Spec))}
 }
