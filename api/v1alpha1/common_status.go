@@ -26,3 +26,6 @@ func (in *BreakGlass) GetCommonStatus() *CommonStatus { return &in.Status.Common
 
 // GetCommonStatus returns the conditions and observedGeneration.
 func (in *ResiliencePolicy) GetCommonStatus() *CommonStatus { return &in.Status.CommonStatus }
+
+// GetCommonStatus returns the EgressPolicy's common status.
+func (in *EgressPolicy) GetCommonStatus() *CommonStatus { return &in.Status.CommonStatus }

@@ -73,3 +73,12 @@ func (in *ResiliencePolicy) UnmarshalJSON(b []byte) error {
 	in.Status.undecodable = note
 	return err
 }
+
+// UnmarshalJSON decodes an EgressPolicy; fields stored before a rule existed that
+// cannot be decoded are left out and noted in Status.DecodeError.
+func (in *EgressPolicy) UnmarshalJSON(b []byte) error {
+	type plain EgressPolicy
+	note, err := decodeTolerant(b, (*plain)(in))
+	in.Status.undecodable = note
+	return err
+}

@@ -103,6 +103,15 @@ spec:
   rules:
     - from: [{namespaces: [monitoring]}]
 `
+	egress = `
+apiVersion: meshplane.io/v1alpha1
+kind: EgressPolicy
+metadata: {name: NAME, namespace: shop}
+spec:
+  rules:
+    - hosts: [api.example.com]
+      ports: [{number: 443, protocol: TLS}]
+`
 	canary = `
 apiVersion: meshplane.io/v1alpha1
 kind: Canary
@@ -307,7 +316,7 @@ func invalidCases() []invalidCase {
 		{name: "zerotrust unknown mtls mode", base: zeroTrust, create: []func(map[string]any){set("spec.mtls", "{mode: Disabled}")},
 			want: []string{`spec.mtls.mode: Unsupported value: "Disabled"`}},
 		{name: "zerotrust empty rule", base: zeroTrust, create: []func(map[string]any){set("spec.rules", "[{}]")},
-			want: []string{"a rule needs from or to"}},
+			want: []string{"a rule needs from, to, requestPrincipals or claims"}},
 		{name: "zerotrust empty source", base: zeroTrust, create: []func(map[string]any){set("spec.rules", "[{from: [{}]}]")},
 			want: []string{"a source needs serviceAccounts or namespaces"}},
 		{name: "zerotrust bad service account", base: zeroTrust,
@@ -385,6 +394,22 @@ func invalidCases() []invalidCase {
 		{name: "federation unknown key type", base: federation, create: []func(map[string]any){set("spec.root", "{generate: {keyType: DSA}}")},
 			want: []string{`Unsupported value: "DSA"`}},
 
+		// EgressPolicy (and ZeroTrustPolicy's JWT fields); test/hostile has a
+		// case per rule.
+		{name: "egress hosts and cidrs", base: egress, create: []func(map[string]any){set("spec.rules", "[{hosts: [a.example.com], cidrs: [203.0.113.0/24], ports: [{number: 443, protocol: TCP}]}]")},
+			want: []string{"a rule needs exactly one of hosts or cidrs"}},
+		{name: "egress cidr with host bits", base: egress, create: []func(map[string]any){set("spec.rules", "[{cidrs: [203.0.113.7/24], ports: [{number: 5432, protocol: TCP}]}]")},
+			want: []string{"must be a network in CIDR notation with no host bits set"}},
+		{name: "egress cidrs on a TLS port", base: egress, create: []func(map[string]any){set("spec.rules", "[{cidrs: [203.0.113.0/24], ports: [{number: 443, protocol: TLS}]}]")},
+			want: []string{"cidrs match addresses, not names: their ports must have protocol TCP"}},
+		{name: "egress gateway nodes without cidrs", base: egress, create: []func(map[string]any){set("spec.gateway", "{nodeSelector: {egress: 'true'}}")},
+			want: []string{"gateway.nodeSelector routes cidrs through gateway nodes: add a rule with cidrs"}},
+		{name: "zerotrust jwt principals without issuers", base: zeroTrust, create: []func(map[string]any){set("spec.rules", "[{requestPrincipals: ['*']}]")},
+			want: []string{"rules with requestPrincipals or claims need spec.jwt"}},
+		{name: "zerotrust jwt issuer with both key sources", base: zeroTrust,
+			create: []func(map[string]any){set("spec.jwt", `{issuers: [{issuer: a, jwksURI: 'https://a.example.com/jwks', jwks: '{"keys":[]}'}]}`)},
+			want:   []string{"an issuer needs exactly one of jwksURI or jwks"}},
+
 		// BreakGlass
 		{name: "breakglass without reason", base: breakGlass, create: []func(map[string]any){set("spec.reason", "DELETE")},
 			want: []string{"spec.reason: Required value"}},
@@ -448,8 +473,8 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			}
 		})
 	}
-	if len(kinds) != 7 {
-		t.Errorf("invalid cases cover %d kinds, want all 7: %v", len(kinds), kinds)
+	if len(kinds) != 8 {
+		t.Errorf("invalid cases cover %d kinds, want all 8: %v", len(kinds), kinds)
 	}
 }
 

@@ -87,7 +87,7 @@ type TrafficDestination struct {
 
 // AllowRule allows traffic from any of its sources to any of its
 // destinations. An empty list means "any".
-// +kubebuilder:validation:XValidation:rule="has(self.from) || has(self.to)",message="a rule needs from or to"
+// +kubebuilder:validation:XValidation:rule="has(self.from) || has(self.to) || has(self.requestPrincipals) || has(self.claims)",message="a rule needs from, to, requestPrincipals or claims"
 type AllowRule struct {
 	// name of the rule, used in output resource names.
 	// +optional
@@ -108,6 +108,124 @@ type AllowRule struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	To []TrafficDestination `json:"to,omitempty"`
+
+	// requestPrincipals requires a request token (spec.jwt) whose
+	// principal, "<issuer>/<subject>", is one of these; "*" accepts any
+	// valid token. ANDed with from and to.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	RequestPrincipals []string `json:"requestPrincipals,omitempty"`
+
+	// claims requires a request token (spec.jwt) whose claims have one of
+	// the listed values each; ANDed with from, to and requestPrincipals.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	Claims []JWTClaim `json:"claims,omitempty"`
+}
+
+// JWTClaim matches one top-level claim of the request token.
+type JWTClaim struct {
+	// name of the claim, e.g. groups.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_.:-]*$`
+	Name string `json:"name"`
+
+	// values of which the claim must have one (a list claim: contain one).
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	Values []string `json:"values"`
+}
+
+// JWTHeader is a request header that carries the token.
+type JWTHeader struct {
+	// name of the header, e.g. Authorization.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
+	Name string `json:"name"`
+
+	// prefix before the token, e.g. "Bearer ".
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// JWTIssuer is one issuer whose tokens are accepted.
+// +kubebuilder:validation:XValidation:rule="has(self.jwksURI) != has(self.jwks)",message="an issuer needs exactly one of jwksURI or jwks"
+type JWTIssuer struct {
+	// issuer is the token's iss claim, e.g. https://auth.example.com.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Issuer string `json:"issuer"`
+
+	// jwksURI is where the issuer's public keys are fetched (https).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="jwksURI must be an https URL"
+	JWKSURI string `json:"jwksURI,omitempty"`
+
+	// jwks is the issuer's JSON Web Key Set, inline.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16384
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('{') && self.contains('\"keys\"')",message="jwks must be a JSON Web Key Set object with keys"
+	JWKS string `json:"jwks,omitempty"`
+
+	// audiences the token's aud claim must contain one of; any when unset.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	Audiences []string `json:"audiences,omitempty"`
+
+	// fromHeaders are the headers the token is read from; Authorization
+	// with prefix "Bearer " when neither fromHeaders nor fromParams is set.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=4
+	FromHeaders []JWTHeader `json:"fromHeaders,omitempty"`
+
+	// fromParams are query parameters the token is read from.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_.-]{1,63}$`
+	FromParams []string `json:"fromParams,omitempty"`
+
+	// forwardOriginalToken keeps the token in the request passed to the
+	// workload (it is removed by default).
+	// +optional
+	ForwardOriginalToken bool `json:"forwardOriginalToken,omitempty"`
+}
+
+// JWTSettings authenticates requests by JSON Web Token. A request with an
+// invalid token is rejected; a request without one is allowed only where
+// no rule asks for requestPrincipals or claims (use them with
+// defaultAction Deny to require a token).
+type JWTSettings struct {
+	// issuers whose tokens are accepted.
+	// +required
+	// +listType=map
+	// +listMapKey=issuer
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	Issuers []JWTIssuer `json:"issuers"`
 }
 
 // RolloutRestart is an opt-in, batched restart of the workloads whose
@@ -134,6 +252,7 @@ type RolloutRestart struct {
 // ZeroTrustPolicySpec is the mTLS mode, default action and allow rules for
 // the workloads a selector picks.
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultAction) || self.defaultAction == 'Deny' || !has(self.rules) || size(self.rules) == 0",message="rules have no effect with defaultAction Allow; remove them or use Deny"
+// +kubebuilder:validation:XValidation:rule="has(self.jwt) || !has(self.rules) || self.rules.all(r, !has(r.requestPrincipals) && !has(r.claims))",message="rules with requestPrincipals or claims need spec.jwt (the issuers whose tokens are validated)"
 type ZeroTrustPolicySpec struct {
 	MeshSelection `json:",inline"`
 
@@ -169,6 +288,11 @@ type ZeroTrustPolicySpec struct {
 	// be denied). See PolicyEnforcement for each mesh's audit form.
 	// +optional
 	Enforcement PolicyEnforcement `json:"enforcement,omitempty"`
+
+	// jwt validates request tokens (JSON Web Tokens) of the issuers listed;
+	// rules' requestPrincipals and claims match them. Istio only.
+	// +optional
+	JWT *JWTSettings `json:"jwt,omitempty"`
 }
 
 // ZeroTrustPolicyStatus is the observed state of a ZeroTrustPolicy.

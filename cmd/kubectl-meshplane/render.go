@@ -47,7 +47,7 @@ type renderOptions struct {
 }
 
 func (o *renderOptions) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy and ResiliencePolicy objects (- for stdin)")
+	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy and EgressPolicy objects (- for stdin)")
 	cmd.Flags().StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or Cilium (default: the object's spec.provider, else every mesh)")
 	cmd.Flags().StringVar(&o.profile, "profile", "", "the MeshInstall profile the namespace runs (Sidecar or Ambient); shown in the output")
 	_ = cmd.MarkFlagRequired("filename")
@@ -57,7 +57,7 @@ func (c *cli) renderCommand() *cobra.Command {
 	var o renderOptions
 	cmd := &cobra.Command{
 		Use:   "render -f FILE [--mesh M] [--profile ambient]",
-		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy and ResiliencePolicy, offline",
+		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy and EgressPolicy, offline",
 		Long: `render runs the same translation code the controllers run (the providers'
 translators and the applier's labels, owner reference and hash annotation) on
 the objects in FILE, without a cluster, and prints the outputs as YAML, one
@@ -160,7 +160,7 @@ func (o *renderOptions) render(stdin io.Reader) ([]rendering, error) {
 		out = append(out, rs...)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy or ResiliencePolicy", o.file)
+		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy or EgressPolicy", o.file)
 	}
 	return out, nil
 }
@@ -204,6 +204,10 @@ func renderObject(reg *mesh.Registry, applier *apply.Applier, raw map[string]any
 		rp := &meshv1alpha1.ResiliencePolicy{}
 		err, obj = yaml.UnmarshalStrict(b, rp), rp
 		provider = rp.Spec.Provider
+	case "EgressPolicy":
+		eg := &meshv1alpha1.EgressPolicy{}
+		err, obj = yaml.UnmarshalStrict(b, eg), eg
+		provider = eg.Spec.Provider
 	default:
 		return nil, nil // other kinds (MeshInstall, Namespaces, ...) are not translated
 	}
@@ -261,6 +265,13 @@ func translate(reg *mesh.Registry, obj client.Object, p meshv1alpha1.Provider) (
 		return tr.TranslateTelemetryPolicy(o, mesh.NamespaceFacts{Name: o.Namespace, Mode: mesh.Sidecar})
 	case *meshv1alpha1.ResiliencePolicy:
 		return translateResilience(reg, o, p)
+	case *meshv1alpha1.EgressPolicy:
+		tr, err := reg.EgressTranslator(p)
+		if err != nil {
+			return nil, err
+		}
+		// Offline, the namespace is taken as a sidecar namespace.
+		return tr.TranslateEgressPolicy(o, mesh.NamespaceFacts{Name: o.Namespace, Mode: mesh.Sidecar})
 	}
 	return nil, fmt.Errorf("cannot translate %T", obj)
 }

@@ -54,6 +54,17 @@ func TestRenderOffline(t *testing.T) {
 			t.Errorf("%s on Istio: %v\n%s", sample, err, out)
 		}
 	}
+	out, err = runOffline(t, "render", "-f", filepath.Join("..", "..", "config", "samples", "meshplane_v1alpha1_egresspolicy.yaml"))
+	for _, want := range []string{
+		"# EgressPolicy default/payments-egress on Istio: 3 object(s)", "kind: ServiceEntry", "mode: REGISTRY_ONLY",
+		"# EgressPolicy default/payments-egress on Cilium: 1 object(s)", "matchPattern: '**.docs.example.com'",
+		"# EgressPolicy default/payments-egress on Linkerd: refused, Ready=False reason UnsupportedFeature: feature EgressTLSHosts is not supported by Linkerd",
+		"meshplane.io/owner: egresspolicy.default.payments-egress",
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("EgressPolicy render lacks %q (%v):\n%s", want, err, out)
+		}
+	}
 	if _, err := runOffline(t, "render", "-f", example, "--mesh", "consul"); err == nil {
 		t.Errorf("an unknown mesh was accepted")
 	}

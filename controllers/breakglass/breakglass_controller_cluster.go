@@ -118,10 +118,12 @@ func (r *Reconciler) webhooks(ctx context.Context) (mut, val []map[string]any, e
 }
 
 // policies lists the mesh's policies in scope: those Meshplane generated
-// for ZeroTrustPolicies, and with foreign also those it did not create.
+// for ZeroTrustPolicies and EgressPolicies (what can block traffic: mTLS,
+// default-deny, token requirements, egress allow-lists), and with foreign
+// also those it did not create.
 // Policies other Meshplane kinds own are never relaxed.
 func (r *Reconciler) policies(ctx context.Context, d mesh.BreakGlassDriver, inScope map[string]bool, foreign bool) ([]map[string]any, error) {
-	ztp := strings.ToLower("ZeroTrustPolicy") + "."
+	ztp, egp := strings.ToLower("ZeroTrustPolicy")+".", strings.ToLower("EgressPolicy")+"."
 	var out []map[string]any
 	for _, gvk := range d.PolicyKinds() {
 		list := &unstructured.UnstructuredList{}
@@ -138,7 +140,8 @@ func (r *Reconciler) policies(ctx context.Context, d mesh.BreakGlassDriver, inSc
 				continue
 			}
 			managed := ownership.IsManaged(p)
-			if (managed && strings.HasPrefix(p.GetLabels()[ownership.OwnerLabel], ztp)) || (!managed && foreign) {
+			owner := p.GetLabels()[ownership.OwnerLabel]
+			if (managed && (strings.HasPrefix(owner, ztp) || strings.HasPrefix(owner, egp))) || (!managed && foreign) {
 				out = append(out, p.Object)
 			}
 		}

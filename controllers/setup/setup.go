@@ -12,12 +12,13 @@ import (
 
 	"github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/controllers/canary"
+	"github.com/meshplane/meshplane/controllers/egresspolicy"
 	"github.com/meshplane/meshplane/controllers/meshadoption"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
-	"github.com/meshplane/meshplane/controllers/telemetrypolicy"
 	"github.com/meshplane/meshplane/controllers/resiliencepolicy"
+	"github.com/meshplane/meshplane/controllers/telemetrypolicy"
 	"github.com/meshplane/meshplane/controllers/trafficsplit"
 	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
 	"github.com/meshplane/meshplane/internal/helm"
@@ -60,6 +61,7 @@ var Controllers = []Controller{
 	{Name: "TelemetryPolicy", Setup: telemetrypolicy.Setup},
 	{Name: "MeshAdoption", Setup: meshadoption.Setup},
 	{Name: "ResiliencePolicy", Setup: resiliencepolicy.Setup},
+	{Name: "EgressPolicy", Setup: egresspolicy.Setup},
 }
 
 // All registers every controller with mgr.

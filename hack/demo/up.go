@@ -80,6 +80,9 @@ func up(dir string, nodes int) error {
 	if err := showResilience(ctx, c); err != nil {
 		return err
 	}
+	if err := showEgressAndJWT(ctx, c); err != nil {
+		return err
+	}
 	if err := showCanary(ctx, c); err != nil {
 		return err
 	}

@@ -261,6 +261,7 @@ func (a *Applier) get(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 	}
 	// An uncached client returns typed objects without apiVersion and kind.
 	m["apiVersion"], m["kind"] = gvk.GroupVersion().String(), gvk.Kind
+	fillProtoDefaults(obj, m)
 	return m, nil
 }
 

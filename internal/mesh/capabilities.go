@@ -106,6 +106,9 @@ var AllCapabilities = []Capability{
 	CapPolicyAudit,
 	CapHelmInstall, CapRevisions, CapAmbient, CapInPlaceUpgrade, CapSharedRootCA, CapTrustBundle,
 	CapDetachInjection,
+	CapEgressAllowList, CapEgressAudit, CapEgressHTTPHosts, CapEgressTLSHosts, CapEgressTCPHosts,
+	CapEgressWildcardHosts, CapEgressCIDRs, CapEgressPerWorkload, CapEgressGateway,
+	CapJWTAuthentication, CapJWTRules,
 }
 
 // Capabilities is the set of features a mesh can express.
@@ -143,7 +146,11 @@ func Check(p Provider, required ...Capability) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing, Detail: explain(p, missing[0])}
+	detail := detailOf(missing)
+	if x := explain(p, missing[0]); x != "" {
+		detail = strings.TrimPrefix(detail+"; "+x, "; ")
+	}
+	return &UnsupportedFeatureError{Provider: p.Name(), Features: missing, Detail: detail}
 }
 
 // UnsupportedFeatureError says that a spec uses features the selected mesh

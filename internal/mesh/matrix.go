@@ -40,6 +40,17 @@ var capabilityDocs = map[Capability]string{
 	CapSharedRootCA:            "MeshFederation: intermediate CA from a shared root",
 	CapTrustBundle:             "MeshFederation: bundle of several roots",
 	CapDetachInjection:         "BreakGlass detachInjection",
+	CapEgressAllowList:         "EgressPolicy mode AllowList (everything else blocked)",
+	CapEgressAudit:             "EgressPolicy mode Audit, per policy",
+	CapEgressHTTPHosts:         "EgressPolicy hosts on HTTP ports",
+	CapEgressTLSHosts:          "EgressPolicy hosts on TLS ports (by SNI)",
+	CapEgressTCPHosts:          "EgressPolicy hosts on TCP ports",
+	CapEgressWildcardHosts:     "EgressPolicy *.domain hosts",
+	CapEgressCIDRs:             "EgressPolicy cidrs",
+	CapEgressPerWorkload:       "EgressPolicy selector",
+	CapEgressGateway:           "EgressPolicy gateway",
+	CapJWTAuthentication:       "ZeroTrustPolicy jwt (request token validation)",
+	CapJWTRules:                "ZeroTrustPolicy rule requestPrincipals and claims",
 }
 
 // CapabilityMatrix renders the registry's capabilities as a Markdown table,

@@ -126,6 +126,7 @@ func ZeroTrustPolicyRequirements(spec *meshv1alpha1.ZeroTrustPolicySpec) []Capab
 			}
 		}
 	}
+	req = append(req, JWTRequirements(spec)...)
 	return dedupe(req)
 }
 

@@ -65,6 +65,10 @@ func fixtures() map[string][]fixture {
 		return &meshv1alpha1.TrafficSplit{ObjectMeta: meta("reviews", "shop", gen),
 			Status: meshv1alpha1.TrafficSplitStatus{CommonStatus: common(observed, conds...), Weights: weights}}
 	}
+	egp := func(mode string, conds ...metav1.Condition) *meshv1alpha1.EgressPolicy {
+		return &meshv1alpha1.EgressPolicy{ObjectMeta: meta("payments", "shop", 2),
+			Status: meshv1alpha1.EgressPolicyStatus{CommonStatus: common(2, conds...), Mode: mode}}
+	}
 	ztp := func(mode string, conds ...metav1.Condition) *meshv1alpha1.ZeroTrustPolicy {
 		return &meshv1alpha1.ZeroTrustPolicy{ObjectMeta: meta("reviews", "shop", 2),
 			Status: meshv1alpha1.ZeroTrustPolicyStatus{CommonStatus: common(2, conds...), Mode: mode}}
@@ -123,6 +127,11 @@ func fixtures() map[string][]fixture {
 			{name: "unsupported feature", obj: ts(1, 1, "", readyFalse, stalled), want: "Degraded", msg: "Linkerd cannot express mirroring"},
 			{name: "break glass", obj: ts(1, 1, "reviews-v1=100", ready, bgActive), want: "Healthy", msg: "Break glass active"},
 			{name: "no conditions", obj: ts(1, 1, ""), want: "Healthy"},
+		},
+		"EgressPolicy": {
+			{name: "ready", obj: egp("AllowList", ready), want: "Healthy", msg: "Egress AllowList"},
+			{name: "applying", obj: egp("", notReady, reconciling), want: "Progressing"},
+			{name: "unsupported", obj: egp("", readyFalse, stalled), want: "Degraded"},
 		},
 		"ZeroTrustPolicy": {
 			{name: "ready", obj: ztp("Strict", ready), want: "Healthy", msg: "mTLS Strict"},

@@ -49,6 +49,8 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapMTLSStrict, mesh.CapMTLSPermissive, mesh.CapPerWorkloadMTLSMode, mesh.CapDefaultDeny,
 		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowAnyPort, mesh.CapAllowHTTPMethodPath,
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA,
+		mesh.CapEgressAllowList, mesh.CapEgressHTTPHosts, mesh.CapEgressTLSHosts, mesh.CapEgressTCPHosts,
+		mesh.CapEgressWildcardHosts, mesh.CapEgressCIDRs, mesh.CapEgressPerWorkload, mesh.CapEgressGateway,
 	)
 }
 

@@ -200,18 +200,18 @@ func (p *Provider) TranslateTrafficSplitIn(ts *meshv1alpha1.TrafficSplit, f mesh
 }
 
 // l7Rules returns the indexes of the rules that match HTTP methods or
-// paths.
+// paths, or request tokens (spec.jwt).
 func l7Rules(pol *meshv1alpha1.ZeroTrustPolicy) []string {
 	var out []string
 	for i, r := range pol.Spec.Rules {
-		if slices.ContainsFunc(r.To, func(t meshv1alpha1.TrafficDestination) bool { return len(t.Methods) > 0 || len(t.Paths) > 0 }) {
+		if mesh.HasJWTConditions(r) || slices.ContainsFunc(r.To, func(t meshv1alpha1.TrafficDestination) bool { return len(t.Methods) > 0 || len(t.Paths) > 0 }) {
 			out = append(out, fmt.Sprintf("spec.rules[%d]", i))
 		}
 	}
 	return out
 }
 
-// TranslateZeroTrustPolicyIn translates pol for a namespace: in sidecar
+// translateZeroTrustPolicyIn translates pol for a namespace: in sidecar
 // mode as TranslateZeroTrustPolicy. In ambient mode, following
 // https://istio.io/latest/docs/ambient/usage/l4-policy/ and
 // https://istio.io/latest/docs/ambient/usage/l7-features/:
@@ -233,7 +233,7 @@ func l7Rules(pol *meshv1alpha1.ZeroTrustPolicy) []string {
 //   - L7 rules without a waypoint are refused, and so is a workload
 //     selector with rules when a waypoint serves the namespace: a waypoint
 //     policy binds to Services or waypoints, not to workload labels.
-func (p *Provider) TranslateZeroTrustPolicyIn(pol *meshv1alpha1.ZeroTrustPolicy, f mesh.NamespaceFacts) ([]client.Object, error) {
+func (p *Provider) translateZeroTrustPolicyIn(pol *meshv1alpha1.ZeroTrustPolicy, f mesh.NamespaceFacts) ([]client.Object, error) {
 	if f.Mode == mesh.Ambient && mesh.Audit(&pol.Spec) {
 		return nil, refuseAmbientAudit(f)
 	}

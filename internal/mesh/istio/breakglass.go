@@ -8,11 +8,14 @@ import (
 // A BreakGlass relaxes (patches) the policy kinds PolicyKinds returns.
 // +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;authorizationpolicies,verbs=get;list;watch;patch
 
-// PolicyKinds returns PeerAuthentication and AuthorizationPolicy.
+// PolicyKinds returns PeerAuthentication, AuthorizationPolicy,
+// RequestAuthentication (JWT) and Sidecar (egress allow-list).
 func (*Provider) PolicyKinds() []schema.GroupVersionKind {
 	return []schema.GroupVersionKind{
 		{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"},
 		{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"},
+		{Group: "security.istio.io", Version: "v1", Kind: "RequestAuthentication"},
+		{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar"},
 	}
 }
 
@@ -46,7 +49,7 @@ func (*Provider) RelaxPolicy(obj map[string]any) (map[string]any, bool) {
 			return spec, true
 		}
 	}
-	return nil, false
+	return relaxEgress(obj["kind"], spec)
 }
 
 // RelaxedNamespaceAnnotations returns nothing: Istio's policies are

@@ -36,7 +36,7 @@ func (p *Provider) DataPlane(ns *corev1.Namespace) mesh.NamespaceFacts {
 func (*Provider) Conditions() []mesh.Condition {
 	l7 := append(slices.Clone(mesh.TrafficCapabilities), mesh.CapAllowHTTPMethodPath)
 	all := append(slices.Clone(mesh.TrafficCapabilities), mesh.PolicyCapabilities...)
-	return []mesh.Condition{
+	return append([]mesh.Condition{
 		{
 			Capabilities: all,
 			Doc:          "ambient namespaces: MeshInstall spec.profile Ambient",
@@ -77,7 +77,7 @@ func (*Provider) Conditions() []mesh.Condition {
 				return "configure telemetry in a sidecar namespace (namespace " + s.Namespace.Name + " is ambient), or attach a Telemetry to its waypoint yourself"
 			},
 		},
-	}
+	}, egressConditions()...)
 }
 
 var (

@@ -42,9 +42,12 @@ func (*Provider) Name() meshv1alpha1.Provider { return meshv1alpha1.ProviderIsti
 func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 
 // Capabilities returns what Istio can express: everything in Meshplane's
-// API.
+// API but opaque TCP egress to host names (Istio matches TCP by address and
+// port only).
 func (*Provider) Capabilities() mesh.Capabilities {
-	return mesh.NewCapabilities(mesh.AllCapabilities...)
+	c := mesh.NewCapabilities(mesh.AllCapabilities...)
+	delete(c, mesh.CapEgressTCPHosts)
+	return c
 }
 
 // NamespaceMembership follows Istio's own precedence: sidecar injection

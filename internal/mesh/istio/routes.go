@@ -27,11 +27,13 @@ func (*Provider) TrafficOutputKinds() []client.Object {
 	}
 }
 
-// PolicyOutputKinds returns PeerAuthentication and AuthorizationPolicy.
+// PolicyOutputKinds returns PeerAuthentication, AuthorizationPolicy and
+// RequestAuthentication (spec.jwt).
 func (*Provider) PolicyOutputKinds() []client.Object {
 	return []client.Object{
 		&istiosecurity.PeerAuthentication{TypeMeta: metav1.TypeMeta{APIVersion: istiosecurity.SchemeGroupVersion.String(), Kind: "PeerAuthentication"}},
 		&istiosecurity.AuthorizationPolicy{TypeMeta: metav1.TypeMeta{APIVersion: istiosecurity.SchemeGroupVersion.String(), Kind: "AuthorizationPolicy"}},
+		&istiosecurity.RequestAuthentication{TypeMeta: metav1.TypeMeta{APIVersion: istiosecurity.SchemeGroupVersion.String(), Kind: "RequestAuthentication"}},
 	}
 }
 

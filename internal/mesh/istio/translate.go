@@ -225,7 +225,7 @@ func (p *Provider) translatePolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.
 			Mtls: &securityv1beta1.PeerAuthentication_MutualTLS{Mode: mode}},
 	}}
 	if pol.Spec.DefaultAction == meshv1alpha1.ActionAllow {
-		return out, nil
+		return append(out, jwtOutputs(pol, sel)...), nil
 	}
 	ap := &istiosecurity.AuthorizationPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: istiosecurity.SchemeGroupVersion.String(), Kind: "AuthorizationPolicy"},
@@ -261,7 +261,8 @@ func (p *Provider) translatePolicy(pol *meshv1alpha1.ZeroTrustPolicy) ([]client.
 		}
 		ap.Spec.Rules = append(ap.Spec.Rules, rule)
 	}
-	return append(out, ap), nil
+	addJWTConditions(pol, ap)
+	return append(append(out, ap), jwtOutputs(pol, sel)...), nil
 }
 
 // QualifiedServiceAccount returns "namespace/name" for a service account

@@ -11,11 +11,13 @@ import (
 // AllUnauthenticated is the most permissive default inbound policy.
 const AllUnauthenticated = "all-unauthenticated"
 
-// PolicyKinds returns Server and AuthorizationPolicy.
+// PolicyKinds returns Server, AuthorizationPolicy and EgressNetwork (egress
+// allow-list).
 func (*Provider) PolicyKinds() []schema.GroupVersionKind {
 	return []schema.GroupVersionKind{
 		{Group: PolicyGroup, Version: "v1beta3", Kind: "Server"},
 		PolicyV1alpha1.WithKind("AuthorizationPolicy"),
+		PolicyV1alpha1.WithKind("EgressNetwork"),
 	}
 }
 
@@ -35,6 +37,13 @@ func (*Provider) RelaxPolicy(obj map[string]any) (map[string]any, bool) {
 		return spec, true
 	case "AuthorizationPolicy":
 		spec["requiredAuthenticationRefs"] = []any{}
+		return spec, true
+	case "EgressNetwork":
+		// Traffic no route describes is allowed: the allow-list is lifted.
+		if spec["trafficPolicy"] == "Allow" {
+			return nil, false
+		}
+		spec["trafficPolicy"] = "Allow"
 		return spec, true
 	}
 	return nil, false

@@ -57,7 +57,7 @@ func atLeast(v string, r release) bool {
 // Conditions are Linkerd's version gates and the Gateway API CRDs its
 // routing needs.
 func (*Provider) Conditions() []mesh.Condition {
-	return []mesh.Condition{
+	return append([]mesh.Condition{
 		versionGate(mesh.TrafficCapabilities, gammaRelease, "Gateway API HTTPRoute routing"),
 		versionGate([]mesh.Capability{mesh.CapRequestTimeout, mesh.CapRetries, mesh.CapRetryPerTryTimeout, mesh.CapRetryConditions},
 			annotationsRelease, "retry and timeout annotations"),
@@ -69,7 +69,7 @@ func (*Provider) Conditions() []mesh.Condition {
 				return "install the Gateway API CRDs (HTTPRoute gateway.networking.k8s.io/v1 is not served)"
 			},
 		},
-	}
+	}, egressConditions()...)
 }
 
 func versionGate(caps []mesh.Capability, r release, what string) mesh.Condition {

@@ -61,6 +61,7 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapPolicyAudit,
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA, mesh.CapTrustBundle, mesh.CapDetachInjection,
 		mesh.CapAccessLogging,
+		mesh.CapEgressAllowList, mesh.CapEgressAudit, mesh.CapEgressHTTPHosts, mesh.CapEgressWildcardHosts,
 	)
 }
 

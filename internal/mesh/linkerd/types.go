@@ -28,7 +28,8 @@ var (
 // AddToScheme registers the policy kinds declared here.
 func AddToScheme(s *runtime.Scheme) error {
 	s.AddKnownTypes(PolicyV1alpha1, &AuthorizationPolicy{}, &AuthorizationPolicyList{},
-		&MeshTLSAuthentication{}, &MeshTLSAuthenticationList{}, &NetworkAuthentication{}, &NetworkAuthenticationList{})
+		&MeshTLSAuthentication{}, &MeshTLSAuthenticationList{}, &NetworkAuthentication{}, &NetworkAuthenticationList{},
+		&EgressNetwork{}, &EgressNetworkList{})
 	metav1.AddToGroupVersion(s, PolicyV1alpha1)
 	s.AddKnownTypes(PolicyV1beta3, &HTTPRoute{}, &HTTPRouteList{})
 	metav1.AddToGroupVersion(s, PolicyV1beta3)

@@ -78,7 +78,7 @@ func TestOutputKindsCoverTranslations(t *testing.T) {
 			}
 		}
 	}
-	if len(traffic) != 2 || len(policy) != 8 {
+	if len(traffic) != 2 || len(policy) != 9 { // policy: 8 + Istio's RequestAuthentication (spec.jwt)
 		t.Errorf("traffic kinds %v, policy kinds %v", traffic, policy)
 	}
 }
