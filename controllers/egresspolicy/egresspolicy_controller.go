@@ -132,17 +132,10 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy
 	if err != nil {
 		return out, err
 	}
-	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, translator, p.Namespace)
+	objs, err := r.TranslateIn(ctx, p.Namespace, found, translator, func(f mesh.NamespaceFacts) ([]client.Object, error) {
+		return translator.TranslateEgressPolicy(p, f)
+	}, mesh.EgressPolicyRequirements(&p.Spec)...)
 	if err != nil {
-		return out, err
-	}
-	// The translation's refusal names the field; the install-aware
-	// decision (the mesh's version, its CRDs) comes after it.
-	objs, err := translator.TranslateEgressPolicy(p, facts)
-	if err != nil {
-		return out, err
-	}
-	if _, err := r.Decide(ctx, p.Namespace, found, mesh.EgressPolicyRequirements(&p.Spec)...); err != nil {
 		return out, err
 	}
 	plan, err := r.Prepare(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)

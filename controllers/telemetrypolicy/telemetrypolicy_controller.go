@@ -128,17 +128,12 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.TelemetryPol
 	if err != nil {
 		return out, err
 	}
-	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, translator, p.Namespace)
-	if err != nil {
-		return out, err
-	}
 	// The translator's refusal says what the mesh has instead; the
 	// registry then decides for the mesh as installed.
-	objs, err := translator.TranslateTelemetryPolicy(p, facts)
+	objs, err := r.TranslateIn(ctx, p.Namespace, found, translator, func(f mesh.NamespaceFacts) ([]client.Object, error) {
+		return translator.TranslateTelemetryPolicy(p, f)
+	}, mesh.TelemetryPolicyRequirements(&p.Spec)...)
 	if err != nil {
-		return out, err
-	}
-	if _, err := r.Decide(ctx, p.Namespace, found, mesh.TelemetryPolicyRequirements(&p.Spec)...); err != nil {
 		return out, err
 	}
 	if err := overlap.Telemetry(ctx, r.Client, p); err != nil {
