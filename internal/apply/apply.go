@@ -181,6 +181,11 @@ func (o Owner) value() string {
 // shared object must exist: Meshplane never creates it.
 func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, ownerValue string, adopt bool) (map[string]any, error) {
 	live, err := a.get(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
+	if apierrors.IsNotFound(err) && a.APIReader != nil {
+		// The cache may not have seen an object someone created a moment
+		// ago: an apply would take it over. Only a create pays this read.
+		live, err = a.getFrom(ctx, a.APIReader, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err
 	}
@@ -237,6 +242,11 @@ func (a *Applier) get(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 	if r == nil {
 		r = a.Client
 	}
+	return a.getFrom(ctx, r, gvk, ns, name)
+}
+
+// getFrom is get through reader r.
+func (a *Applier) getFrom(ctx context.Context, r client.Reader, gvk schema.GroupVersionKind, ns, name string) (map[string]any, error) {
 	var obj client.Object
 	if ro, err := a.Scheme.New(gvk); err == nil {
 		obj = ro.(client.Object)
