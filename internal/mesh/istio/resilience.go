@@ -340,15 +340,7 @@ func setRouteFields(hr *networkingv1alpha3.HTTPRoute, spec *meshv1alpha1.Resilie
 		hr.Timeout = durationpb.New(t.Request.Duration)
 	}
 	if r := spec.Retries; r != nil {
-		hr.Retries = &networkingv1alpha3.HTTPRetry{Attempts: r.Attempts}
-		if r.PerTryTimeout != nil {
-			hr.Retries.PerTryTimeout = durationpb.New(r.PerTryTimeout.Duration)
-		}
-		var on []string
-		for _, c := range r.RetryOn {
-			on = append(on, retryOn[c])
-		}
-		hr.Retries.RetryOn = strings.Join(on, ",")
+		hr.Retries = httpRetry(&r.RetryPolicy)
 	}
 	if f := spec.FaultInjection; fault && f != nil {
 		hr.Fault = &networkingv1alpha3.HTTPFaultInjection{}

@@ -101,21 +101,28 @@ func httpRoute(spec *meshv1alpha1.TrafficSplitSpec, name string, backends []mesh
 		hr.Timeout = durationpb.New(spec.Timeout.Duration)
 	}
 	if r := spec.Retries; r != nil {
-		hr.Retries = &networkingv1alpha3.HTTPRetry{Attempts: r.Attempts}
-		if r.PerTryTimeout != nil {
-			hr.Retries.PerTryTimeout = durationpb.New(r.PerTryTimeout.Duration)
-		}
-		var on []string
-		for _, c := range r.RetryOn {
-			on = append(on, retryOn[c])
-		}
-		hr.Retries.RetryOn = strings.Join(on, ",")
+		hr.Retries = httpRetry(r)
 	}
 	return hr
 }
 
 // retryOn maps Meshplane's retry conditions to Envoy's x-envoy-retry-on
 // and x-envoy-retry-grpc-on names, which Istio accepts.
+// httpRetry is Istio's form of a retry policy (a TrafficSplit's, or a
+// ResiliencePolicy's without its budget).
+func httpRetry(r *meshv1alpha1.RetryPolicy) *networkingv1alpha3.HTTPRetry {
+	out := &networkingv1alpha3.HTTPRetry{Attempts: r.Attempts}
+	if r.PerTryTimeout != nil {
+		out.PerTryTimeout = durationpb.New(r.PerTryTimeout.Duration)
+	}
+	var on []string
+	for _, c := range r.RetryOn {
+		on = append(on, retryOn[c])
+	}
+	out.RetryOn = strings.Join(on, ",")
+	return out
+}
+
 var retryOn = map[meshv1alpha1.RetryOn]string{
 	"5xx": "5xx", "GatewayError": "gateway-error", "Reset": "reset", "ConnectFailure": "connect-failure",
 	"Retriable4xx": "retriable-4xx", "RefusedStream": "refused-stream", "Unavailable": "unavailable",
