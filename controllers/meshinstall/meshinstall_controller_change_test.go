@@ -150,6 +150,7 @@ func TestIstioChangeIsOneUnit(t *testing.T) {
 	if err := c.Create(ctx, mi); err != nil {
 		t.Fatal(err)
 	}
+	removeAtEnd(t, c, name)
 	waitCondition(t, c, name, meshv1alpha1.InstalledCondition, metav1.ConditionTrue, "")
 	testenv.MarkAvailable(t, c, ns)
 	waitCondition(t, c, name, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
@@ -277,6 +278,7 @@ func TestIstioDefaultValidator(t *testing.T) {
 				RevisionRetention: &metav1.Duration{Duration: time.Second}}},
 	}
 	testenv.Must(t, c.Create(ctx, mi))
+	removeAtEnd(t, c, mi.Name)
 	validator := func(revision string) error {
 		var v admissionregistrationv1.ValidatingWebhookConfiguration
 		if err := c.Get(ctx, client.ObjectKey{Name: "istiod-default-validator"}, &v); err != nil {

@@ -146,8 +146,29 @@ func (r *Reconciler) reconcileInPlace(ctx context.Context, s *scope) error {
 	if err := r.checkHealth(ctx, s, rels); err != nil {
 		return err
 	}
+	if err := r.ensureDefaultValidator(ctx, s, revision); err != nil {
+		return err
+	}
 	mi.Status.InstalledVersion = mi.Spec.Version
 	return r.upgradeDataPlane(ctx, s)
+}
+
+// ensureDefaultValidator has an in-place install's control plane validate
+// the mesh's objects that name no revision (Istio: istiod-default-validator,
+// which a RevisionBased install moves with its default tag). An adopted
+// install keeps what its releases render. When another owner holds the
+// cluster's one default validator, a Warning event names it and the
+// install goes on: those objects are validated already.
+func (r *Reconciler) ensureDefaultValidator(ctx context.Context, s *scope, revision string) error {
+	if s.rev == nil || s.mi.Spec.Adopt != nil {
+		return nil
+	}
+	w := r.tagWriter(s.mi)
+	res, err := s.rev.EnsureDefaultValidator(ctx, w, revision, s.ns)
+	if err == nil && res.Wrote() {
+		r.event(s.mi, "DefaultValidator", "Apply", "revision %q now validates %s objects without a revision label", revision, s.mi.Spec.Provider)
+	}
+	return err
 }
 
 // closeReverted closes an in-place upgrade whose target spec.version no

@@ -279,8 +279,7 @@ func revisionReady(rv *meshv1alpha1.MeshRevision) bool {
 // (one server-side apply, none when it points there already). A tag
 // webhook Meshplane did not create is a Conflict, unless spec.adopt is set.
 func (r *Reconciler) moveTag(ctx context.Context, s *scope, tag, revision string) error {
-	w := mesh.TagWriter{Reader: r.Client, Applier: r.applier(r.Client), Owner: apply.Owner{Object: s.mi, Kind: Kind}, Adopt: s.mi.Spec.Adopt != nil}
-	res, err := s.rev.EnsureTag(ctx, w, tag, revision, s.ns)
+	res, err := s.rev.EnsureTag(ctx, r.tagWriter(s.mi), tag, revision, s.ns)
 	if err != nil {
 		return err
 	}
@@ -363,4 +362,15 @@ func minPositive(a, b time.Duration) time.Duration {
 		return b
 	}
 	return a
+}
+
+// tagWriter writes mi's revision tags and default validator; a default
+// validator another owner holds is left as it is, with a Warning event
+// naming the holder.
+func (r *Reconciler) tagWriter(mi *meshv1alpha1.MeshInstall) mesh.TagWriter {
+	return mesh.TagWriter{Reader: r.Client, Applier: r.applier(r.Client), Owner: apply.Owner{Object: mi, Kind: Kind}, Adopt: mi.Spec.Adopt != nil,
+		Held: func(name, holder string) {
+			r.Events.Eventf(mi, nil, corev1.EventTypeWarning, "DefaultValidatorHeld", "Apply",
+				"%s is held by %s: it, not this install, validates %s objects without a revision label", name, holder, mi.Spec.Provider)
+		}}
 }

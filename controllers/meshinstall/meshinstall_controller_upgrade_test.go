@@ -129,13 +129,14 @@ func TestRevisionUpgradeRestartsEachWorkloadOnce(t *testing.T) {
 	mi := &meshv1alpha1.MeshInstall{
 		ObjectMeta: metav1.ObjectMeta{Name: "istio-batches"},
 		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1", Namespace: cp,
-			Chart: &meshv1alpha1.ChartSource{Repository: repo.URL},
+			Chart: &meshv1alpha1.ChartSource{Repository: repo.URL}, DeletionPolicy: meshv1alpha1.DeletionUninstall,
 			Upgrade: &meshv1alpha1.UpgradeSpec{Strategy: meshv1alpha1.UpgradeRevisionBased,
 				RevisionRetention: &metav1.Duration{Duration: time.Second},
 				Rollout: &meshv1alpha1.WorkloadRolloutPlan{BatchSize: 3, RestartWorkloads: ptr.To(true),
 					HealthTimeout: &metav1.Duration{Duration: time.Minute}}}},
 	}
 	testenv.Must(t, c.Create(ctx, mi))
+	removeAtEnd(t, c, mi.Name)
 	waitCondition(t, c, mi.Name, meshv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
 
 	var apps []string

@@ -62,6 +62,10 @@ type TagWriter struct {
 	// Adopt takes over a tag webhook Meshplane did not create
 	// (spec.adopt), instead of reporting a Conflict.
 	Adopt bool
+	// Held, when set, is told about a cluster-wide singleton (Istio's
+	// istiod-default-validator) that another owner holds and that was
+	// therefore left as it is: its name and who holds it.
+	Held func(name, holder string)
 }
 
 // Revisioner is implemented by meshes that run control-plane revisions side
@@ -94,6 +98,10 @@ type Revisioner interface {
 	// It waits (outcome.Wait) for the injector and reports a tag webhook
 	// Meshplane did not create as a Conflict unless w.Adopt.
 	EnsureTag(ctx context.Context, w TagWriter, tag, revision, namespace string) (apply.Result, error)
+	// EnsureDefaultValidator makes an in-place install's control plane
+	// (revision, in namespace) validate the mesh's objects that name no
+	// revision, unless another owner already does (then w.Held is told).
+	EnsureDefaultValidator(ctx context.Context, w TagWriter, revision, namespace string) (apply.Result, error)
 	// PruneTags deletes the owner's tag webhooks whose tag is not in keep.
 	PruneTags(ctx context.Context, w TagWriter, keep []string) (apply.ChangeSet, error)
 }

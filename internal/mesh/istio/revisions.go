@@ -60,6 +60,11 @@ func (*Provider) SelectsRevision(m mesh.Membership, revision string) bool {
 	return m.Revision == "" || m.Revision == RevisionLabelValue
 }
 
+// EnsureDefaultValidator is EnsureDefaultValidator.
+func (*Provider) EnsureDefaultValidator(ctx context.Context, w mesh.TagWriter, revision, namespace string) (apply.Result, error) {
+	return EnsureDefaultValidator(ctx, w, revision, namespace)
+}
+
 // EnsureTag is EnsureTag.
 func (*Provider) EnsureTag(ctx context.Context, w mesh.TagWriter, tag, revision, namespace string) (apply.Result, error) {
 	return EnsureTag(ctx, w, tag, revision, namespace)

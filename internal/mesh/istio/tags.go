@@ -141,27 +141,60 @@ func EnsureTag(ctx context.Context, w mesh.TagWriter, tag, revision, namespace s
 	if err != nil {
 		return apply.Result{}, outcome.Stalled(meshv1alpha1.InvalidSpecReason, "%v", err)
 	}
-	objs := []client.Object{want}
-	if tag == RevisionLabelValue {
-		v, err := defaultValidatorFor(ctx, w.Reader, revision, namespace)
-		if err != nil {
-			return apply.Result{}, err
-		}
-		if v != nil {
-			objs = append(objs, v)
-		}
-	}
-	res, err := w.Applier.ApplyDetached(ctx, w.Owner, objs, w.Adopt)
+	res, err := w.Applier.ApplyDetached(ctx, w.Owner, []client.Object{want}, w.Adopt)
 	var conflict *apply.ConflictError
 	if errors.As(err, &conflict) {
-		name := want.Name
-		if conflict.Name != "" {
-			name = conflict.Name
-		}
 		return res, outcome.Stalled(meshv1alpha1.ConflictReason, "revision tag webhook %s exists and was not created by Meshplane for %s %s; "+
-			"remove it (istioctl tag remove %s), or set spec.adopt on the MeshInstall to take it over", name, w.Owner.Kind, w.Owner.Object.GetName(), tag)
+			"remove it (istioctl tag remove %s), or set spec.adopt on the MeshInstall to take it over", want.Name, w.Owner.Kind, w.Owner.Object.GetName(), tag)
+	}
+	if err != nil || tag != RevisionLabelValue {
+		return res, err
+	}
+	vres, err := EnsureDefaultValidator(ctx, w, revision, namespace)
+	res.Changes = append(res.Changes, vres.Changes...)
+	return res, err
+}
+
+// EnsureDefaultValidator writes istiod-default-validator, derived from the
+// validator of revision in namespace (DefaultValidator), so that istiod
+// validates the Istio objects that carry no istio.io/rev label. The
+// default tag carries it (EnsureTag); an in-place install, whose base
+// release renders none, writes it for its only istiod. The webhook is one
+// per cluster: when another owner holds it (another MeshInstall, a Helm
+// release, a user), nothing is written and w.Held is told who, since
+// unlabelled objects are validated already. Nothing is written when the
+// revision renders no validator (global.configValidation false).
+func EnsureDefaultValidator(ctx context.Context, w mesh.TagWriter, revision, namespace string) (apply.Result, error) {
+	v, err := defaultValidatorFor(ctx, w.Reader, revision, namespace)
+	if err != nil || v == nil {
+		return apply.Result{}, err
+	}
+	res, err := w.Applier.ApplyDetached(ctx, w.Owner, []client.Object{v}, w.Adopt)
+	var conflict *apply.ConflictError
+	if !errors.As(err, &conflict) {
+		return res, err
+	}
+	holder, err := holderOf(ctx, w.Reader, v.Name)
+	if err == nil && w.Held != nil {
+		w.Held(v.Name, holder)
 	}
 	return res, err
+}
+
+// holderOf describes who holds the ValidatingWebhookConfiguration name: a
+// Meshplane owner, a Helm release, or neither.
+func holderOf(ctx context.Context, r client.Reader, name string) (string, error) {
+	var v admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, &v); err != nil {
+		return "", client.IgnoreNotFound(err)
+	}
+	if o := v.Labels[ownership.OwnerLabel]; o != "" {
+		return "Meshplane (owner label " + o + ")", nil
+	}
+	if rel := v.Annotations["meta.helm.sh/release-name"]; rel != "" {
+		return "Helm release " + v.Annotations["meta.helm.sh/release-namespace"] + "/" + rel, nil
+	}
+	return "an object created outside Meshplane (revision " + v.Labels[RevLabel] + ")", nil
 }
 
 // defaultValidatorFor derives the default validator of revision from its
