@@ -65,15 +65,16 @@ type Reconciler struct {
 func Setup(mgr *manager.Manager, h helm.Releaser) error {
 	r := &Reconciler{Deps: controlplane.NewDeps(mgr, h, "meshinstall")}
 	all := handler.EnqueueRequestsFromMapFunc(r.allInstalls)
+	workloads := handler.EnqueueRequestsFromMapFunc(r.installsOfWorkload)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1alpha1.MeshInstall{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
 		Watches(&meshv1alpha1.MeshRevision{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			rv := o.(*meshv1alpha1.MeshRevision)
 			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: rv.Spec.MeshInstallRef.Name}}}
 		})).
-		Watches(&appsv1.Deployment{}, all, builder.WithPredicates(statusChanged())).
-		Watches(&appsv1.DaemonSet{}, all, builder.WithPredicates(statusChanged())).
-		Watches(&appsv1.StatefulSet{}, all, builder.WithPredicates(statusChanged())).
+		Watches(&appsv1.Deployment{}, workloads, builder.WithPredicates(statusChanged())).
+		Watches(&appsv1.DaemonSet{}, workloads, builder.WithPredicates(statusChanged())).
+		Watches(&appsv1.StatefulSet{}, workloads, builder.WithPredicates(statusChanged())).
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, all).
 		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, all).
 		Watches(&corev1.Namespace{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{})).
@@ -141,6 +142,45 @@ func (r *Reconciler) allInstalls(ctx context.Context, _ client.Object) []reconci
 		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: mi.Name}})
 	}
 	return out
+}
+
+// installsOfWorkload enqueues the MeshInstalls a Deployment, DaemonSet or
+// StatefulSet event can concern, not every one on every workload change in
+// the cluster: those whose control plane runs in its namespace or whose
+// Helm release namespace it names (a chart's workload elsewhere), those
+// with a waypoint there, those not reconciled yet, and those with an
+// upgrade under way (its batches gate on workloads in any namespace).
+func (r *Reconciler) installsOfWorkload(ctx context.Context, o client.Object) []reconcile.Request {
+	var list meshv1alpha1.MeshInstallList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	ns, releaseNS := o.GetNamespace(), o.GetAnnotations()["meta.helm.sh/release-namespace"]
+	var out []reconcile.Request
+	for i := range list.Items {
+		if concernsWorkload(&list.Items[i], ns, releaseNS) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: list.Items[i].Name}})
+		}
+	}
+	return out
+}
+
+// concernsWorkload reports whether a workload in namespace ns (of a Helm
+// release in releaseNS, if any) can change what mi reports or waits for.
+func concernsWorkload(mi *meshv1alpha1.MeshInstall, ns, releaseNS string) bool {
+	cp := mi.Status.Namespace
+	if cp == "" || cp == ns || cp == releaseNS {
+		return true
+	}
+	if u := mi.Status.Upgrade; u != nil && u.Phase != meshv1alpha1.UpgradeCompleted {
+		return true
+	}
+	for _, w := range mi.Status.Waypoints {
+		if w.Namespace == ns {
+			return true
+		}
+	}
+	return false
 }
 
 func deletionPredicate() predicate.Predicate {
