@@ -139,25 +139,13 @@ func (r *Reconciler) reconcile(ctx context.Context, g *meshv1alpha1.IngressGatew
 	if err != nil {
 		return out, err
 	}
-	objs, err := tr.TranslateIngressGateway(g, scope)
+	objs, class, err := r.Registry.TranslateIngress(g, scope, func(name string) (mesh.GatewayClassFacts, error) {
+		return r.readClass(ctx, name)
+	})
 	if err != nil {
 		return out, err
 	}
-	if err := r.Registry.Decide(scope, mesh.IngressRequirements(&g.Spec)...); err != nil {
-		return out, err
-	}
-	class, err := tr.IngressClass(g)
-	if err != nil {
-		return out, err
-	}
-	out.class = class.Name
-	facts, err := r.readClass(ctx, class.Name)
-	if err != nil {
-		return out, err
-	}
-	if err := mesh.CheckGatewayClass(facts, class.Hint); err != nil {
-		return out, err
-	}
+	out.class = class
 	plan, err := r.Prepare(ctx, apply.Owner{Object: g, Kind: Kind}, objs, g.Status.Inventory)
 	if err != nil {
 		out.applied = plan.Failed()

@@ -167,3 +167,36 @@ func CheckGatewayClass(c GatewayClassFacts, hint string) error {
 func CheckIngressOutputs(g *meshv1alpha1.IngressGateway, objs []client.Object) error {
 	return CheckOutputs("IngressGateway "+g.Name, objs)
 }
+
+// TranslateIngress decides an IngressGateway for the mesh of s, in the
+// order the refusals are reported: the translation (which names the spec
+// field), the install-aware decision (which names the MeshInstall setting),
+// then the GatewayClass, read by readClass (which says what to install).
+// It returns the objects to apply and the class that serves them.
+func (r *Registry) TranslateIngress(g *meshv1alpha1.IngressGateway, s Scope,
+	readClass func(name string) (GatewayClassFacts, error),
+) ([]client.Object, string, error) {
+	tr, err := r.IngressTranslator(s.Install.Provider)
+	if err != nil {
+		return nil, "", err
+	}
+	objs, err := tr.TranslateIngressGateway(g, s)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := r.Decide(s, IngressRequirements(&g.Spec)...); err != nil {
+		return nil, "", err
+	}
+	class, err := tr.IngressClass(g)
+	if err != nil {
+		return nil, "", err
+	}
+	facts, err := readClass(class.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := CheckGatewayClass(facts, class.Hint); err != nil {
+		return nil, "", err
+	}
+	return objs, class.Name, nil
+}
