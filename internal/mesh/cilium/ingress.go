@@ -29,7 +29,7 @@ var _ mesh.IngressTranslator = (*Provider)(nil)
 func ingressCondition() mesh.Condition {
 	return mesh.Condition{
 		Capabilities: []mesh.Capability{mesh.CapIngressGateway},
-		Doc:          "spec.cilium.gatewayAPI, spec.cilium.envoy and the Gateway API CRDs",
+		Doc:          "spec.cilium.gatewayAPI, spec.cilium.envoy and the Gateway API CRDs (the operator then serves GatewayClass cilium)",
 		Holds: func(s mesh.Scope) bool {
 			return s.Install.GatewayAPI && s.Install.Envoy && s.Install.GatewayAPICRDs
 		},
