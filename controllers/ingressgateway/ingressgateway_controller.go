@@ -26,7 +26,8 @@
 //     it is not Yes, and on every Gateway change.
 //   - BreakGlass relaxes nothing here: an ingress gateway blocks no traffic
 //     that a BreakGlass would need to let through. It keeps serving during
-//     an incident; see docs/ingress.md.
+//     an incident, on the mesh that served it even when the BreakGlass
+//     removed the namespace's marks; see docs/ingress.md.
 package ingressgateway
 
 import (
@@ -47,6 +48,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outputs"
@@ -126,7 +128,11 @@ type result struct {
 // and the observation.
 func (r *Reconciler) reconcile(ctx context.Context, g *meshv1alpha1.IngressGateway) (result, error) {
 	var out result
-	found, err := r.Resolver.Resolve(ctx, g.Namespace, g.Spec.Provider)
+	provider, err := r.provider(ctx, g)
+	if err != nil {
+		return out, err
+	}
+	found, err := r.Resolver.Resolve(ctx, g.Namespace, provider)
 	if err != nil {
 		return out, err
 	}
@@ -155,6 +161,22 @@ func (r *Reconciler) reconcile(ctx context.Context, g *meshv1alpha1.IngressGatew
 		return out, err
 	}
 	return r.observe(ctx, g, tr, scope, out)
+}
+
+// provider is spec.provider, except while a BreakGlass covers the
+// namespace for the mesh that last served the gateway: the BreakGlass may
+// have removed the namespace's marks (injection labels), and the gateway
+// keeps that mesh, so its Gateway stays in force and reconciled through
+// the incident (an ingress gateway relaxes nothing).
+func (r *Reconciler) provider(ctx context.Context, g *meshv1alpha1.IngressGateway) (meshv1alpha1.Provider, error) {
+	if g.Spec.Provider != "" || g.Status.Provider == "" {
+		return g.Spec.Provider, nil
+	}
+	bg, err := incident.ForNamespace(ctx, r.Client, g.Namespace)
+	if err != nil || bg == nil || !incident.Covers(bg, g.Status.Provider) {
+		return g.Spec.Provider, err
+	}
+	return g.Status.Provider, nil
 }
 
 // readClass reads the GatewayClass through the cache.
