@@ -144,7 +144,7 @@ type IngressInfrastructure struct {
 // the mesh's gateway implementation (Istio, Cilium) or, on Linkerd, by an
 // implementation of the user's choice whose pods join the mesh.
 // +kubebuilder:validation:XValidation:rule="self.listeners.all(l, self.listeners.exists_one(m, m.name == l.name))",message="listener names must be unique"
-// +kubebuilder:validation:XValidation:rule="self.listeners.all(l, self.listeners.exists_one(m, m.port == l.port && (has(m.hostname) ? m.hostname : '') == (has(l.hostname) ? l.hostname : '')))",message="two listeners may not share a port and hostname"
+// +kubebuilder:validation:XValidation:rule="self.listeners.all(l, self.listeners.exists_one(m, m.port == l.port && has(m.hostname) == has(l.hostname) && (!has(l.hostname) || m.hostname == l.hostname)))",message="two listeners may not share a port and hostname"
 // +kubebuilder:validation:XValidation:rule="self.listeners.all(l, self.listeners.all(m, m.port != l.port || m.protocol == l.protocol))",message="listeners on one port must share its protocol"
 type IngressGatewaySpec struct {
 	MeshSelection `json:",inline"`
