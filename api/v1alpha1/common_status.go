@@ -29,3 +29,6 @@ func (in *ResiliencePolicy) GetCommonStatus() *CommonStatus { return &in.Status.
 
 // GetCommonStatus returns the EgressPolicy's common status.
 func (in *EgressPolicy) GetCommonStatus() *CommonStatus { return &in.Status.CommonStatus }
+
+// GetCommonStatus returns the IngressGateway's common status.
+func (in *IngressGateway) GetCommonStatus() *CommonStatus { return &in.Status.CommonStatus }

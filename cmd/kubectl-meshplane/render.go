@@ -24,6 +24,7 @@ import (
 	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/scheme"
 )
 
@@ -47,7 +48,7 @@ type renderOptions struct {
 }
 
 func (o *renderOptions) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy and EgressPolicy objects (- for stdin)")
+	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy and IngressGateway objects (- for stdin)")
 	cmd.Flags().StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or Cilium (default: the object's spec.provider, else every mesh)")
 	cmd.Flags().StringVar(&o.profile, "profile", "", "the MeshInstall profile the namespace runs (Sidecar or Ambient); shown in the output")
 	_ = cmd.MarkFlagRequired("filename")
@@ -57,7 +58,7 @@ func (c *cli) renderCommand() *cobra.Command {
 	var o renderOptions
 	cmd := &cobra.Command{
 		Use:   "render -f FILE [--mesh M] [--profile ambient]",
-		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy and EgressPolicy, offline",
+		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy and IngressGateway, offline",
 		Long: `render runs the same translation code the controllers run (the providers'
 translators and the applier's labels, owner reference and hash annotation) on
 the objects in FILE, without a cluster, and prints the outputs as YAML, one
@@ -160,7 +161,7 @@ func (o *renderOptions) render(stdin io.Reader) ([]rendering, error) {
 		out = append(out, rs...)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy or EgressPolicy", o.file)
+		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy or IngressGateway", o.file)
 	}
 	return out, nil
 }
@@ -208,6 +209,10 @@ func renderObject(reg *mesh.Registry, applier *apply.Applier, raw map[string]any
 		eg := &meshv1alpha1.EgressPolicy{}
 		err, obj = yaml.UnmarshalStrict(b, eg), eg
 		provider = eg.Spec.Provider
+	case "IngressGateway":
+		ig := &meshv1alpha1.IngressGateway{}
+		err, obj = yaml.UnmarshalStrict(b, ig), ig
+		provider = ig.Spec.Provider
 	default:
 		return nil, nil // other kinds (MeshInstall, Namespaces, ...) are not translated
 	}
@@ -272,6 +277,15 @@ func translate(reg *mesh.Registry, obj client.Object, p meshv1alpha1.Provider) (
 		}
 		// Offline, the namespace is taken as a sidecar namespace.
 		return tr.TranslateEgressPolicy(o, mesh.NamespaceFacts{Name: o.Namespace, Mode: mesh.Sidecar})
+	case *meshv1alpha1.IngressGateway:
+		tr, err := reg.IngressTranslator(p)
+		if err != nil {
+			return nil, err
+		}
+		// Offline, the install and the GatewayClass are unknown: the
+		// translation alone (its spec refusals), in a sidecar namespace.
+		return tr.TranslateIngressGateway(o, mesh.Scope{Install: mesh.InstallFacts{Provider: p},
+			Namespace: mesh.NamespaceFacts{Name: o.Namespace, Mode: mesh.Sidecar}})
 	}
 	return nil, fmt.Errorf("cannot translate %T", obj)
 }
@@ -306,11 +320,9 @@ func printRenderings(w io.Writer, rs []rendering, profile string) error {
 			title += " (profile " + profile + ")"
 		}
 		if r.refused != nil {
-			reason := "TranslationFailed"
-			var uf *mesh.UnsupportedFeatureError
-			if errors.As(r.refused, &uf) {
-				reason = meshv1alpha1.UnsupportedFeatureReason
-			}
+			// The reason the controller would report (UnsupportedFeature,
+			// InvalidSpec, ...).
+			reason := outcome.Reason(r.refused, "TranslationFailed")
 			fmt.Fprintf(w, "# %s: refused, Ready=False reason %s: %v\n", title, reason, r.refused)
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/controllers/canary"
 	"github.com/meshplane/meshplane/controllers/egresspolicy"
+	"github.com/meshplane/meshplane/controllers/ingressgateway"
 	"github.com/meshplane/meshplane/controllers/meshadoption"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
@@ -62,6 +63,7 @@ var Controllers = []Controller{
 	{Name: "MeshAdoption", Setup: meshadoption.Setup},
 	{Name: "ResiliencePolicy", Setup: resiliencepolicy.Setup},
 	{Name: "EgressPolicy", Setup: egresspolicy.Setup},
+	{Name: "IngressGateway", Setup: ingressgateway.Setup},
 }
 
 // All registers every controller with mgr.

@@ -133,6 +133,15 @@ func fixtures() map[string][]fixture {
 			{name: "applying", obj: egp("", notReady, reconciling), want: "Progressing"},
 			{name: "unsupported", obj: egp("", readyFalse, stalled), want: "Degraded"},
 		},
+		"IngressGateway": {
+			{name: "programmed", obj: &meshv1alpha1.IngressGateway{ObjectMeta: meta("web", "shop", 2),
+				Status: meshv1alpha1.IngressGatewayStatus{CommonStatus: common(2, ready), GatewayClassName: "istio", BackendMTLS: meshv1alpha1.BackendMTLSYes}},
+				want: "Healthy", msg: "Class istio, backend mTLS Yes"},
+			{name: "waiting to be programmed", obj: &meshv1alpha1.IngressGateway{ObjectMeta: meta("web", "shop", 2),
+				Status: meshv1alpha1.IngressGatewayStatus{CommonStatus: common(2, notReady, reconciling), GatewayClassName: "istio"}}, want: "Progressing"},
+			{name: "class missing", obj: &meshv1alpha1.IngressGateway{ObjectMeta: meta("web", "shop", 2),
+				Status: meshv1alpha1.IngressGatewayStatus{CommonStatus: common(2, readyFalse, stalled)}}, want: "Degraded"},
+		},
 		"ZeroTrustPolicy": {
 			{name: "ready", obj: ztp("Strict", ready), want: "Healthy", msg: "mTLS Strict"},
 			{name: "applying", obj: ztp("", notReady, reconciling), want: "Progressing"},

@@ -48,6 +48,7 @@ func (*Provider) Conditions() []mesh.Condition {
 			},
 			Fix: routingFix,
 		},
+		ingressCondition(),
 	}
 }
 

@@ -51,6 +51,7 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA,
 		mesh.CapEgressAllowList, mesh.CapEgressHTTPHosts, mesh.CapEgressTLSHosts, mesh.CapEgressTCPHosts,
 		mesh.CapEgressWildcardHosts, mesh.CapEgressCIDRs, mesh.CapEgressPerWorkload, mesh.CapEgressGateway,
+		mesh.CapIngressGateway,
 	)
 }
 

@@ -47,6 +47,7 @@ func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 func (*Provider) Capabilities() mesh.Capabilities {
 	c := mesh.NewCapabilities(mesh.AllCapabilities...)
 	delete(c, mesh.CapEgressTCPHosts)
+	delete(c, mesh.CapIngressOutsideMesh) // the gateway is an Istio proxy
 	return c
 }
 

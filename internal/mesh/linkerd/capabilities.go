@@ -69,7 +69,7 @@ func (*Provider) Conditions() []mesh.Condition {
 				return "install the Gateway API CRDs (HTTPRoute gateway.networking.k8s.io/v1 is not served)"
 			},
 		},
-	}, egressConditions()...)
+	}, append(egressConditions(), ingressCondition())...)
 }
 
 func versionGate(caps []mesh.Capability, r release, what string) mesh.Condition {

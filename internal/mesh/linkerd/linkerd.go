@@ -62,6 +62,7 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA, mesh.CapTrustBundle, mesh.CapDetachInjection,
 		mesh.CapAccessLogging,
 		mesh.CapEgressAllowList, mesh.CapEgressAudit, mesh.CapEgressHTTPHosts, mesh.CapEgressWildcardHosts,
+		mesh.CapIngressGateway, mesh.CapIngressOutsideMesh,
 	)
 }
 
