@@ -53,8 +53,9 @@ import (
 	"github.com/meshplane/meshplane/internal/status"
 )
 
-// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies/finalizers,verbs=update
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;trafficsplits;canaries,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services,verbs=patch

@@ -7,14 +7,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
-	"github.com/meshplane/meshplane/internal/mesh/gamma"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
 )
@@ -96,7 +95,8 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 // the TrafficSplit's route (the split's output).
 func (*Provider) ResilienceOutputKinds() []client.Object { return nil }
 
-// TranslateResiliencePolicy returns the target Service carrying only the
+// TranslateResiliencePolicy returns the target Service (metadata only: a
+// shared object whose given annotations only are applied) carrying the
 // annotations the policy sets: failure accrual, and the retry and timeout
 // annotations unless a TrafficSplit's route carries them (ComposeRoute).
 // Linkerd reads these annotations for every port of the Service, so a
@@ -126,6 +126,8 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 		if err := routeAnnotations(ann, rp); err != nil {
 			return nil, err
 		}
+	} else if err := composable(rp, in.ComposedWith.Name); err != nil {
+		return nil, err
 	}
 	if len(ann) == 0 {
 		return nil, nil
@@ -135,10 +137,14 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 			"spec.targetRef.name: Service %s is headless (clusterIP None) and Linkerd applies retries and timeouts only to calls to a Service address; target a Service with a cluster IP or remove retries and timeouts",
 			svc.Name)
 	}
-	return []client.Object{&corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Annotations: ann},
-	}}, nil
+	// Only the metadata: the Service's spec is the user's.
+	out := &unstructured.Unstructured{}
+	out.SetAPIVersion("v1")
+	out.SetKind("Service")
+	out.SetName(svc.Name)
+	out.SetNamespace(svc.Namespace)
+	out.SetAnnotations(ann)
+	return []client.Object{out}, nil
 }
 
 // accrual sets the failure-accrual annotations of od, whose
@@ -148,9 +154,9 @@ func accrual(ann map[string]string, od *meshv1alpha1.OutlierDetection) {
 	ann[MaxFailuresAnnotation] = strconv.Itoa(int(*od.Consecutive5xxErrors))
 	if od.BaseEjectionTime != nil {
 		base := od.BaseEjectionTime.Duration
-		ann[MinPenaltyAnnotation] = string(gamma.Duration(base))
+		ann[MinPenaltyAnnotation] = linkerdDuration(base)
 		if base > defaultMaxPenalty {
-			ann[MaxPenaltyAnnotation] = string(gamma.Duration(base))
+			ann[MaxPenaltyAnnotation] = linkerdDuration(base)
 		}
 	}
 }
@@ -164,10 +170,10 @@ func routeAnnotations(ann map[string]string, rp *meshv1alpha1.ResiliencePolicy) 
 	}
 	if t := rp.Spec.Timeouts; t != nil {
 		if t.Request != nil {
-			ann[RequestTimeoutAnnotation] = string(gamma.Duration(t.Request.Duration))
+			ann[RequestTimeoutAnnotation] = linkerdDuration(t.Request.Duration)
 		}
 		if t.Idle != nil {
-			ann[IdleTimeoutAnnotation] = string(gamma.Duration(t.Idle.Duration))
+			ann[IdleTimeoutAnnotation] = linkerdDuration(t.Idle.Duration)
 		}
 	}
 	return nil
@@ -203,9 +209,28 @@ func retryAnnotations(ann map[string]string, r *meshv1alpha1.RetryPolicy, field 
 		ann[RetryGRPCAnnotation] = strings.Join(grpcOn, ",")
 	}
 	if r.PerTryTimeout != nil {
-		ann[RetryTimeoutAnnotation] = string(gamma.Duration(r.PerTryTimeout.Duration))
+		ann[RetryTimeoutAnnotation] = linkerdDuration(r.PerTryTimeout.Duration)
 	}
 	return nil
+}
+
+// linkerdDuration renders d as Linkerd's policy controller parses a
+// duration: one number and one unit (ms, s, m, h), so "1s500ms" is
+// written 1500ms; a fraction of a millisecond rounds up.
+func linkerdDuration(d time.Duration) string {
+	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
+	if ms <= 0 {
+		ms = 1
+	}
+	for _, u := range []struct {
+		n    int64
+		unit string
+	}{{3600000, "h"}, {60000, "m"}, {1000, "s"}} {
+		if ms%u.n == 0 {
+			return strconv.FormatInt(ms/u.n, 10) + u.unit
+		}
+	}
+	return strconv.FormatInt(ms, 10) + "ms"
 }
 
 func hasRetryOrTimeout(ann map[string]string) bool {
@@ -228,6 +253,9 @@ func (*Provider) ComposeRoute(objs []client.Object, rp *meshv1alpha1.ResilienceP
 		if !ok {
 			continue
 		}
+		if err := composable(rp, route.Name); err != nil {
+			return nil, err
+		}
 		ann := map[string]string{}
 		if err := routeAnnotations(ann, rp); err != nil {
 			return nil, err
@@ -243,6 +271,23 @@ func (*Provider) ComposeRoute(objs []client.Object, rp *meshv1alpha1.ResilienceP
 		}
 	}
 	return objs, nil
+}
+
+// composable refuses route-level fields of rp that the HTTPRoute of
+// TrafficSplit split would carry and Linkerd ignore there: gRPC retry
+// conditions (Linkerd reads retry.linkerd.io/grpc on a GRPCRoute or a
+// Service, never on an HTTPRoute).
+func composable(rp *meshv1alpha1.ResiliencePolicy, split string) error {
+	ann := map[string]string{}
+	if err := routeAnnotations(ann, rp); err != nil {
+		return err
+	}
+	if _, grpc := ann[RetryGRPCAnnotation]; !grpc {
+		return nil
+	}
+	return &mesh.UnsupportedFeatureError{Provider: meshv1alpha1.ProviderLinkerd, Features: []mesh.Capability{mesh.Capability(mesh.RFRetryOn)},
+		Detail: fmt.Sprintf("%s spec.retries.retryOn: TrafficSplit %s routes Service %s with an HTTPRoute, which carries the retries, and Linkerd ignores %s on an HTTPRoute; retry on HTTP statuses only (5xx, GatewayError, Retriable4xx) while the split exists",
+			mesh.ResilienceOwner(rp), split, rp.Spec.TargetRef.Name, RetryGRPCAnnotation)}
 }
 
 var (
