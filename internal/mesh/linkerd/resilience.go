@@ -246,15 +246,19 @@ func hasRetryOrTimeout(ann map[string]string) bool {
 // TrafficSplit's HTTPRoute, which override the Service's (Linkerd reads a
 // route's retry and timeout annotations before its parent Service's).
 // Linkerd has no faults, so nothing else composes. A clash with the split's
-// own retries or timeout is decided before (mesh.ClashingRouteFields).
+// own retries or timeout is decided before (mesh.ClashingRouteFields); a
+// policy whose fields the route cannot carry (composable) is left out, as
+// its own translation refuses it.
 func (*Provider) ComposeRoute(objs []client.Object, rp *meshv1alpha1.ResiliencePolicy) ([]client.Object, error) {
 	for _, o := range objs {
 		route, ok := o.(*gatewayv1.HTTPRoute)
 		if !ok {
 			continue
 		}
-		if err := composable(rp, route.Name); err != nil {
-			return nil, err
+		if composable(rp, route.Name) != nil {
+			// The policy's own translation refuses it (and reports why):
+			// none of it is applied, the split's route stays the split's.
+			return objs, nil
 		}
 		ann := map[string]string{}
 		if err := routeAnnotations(ann, rp); err != nil {

@@ -200,12 +200,21 @@ func TestLinkerdResilienceRefusals(t *testing.T) {
 			t.Errorf("%s: got %v, %v; want %s containing %q", tc.name, objs, err, tc.reason, tc.want)
 		}
 	}
-	// gRPC retry conditions cannot ride a split's HTTPRoute: refused by the
-	// composition and by the policy's own translation alike.
+	// gRPC retry conditions cannot ride a split's HTTPRoute: the policy's
+	// translation refuses them, and the split's route leaves the policy out.
 	split := &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: "web-split", Namespace: "shop"}, Spec: tsSpec(nil)}
 	want := "spec.retries.retryOn: TrafficSplit web-split routes Service web with an HTTPRoute, which carries the retries, and Linkerd ignores retry.linkerd.io/grpc on an HTTPRoute"
 	if _, err := linkerdComposedSplit(retries); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("composed gRPC retries: %v", err)
+	}
+	lt, _ := Registry().TrafficTranslator(meshv1alpha1.ProviderLinkerd)
+	routeObjs, err := lt.TranslateTrafficSplit(split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	composer, _ := Registry().RouteComposer(meshv1alpha1.ProviderLinkerd)
+	if got, err := composer.ComposeRoute(routeObjs, retries); err != nil || len(got) != 1 || len(got[0].GetAnnotations()) != 0 {
+		t.Errorf("the split's route composed a refused policy: %v %v", got, err)
 	}
 	if _, err := tr.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: retries, Service: webService(), Scope: scope, ComposedWith: split}); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("policy with gRPC retries next to a split: %v", err)
