@@ -86,8 +86,8 @@ func linkerdResilienceRefusals() []Case {
 				rp := goodResiliencePolicy(ns, "rl", Linkerd)
 				rp.Spec.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 10, Interval: metav1.Duration{Duration: time.Second}}}
 				refusedOnLinkerd(h, ns, svc, rp, meshv1alpha1.UnsupportedFeatureReason,
-					"feature rateLimit.local is not supported by Linkerd (not installed by a MeshInstall) in namespace "+ns+
-						" (LinkerdProxy data plane): rateLimit.local: Linkerd limits rates only inbound, with an HTTPLocalRateLimitPolicy on a Server, "+
+					"feature rateLimit.local is not supported by Linkerd (not installed by a MeshInstall) in namespace "+ns,
+					"rateLimit.local: Linkerd limits rates only inbound, with an HTTPLocalRateLimitPolicy on a Server, "+
 						"and Meshplane does not create a Server for it (a new Server changes which traffic the port admits); "+
 						"write the HTTPLocalRateLimitPolicy for your Server, or use a mesh that limits per Service: "+
 						"choose a mesh that enforces them (status.support lists each mesh's answer)"+tail)
