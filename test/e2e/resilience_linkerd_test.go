@@ -66,16 +66,16 @@ func TestResiliencePolicyLinkerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	enforced := map[string]string{
-		"balancer.linkerd.io/failure-accrual":                         "consecutive",
+		"balancer.linkerd.io/failure-accrual":                          "consecutive",
 		"balancer.linkerd.io/failure-accrual-consecutive-max-failures": "3",
 		"balancer.linkerd.io/failure-accrual-consecutive-min-penalty":  "2m",
 		"balancer.linkerd.io/failure-accrual-consecutive-max-penalty":  "2m",
-		"retry.linkerd.io/limit":     "2",
-		"retry.linkerd.io/http":      "gateway-error",
-		"retry.linkerd.io/timeout":   "1500ms",
-		"timeout.linkerd.io/request": "10s",
-		"timeout.linkerd.io/idle":    "1m",
-		"owner":                      "team-shop",
+		"retry.linkerd.io/limit":                                       "2",
+		"retry.linkerd.io/http":                                        "gateway-error",
+		"retry.linkerd.io/timeout":                                     "1500ms",
+		"timeout.linkerd.io/request":                                   "10s",
+		"timeout.linkerd.io/idle":                                      "1m",
+		"owner":                                                        "team-shop",
 	}
 	harness.Eventually(t, 30*time.Second, "policy Ready with its annotations", func() error {
 		if err := resilienceReady(c, rp); err != nil {
