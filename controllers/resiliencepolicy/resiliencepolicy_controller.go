@@ -12,11 +12,19 @@
 // fields for a Service a Canary routes is a Conflict, and the policy's own
 // route of an earlier generation is pruned so the host never has two.
 //
+// Shared fields: a mesh whose settings are annotations of the target
+// Service (Linkerd) returns the Service among the outputs; the policy never
+// creates or owns a Service, so it is applied as a shared object (only the
+// annotations, apply.Owner.SharedKinds). Each annotation's previous value
+// is recorded in status.sharedFields, with the finalizer, before the first
+// write; deleting the policy restores them.
+//
 // BreakGlass: while a BreakGlass that relaxes policies covers the
 // namespace, the policy is applied without fault injection, rate limits
 // and outlier ejection (what can block traffic); when the BreakGlass goes,
 // the namespace watch re-applies the policy as written. Outputs are owned
-// and derived from the spec, so the restore is exact by construction.
+// and derived from the spec, so the restore is exact by construction; a
+// lifted Service annotation gets its recorded previous value meanwhile.
 //
 // Trade-offs:
 //   - A policy a mesh cannot fully enforce is refused whole
