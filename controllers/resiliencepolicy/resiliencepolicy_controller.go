@@ -37,7 +37,6 @@ package resiliencepolicy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -129,19 +128,8 @@ func (r *Reconciler) policiesFor(ctx context.Context, ns, svc string) []reconcil
 // collector (owner references), and a TrafficSplit that composed the
 // policy recomposes without it (its watch).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rp := &meshv1alpha1.ResiliencePolicy{}
-	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, rp)
-	if patcher == nil {
-		return ctrl.Result{}, err
-	}
-	if !rp.DeletionTimestamp.IsZero() {
-		err := r.releaseShared(ctx, rp)
-		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, rp))
-	}
-	out, err := r.reconcile(ctx, rp, patcher)
-	sum := setStatus(rp, out, err)
-	r.Record(ctx, rp, out.provider, out.applied, err)
-	return status.Finish(ctx, patcher, rp, sum, err, meshv1alpha1.ApplyFailedReason)
+	return outputs.ReconcileShared(ctx, &r.Deps, req.NamespacedName, &meshv1alpha1.ResiliencePolicy{}, Kind, record, r.reconcile,
+		func(out result) outputs.Outcome { return outputs.Outcome{Provider: out.provider, Applied: out.applied} }, setStatus)
 }
 
 // result is what the phases found and did.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -20,12 +19,20 @@ import (
 // restores them.
 const Finalizer = outputs.SharedFieldsFinalizer
 
-// owner is the apply owner of rp. A policy never creates a Service: a
-// Service among its outputs (a mesh whose settings are annotations of the
-// target Service) is shared, only the fields given are applied and they
-// are restored when released.
+// sharedKinds: a policy never creates a Service, so a Service among its
+// outputs (a mesh whose settings are annotations of the target Service) is
+// shared: only the fields given are applied, and they are restored when
+// released.
+var sharedKinds = []schema.GroupKind{{Kind: "Service"}}
+
+// owner is the apply owner of rp.
 func owner(rp *meshv1alpha1.ResiliencePolicy) apply.Owner {
-	return apply.Owner{Object: rp, Kind: Kind, SharedFields: rp.Status.SharedFields, SharedKinds: []schema.GroupKind{{Kind: "Service"}}}
+	return apply.Owner{Object: rp, Kind: Kind, SharedFields: rp.Status.SharedFields, SharedKinds: sharedKinds}
+}
+
+// record points at rp's inventory and shared fields.
+func record(rp *meshv1alpha1.ResiliencePolicy) outputs.SharedRecord {
+	return outputs.SharedRecord{Inventory: &rp.Status.Inventory, Fields: &rp.Status.SharedFields, Kinds: sharedKinds}
 }
 
 // isShared reports whether an inventory entry is the target Service, whose
@@ -45,9 +52,8 @@ func (r *Reconciler) applyShared(ctx context.Context, rp *meshv1alpha1.Resilienc
 	if err != nil {
 		return plan.Failed(), err
 	}
-	rec := outputs.SharedRecord{Inventory: &rp.Status.Inventory, Fields: &rp.Status.SharedFields}
 	if slices.ContainsFunc(plan.Inventory(), isShared) {
-		if err := outputs.RecordShared(ctx, rp, plan, patcher, rec); err != nil {
+		if err := outputs.RecordShared(ctx, rp, plan, patcher, record(rp)); err != nil {
 			return plan.Failed(), err
 		}
 	}
@@ -60,28 +66,4 @@ func (r *Reconciler) applyShared(ctx context.Context, rp *meshv1alpha1.Resilienc
 		}
 	}
 	return res, err
-}
-
-// releaseShared restores the Service fields rp set (their previous
-// values) and removes its finalizer; owned outputs are left to the garbage
-// collector.
-func (r *Reconciler) releaseShared(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) error {
-	if !controllerutil.ContainsFinalizer(rp, Finalizer) {
-		return nil
-	}
-	var shared []meshv1alpha1.ObjectReference
-	for _, ref := range rp.Status.Inventory {
-		if isShared(ref) {
-			shared = append(shared, ref)
-		}
-	}
-	pruned, err := r.Applier.Prune(ctx, owner(rp), shared)
-	if err != nil {
-		return err
-	}
-	if pruned.Wrote() {
-		r.Events.Eventf(rp, nil, corev1.EventTypeNormal, "Released", "Delete", "%s", pruned)
-	}
-	controllerutil.RemoveFinalizer(rp, Finalizer)
-	return nil
 }
