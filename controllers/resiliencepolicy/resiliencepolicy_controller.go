@@ -12,11 +12,19 @@
 // fields for a Service a Canary routes is a Conflict, and the policy's own
 // route of an earlier generation is pruned so the host never has two.
 //
+// Shared fields: a mesh whose settings are annotations of the target
+// Service (Linkerd) returns the Service among the outputs; the policy never
+// creates or owns a Service, so it is applied as a shared object (only the
+// annotations, apply.Owner.SharedKinds). Each annotation's previous value
+// is recorded in status.sharedFields, with the finalizer, before the first
+// write; deleting the policy restores them.
+//
 // BreakGlass: while a BreakGlass that relaxes policies covers the
 // namespace, the policy is applied without fault injection, rate limits
 // and outlier ejection (what can block traffic); when the BreakGlass goes,
 // the namespace watch re-applies the policy as written. Outputs are owned
-// and derived from the spec, so the restore is exact by construction.
+// and derived from the spec, so the restore is exact by construction; a
+// lifted Service annotation gets its recorded previous value meanwhile.
 //
 // Trade-offs:
 //   - A policy a mesh cannot fully enforce is refused whole
@@ -49,12 +57,15 @@ import (
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/overlap"
+	"github.com/meshplane/meshplane/internal/status"
 )
 
-// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies/finalizers,verbs=update
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;trafficsplits;canaries,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Kind is the owner kind in labels and inventories.
@@ -89,7 +100,10 @@ func Setup(mgr *manager.Manager) error {
 	}
 	return outputs.Controller(mgr, r.Client, outputs.Kind{
 		Name: controllerName, Object: &meshv1alpha1.ResiliencePolicy{}, List: &meshv1alpha1.ResiliencePolicyList{},
-		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.ResilienceOutputKinds(),
+		// A policy's deletion starting reconciles it (its finalizer
+		// releases the fields it set on the target Service).
+		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, outputs.DeletionStarted),
+		Outputs:   mgr.Registry.ResilienceOutputKinds(),
 	}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(ofService)).
 		// A route or another policy for the same Service decides
@@ -109,11 +123,12 @@ func (r *Reconciler) policiesFor(ctx context.Context, ns, svc string) []reconcil
 }
 
 // Reconcile brings one ResiliencePolicy's outputs to its spec. A policy
-// gone or being deleted needs nothing: the garbage collector deletes the
-// outputs (owner references), and a TrafficSplit that composed the policy
-// recomposes without it (its watch).
+// being deleted releases the fields it set on its target Service
+// (restoring their previous values); owned outputs are left to the garbage
+// collector (owner references), and a TrafficSplit that composed the
+// policy recomposes without it (its watch).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return outputs.Reconcile(ctx, &r.Deps, req.NamespacedName, &meshv1alpha1.ResiliencePolicy{}, r.reconcile,
+	return outputs.ReconcileShared(ctx, &r.Deps, req.NamespacedName, &meshv1alpha1.ResiliencePolicy{}, Kind, record, r.reconcile,
 		func(out result) outputs.Outcome { return outputs.Outcome{Provider: out.provider, Applied: out.applied} }, setStatus)
 }
 
@@ -130,7 +145,7 @@ type result struct {
 	relaxedBy *meshv1alpha1.BreakGlass
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) (result, error) {
+func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, patcher *status.Patcher) (result, error) {
 	var out result
 	bg, err := incident.ForNamespace(ctx, r.Client, rp.Namespace)
 	if err != nil {
@@ -190,7 +205,7 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	if err != nil {
 		return out, err
 	}
-	out.applied, err = r.Apply(ctx, apply.Owner{Object: rp, Kind: Kind}, objs, rp.Status.Inventory)
+	out.applied, err = r.applyShared(ctx, rp, objs, patcher)
 	return out, err
 }
 

@@ -20,12 +20,12 @@ func setStatus(rp *meshv1alpha1.ResiliencePolicy, out result, err error) status.
 	}
 	if err != nil {
 		// What a failed apply wrote is recorded, so it is pruned later.
-		if out.applied.Inventory != nil {
-			rp.Status.Inventory = out.applied.Inventory
+		if out.applied.Inventory != nil || out.applied.SharedFields != nil {
+			rp.Status.Inventory, rp.Status.SharedFields = out.applied.Inventory, out.applied.SharedFields
 		}
 		return status.Summary{}
 	}
-	rp.Status.Inventory = out.applied.Inventory
+	rp.Status.Inventory, rp.Status.SharedFields = out.applied.Inventory, out.applied.SharedFields
 	rp.Status.ComposedWith = out.composedWith
 	if bg := out.relaxedBy; bg != nil {
 		incident.MarkHeld(st, gen, bg, "fault injection, rate limits and outlier ejection are lifted")

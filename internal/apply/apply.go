@@ -58,6 +58,21 @@ type Owner struct {
 	// objects, with their previous values (its status): kept while the
 	// fields are applied, restored when they are released.
 	SharedFields []meshv1alpha1.SharedField
+	// SharedKinds are further kinds whose objects are shared for this
+	// owner (a ResiliencePolicy's target Service): only the metadata
+	// fields given are applied, as for a Namespace.
+	SharedKinds []schema.GroupKind
+}
+
+// shares reports whether objects of gk are shared for the owner: a
+// Namespace always, the owner's SharedKinds.
+func (o Owner) shares(gk schema.GroupKind) bool {
+	return (gk.Group == "" && gk.Kind == "Namespace") || slices.Contains(o.SharedKinds, gk)
+}
+
+// isShared reports whether output u is shared for the owner.
+func (o Owner) isShared(u *unstructured.Unstructured) bool {
+	return o.shares(u.GroupVersionKind().GroupKind())
 }
 
 // Result says what an Apply did.
@@ -123,7 +138,12 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 		if err != nil {
 			return nil, err
 		}
-		if !IsShared(u) {
+		shared := owner.isShared(u)
+		if shared {
+			// Only the metadata fields given are the owner's.
+			delete(u.Object, "spec")
+		}
+		if !shared {
 			labels := u.GetLabels()
 			if labels == nil {
 				labels = map[string]string{}
@@ -148,7 +168,7 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 		if ann == nil {
 			ann = map[string]string{}
 		}
-		if !IsShared(u) {
+		if !shared {
 			ann[HashAnnotation] = hex.EncodeToString(sum[:8])
 		}
 		if len(ann) > 0 {
@@ -179,7 +199,7 @@ func (o Owner) value() string {
 // current reads the live object of u (nil when there is none) and refuses
 // one that is not the owner's (*ConflictError) unless adopt is set. A
 // shared object must exist: Meshplane never creates it.
-func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, ownerValue string, adopt bool) (map[string]any, error) {
+func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, owner Owner, adopt bool) (map[string]any, error) {
 	live, err := a.get(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
 	if apierrors.IsNotFound(err) && a.APIReader != nil {
 		// The cache may not have seen an object someone created a moment
@@ -189,14 +209,14 @@ func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, own
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	if IsShared(u) {
+	if owner.isShared(u) {
 		if live == nil {
 			return nil, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), u.GetName())
 		}
 		return live, nil
 	}
 	if live != nil && !adopt {
-		if err := conflictWith(u, live, ownerValue); err != nil {
+		if err := conflictWith(u, live, owner.value()); err != nil {
 			return nil, err
 		}
 	}

@@ -75,10 +75,14 @@
 //     outputs with their owner, so namespaced owners need no finalizer.
 //     Cross-scope outputs (a namespaced owner's cluster-scoped output) get
 //     none and must be pruned by the caller on deletion.
-//   - Shared objects: a Namespace in the desired set is never created,
-//     labelled or owned; only the fields given (for example one
-//     annotation) are applied, and pruning it applies an empty
-//     configuration, which releases exactly those fields.
+//   - Shared objects: a Namespace in the desired set (and an object of a
+//     kind in Owner.SharedKinds: a ResiliencePolicy's target Service) is
+//     never created, labelled or owned; only the metadata fields given
+//     (for example one annotation) are applied, and pruning it applies an
+//     empty configuration, which releases exactly those fields. A field
+//     the owner stops setting while it still sets others of the object
+//     (a BreakGlass lifting one setting) gets its recorded previous value
+//     back and keeps its record; one that was absent before is removed.
 //   - Prune deletes only objects in the previous inventory that still
 //     carry this owner's label.
 //   - Every write returns a ChangeSet (in the manner of fluxcd/pkg/ssa's):

@@ -64,6 +64,44 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
+// keepPrevious puts back in the shared output u the fields the owner
+// set before and no longer sets that held a value before it (a field a
+// BreakGlass relaxes): u then applies that previous value, and the record
+// stays, so the value is exact now and when the field is set again or
+// released. Recorded fields that were absent before are left out of u:
+// the apply removes them.
+func keepPrevious(u *unstructured.Unstructured, recorded []meshv1alpha1.SharedField) {
+	ann, labels := u.GetAnnotations(), u.GetLabels()
+	for _, r := range recorded {
+		if r.Previous == nil {
+			continue
+		}
+		if k, ok := strings.CutPrefix(r.Field, "metadata.annotations["); ok {
+			k = strings.TrimSuffix(k, "]")
+			if _, set := ann[k]; !set {
+				if ann == nil {
+					ann = map[string]string{}
+				}
+				ann[k] = *r.Previous
+			}
+		} else if k, ok := strings.CutPrefix(r.Field, "metadata.labels["); ok {
+			k = strings.TrimSuffix(k, "]")
+			if _, set := labels[k]; !set {
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				labels[k] = *r.Previous
+			}
+		}
+	}
+	if len(ann) > 0 {
+		u.SetAnnotations(ann)
+	}
+	if len(labels) > 0 {
+		u.SetLabels(labels)
+	}
+}
+
 // recordsOf returns the records of ref.
 func recordsOf(recorded []meshv1alpha1.SharedField, ref meshv1alpha1.ObjectReference) []meshv1alpha1.SharedField {
 	var out []meshv1alpha1.SharedField
@@ -89,6 +127,7 @@ func (a *Applier) release(ctx context.Context, ref meshv1alpha1.ObjectReference,
 	restore := &unstructured.Unstructured{}
 	restore.SetGroupVersionKind(gvk)
 	restore.SetName(ref.Name)
+	restore.SetNamespace(ref.Namespace)
 	ann, labels := map[string]string{}, map[string]string{}
 	for _, r := range recordsOf(recorded, ref) {
 		if r.Previous == nil {
@@ -121,5 +160,6 @@ func (a *Applier) release(ctx context.Context, ref meshv1alpha1.ObjectReference,
 	empty := &unstructured.Unstructured{}
 	empty.SetGroupVersionKind(gvk)
 	empty.SetName(ref.Name)
+	empty.SetNamespace(ref.Namespace)
 	return a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(empty), opts(ownership.FieldManager)...)
 }

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -33,6 +34,15 @@ type SharedRecord struct {
 	// Inventory and Fields point into the owner's status.
 	Inventory *[]meshv1alpha1.ObjectReference
 	Fields    *[]meshv1alpha1.SharedField
+	// Kinds are further shared kinds besides Namespace (a
+	// ResiliencePolicy's target Service): apply.Owner.SharedKinds.
+	Kinds []schema.GroupKind
+}
+
+// shares reports whether ref is a shared object of the record.
+func (rec SharedRecord) shares(ref meshv1alpha1.ObjectReference) bool {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return IsSharedRef(ref) || (err == nil && slices.Contains(rec.Kinds, gv.WithKind(ref.Kind).GroupKind()))
 }
 
 // IsSharedRef reports whether an inventory entry is a shared object whose
@@ -50,11 +60,11 @@ func (d *Deps) ReleaseShared(ctx context.Context, obj client.Object, kind string
 	}
 	var shared []meshv1alpha1.ObjectReference
 	for _, ref := range *rec.Inventory {
-		if IsSharedRef(ref) {
+		if rec.shares(ref) {
 			shared = append(shared, ref)
 		}
 	}
-	pruned, err := d.Applier.Prune(ctx, apply.Owner{Object: obj, Kind: kind, SharedFields: *rec.Fields}, shared)
+	pruned, err := d.Applier.Prune(ctx, apply.Owner{Object: obj, Kind: kind, SharedFields: *rec.Fields, SharedKinds: rec.Kinds}, shared)
 	if err != nil {
 		return err
 	}

@@ -233,8 +233,7 @@ func resilienceCapabilityCases() []Case {
 				h.Service(ns, "web")
 				rp := goodResiliencePolicy(ns, "linkerd", Linkerd)
 				rp.Spec.FaultInjection = &meshv1alpha1.FaultInjection{Abort: &meshv1alpha1.FaultAbort{HTTPStatus: 503, Percent: 5}}
-				refusedWhole(h, Linkerd, ns, rp, "faultInjection.abort: Linkerd has no fault injection",
-					"outlierDetection.consecutive5xxErrors: would be Service annotation balancer.linkerd.io/failure-accrual: consecutive; Meshplane does not translate ResiliencePolicies for Linkerd yet")
+				refusedWhole(h, Linkerd, ns, rp, "feature faultInjection.abort is not supported by Linkerd", "faultInjection.abort: Linkerd has no fault injection")
 			}},
 		{Category: "capability", Kind: "ResiliencePolicy", Mesh: Cilium, Name: "retries on Cilium",
 			Run: func(h *H) {

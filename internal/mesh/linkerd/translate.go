@@ -3,7 +3,6 @@ package linkerd
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	linkerdserver "github.com/linkerd/linkerd2/controller/gen/apis/server/v1beta3"
@@ -56,30 +55,9 @@ func (p *Provider) translateTrafficSplit(ts *meshv1alpha1.TrafficSplit) ([]clien
 		return nil, err
 	}
 	if r := ts.Spec.Retries; r != nil {
-		ann := map[string]string{RetryLimitAnnotation: strconv.Itoa(int(r.Attempts))}
-		var httpOn, grpcOn []string
-		for _, c := range r.RetryOn {
-			switch {
-			case httpRetryOn[c] != "":
-				httpOn = append(httpOn, httpRetryOn[c])
-			case grpcRetryOn[c] != "":
-				grpcOn = append(grpcOn, grpcRetryOn[c])
-			default:
-				return nil, &mesh.UnsupportedFeatureError{Provider: p.Name(), Features: []mesh.Capability{mesh.CapRetryConditions},
-					Detail: fmt.Sprintf("retry condition %s: Linkerd retries on HTTP statuses (5xx, GatewayError, Retriable4xx) and gRPC statuses (Unavailable, Cancelled, DeadlineExceeded) only", c)}
-			}
-		}
-		if len(httpOn) == 0 && len(grpcOn) == 0 {
-			httpOn = []string{"5xx"}
-		}
-		if len(httpOn) > 0 {
-			ann[RetryHTTPAnnotation] = strings.Join(httpOn, ",")
-		}
-		if len(grpcOn) > 0 {
-			ann[RetryGRPCAnnotation] = strings.Join(grpcOn, ",")
-		}
-		if r.PerTryTimeout != nil {
-			ann[RetryTimeoutAnnotation] = string(gamma.Duration(r.PerTryTimeout.Duration))
+		ann := map[string]string{}
+		if err := retryAnnotations(ann, r, ""); err != nil {
+			return nil, err
 		}
 		route.Annotations = ann
 	}

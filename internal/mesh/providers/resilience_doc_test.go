@@ -62,6 +62,24 @@ const resilienceDocFooter = `
 - **Istio versions.** ` + "`retries.budget`" + ` becomes DestinationRule ` + "`trafficPolicy.retryBudget`" + `, which
   Istio has from 1.27; an older installed version (MeshInstall status.installedVersion) refuses it.
 - **Cilium without Envoy** (MeshInstall ` + "`spec.cilium.envoy: false`" + `) refuses every field.
+- **Linkerd versions.** Failure accrual needs Linkerd 2.13 (edge-23.3), retries and timeouts as
+  annotations 2.16 (edge-24.8); an older installed version refuses the field, naming both.
+
+## Linkerd: annotations of the target Service
+
+Linkerd reads failure accrual, retries and timeouts from annotations of the Service (every port
+of it: a policy for one port of a Service with several is refused). The Service is the user's, so
+Meshplane applies only those annotations (server-side apply, field manager ` + "`meshplane`" + `) and
+records each one's previous value in ` + "`status.sharedFields`" + ` before the first write, with the finalizer
+` + "`meshplane.io/shared-fields`" + `. Deleting the policy, or dropping a field, puts each annotation back
+exactly: the previous value where there was one, removed where there was none. Durations are
+written in one unit (` + "`1500ms`" + `, not ` + "`1s500ms`" + `): Linkerd's policy controller ignores anything else.
+Retries and timeouts do not apply to headless Services, and are refused there.
+
+When a TrafficSplit routes the Service, Linkerd reads retries and timeouts from the split's
+HTTPRoute before the Service, so the split's route carries the policy's retries and timeouts
+(` + "`status.composedWith`" + `) and the Service keeps only the failure accrual. gRPC retry conditions
+(` + "`retry.linkerd.io/grpc`" + `) are ignored on an HTTPRoute and are refused while a split routes the Service.
 
 ## Composition with TrafficSplit and Canary
 
@@ -86,12 +104,15 @@ While a BreakGlass that relaxes policies covers the namespace, the policy is app
 fault injection, the rate limit and outlier detection (what can block traffic), in its own outputs
 and in a composed TrafficSplit route; it reports ` + "`BreakGlassActive`" + `. When the BreakGlass lets go
 the policy is applied as written again: the outputs are derived from the spec, so the restore is
-exact.
+exact. On Linkerd the failure-accrual annotations are given back as they were before the
+policy (previous value or none) while the BreakGlass holds, and set again after.
 
 ## Not in this release
 
-- Linkerd and Cilium answer the report but have no translation yet: a policy for them is refused
-  whole, naming each field (fields they could express say what they would become).
+- Cilium answers the report but has no translation yet: a policy for it is refused whole, naming
+  each field (fields it could express say what they would become).
+- Linkerd's local rate limit (an HTTPLocalRateLimitPolicy on a Server): Meshplane does not create
+  a Server for it, as a new Server changes what the port admits.
 - Global rate limiting, and per-route local rate limits.
 `
 

@@ -189,8 +189,8 @@ func TestResilienceGolden(t *testing.T) {
 }
 
 // TestResilienceRefusalsNameFieldAndMesh pins which cases Istio refuses,
-// and that Linkerd and Cilium (no translator in this build) refuse every
-// case naming each field and the mesh.
+// which Linkerd enforces (linkerdEnforces), and that the other cases are
+// refused naming each field and the mesh.
 func TestResilienceRefusalsNameFieldAndMesh(t *testing.T) {
 	istioRefuses := map[string]string{
 		"rp-outlier-success-rate.istio": "outlierDetection.successRate",
@@ -199,7 +199,7 @@ func TestResilienceRefusalsNameFieldAndMesh(t *testing.T) {
 	for _, tr := range resilienceAll() {
 		meshName := tr.golden[strings.LastIndex(tr.golden, ".")+1:]
 		field, refused := istioRefuses[tr.golden]
-		if meshName != "istio" {
+		if meshName != "istio" && !linkerdEnforces[tr.golden] {
 			refused = true
 		}
 		if !refused {
@@ -283,6 +283,12 @@ func TestResilienceOutputsAcceptedByRealCRDs(t *testing.T) {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)
 		}
+		// The target Service exists: annotations of it are shared outputs.
+		svc := webService()
+		svc.Namespace = ns
+		if err := c.Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
 		for _, o := range tr.objs {
 			n++
 			if err := ApplyStrict(ctx, c, o, ns); err != nil {
@@ -304,7 +310,8 @@ func TestResilienceOutputKindsCoverTranslations(t *testing.T) {
 	}
 	for _, tr := range resilienceAll() {
 		for _, o := range tr.objs {
-			if gvk := o.GetObjectKind().GroupVersionKind(); !declared[gvk.String()] && gvk.Kind != "VirtualService" {
+			// A Service is the shared target (its own watch), never owned.
+			if gvk := o.GetObjectKind().GroupVersionKind(); !declared[gvk.String()] && gvk.Kind != "VirtualService" && gvk.Kind != "Service" {
 				t.Errorf("%s: %s not in ResilienceOutputKinds", tr.golden, gvk)
 			}
 		}
