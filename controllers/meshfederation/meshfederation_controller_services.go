@@ -64,6 +64,9 @@ type svcMember struct {
 	gateway    string
 	// gatewayWanted is true when the member has an east-west gateway.
 	gatewayWanted bool
+	// export is the member's part in service export
+	// (meshfederation_controller_export.go).
+	export memberExport
 }
 
 // linked counts the member's linked peers.
@@ -137,6 +140,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			r.endpoint(ctx, s)
 		}
 	}
+	exports := r.collectExports(ctx, fed, svcs)
 	for _, s := range svcs {
 		if s.sf == nil && s.m.client != nil && !s.m.unreachable {
 			// A member whose mesh no longer federates services (its install
@@ -148,6 +152,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			continue
 		}
 		creds := r.peerCredentials(ctx, fed, s, svcs, now)
+		creds = append(creds, r.exportObjects(ctx, fed, s, exports)...)
 		s.err = r.applyServices(ctx, fed, s, creds, patcher)
 		if s.err == nil {
 			s.gateway = r.gatewayAddress(ctx, s)
