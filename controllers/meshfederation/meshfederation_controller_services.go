@@ -450,6 +450,17 @@ func (r *Reconciler) releaseServices(ctx context.Context, fed *meshv1alpha1.Mesh
 // cannot be cleaned now.
 func (r *Reconciler) releaseMember(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member) bool {
 	prev := memberServices(fed, m.spec.Name)
+	if len(prev.Inventory) == 0 && fed.Spec.Services != nil && fed.DeletionTimestamp.IsZero() {
+		// A member that does not federate services: this reconcile sets its
+		// ServicesConnected again, so removing it here would move its
+		// lastTransitionTime (a status write on a no-op).
+		for i := range fed.Status.Clusters {
+			if fed.Status.Clusters[i].Name == m.spec.Name {
+				fed.Status.Clusters[i].Services = nil
+			}
+		}
+		return true
+	}
 	if len(prev.Inventory) == 0 {
 		clearMemberServices(fed, m.spec.Name)
 		return true
