@@ -23,6 +23,11 @@ import (
 // +kubebuilder:rbac:groups=multicluster.x-k8s.io,resources=serviceimports,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 
+// FederationLabel, on a ServiceExport, names the one MeshFederation that
+// exports it; a ServiceExport without it is exported by every federation
+// with services that has its cluster as a member.
+const FederationLabel = "meshplane.io/federation"
+
 // MaxExports bounds the exported services a federation tracks (the size
 // of status.exports).
 const MaxExports = 256
@@ -68,7 +73,7 @@ func (r *Reconciler) collectExports(ctx context.Context, fed *meshv1alpha1.MeshF
 		}
 		s.export.se = se
 		s.export.mi = memberInstall(ctx, s)
-		r.readExports(ctx, s)
+		r.readExports(ctx, fed, s)
 	}
 	carryExports(ctx, fed, svcs)
 	return aggregateExports(fed, svcs)
@@ -134,7 +139,7 @@ func memberInstall(ctx context.Context, s *svcMember) *meshv1alpha1.MeshInstall 
 
 // readExports lists the member's ServiceExports and reads the Service and
 // ready endpoints of each.
-func (r *Reconciler) readExports(ctx context.Context, s *svcMember) {
+func (r *Reconciler) readExports(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember) {
 	name := s.m.spec.Name
 	var list mcsv1beta1.ServiceExportList
 	if err := s.m.client.List(ctx, &list); err != nil {
@@ -151,6 +156,9 @@ func (r *Reconciler) readExports(ctx context.Context, s *svcMember) {
 	})
 	s.export.endpoints = map[string]bool{}
 	for _, e := range list.Items {
+		if f, ok := e.Labels[FederationLabel]; ok && f != fed.Name {
+			continue
+		}
 		svc := &corev1.Service{}
 		if err := s.m.client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, svc); err != nil {
 			s.export.invalid = append(s.export.invalid, fmt.Sprintf("ServiceExport %s/%s in %s exports no Service (%s)", e.Namespace, e.Name, name, reason(err)))
@@ -263,6 +271,10 @@ func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFe
 			x.skipped[k] = why
 			continue
 		}
+		if why := foreignImport(ctx, fed, s, svc); why != "" {
+			x.refused[k] = why
+			continue
+		}
 		out = append(out, serviceImport(svc))
 		x.imported[k] = true
 		objs := x.se.ExportOutputs(s.fm, svc)
@@ -276,6 +288,29 @@ func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFe
 		out = append(out, objs...)
 	}
 	return out
+}
+
+// foreignImport says why the member cannot hold the federation's
+// ServiceImport of svc: one of that name exists and is not this
+// federation's (another federation's, or an MCS implementation's).
+func foreignImport(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, svc mesh.ExportedService) string {
+	si := &mcsv1beta1.ServiceImport{}
+	err := s.m.client.Get(ctx, client.ObjectKey{Namespace: svc.Namespace, Name: svc.Name}, si)
+	switch {
+	case apierrors.IsNotFound(err):
+		return ""
+	case err != nil:
+		return fmt.Sprintf("%s: reading ServiceImport %s/%s: %v", s.m.spec.Name, svc.Namespace, svc.Name, err)
+	case owned(si, fed.Name):
+		return ""
+	}
+	by := "it was not created by Meshplane"
+	if o := si.Labels[ownership.OwnerLabel]; ownership.IsManaged(si) && o != "" {
+		by = "it belongs to " + o
+	}
+	return fmt.Sprintf("%s: ServiceImport %s/%s exists and %s: not imported by MeshFederation %s; "+
+		"label the ServiceExport %s=<federation> to choose one federation, or remove that ServiceImport",
+		s.m.spec.Name, svc.Namespace, svc.Name, by, fed.Name, FederationLabel)
 }
 
 // namespaceMissing says why a member cannot hold objects in ns (it does
@@ -309,8 +344,17 @@ func (r *Reconciler) exportOverlap(ctx context.Context, fed *meshv1alpha1.MeshFe
 			}
 		}
 	}
+	for _, o := range s.export.se.ExportOutputs(s.fm, svc) {
+		for _, f := range foreign {
+			if f.GetName() == o.GetName() && f.GetNamespace() == o.GetNamespace() && sameKind(f, o) {
+				return fmt.Sprintf("%s %s/%s exists and is not this federation's: remove or rename it", o.GetObjectKind().GroupVersionKind().Kind, o.GetNamespace(), o.GetName())
+			}
+		}
+	}
 	return s.export.se.ExportOverlap(svc, foreign)
 }
+
+func sameKind(a, b client.Object) bool { return fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b) }
 
 // exporters returns the members that export svc with a ready endpoint.
 func withEndpoints(svcs []*svcMember, k string) []string {
