@@ -124,7 +124,7 @@ func exportStatus(svc mesh.ExportedService, svcs []*svcMember) (meshv1alpha1.Exp
 	}
 	es.Reachable = reachable(ready, importers)
 	if !es.Reachable && len(ready) > 0 {
-		ps = append(ps, problem{meshv1alpha1.WaitingReason, "not every importer reads an exporter with a ready endpoint ("+strings.Join(ready, ", ")+"): see status.clusters[].services.peers"})
+		ps = append(ps, problem{meshv1alpha1.WaitingReason, "not every importer reads an exporter with a ready endpoint (" + strings.Join(ready, ", ") + "): see status.clusters[].services.peers"})
 	}
 	var scopes []string
 	for _, s := range svcs {
