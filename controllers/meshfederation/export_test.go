@@ -148,6 +148,18 @@ func TestServiceExport(t *testing.T) {
 		if si.Spec.Type != mcsv1beta1.ClusterSetIP || len(si.Spec.Ports) != 1 || si.Spec.Ports[0].Port != 8080 || si.Spec.Ports[0].Name != "http" {
 			t.Fatalf("ServiceImport spec %+v", si.Spec)
 		}
+		testenv.Eventually(t, 20*time.Second, "ServiceImport status.clusters", func() error {
+			for name, c := range map[string]client.Client{"local": e.local, "east": e.east} {
+				si := &mcsv1beta1.ServiceImport{}
+				if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "cart"}, si); err != nil {
+					return err
+				}
+				if len(si.Status.Clusters) != 1 || si.Status.Clusters[0].Cluster != "east" {
+					return testenv.Errorf("%s: status.clusters %+v", name, si.Status.Clusters)
+				}
+			}
+			return nil
+		})
 		dr := &istionetworking.DestinationRule{}
 		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "cart-meshplane-failover"}, dr); err != nil {
 			t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 
 // +kubebuilder:rbac:groups=multicluster.x-k8s.io,resources=serviceexports,verbs=get;list;watch
 // +kubebuilder:rbac:groups=multicluster.x-k8s.io,resources=serviceimports,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=multicluster.x-k8s.io,resources=serviceimports/status,verbs=get;patch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 
 // FederationLabel, on a ServiceExport, names the one MeshFederation that
@@ -366,4 +367,35 @@ func withEndpoints(svcs []*svcMember, k string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// syncImportStatus records in the status of each ServiceImport member s
+// holds which clusters export the service (status.clusters, as the MCS API
+// defines it), patching only those that differ: a no-op reconcile writes
+// nothing.
+func (r *Reconciler) syncImportStatus(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService) {
+	for _, svc := range all {
+		k := exportKey(svc.Namespace, svc.Name)
+		if !s.export.imported[k] {
+			continue
+		}
+		si := &mcsv1beta1.ServiceImport{}
+		if err := s.m.client.Get(ctx, client.ObjectKey{Namespace: svc.Namespace, Name: svc.Name}, si); err != nil {
+			continue
+		}
+		want := make([]mcsv1beta1.ClusterStatus, 0, len(svc.Exporters))
+		for _, e := range svc.Exporters {
+			want = append(want, mcsv1beta1.ClusterStatus{Cluster: e})
+		}
+		if slices.Equal(si.Status.Clusters, want) {
+			continue
+		}
+		orig := si.DeepCopy()
+		si.Status.Clusters = want
+		if err := s.m.client.Status().Patch(ctx, si, client.MergeFrom(orig)); err != nil {
+			s.export.refused[k] = fmt.Sprintf("%s: recording the exporting clusters in ServiceImport %s/%s status: %v", s.m.spec.Name, svc.Namespace, svc.Name, err)
+			continue
+		}
+		r.event(fed, corev1.EventTypeNormal, "ServiceImported", "Patch", "cluster %s: ServiceImport %s/%s status.clusters %v", s.m.spec.Name, svc.Namespace, svc.Name, svc.Exporters)
+	}
 }

@@ -156,6 +156,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		s.err = r.applyServices(ctx, fed, s, creds, patcher)
 		if s.err == nil {
 			s.gateway = r.gatewayAddress(ctx, s)
+			r.syncImportStatus(ctx, fed, s, exports)
 		}
 	}
 	return svcs

@@ -39,7 +39,7 @@ func New() *runtime.Scheme {
 		linkerdserver.AddToScheme,
 		linkerdsp.AddToScheme,
 		linkerdpolicy.AddToScheme,
-		mcsv1beta1.AddToScheme,
+		mcsv1beta1.Install,
 	} {
 		utilruntime.Must(add(s))
 	}

@@ -48,8 +48,9 @@ func serviceExportAcrossClusters(t *testing.T, clients map[string]client.Client)
 			if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "ratings"}, si); err != nil {
 				return err
 			}
-			if si.Spec.Type != mcsv1beta1.ClusterSetIP || len(si.Spec.Ports) != 1 || si.Spec.Ports[0].Port != 9080 {
-				return harness.Errorf("%s: ServiceImport spec %+v", name, si.Spec)
+			if si.Spec.Type != mcsv1beta1.ClusterSetIP || len(si.Spec.Ports) != 1 || si.Spec.Ports[0].Port != 9080 ||
+				len(si.Status.Clusters) != 1 || si.Status.Clusters[0].Cluster != "east" {
+				return harness.Errorf("%s: ServiceImport %+v", name, si)
 			}
 			dr := &istionetworking.DestinationRule{}
 			if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "ratings-meshplane-failover"}, dr); err != nil {
