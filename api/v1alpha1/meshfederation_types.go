@@ -178,6 +178,17 @@ type ServiceFederationSpec struct {
 	// +optional
 	// +kubebuilder:default=true
 	EastWestGateway *bool `json:"eastWestGateway,omitempty"`
+
+	// failover is how calls to an exported service (a ServiceExport of
+	// the Multi-Cluster Services API in a member) choose between the
+	// clusters that export it: None (the mesh's default balancing) or
+	// LocalFirst (endpoints of the caller's own locality first, then the
+	// others', with outlier detection to notice that the local ones
+	// fail). A member whose mesh cannot express it is reported per
+	// exported service, never silently ignored.
+	// +optional
+	// +kubebuilder:default=None
+	Failover ExportFailover `json:"failover,omitempty"`
 }
 
 // RotationSpec controls root rotation.
@@ -410,6 +421,14 @@ type MeshFederationStatus struct {
 	// rotation is the progress of the current or last rotation.
 	// +optional
 	Rotation *RotationStatus `json:"rotation,omitempty"`
+
+	// exports are the services exported (ServiceExport) in the members
+	// that federate services: which clusters export and import each,
+	// whether it is reachable, and what is missing.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	Exports []ExportedServiceStatus `json:"exports,omitempty"`
 }
 
 // MeshFederation keeps a shared root of trust across clusters, with

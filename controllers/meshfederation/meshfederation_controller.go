@@ -94,10 +94,11 @@ func New(mgr *manager.Manager) (*Reconciler, error) {
 // write in the local cluster (metadata only), and the Secrets of the
 // operator namespace (root and kubeconfigs).
 func (r *Reconciler) SetupWithManager(mgr *manager.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1alpha1.MeshFederation{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret), builder.OnlyMetadata).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.mapOwned), builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.mapOwned), builder.OnlyMetadata)
+	return r.exportWatches(mgr, b).
 		WithOptions(mgr.ControllerOptions("meshfederation")).
 		Named("meshfederation").
 		Complete(r)

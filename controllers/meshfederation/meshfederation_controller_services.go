@@ -64,6 +64,9 @@ type svcMember struct {
 	gateway    string
 	// gatewayWanted is true when the member has an east-west gateway.
 	gatewayWanted bool
+	// export is the member's part in service export
+	// (meshfederation_controller_export.go).
+	export memberExport
 }
 
 // linked counts the member's linked peers.
@@ -137,6 +140,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			r.endpoint(ctx, s)
 		}
 	}
+	exports := r.collectExports(ctx, fed, svcs)
 	for _, s := range svcs {
 		if s.sf == nil && s.m.client != nil && !s.m.unreachable {
 			// A member whose mesh no longer federates services (its install
@@ -148,9 +152,11 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			continue
 		}
 		creds := r.peerCredentials(ctx, fed, s, svcs, now)
+		creds = append(creds, r.exportObjects(ctx, fed, s, exports)...)
 		s.err = r.applyServices(ctx, fed, s, creds, patcher)
 		if s.err == nil {
 			s.gateway = r.gatewayAddress(ctx, s)
+			r.syncImportStatus(ctx, fed, s, exports)
 		}
 	}
 	return svcs
@@ -445,6 +451,17 @@ func (r *Reconciler) releaseServices(ctx context.Context, fed *meshv1alpha1.Mesh
 // cannot be cleaned now.
 func (r *Reconciler) releaseMember(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member) bool {
 	prev := memberServices(fed, m.spec.Name)
+	if len(prev.Inventory) == 0 && fed.Spec.Services != nil && fed.DeletionTimestamp.IsZero() {
+		// A member that does not federate services: this reconcile sets its
+		// ServicesConnected again, so removing it here would move its
+		// lastTransitionTime (a status write on a no-op).
+		for i := range fed.Status.Clusters {
+			if fed.Status.Clusters[i].Name == m.spec.Name {
+				fed.Status.Clusters[i].Services = nil
+			}
+		}
+		return true
+	}
 	if len(prev.Inventory) == 0 {
 		clearMemberServices(fed, m.spec.Name)
 		return true

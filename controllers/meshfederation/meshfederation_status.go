@@ -51,6 +51,7 @@ func setStatus(fed *meshv1alpha1.MeshFederation, out result, err error) status.S
 		status.Remove(st, meshv1alpha1.RotatingCondition)
 	}
 	svcSum, svcPending := setServicesStatus(fed, out)
+	setExportsStatus(fed, out)
 	if sum, failed := setDistributed(fed, out); failed {
 		return sum
 	}

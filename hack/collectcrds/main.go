@@ -10,6 +10,7 @@
 //	github.com/cilium/cilium   pkg/k8s/apis/cilium.io/client/crds/v2        -> <out>/cilium
 //	                           pkg/k8s/apis/cilium.io/client/crds/v2alpha1  -> <out>/cilium
 //	github.com/linkerd/linkerd2 charts/linkerd-crds, rendered with Helm     -> <out>/linkerd
+//	sigs.k8s.io/mcs-api        config/crd (ServiceExport, ServiceImport)    -> <out>/mcs
 //
 // Every output directory holds one file per CRD, named after the CRD, and
 // nothing else: documents of other kinds in the sources (such as Gateway API's
@@ -53,6 +54,7 @@ const (
 	gatewayModule = "sigs.k8s.io/gateway-api"
 	ciliumModule  = "github.com/cilium/cilium"
 	linkerdModule = "github.com/linkerd/linkerd2"
+	mcsModule     = "sigs.k8s.io/mcs-api"
 )
 
 // crdKind is the kind every written document has.
@@ -105,7 +107,7 @@ func run(out string) error {
 	}
 
 	mods := map[string]module{}
-	for _, path := range []string{istioModule, gatewayModule, ciliumModule, linkerdModule} {
+	for _, path := range []string{istioModule, gatewayModule, ciliumModule, linkerdModule, mcsModule} {
 		m, err := resolveModule(root, path)
 		if err != nil {
 			return err
@@ -150,6 +152,12 @@ func run(out string) error {
 	linkerd := mods[linkerdModule]
 	if err := add("linkerd", linkerd.String(), func() ([]crd, error) {
 		return renderChartCRDs(filepath.Join(linkerd.Dir, "charts", "linkerd-crds"))
+	}); err != nil {
+		return err
+	}
+	mcs := mods[mcsModule]
+	if err := add("mcs", mcs.String(), func() ([]crd, error) {
+		return crdsFromDirs(filepath.Join(mcs.Dir, "config", "crd"))
 	}); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	linkerdpolicy "github.com/meshplane/meshplane/internal/mesh/linkerd"
@@ -38,6 +39,7 @@ func New() *runtime.Scheme {
 		linkerdserver.AddToScheme,
 		linkerdsp.AddToScheme,
 		linkerdpolicy.AddToScheme,
+		mcsv1beta1.Install,
 	} {
 		utilruntime.Must(add(s))
 	}

@@ -221,14 +221,14 @@ func TestCRDOptionsDirs(t *testing.T) {
 		t.Fatalf("missing CRDs: want an error pointing to make test-crds, got %v", err)
 	}
 
-	for _, sub := range []string{"istio", "cilium", "linkerd", "gateway-api/standard", "gateway-api/experimental"} {
+	for _, sub := range []string{"istio", "cilium", "linkerd", "mcs", "gateway-api/standard", "gateway-api/experimental"} {
 		writeFile(t, filepath.Join(dir, sub, "crd.yaml"))
 	}
 	dirs, err := cluster.CRDOptions{SkipMeshplaneCRDs: true}.Dirs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"istio", "gateway-api/standard", "cilium", "linkerd"}
+	want := []string{"istio", "gateway-api/standard", "cilium", "linkerd", "mcs"}
 	if len(dirs) != len(want) {
 		t.Fatalf("dirs %v, want %v", dirs, want)
 	}

@@ -25,10 +25,13 @@ const (
 	Cilium CRDSet = "cilium"
 	// Linkerd holds the CRDs of the linkerd-crds chart, rendered with default values.
 	Linkerd CRDSet = "linkerd"
+	// MCS holds the Multi-Cluster Services API CRDs (ServiceExport,
+	// ServiceImport) of sigs.k8s.io/mcs-api.
+	MCS CRDSet = "mcs"
 )
 
 // AllCRDSets lists every third-party CRD set.
-var AllCRDSets = []CRDSet{Istio, GatewayAPI, Cilium, Linkerd}
+var AllCRDSets = []CRDSet{Istio, GatewayAPI, Cilium, Linkerd, MCS}
 
 // GatewayAPIChannel is a release channel of the Gateway API CRDs.
 type GatewayAPIChannel string
@@ -98,7 +101,7 @@ func (o CRDOptions) Dirs() ([]string, error) {
 		for _, set := range sets {
 			var dir string
 			switch set {
-			case Istio, Cilium, Linkerd:
+			case Istio, Cilium, Linkerd, MCS:
 				dir = filepath.Join(base, string(set))
 			case GatewayAPI:
 				channel := o.GatewayAPIChannel

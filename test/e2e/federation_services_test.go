@@ -36,7 +36,7 @@ import (
 // EndpointSlice controller) and nothing else.
 func TestServiceFederationTwoClusters(t *testing.T) {
 	start := time.Now()
-	opts := cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio}}}
+	opts := cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.MCS}}}
 	west, east := cluster.UseSimulated(t, opts), cluster.UseSimulated(t, opts)
 	inj := fakeistiod.Start(t)
 	values := fmt.Sprintf(`{"injector":{"url":%q,"caBundle":%q}}`, inj.URL, inj.CABundle)
@@ -168,6 +168,7 @@ func TestServiceFederationTwoClusters(t *testing.T) {
 			t.Fatalf("%s's credential for %s may list Secrets", name, peer)
 		}
 	}
+	serviceExportAcrossClusters(t, clients)
 	ns := &corev1.Namespace{}
 	if err := ec.Get(ctx, client.ObjectKey{Name: "istio-system"}, ns); err != nil || ns.Labels["topology.istio.io/network"] != "east" {
 		t.Fatalf("east network label %v (%v)", ns.Labels, err)
