@@ -41,7 +41,7 @@ func (r *Reconciler) advance(ctx context.Context, s *scope, nss []adoption.Names
 			return result{}, err
 		}
 	}
-	if held := heldByHealthGate(ma); held != nil {
+	if held := heldBy(ma, meshv1alpha1.HealthGateFailedReason); held != nil {
 		return result{}, held
 	}
 	next := adoption.NextWave(s.enrol, nss, size(ma), nil)
@@ -90,7 +90,7 @@ func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []a
 	if err := s.commit(ctx); err != nil {
 		return err
 	}
-	if err := r.enrolWave(ctx, s, current(ma), pick(nss, next)); err != nil {
+	if _, err := r.enrolWave(ctx, s, current(ma), pick(nss, next)); err != nil {
 		return err
 	}
 	r.event(ma, "WaveStarted", "Enrol", "wave %d: enrolling namespaces %v (%s)", idx, next, s.enrol.Describe)
@@ -102,11 +102,16 @@ func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []a
 // the wave is finished (passed, or moved back with a terminal error).
 func (r *Reconciler) judge(ctx context.Context, s *scope, w *meshv1alpha1.AdoptionWaveStatus, nss []adoption.Namespace) (bool, error) {
 	ma := s.ma
+	if w.Phase == meshv1alpha1.WaveAuditing {
+		return r.judgeAudit(ctx, s, w)
+	}
 	wave := pick(nss, w.Namespaces)
 	stamp := adoption.Stamp(ma.Name, false, w.StartTime.Unix())
 	gate := adoption.Check(s.enrol, wave, stamp, restartOn(ma))
 	now := metav1.NewTime(r.Clock.Now())
 	switch {
+	case gate.Passed && s.audit != nil:
+		return false, r.startAudit(s, w)
 	case gate.Passed:
 		w.Phase, w.CompletionTime = meshv1alpha1.WaveEnrolled, &now
 		w.Message = fmt.Sprintf("enrolled and healthy after %s", now.Sub(w.StartTime.Time).Round(time.Millisecond))
@@ -117,10 +122,11 @@ func (r *Reconciler) judge(ctx context.Context, s *scope, w *meshv1alpha1.Adopti
 	}
 	// Re-apply: idempotent for this attempt, and it completes a wave an
 	// operator restart interrupted.
-	if err := r.enrolWave(ctx, s, w, wave); err != nil {
+	holding, err := r.enrolWave(ctx, s, w, wave)
+	if err != nil {
 		return false, err
 	}
-	w.Message = "waiting for: " + joinMax(gate.Waiting, 3)
+	w.Message = "waiting for: " + joinMax(append(holding, gate.Waiting...), 3)
 	return false, outcome.Wait(meshv1alpha1.ProgressingReason, pollInterval, "wave %d %v: %s (%d of %d namespaces enrolled)",
 		w.Index, w.Namespaces, w.Message, ma.Status.EnrolledNamespaces, ma.Status.TotalNamespaces)
 }
@@ -143,6 +149,10 @@ func (r *Reconciler) moveBack(ctx context.Context, s *scope, w *meshv1alpha1.Ado
 		if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) { return adoption.Restore(s.enrol, ns) }); err != nil {
 			return err
 		}
+		// A namespace the wave held in Audit but never labelled.
+		if err := r.releaseAudit(ctx, ma.Name, ns.Name); err != nil {
+			return err
+		}
 		if restart {
 			if err := r.restartAll(ctx, ns, back); err != nil {
 				return err
@@ -156,36 +166,39 @@ func (r *Reconciler) moveBack(ctx context.Context, s *scope, w *meshv1alpha1.Ado
 		failed)
 }
 
-// heldByHealthGate returns the terminal error of a wave moved back while
-// the spec has not changed since.
-func heldByHealthGate(ma *meshv1alpha1.MeshAdoption) error {
-	c := status.Get(&ma.Status.CommonStatus, meshv1alpha1.StalledCondition)
-	if ma.Status.Phase == meshv1alpha1.AdoptionHeld && c != nil &&
-		c.Reason == meshv1alpha1.HealthGateFailedReason && c.ObservedGeneration == ma.Generation {
-		return outcome.Stalled(meshv1alpha1.HealthGateFailedReason, "%s", c.Message)
-	}
-	return nil
-}
-
 // enrolWave labels the wave's namespaces (recording prior values) and
 // restarts their workloads onto the wave's stamp; done steps are skipped.
-func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.AdoptionWaveStatus, wave []adoption.Namespace) error {
+// With spec.waves.audit, a namespace is labelled only once its
+// ZeroTrustPolicies run held in Audit; what that still waits for is
+// returned.
+func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.AdoptionWaveStatus, wave []adoption.Namespace) ([]string, error) {
 	stamp := adoption.Stamp(s.ma.Name, false, w.StartTime.Unix())
+	var holding []string
 	for _, ns := range wave {
 		if !adoption.Enrolled(s.enrol, ns) {
+			if s.audit != nil {
+				waiting, err := r.holdAudit(ctx, s, ns)
+				if err != nil {
+					return nil, err
+				}
+				if waiting != "" {
+					holding = append(holding, waiting)
+					continue
+				}
+			}
 			if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) {
 				return adoption.Enrol(s.enrol, ns, s.ma.Name)
 			}); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if restartOn(s.ma) && adoption.Restarts(s.enrol, ns) {
 			if err := r.restartAll(ctx, ns, stamp); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return holding, nil
 }
 
 // relabel patches a namespace's labels and annotations to what f returns,
@@ -276,9 +289,9 @@ func pick(nss []adoption.Namespace, want []string) []adoption.Namespace {
 	return out
 }
 
-// current returns the wave in flight, or nil.
+// current returns the wave in flight (enrolling or auditing), or nil.
 func current(ma *meshv1alpha1.MeshAdoption) *meshv1alpha1.AdoptionWaveStatus {
-	if w := lastWave(ma); w != nil && w.Phase == meshv1alpha1.WaveEnrolling {
+	if w := lastWave(ma); w != nil && (w.Phase == meshv1alpha1.WaveEnrolling || w.Phase == meshv1alpha1.WaveAuditing) {
 		return w
 	}
 	return nil
