@@ -164,6 +164,12 @@ type AdoptionWaveStatus struct {
 	// completionTime is when the wave passed its gate or was moved back.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// waypoints are the namespaces of the wave given a waypoint before
+	// they moved (their objects need L7 in the target data plane).
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=63
+	Waypoints []string `json:"waypoints,omitempty"`
 	// auditStartTime is when the wave's audit window began.
 	// +optional
 	AuditStartTime *metav1.Time `json:"auditStartTime,omitempty"`

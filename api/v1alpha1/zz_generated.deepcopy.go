@@ -125,6 +125,11 @@ func (in *AdoptionWaveStatus) DeepCopyInto(out *AdoptionWaveStatus) {
 		in, out := &in.CompletionTime, &out.CompletionTime
 		*out = (*in).DeepCopy()
 	}
+	if in.Waypoints != nil {
+		in, out := &in.Waypoints, &out.Waypoints
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.AuditStartTime != nil {
 		in, out := &in.AuditStartTime, &out.AuditStartTime
 		*out = (*in).DeepCopy()

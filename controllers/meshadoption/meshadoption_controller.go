@@ -42,7 +42,9 @@ const Finalizer = "meshplane.io/meshadoption"
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshadoptions,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshadoptions/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshadoptions/finalizers,verbs=update
-// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;breakglasses;zerotrustpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;breakglasses;zerotrustpolicies;trafficsplits;canaries;resiliencepolicies;egresspolicies;telemetrypolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -67,12 +67,18 @@ func (r *Reconciler) advance(ctx context.Context, s *scope, nss []adoption.Names
 				pauseOf(ma), st.EnrolledNamespaces, st.TotalNamespaces)
 		}
 	}
-	return result{}, r.start(ctx, s, next, nss)
+	// The target must express every object of the wave's namespaces;
+	// those that need L7 in ambient get a waypoint first.
+	waypoints, err := r.plan(ctx, s, pick(nss, next))
+	if err != nil {
+		return result{}, err
+	}
+	return result{}, r.start(ctx, s, next, waypoints, nss)
 }
 
 // start records the next wave in status (under the optimistic lock), then
 // labels and restarts it.
-func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []adoption.Namespace) error {
+func (r *Reconciler) start(ctx context.Context, s *scope, next, waypoints []string, nss []adoption.Namespace) error {
 	ma := s.ma
 	now := metav1.NewTime(r.Clock.Now())
 	idx := int32(1)
@@ -80,7 +86,7 @@ func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []a
 		idx = last.Index + 1
 	}
 	ma.Status.Waves = append(ma.Status.Waves, meshv1alpha1.AdoptionWaveStatus{
-		Index: idx, Namespaces: next, Phase: meshv1alpha1.WaveEnrolling, StartTime: &now,
+		Index: idx, Namespaces: next, Phase: meshv1alpha1.WaveEnrolling, StartTime: &now, Waypoints: waypoints,
 		Message: "labelled with " + s.enrol.Describe,
 	})
 	if len(ma.Status.Waves) > maxWaves {
@@ -146,8 +152,14 @@ func (r *Reconciler) moveBack(ctx context.Context, s *scope, w *meshv1alpha1.Ado
 	back := adoption.Stamp(ma.Name, true, w.StartTime.Unix())
 	for _, ns := range wave {
 		restart := restartOn(ma) && adoption.Restarts(s.enrol, ns)
-		if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) { return adoption.Restore(s.enrol, ns) }); err != nil {
+		e := s.enrolFor(slices.Contains(w.Waypoints, ns.Name))
+		if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) { return adoption.Restore(e, ns) }); err != nil {
 			return err
+		}
+		if slices.Contains(w.Waypoints, ns.Name) {
+			if err := r.dropWaypoint(ctx, s, ns.Name); err != nil {
+				return err
+			}
 		}
 		// A namespace the wave held in Audit but never labelled.
 		if err := r.releaseAudit(ctx, ma.Name, ns.Name); err != nil {
@@ -186,8 +198,19 @@ func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.Ad
 					continue
 				}
 			}
+			if slices.Contains(w.Waypoints, ns.Name) {
+				ok, why, err := r.ensureWaypoint(ctx, s, ns.Name)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					holding = append(holding, fmt.Sprintf("%s: waypoint %s not programmed yet (%s)", ns.Name, waypointName, why))
+					continue
+				}
+			}
+			e := s.enrolFor(slices.Contains(w.Waypoints, ns.Name))
 			if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) {
-				return adoption.Enrol(s.enrol, ns, s.ma.Name)
+				return adoption.Enrol(e, ns, s.ma.Name)
 			}); err != nil {
 				return nil, err
 			}

@@ -31,6 +31,12 @@ type Enrolment struct {
 	// NoAudit says why policies cannot run in Audit in this mode, when
 	// WouldBeDenied is empty.
 	NoAudit string
+	// WaypointLabel is the namespace label naming the waypoint that serves
+	// L7 in this mode (Istio ambient), empty when the mode needs none. A
+	// MeshAdoption moving a namespace whose objects need L7 creates the
+	// waypoint (WaypointInstaller) and sets this label in the same
+	// recorded patch as the enrolment.
+	WaypointLabel string
 }
 
 // AuditHoldAnnotation is the namespace annotation a MeshAdoption sets, to

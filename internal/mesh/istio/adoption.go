@@ -31,22 +31,23 @@ func (p *Provider) Enrolment(mi *meshv1alpha1.MeshInstall, mode meshv1alpha1.Pro
 			ClearLabels:        []string{InjectionLabel, RevLabel},
 			RestartWhenCleared: true,
 			Describe:           fmt.Sprintf("label %s=%s", DataplaneModeLabel, DataplaneModeAmbient),
+			WaypointLabel:      UseWaypointLabel,
 			NoAudit: "Istio ambient cannot run a ZeroTrustPolicy in Audit (ztunnel enforces, ignores or reports an istio.io/dry-run policy depending on its version); " +
 				"audit the namespaces in sidecar mode first, or remove spec.waves.audit",
 		}, nil
 	case meshv1alpha1.ProfileSidecar, "":
 		if rev := p.InstallRevision(mi); rev != "" {
 			return mesh.Enrolment{
-				Labels:      map[string]string{RevLabel: rev},
-				ClearLabels: []string{InjectionLabel, DataplaneModeLabel},
+				Labels:        map[string]string{RevLabel: rev},
+				ClearLabels:   []string{InjectionLabel, DataplaneModeLabel},
 				Restart:       true,
 				Describe:      fmt.Sprintf("label %s=%s", RevLabel, rev),
 				WouldBeDenied: WouldBeDeniedQuery,
 			}, nil
 		}
 		return mesh.Enrolment{
-			Labels:      map[string]string{InjectionLabel: "enabled"},
-			ClearLabels: []string{RevLabel, DataplaneModeLabel},
+			Labels:        map[string]string{InjectionLabel: "enabled"},
+			ClearLabels:   []string{RevLabel, DataplaneModeLabel},
 			Restart:       true,
 			Describe:      "label " + InjectionLabel + "=enabled",
 			WouldBeDenied: WouldBeDeniedQuery,

@@ -15,7 +15,7 @@ func (*Provider) Enrolment(mi *meshv1alpha1.MeshInstall, mode meshv1alpha1.Profi
 			"spec.mode is %s but MeshInstall %s runs Linkerd, which has one data-plane mode (its proxy in every pod): remove spec.mode", mode, mi.Name)
 	}
 	return mesh.Enrolment{
-		Annotations: map[string]string{InjectAnnotation: "enabled"},
+		Annotations:   map[string]string{InjectAnnotation: "enabled"},
 		Restart:       true,
 		Describe:      "annotation " + InjectAnnotation + "=enabled",
 		WouldBeDenied: WouldBeDeniedQuery,
