@@ -54,6 +54,13 @@ func (r *Reconciler) advance(ctx context.Context, s *scope, nss []adoption.Names
 		return result{}, &outcome.WaitError{Reason: meshv1alpha1.WaitingReason, Current: true,
 			Message: fmt.Sprintf("paused by spec.paused after %d of %d namespaces; set it to false to resume", st.EnrolledNamespaces, st.TotalNamespaces)}
 	}
+	// The target must express every object of the wave's namespaces
+	// (refused whatever the install's state); those that need L7 in
+	// ambient get a waypoint first.
+	waypoints, err := r.plan(ctx, s, pick(nss, next))
+	if err != nil {
+		return result{}, err
+	}
 	if !status.IsTrue(&s.mi.Status.CommonStatus, meshv1alpha1.ReadyCondition) {
 		// An install or upgrade in progress: no wave starts on a control
 		// plane that is changing.
@@ -66,12 +73,6 @@ func (r *Reconciler) advance(ctx context.Context, s *scope, nss []adoption.Names
 			return result{}, outcome.Wait(meshv1alpha1.WaitingReason, wait, "pausing %s between waves (%d of %d namespaces enrolled)",
 				pauseOf(ma), st.EnrolledNamespaces, st.TotalNamespaces)
 		}
-	}
-	// The target must express every object of the wave's namespaces;
-	// those that need L7 in ambient get a waypoint first.
-	waypoints, err := r.plan(ctx, s, pick(nss, next))
-	if err != nil {
-		return result{}, err
 	}
 	return result{}, r.start(ctx, s, next, waypoints, nss)
 }
