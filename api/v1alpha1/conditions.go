@@ -139,4 +139,10 @@ const (
 	// DriftFightReason: another field manager keeps rewriting a field
 	// Meshplane owns; repairs back off.
 	DriftFightReason = "DriftFight"
+	// WouldBeDeniedReason: a MeshAdoption wave's audit query counted
+	// requests its policies would have denied; they stay in Audit.
+	WouldBeDeniedReason = "WouldBeDenied"
+	// AdoptionInProgressReason: a MeshAdoption wave targeting the mesh is
+	// in flight; the MeshInstall's change waits for it.
+	AdoptionInProgressReason = "AdoptionInProgress"
 )

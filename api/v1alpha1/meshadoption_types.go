@@ -75,6 +75,41 @@ type AdoptionWaves struct {
 	// +optional
 	// +kubebuilder:default=true
 	RestartWorkloads *bool `json:"restartWorkloads,omitempty"`
+
+	// audit, when set, runs each wave's ZeroTrustPolicies in Audit for a
+	// window after the wave is healthy, and promotes them to their own
+	// spec.enforcement (Enforce by default) only if a Prometheus query of
+	// would-be denials stays at zero for the whole window.
+	// +optional
+	Audit *AdoptionAudit `json:"audit,omitempty"`
+}
+
+// AdoptionAudit is the audit-first promotion gate of a wave. While a wave
+// audits, its namespaces carry the annotation meshplane.io/audit-hold and
+// every ZeroTrustPolicy in them is translated in Audit, whatever its
+// spec.enforcement says; the policies' specs are never written.
+// +kubebuilder:validation:XValidation:rule="!has(self.metricsServer.secretRef)",message="audit.metricsServer.secretRef is not supported on a cluster-scoped MeshAdoption; use a metrics API that needs no credentials from the operator, or a Canary's metricsServer"
+type AdoptionAudit struct {
+	// window is how long the wave's policies stay in Audit once the wave
+	// is healthy. Bounds 1s..720h.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('720h')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'audit.window must be between 1s and 720h; got ' + self : 'audit.window "' + self + '" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns; no days, years or sign)'`
+	Window metav1.Duration `json:"window"`
+
+	// metricsServer is the Prometheus-compatible API the query runs
+	// against.
+	// +required
+	MetricsServer MetricsServer `json:"metricsServer"`
+
+	// query counts the requests the namespace's policies would have
+	// denied; it must return one number. {{ namespace }} is the
+	// namespace and {{ interval }} the time the wave has audited so far.
+	// The mesh's built-in query when unset (docs/adoption.md).
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Query string `json:"query,omitempty"`
 }
 
 // MeshAdoptionPhase is where an adoption stands.
@@ -96,14 +131,18 @@ const (
 )
 
 // AdoptionWavePhase is where one wave stands.
-// +kubebuilder:validation:Enum=Enrolling;Enrolled;MovedBack
+// +kubebuilder:validation:Enum=Enrolling;Auditing;Enrolled;MovedBack
 type AdoptionWavePhase string
 
 // Wave phases.
 const (
 	// WaveEnrolling: labelled and restarted, waiting for its gate.
 	WaveEnrolling AdoptionWavePhase = "Enrolling"
-	// WaveEnrolled: passed its health gate.
+	// WaveAuditing: healthy, its policies held in Audit for the audit
+	// window before promotion.
+	WaveAuditing AdoptionWavePhase = "Auditing"
+	// WaveEnrolled: passed its health gate (and, with spec.waves.audit,
+	// its policies were promoted).
 	WaveEnrolled AdoptionWavePhase = "Enrolled"
 	// WaveMovedBack: failed its gate and was moved back.
 	WaveMovedBack AdoptionWavePhase = "MovedBack"
@@ -125,6 +164,22 @@ type AdoptionWaveStatus struct {
 	// completionTime is when the wave passed its gate or was moved back.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// waypoints are the namespaces of the wave given a waypoint before
+	// they moved (their objects need L7 in the target data plane).
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=63
+	Waypoints []string `json:"waypoints,omitempty"`
+	// auditStartTime is when the wave's audit window began.
+	// +optional
+	AuditStartTime *metav1.Time `json:"auditStartTime,omitempty"`
+	// wouldBeDenied is the number of requests the wave's policies would
+	// have denied in the audit window so far, from the last query.
+	// +optional
+	WouldBeDenied *int64 `json:"wouldBeDenied,omitempty"`
+	// promotionTime is when the wave's policies were promoted from Audit.
+	// +optional
+	PromotionTime *metav1.Time `json:"promotionTime,omitempty"`
 	// message explains what the wave waits for, or why it moved back.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024

@@ -322,6 +322,14 @@ type ZeroTrustPolicyStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
 	SharedFields []SharedField `json:"sharedFields,omitempty"`
+
+	// auditHeldBy names the MeshAdoption that holds the policy in Audit
+	// while its wave audits (the namespace annotation
+	// meshplane.io/audit-hold); the outputs are then the Audit form,
+	// whatever spec.enforcement says. Empty when not held.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	AuditHeldBy string `json:"auditHeldBy,omitempty"`
 }
 
 // ZeroTrustPolicy sets mTLS, default-deny and allow rules for workloads, on

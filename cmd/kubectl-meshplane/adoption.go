@@ -75,7 +75,15 @@ func writeAdoption(w io.Writer, ma *meshv1alpha1.MeshAdoption) {
 		if wv.StartTime != nil && wv.CompletionTime != nil {
 			took = wv.CompletionTime.Sub(wv.StartTime.Time).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "  wave %d %-9s %-9s %s\n", wv.Index, wv.Phase, took, strings.Join(wv.Namespaces, ", "))
+		audit := ""
+		if wv.WouldBeDenied != nil {
+			audit = fmt.Sprintf(" (would-be denials: %d", *wv.WouldBeDenied)
+			if wv.PromotionTime != nil {
+				audit += ", promoted"
+			}
+			audit += ")"
+		}
+		fmt.Fprintf(w, "  wave %d %-9s %-9s %s%s\n", wv.Index, wv.Phase, took, strings.Join(wv.Namespaces, ", "), audit)
 		if wv.Phase != meshv1alpha1.WaveEnrolled && wv.Message != "" {
 			fmt.Fprintf(w, "         %s\n", wv.Message)
 		}

@@ -42,7 +42,8 @@ func TestAdoptionStatus(t *testing.T) {
 	end := metav1.NewTime(start.Add(20 * time.Second))
 	ma.Status = meshv1alpha1.MeshAdoptionStatus{Phase: meshv1alpha1.AdoptionHeld, Provider: meshv1alpha1.ProviderIstio, TotalNamespaces: 10, EnrolledNamespaces: 3,
 		Waves: []meshv1alpha1.AdoptionWaveStatus{
-			{Index: 1, Namespaces: []string{"a", "b", "c"}, Phase: meshv1alpha1.WaveEnrolled, StartTime: &start, CompletionTime: &end},
+			{Index: 1, Namespaces: []string{"a", "b", "c"}, Phase: meshv1alpha1.WaveEnrolled, StartTime: &start, CompletionTime: &end,
+				WouldBeDenied: new(int64), PromotionTime: &end},
 			{Index: 2, Namespaces: []string{"d", "e", "f"}, Phase: meshv1alpha1.WaveMovedBack, StartTime: &end, CompletionTime: &end, Message: "wave 2 failed its health gate"},
 		}}
 	setConditions(&ma.Status.Conditions, ma.Generation, metav1.ConditionFalse, meshv1alpha1.HealthGateFailedReason, "wave 2 [d e f] failed its health gate")
@@ -54,7 +55,7 @@ func TestAdoptionStatus(t *testing.T) {
 	for _, want := range []string{
 		"MeshAdoption onboard-shop: MeshInstall istio (Istio), phase Held",
 		"[#########.....................]  30% 3/10 namespaces enrolled",
-		"wave 1 Enrolled  20s       a, b, c",
+		"wave 1 Enrolled  20s       a, b, c (would-be denials: 0, promoted)",
 		"wave 2 MovedBack 0s        d, e, f",
 		"wave 2 failed its health gate",
 		"Stalled=True HealthGateFailed: wave 2 [d e f] failed its health gate",

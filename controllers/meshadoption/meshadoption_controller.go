@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/delivery/analysis"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -41,7 +42,9 @@ const Finalizer = "meshplane.io/meshadoption"
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshadoptions,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshadoptions/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshadoptions/finalizers,verbs=update
-// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;breakglasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;breakglasses;zerotrustpolicies;trafficsplits;canaries;resiliencepolicies;egresspolicies;telemetrypolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -55,13 +58,16 @@ type Reconciler struct {
 	Events events.EventRecorder
 	// Clock is the controller's time.
 	Clock clock.PassiveClock
+	// Metrics runs the audit queries of spec.waves.audit.
+	Metrics *analysis.Checker
 }
 
 // Setup registers the controller with mgr. Besides MeshAdoptions it
 // watches what moves a wave: MeshInstalls, BreakGlasses, namespace labels
 // and annotations, and workload status.
 func Setup(mgr *manager.Manager) error {
-	r := &Reconciler{Client: mgr.GetClient(), Registry: mgr.Registry, Events: mgr.EventRecorder("meshadoption"), Clock: mgr.Clock}
+	r := &Reconciler{Client: mgr.GetClient(), Registry: mgr.Registry, Events: mgr.EventRecorder("meshadoption"), Clock: mgr.Clock,
+		Metrics: &analysis.Checker{}}
 	all := handler.EnqueueRequestsFromMapFunc(r.all)
 	meta := builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
 	return ctrl.NewControllerManagedBy(mgr).
@@ -111,6 +117,8 @@ type scope struct {
 	patcher *status.Patcher
 	mi      *meshv1alpha1.MeshInstall
 	enrol   mesh.Enrolment
+	// audit is spec.waves.audit, nil without one.
+	audit *meshv1alpha1.AdoptionAudit
 }
 
 // commit stores the status under the optimistic lock before acting on it.
@@ -169,7 +177,8 @@ func (r *Reconciler) target(ctx context.Context, s *scope) error {
 		return err
 	}
 	s.enrol = e
-	return nil
+	s.audit, err = auditPlan(ma, e)
+	return err
 }
 
 // event records a Normal Event on ma.

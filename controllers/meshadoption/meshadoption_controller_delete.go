@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/meshplane/meshplane/internal/adoption"
+	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/ownership"
 )
 
@@ -27,12 +28,18 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (result, err
 	n := 0
 	for i := range list.Items {
 		ns := &list.Items[i]
-		if ns.Annotations[adoption.OwnerAnnotation] != ma.Name {
+		if ns.Annotations[adoption.OwnerAnnotation] != ma.Name && ns.Annotations[mesh.AuditHoldAnnotation] != ma.Name {
 			continue
 		}
 		patch := client.MergeFromWithOptions(ns.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		delete(ns.Annotations, adoption.OwnerAnnotation)
-		delete(ns.Annotations, adoption.PriorAnnotation)
+		if ns.Annotations[adoption.OwnerAnnotation] == ma.Name {
+			delete(ns.Annotations, adoption.OwnerAnnotation)
+			delete(ns.Annotations, adoption.PriorAnnotation)
+		}
+		if ns.Annotations[mesh.AuditHoldAnnotation] == ma.Name {
+			// The policies return to their own spec.enforcement.
+			delete(ns.Annotations, mesh.AuditHoldAnnotation)
+		}
 		if err := r.Patch(ctx, ns, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
 			return result{}, fmt.Errorf("removing the adoption record from namespace %s: %w", ns.Name, client.IgnoreNotFound(err))
 		}

@@ -41,7 +41,7 @@ func (r *Reconciler) advance(ctx context.Context, s *scope, nss []adoption.Names
 			return result{}, err
 		}
 	}
-	if held := heldByHealthGate(ma); held != nil {
+	if held := heldBy(ma, meshv1alpha1.HealthGateFailedReason); held != nil {
 		return result{}, held
 	}
 	next := adoption.NextWave(s.enrol, nss, size(ma), nil)
@@ -53,6 +53,13 @@ func (r *Reconciler) advance(ctx context.Context, s *scope, nss []adoption.Names
 		st.Phase = meshv1alpha1.AdoptionPaused
 		return result{}, &outcome.WaitError{Reason: meshv1alpha1.WaitingReason, Current: true,
 			Message: fmt.Sprintf("paused by spec.paused after %d of %d namespaces; set it to false to resume", st.EnrolledNamespaces, st.TotalNamespaces)}
+	}
+	// The target must express every object of the wave's namespaces
+	// (refused whatever the install's state); those that need L7 in
+	// ambient get a waypoint first.
+	waypoints, err := r.plan(ctx, s, pick(nss, next))
+	if err != nil {
+		return result{}, err
 	}
 	if !status.IsTrue(&s.mi.Status.CommonStatus, meshv1alpha1.ReadyCondition) {
 		// An install or upgrade in progress: no wave starts on a control
@@ -67,12 +74,12 @@ func (r *Reconciler) advance(ctx context.Context, s *scope, nss []adoption.Names
 				pauseOf(ma), st.EnrolledNamespaces, st.TotalNamespaces)
 		}
 	}
-	return result{}, r.start(ctx, s, next, nss)
+	return result{}, r.start(ctx, s, next, waypoints, nss)
 }
 
 // start records the next wave in status (under the optimistic lock), then
 // labels and restarts it.
-func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []adoption.Namespace) error {
+func (r *Reconciler) start(ctx context.Context, s *scope, next, waypoints []string, nss []adoption.Namespace) error {
 	ma := s.ma
 	now := metav1.NewTime(r.Clock.Now())
 	idx := int32(1)
@@ -80,7 +87,7 @@ func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []a
 		idx = last.Index + 1
 	}
 	ma.Status.Waves = append(ma.Status.Waves, meshv1alpha1.AdoptionWaveStatus{
-		Index: idx, Namespaces: next, Phase: meshv1alpha1.WaveEnrolling, StartTime: &now,
+		Index: idx, Namespaces: next, Phase: meshv1alpha1.WaveEnrolling, StartTime: &now, Waypoints: waypoints,
 		Message: "labelled with " + s.enrol.Describe,
 	})
 	if len(ma.Status.Waves) > maxWaves {
@@ -90,7 +97,7 @@ func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []a
 	if err := s.commit(ctx); err != nil {
 		return err
 	}
-	if err := r.enrolWave(ctx, s, current(ma), pick(nss, next)); err != nil {
+	if _, err := r.enrolWave(ctx, s, current(ma), pick(nss, next)); err != nil {
 		return err
 	}
 	r.event(ma, "WaveStarted", "Enrol", "wave %d: enrolling namespaces %v (%s)", idx, next, s.enrol.Describe)
@@ -102,11 +109,16 @@ func (r *Reconciler) start(ctx context.Context, s *scope, next []string, nss []a
 // the wave is finished (passed, or moved back with a terminal error).
 func (r *Reconciler) judge(ctx context.Context, s *scope, w *meshv1alpha1.AdoptionWaveStatus, nss []adoption.Namespace) (bool, error) {
 	ma := s.ma
+	if w.Phase == meshv1alpha1.WaveAuditing {
+		return r.judgeAudit(ctx, s, w)
+	}
 	wave := pick(nss, w.Namespaces)
 	stamp := adoption.Stamp(ma.Name, false, w.StartTime.Unix())
 	gate := adoption.Check(s.enrol, wave, stamp, restartOn(ma))
 	now := metav1.NewTime(r.Clock.Now())
 	switch {
+	case gate.Passed && s.audit != nil:
+		return false, r.startAudit(s, w)
 	case gate.Passed:
 		w.Phase, w.CompletionTime = meshv1alpha1.WaveEnrolled, &now
 		w.Message = fmt.Sprintf("enrolled and healthy after %s", now.Sub(w.StartTime.Time).Round(time.Millisecond))
@@ -117,10 +129,11 @@ func (r *Reconciler) judge(ctx context.Context, s *scope, w *meshv1alpha1.Adopti
 	}
 	// Re-apply: idempotent for this attempt, and it completes a wave an
 	// operator restart interrupted.
-	if err := r.enrolWave(ctx, s, w, wave); err != nil {
+	holding, err := r.enrolWave(ctx, s, w, wave)
+	if err != nil {
 		return false, err
 	}
-	w.Message = "waiting for: " + joinMax(gate.Waiting, 3)
+	w.Message = "waiting for: " + joinMax(append(holding, gate.Waiting...), 3)
 	return false, outcome.Wait(meshv1alpha1.ProgressingReason, pollInterval, "wave %d %v: %s (%d of %d namespaces enrolled)",
 		w.Index, w.Namespaces, w.Message, ma.Status.EnrolledNamespaces, ma.Status.TotalNamespaces)
 }
@@ -140,7 +153,17 @@ func (r *Reconciler) moveBack(ctx context.Context, s *scope, w *meshv1alpha1.Ado
 	back := adoption.Stamp(ma.Name, true, w.StartTime.Unix())
 	for _, ns := range wave {
 		restart := restartOn(ma) && adoption.Restarts(s.enrol, ns)
-		if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) { return adoption.Restore(s.enrol, ns) }); err != nil {
+		e := s.enrolFor(slices.Contains(w.Waypoints, ns.Name))
+		if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) { return adoption.Restore(e, ns) }); err != nil {
+			return err
+		}
+		if slices.Contains(w.Waypoints, ns.Name) {
+			if err := r.dropWaypoint(ctx, s, ns.Name); err != nil {
+				return err
+			}
+		}
+		// A namespace the wave held in Audit but never labelled.
+		if err := r.releaseAudit(ctx, ma.Name, ns.Name); err != nil {
 			return err
 		}
 		if restart {
@@ -156,36 +179,50 @@ func (r *Reconciler) moveBack(ctx context.Context, s *scope, w *meshv1alpha1.Ado
 		failed)
 }
 
-// heldByHealthGate returns the terminal error of a wave moved back while
-// the spec has not changed since.
-func heldByHealthGate(ma *meshv1alpha1.MeshAdoption) error {
-	c := status.Get(&ma.Status.CommonStatus, meshv1alpha1.StalledCondition)
-	if ma.Status.Phase == meshv1alpha1.AdoptionHeld && c != nil &&
-		c.Reason == meshv1alpha1.HealthGateFailedReason && c.ObservedGeneration == ma.Generation {
-		return outcome.Stalled(meshv1alpha1.HealthGateFailedReason, "%s", c.Message)
-	}
-	return nil
-}
-
 // enrolWave labels the wave's namespaces (recording prior values) and
 // restarts their workloads onto the wave's stamp; done steps are skipped.
-func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.AdoptionWaveStatus, wave []adoption.Namespace) error {
+// With spec.waves.audit, a namespace is labelled only once its
+// ZeroTrustPolicies run held in Audit; what that still waits for is
+// returned.
+func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.AdoptionWaveStatus, wave []adoption.Namespace) ([]string, error) {
 	stamp := adoption.Stamp(s.ma.Name, false, w.StartTime.Unix())
+	var holding []string
 	for _, ns := range wave {
 		if !adoption.Enrolled(s.enrol, ns) {
+			if s.audit != nil {
+				waiting, err := r.holdAudit(ctx, s, ns)
+				if err != nil {
+					return nil, err
+				}
+				if waiting != "" {
+					holding = append(holding, waiting)
+					continue
+				}
+			}
+			if slices.Contains(w.Waypoints, ns.Name) {
+				ok, why, err := r.ensureWaypoint(ctx, s, ns.Name)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					holding = append(holding, fmt.Sprintf("%s: waypoint %s not programmed yet (%s)", ns.Name, waypointName, why))
+					continue
+				}
+			}
+			e := s.enrolFor(slices.Contains(w.Waypoints, ns.Name))
 			if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) {
-				return adoption.Enrol(s.enrol, ns, s.ma.Name)
+				return adoption.Enrol(e, ns, s.ma.Name)
 			}); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if restartOn(s.ma) && adoption.Restarts(s.enrol, ns) {
 			if err := r.restartAll(ctx, ns, stamp); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return holding, nil
 }
 
 // relabel patches a namespace's labels and annotations to what f returns,
@@ -276,9 +313,9 @@ func pick(nss []adoption.Namespace, want []string) []adoption.Namespace {
 	return out
 }
 
-// current returns the wave in flight, or nil.
+// current returns the wave in flight (enrolling or auditing), or nil.
 func current(ma *meshv1alpha1.MeshAdoption) *meshv1alpha1.AdoptionWaveStatus {
-	if w := lastWave(ma); w != nil && w.Phase == meshv1alpha1.WaveEnrolling {
+	if w := lastWave(ma); w != nil && (w.Phase == meshv1alpha1.WaveEnrolling || w.Phase == meshv1alpha1.WaveAuditing) {
 		return w
 	}
 	return nil

@@ -37,7 +37,7 @@ func setStatus(ma *meshv1alpha1.MeshAdoption, out result, err error) status.Summ
 		ma.Status.Phase = meshv1alpha1.AdoptionPending
 	}
 	if err != nil {
-		if outcome.Reason(err, "") == meshv1alpha1.HealthGateFailedReason {
+		if r := outcome.Reason(err, ""); r == meshv1alpha1.HealthGateFailedReason || r == meshv1alpha1.WouldBeDeniedReason {
 			ma.Status.Phase = meshv1alpha1.AdoptionHeld
 		}
 		return status.Summary{}

@@ -25,7 +25,8 @@ var ctx = context.Background()
 var env testenv.Package
 
 func TestMain(m *testing.M) {
-	testenv.RunEnvtest(m, &env, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
+	// The mesh CRDs (Gateway API for waypoints) serve the migration tests.
+	testenv.RunEnvtest(m, &env, cluster.EnvtestOptions{})
 }
 
 func startManager(t *testing.T, cfg *rest.Config) *testenv.Manager {

@@ -39,7 +39,7 @@ import (
 //
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls;meshrevisions,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls/status;meshrevisions/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=meshplane.io,resources=breakglasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshplane.io,resources=breakglasses;meshadoptions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls/finalizers;meshrevisions/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
@@ -81,6 +81,8 @@ func Setup(mgr *manager.Manager, h helm.Releaser) error {
 		// A BreakGlass holds its MeshInstall while active and lets it go
 		// when restored or deleted.
 		Watches(&meshv1alpha1.BreakGlass{}, all).
+		// An upgrade waits for an adoption wave enrolling into the mesh.
+		Watches(&meshv1alpha1.MeshAdoption{}, all).
 		WithOptions(mgr.ControllerOptions("meshinstall")).
 		Named("meshinstall").
 		Complete(r)

@@ -65,6 +65,9 @@ func (r *Reconciler) install(ctx context.Context, patcher *status.Patcher, mi *m
 	}
 	s.patcher = patcher
 	var out result
+	if err := r.waitForAdoption(ctx, mi); err != nil {
+		return out, err
+	}
 	if s.revisionBased() {
 		out, err = r.reconcileRevisionBased(ctx, s)
 	} else {

@@ -145,6 +145,8 @@ type result struct {
 	enforcement string
 	// proxies is what running pods' proxies started with.
 	proxies proxies
+	// auditHeldBy is the MeshAdoption holding the policy in Audit.
+	auditHeldBy string
 }
 
 // reconcile runs the phases: the BreakGlass hold, the mesh, the
@@ -168,14 +170,22 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 		return out, err
 	}
 	out.provider = found.Provider
+	// A MeshAdoption wave in audit holds the namespace's policies in Audit
+	// (mesh.AuditHoldAnnotation); the spec is never written.
+	var ns corev1.Namespace
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: p.Namespace}, &ns); err != nil {
+		return out, fmt.Errorf("reading namespace %s: %w", p.Namespace, err)
+	}
+	eff, heldBy := mesh.Effective(p, ns.Annotations)
+	out.auditHeldBy = heldBy
 	// What the mesh can enforce depends on how it was installed and on the
 	// namespace's data plane, not on the provider alone.
-	scope, err := r.Decide(ctx, p.Namespace, found, mesh.ZeroTrustPolicyRequirements(&p.Spec)...)
+	scope, err := r.Decide(ctx, p.Namespace, found, mesh.ZeroTrustPolicyRequirements(&eff.Spec)...)
 	if err != nil {
 		return out, err
 	}
-	out.enforcement = r.Registry.Enforcement(scope, &p.Spec)
-	objs, err := r.translate(ctx, p, found.Provider)
+	out.enforcement = r.Registry.Enforcement(scope, &eff.Spec)
+	objs, err := r.translate(ctx, eff, found.Provider)
 	if err != nil {
 		return out, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/incident"
+	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -41,6 +42,10 @@ func setStatus(p *meshv1alpha1.ZeroTrustPolicy, out result, err error) status.Su
 	msg := fmt.Sprintf("%d output(s) applied for %s", len(out.applied.Inventory), out.provider)
 	if out.enforcement != "" {
 		msg += ": " + out.enforcement
+	}
+	p.Status.AuditHeldBy = out.auditHeldBy
+	if out.auditHeldBy != "" {
+		msg += fmt.Sprintf("; held in Audit by MeshAdoption %s until its wave is promoted (namespace annotation %s)", out.auditHeldBy, mesh.AuditHoldAnnotation)
 	}
 	return status.Summary{Message: msg, RequeueAfter: requeue}
 }

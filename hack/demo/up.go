@@ -92,6 +92,9 @@ func up(dir string, nodes int) error {
 	if err := showAmbient(ctx, c); err != nil {
 		return err
 	}
+	if err := showMigration(ctx, c); err != nil {
+		return err
+	}
 	printInstall()
 	return nil
 }

@@ -133,6 +133,10 @@ func Restore(e mesh.Enrolment, ns Namespace) (labels, annotations map[string]str
 	labels, annotations = clone(ns.Labels), clone(ns.Annotations)
 	restore(labels, rec.Labels, e.Labels)
 	restore(annotations, rec.Annotations, e.Annotations)
+	if annotations[mesh.AuditHoldAnnotation] == annotations[OwnerAnnotation] {
+		// The policies held in Audit for the wave return to their spec.
+		delete(annotations, mesh.AuditHoldAnnotation)
+	}
 	delete(annotations, PriorAnnotation)
 	delete(annotations, OwnerAnnotation)
 	return labels, annotations, nil

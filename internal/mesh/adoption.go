@@ -22,6 +22,44 @@ type Enrolment struct {
 	// Describe says what enrolment means, for status and events, e.g.
 	// "label istio-injection=enabled".
 	Describe string
+	// WouldBeDenied is the mesh's built-in PromQL query of the requests
+	// a namespace's policies in Audit would have denied, with the
+	// placeholders {{ namespace }} and {{ interval }} (MeshAdoption's
+	// audit window); it returns one number, 0 when there were none.
+	// Empty when policies cannot run in Audit in this mode.
+	WouldBeDenied string
+	// NoAudit says why policies cannot run in Audit in this mode, when
+	// WouldBeDenied is empty.
+	NoAudit string
+	// WaypointLabel is the namespace label naming the waypoint that serves
+	// L7 in this mode (Istio ambient), empty when the mode needs none. A
+	// MeshAdoption moving a namespace whose objects need L7 creates the
+	// waypoint (WaypointInstaller) and sets this label in the same
+	// recorded patch as the enrolment.
+	WaypointLabel string
+}
+
+// AuditHoldAnnotation is the namespace annotation a MeshAdoption sets, to
+// its own name, while a wave audits: every ZeroTrustPolicy of the
+// namespace is translated in Audit, whatever its spec.enforcement says,
+// and reports the hold in status.auditHeldBy. Removing it promotes the
+// policies to their own spec.enforcement.
+const AuditHoldAnnotation = "meshplane.io/audit-hold"
+
+// Effective returns the policy as the mesh must enforce it in namespace ns:
+// a copy in Audit, and the MeshAdoption holding it, while ns carries
+// AuditHoldAnnotation; otherwise p itself and "". p is never modified.
+func Effective(p *meshv1alpha1.ZeroTrustPolicy, ns map[string]string) (*meshv1alpha1.ZeroTrustPolicy, string) {
+	holder := ns[AuditHoldAnnotation]
+	if holder == "" {
+		return p, ""
+	}
+	if Audit(&p.Spec) {
+		return p, holder
+	}
+	held := p.DeepCopy()
+	held.Spec.Enforcement = meshv1alpha1.EnforcementAudit
+	return held, holder
 }
 
 // Enroller is implemented by meshes whose data plane a namespace joins

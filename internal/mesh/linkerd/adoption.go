@@ -15,8 +15,17 @@ func (*Provider) Enrolment(mi *meshv1alpha1.MeshInstall, mode meshv1alpha1.Profi
 			"spec.mode is %s but MeshInstall %s runs Linkerd, which has one data-plane mode (its proxy in every pod): remove spec.mode", mode, mi.Name)
 	}
 	return mesh.Enrolment{
-		Annotations: map[string]string{InjectAnnotation: "enabled"},
-		Restart:     true,
-		Describe:    "annotation " + InjectAnnotation + "=enabled",
+		Annotations:   map[string]string{InjectAnnotation: "enabled"},
+		Restart:       true,
+		Describe:      "annotation " + InjectAnnotation + "=enabled",
+		WouldBeDenied: WouldBeDeniedQuery,
 	}, nil
 }
+
+// WouldBeDeniedQuery counts the requests and connections Linkerd's audit
+// policy let through that no authorization covered: the proxy allows them
+// and labels the authorization authz_kind="default", authz_name="audit" on
+// its inbound_http_authz_allow_total and inbound_tcp_authz_allow_total
+// counters. No series counts as zero.
+const WouldBeDeniedQuery = `(sum(increase(inbound_http_authz_allow_total{namespace="{{ namespace }}",authz_kind="default",authz_name="audit"}[{{ interval }}])) or vector(0))` +
+	` + (sum(increase(inbound_tcp_authz_allow_total{namespace="{{ namespace }}",authz_kind="default",authz_name="audit"}[{{ interval }}])) or vector(0))`

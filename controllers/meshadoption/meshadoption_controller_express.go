@@ -1,0 +1,156 @@
+package meshadoption
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+)
+
+// httpRouteGK is Gateway API's HTTPRoute, whose being served is an install
+// fact.
+var httpRouteGK = schema.GroupKind{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"}
+
+// object is one Meshplane object of a namespace, checked against a scope.
+type object struct {
+	kind, name string
+	// express returns why the mesh cannot express the object in s, or nil.
+	express func(reg *mesh.Registry, s mesh.Scope) error
+}
+
+// objectsOf lists the namespace's TrafficSplits, ZeroTrustPolicies,
+// Canaries, ResiliencePolicies, EgressPolicies and TelemetryPolicies that
+// resolve to provider (those naming another provider are not moved),
+// each with the same decision and translation its controller makes.
+func (r *Reconciler) objectsOf(ctx context.Context, ns string, provider meshv1alpha1.Provider) ([]object, error) {
+	mine := func(p meshv1alpha1.Provider) bool { return p == "" || p == provider }
+	var out []object
+	var ts meshv1alpha1.TrafficSplitList
+	var ztp meshv1alpha1.ZeroTrustPolicyList
+	var cn meshv1alpha1.CanaryList
+	var rp meshv1alpha1.ResiliencePolicyList
+	var ep meshv1alpha1.EgressPolicyList
+	var tp meshv1alpha1.TelemetryPolicyList
+	for _, l := range []client.ObjectList{&ts, &ztp, &cn, &rp, &ep, &tp} {
+		if err := r.List(ctx, l, client.InNamespace(ns)); err != nil {
+			return nil, fmt.Errorf("listing %T of namespace %s: %w", l, ns, err)
+		}
+	}
+	for i := range ts.Items {
+		if x := &ts.Items[i]; mine(x.Spec.Provider) {
+			out = append(out, object{"TrafficSplit", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressSplit(reg, s, x) }})
+		}
+	}
+	for i := range ztp.Items {
+		if x := &ztp.Items[i]; mine(x.Spec.Provider) {
+			out = append(out, object{"ZeroTrustPolicy", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressPolicy(reg, s, x) }})
+		}
+	}
+	for i := range cn.Items {
+		if x := &cn.Items[i]; mine(x.Spec.Provider) {
+			out = append(out, object{"Canary", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressSplit(reg, s, canaryRoute(x)) }})
+		}
+	}
+	for i := range rp.Items {
+		if x := &rp.Items[i]; mine(x.Spec.Provider) {
+			out = append(out, object{"ResiliencePolicy", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressResilience(reg, s, x) }})
+		}
+	}
+	for i := range ep.Items {
+		if x := &ep.Items[i]; mine(x.Spec.Provider) {
+			out = append(out, object{"EgressPolicy", x.Name, func(reg *mesh.Registry, s mesh.Scope) error {
+				return decideThen(reg, s, mesh.EgressPolicyRequirements(&x.Spec), func() error {
+					t, err := reg.EgressTranslator(s.Install.Provider)
+					if err != nil {
+						return err
+					}
+					_, err = t.TranslateEgressPolicy(x, s.Namespace)
+					return err
+				})
+			}})
+		}
+	}
+	for i := range tp.Items {
+		if x := &tp.Items[i]; mine(x.Spec.Provider) {
+			out = append(out, object{"TelemetryPolicy", x.Name, func(reg *mesh.Registry, s mesh.Scope) error {
+				return decideThen(reg, s, mesh.TelemetryPolicyRequirements(&x.Spec), func() error {
+					t, err := reg.TelemetryTranslator(s.Install.Provider)
+					if err != nil {
+						return err
+					}
+					_, err = t.TranslateTelemetryPolicy(x, s.Namespace)
+					return err
+				})
+			}})
+		}
+	}
+	return out, nil
+}
+
+func decideThen(reg *mesh.Registry, s mesh.Scope, required []mesh.Capability, translate func() error) error {
+	if err := reg.Decide(s, required...); err != nil {
+		return err
+	}
+	return translate()
+}
+
+func expressSplit(reg *mesh.Registry, s mesh.Scope, ts *meshv1alpha1.TrafficSplit) error {
+	return decideThen(reg, s, mesh.TrafficSplitRequirements(&ts.Spec), func() error {
+		t, err := reg.TrafficTranslator(s.Install.Provider)
+		if err != nil {
+			return err
+		}
+		_, err = mesh.TranslateTrafficSplit(t, ts, s.Namespace)
+		return err
+	})
+}
+
+// expressPolicy checks the policy as it will run: held in Audit while
+// the namespace carries an audit hold.
+func expressPolicy(reg *mesh.Registry, s mesh.Scope, p *meshv1alpha1.ZeroTrustPolicy) error {
+	return decideThen(reg, s, mesh.ZeroTrustPolicyRequirements(&p.Spec), func() error {
+		t, err := reg.PolicyTranslator(s.Install.Provider)
+		if err != nil {
+			return err
+		}
+		_, err = mesh.TranslateZeroTrustPolicy(t, p, s.Namespace)
+		return err
+	})
+}
+
+func expressResilience(reg *mesh.Registry, s mesh.Scope, rp *meshv1alpha1.ResiliencePolicy) error {
+	p, err := reg.Get(s.Install.Provider)
+	if err != nil {
+		return err
+	}
+	sup, ok := p.(mesh.ResilienceSupporter)
+	if !ok {
+		return fmt.Errorf("%s does not implement ResiliencePolicy", s.Install.Provider)
+	}
+	return mesh.DecideResilience(sup, s, &rp.Spec)
+}
+
+// canaryRoute is the weighted route a Canary writes for its Service, as
+// the Canary controller builds it (primary and canary backends).
+func canaryRoute(cn *meshv1alpha1.Canary) *meshv1alpha1.TrafficSplit {
+	svc := cn.Spec.Service.Name
+	if svc == "" {
+		svc = cn.Spec.TargetRef.Name
+	}
+	port := cn.Spec.Service.Port
+	return &meshv1alpha1.TrafficSplit{
+		ObjectMeta: cn.ObjectMeta,
+		Spec: meshv1alpha1.TrafficSplitSpec{
+			MeshSelection: cn.Spec.MeshSelection,
+			Service:       meshv1alpha1.ServiceReference{Name: svc, Port: &port},
+			Backends:      []meshv1alpha1.WeightedBackend{{Name: svc + "-primary", Weight: 100}, {Name: svc + "-canary", Weight: 0}},
+			StableBackend: svc + "-primary",
+			Retries:       cn.Spec.Service.Retries,
+			Timeout:       cn.Spec.Service.Timeout,
+		},
+	}
+}
