@@ -29,6 +29,7 @@ package resiliencepolicy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -37,6 +38,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -49,6 +51,7 @@ import (
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/outputs"
 	"github.com/meshplane/meshplane/internal/overlap"
+	"github.com/meshplane/meshplane/internal/status"
 )
 
 // +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch
@@ -89,7 +92,10 @@ func Setup(mgr *manager.Manager) error {
 	}
 	return outputs.Controller(mgr, r.Client, outputs.Kind{
 		Name: controllerName, Object: &meshv1alpha1.ResiliencePolicy{}, List: &meshv1alpha1.ResiliencePolicyList{},
-		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.ResilienceOutputKinds(),
+		// A policy's deletion starting reconciles it (the finalizer
+		// releases the fields it set on the Service).
+		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, outputs.DeletionStarted),
+		Outputs:   mgr.Registry.ResilienceOutputKinds(),
 	}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(ofService)).
 		// A route or another policy for the same Service decides
@@ -109,12 +115,29 @@ func (r *Reconciler) policiesFor(ctx context.Context, ns, svc string) []reconcil
 }
 
 // Reconcile brings one ResiliencePolicy's outputs to its spec. A policy
-// gone or being deleted needs nothing: the garbage collector deletes the
-// outputs (owner references), and a TrafficSplit that composed the policy
-// recomposes without it (its watch).
+// being deleted releases the fields it set on the target Service
+// (restoring their previous values, SharedFieldsFinalizer); the garbage
+// collector deletes the owned outputs (owner references), and a
+// TrafficSplit that composed the policy recomposes without it (its watch).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return outputs.Reconcile(ctx, &r.Deps, req.NamespacedName, &meshv1alpha1.ResiliencePolicy{}, r.reconcile,
-		func(out result) outputs.Outcome { return outputs.Outcome{Provider: out.provider, Applied: out.applied} }, setStatus)
+	rp := &meshv1alpha1.ResiliencePolicy{}
+	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, rp)
+	if patcher == nil {
+		return ctrl.Result{}, err
+	}
+	if !rp.DeletionTimestamp.IsZero() {
+		err := r.ReleaseShared(ctx, rp, Kind, record(rp))
+		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, rp))
+	}
+	out, err := r.reconcile(ctx, rp, patcher)
+	sum := setStatus(rp, out, err)
+	r.Record(ctx, rp, out.provider, out.applied, err)
+	return status.Finish(ctx, patcher, rp, sum, err, meshv1alpha1.ApplyFailedReason)
+}
+
+// record points at rp's inventory and shared fields.
+func record(rp *meshv1alpha1.ResiliencePolicy) outputs.SharedRecord {
+	return outputs.SharedRecord{Inventory: &rp.Status.Inventory, Fields: &rp.Status.SharedFields}
 }
 
 // result is what the phases found and did.
@@ -130,7 +153,7 @@ type result struct {
 	relaxedBy *meshv1alpha1.BreakGlass
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) (result, error) {
+func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, patcher *status.Patcher) (result, error) {
 	var out result
 	bg, err := incident.ForNamespace(ctx, r.Client, rp.Namespace)
 	if err != nil {
@@ -186,12 +209,38 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	if incident.RelaxesPolicies(bg) && incident.Covers(bg, found.Provider) {
 		effective, out.relaxedBy = incident.RelaxResilience(rp), bg
 	}
-	objs, err := translator.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed})
+	routed, err := overlap.RouteOf(ctx, r.Client, rp.Namespace, rp.Spec.TargetRef.Name)
 	if err != nil {
 		return out, err
 	}
-	out.applied, err = r.Apply(ctx, apply.Owner{Object: rp, Kind: Kind}, objs, rp.Status.Inventory)
+	objs, err := translator.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed, Routed: routed})
+	if err != nil {
+		return out, err
+	}
+	out.applied, err = r.applyShared(ctx, rp, patcher, objs)
 	return out, err
+}
+
+// applyShared applies objs, all or nothing; fields of the target Service
+// (a shared object) are recorded with their previous values, and the
+// finalizer that restores them set, before the first write.
+func (r *Reconciler) applyShared(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, patcher *status.Patcher, objs []client.Object) (apply.Result, error) {
+	plan, err := r.Prepare(ctx, apply.Owner{Object: rp, Kind: Kind, SharedFields: rp.Status.SharedFields}, objs, rp.Status.Inventory)
+	if err != nil {
+		return plan.Failed(), err
+	}
+	if err := outputs.RecordShared(ctx, rp, plan, patcher, record(rp)); err != nil {
+		return plan.Failed(), err
+	}
+	res, err := plan.Commit(ctx)
+	if err == nil {
+		if len(res.SharedFields) > 0 {
+			controllerutil.AddFinalizer(rp, outputs.SharedFieldsFinalizer)
+		} else {
+			controllerutil.RemoveFinalizer(rp, outputs.SharedFieldsFinalizer)
+		}
+	}
+	return res, err
 }
 
 // target returns the target Service; missing, or without the port, is
@@ -260,7 +309,7 @@ func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolic
 func (r *Reconciler) pruneOwnRoutes(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) error {
 	var routes, keep []meshv1alpha1.ObjectReference
 	for _, ref := range rp.Status.Inventory {
-		if ref.Kind == "VirtualService" {
+		if ref.Kind == "VirtualService" || ref.Kind == "HTTPRoute" {
 			routes = append(routes, ref)
 		} else {
 			keep = append(keep, ref)

@@ -22,10 +22,12 @@ func setStatus(rp *meshv1alpha1.ResiliencePolicy, out result, err error) status.
 		// What a failed apply wrote is recorded, so it is pruned later.
 		if out.applied.Inventory != nil {
 			rp.Status.Inventory = out.applied.Inventory
+			rp.Status.SharedFields = out.applied.SharedFields
 		}
 		return status.Summary{}
 	}
 	rp.Status.Inventory = out.applied.Inventory
+	rp.Status.SharedFields = out.applied.SharedFields
 	rp.Status.ComposedWith = out.composedWith
 	if bg := out.relaxedBy; bg != nil {
 		incident.MarkHeld(st, gen, bg, "fault injection, rate limits and outlier ejection are lifted")

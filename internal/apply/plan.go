@@ -148,7 +148,9 @@ func (p *Plan) planPrune(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if gvk.Group == "" && gvk.Kind == "Namespace" {
+		if gvk.Group == "" && (gvk.Kind == "Namespace" || (gvk.Kind == "Service" && len(recordsOf(p.owner.SharedFields, ref)) > 0)) {
+			// A Namespace, or a Service whose fields the owner recorded:
+			// shared, released.
 			p.releases = append(p.releases, ref)
 			continue
 		}

@@ -89,6 +89,7 @@ func (a *Applier) release(ctx context.Context, ref meshv1alpha1.ObjectReference,
 	restore := &unstructured.Unstructured{}
 	restore.SetGroupVersionKind(gvk)
 	restore.SetName(ref.Name)
+	restore.SetNamespace(ref.Namespace)
 	ann, labels := map[string]string{}, map[string]string{}
 	for _, r := range recordsOf(recorded, ref) {
 		if r.Previous == nil {
@@ -121,5 +122,6 @@ func (a *Applier) release(ctx context.Context, ref meshv1alpha1.ObjectReference,
 	empty := &unstructured.Unstructured{}
 	empty.SetGroupVersionKind(gvk)
 	empty.SetName(ref.Name)
+	empty.SetNamespace(ref.Namespace)
 	return a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(empty), opts(ownership.FieldManager)...)
 }

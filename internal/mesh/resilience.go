@@ -154,6 +154,10 @@ type ResilienceInput struct {
 	// ComposedWith is the TrafficSplit that routes the target (its route
 	// carries retries, timeouts and faults), nil when none does.
 	ComposedWith *meshv1alpha1.TrafficSplit
+	// Routed is the TrafficSplit that routes the target whether or not it
+	// carries the policy's fields (nil when none does): a mesh whose
+	// route and policy outputs cannot both apply to one Service refuses.
+	Routed *meshv1alpha1.TrafficSplit
 }
 
 // ResilienceSupporter is implemented by every mesh that answers the

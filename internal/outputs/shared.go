@@ -50,7 +50,9 @@ func (d *Deps) ReleaseShared(ctx context.Context, obj client.Object, kind string
 	}
 	var shared []meshv1alpha1.ObjectReference
 	for _, ref := range *rec.Inventory {
-		if IsSharedRef(ref) {
+		// A Namespace, or an object whose fields the owner recorded (a
+		// user's Service).
+		if IsSharedRef(ref) || slices.ContainsFunc(*rec.Fields, func(f meshv1alpha1.SharedField) bool { return f.Object == ref }) {
 			shared = append(shared, ref)
 		}
 	}
