@@ -106,8 +106,10 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 			return mesh.Refused(fmt.Sprintf("a GAMMA HTTPRoute needs Cilium 1.%d or later; installed %s: upgrade the MeshInstall", gammaSince, s.Install.Version))
 		}
 		return mesh.Enforced("HTTPRoute timeouts.request on a GAMMA route with the Service as parent (composed into a TrafficSplit's HTTPRoute for the same Service; the CiliumEnvoyConfig route's timeout when the policy has one)")
-	case mesh.RFRetries, mesh.RFRetryPerTryTimeout, mesh.RFRetryOn, mesh.RFRetryBudget:
-		return mesh.Refused("HTTPRoute retry is only in Gateway API's experimental channel (Meshplane writes standard-channel HTTPRoutes), and Cilium has no retry budget")
+	case mesh.RFRetryBudget:
+		return mesh.Refused("Cilium has no retry budget (neither its GAMMA routes nor a route Meshplane could write carry one)")
+	case mesh.RFRetries, mesh.RFRetryPerTryTimeout, mesh.RFRetryOn:
+		return mesh.Refused("HTTPRoute retry is only in Gateway API's experimental channel and Meshplane writes standard-channel HTTPRoutes (Cilium 1.19 reads it where the experimental CRDs are installed)")
 	case mesh.RFHashHeader, mesh.RFHashCookie, mesh.RFHashSourceIP, mesh.RFWarmup:
 		return mesh.Refused("service.cilium.io/lb-l7-algorithm has no hashing or warm-up; use RoundRobin, LeastRequest or Random")
 	case mesh.RFRoundRobin, mesh.RFLeastRequest, mesh.RFRandom:
@@ -133,7 +135,17 @@ func envoyAs(f mesh.ResilienceField) string {
 	case mesh.RFConnectTimeout:
 		return cec + "cluster connect_timeout"
 	case mesh.RFSuccessRate:
-		return cec + "cluster outlier_detection success_rate_*"
+		return cec + "cluster outlier_detection success_rate_minimum_hosts, success_rate_request_volume, success_rate_stdev_factor"
+	case mesh.RFConsecutive5xx:
+		return cec + "cluster outlier_detection.consecutive_5xx"
+	case mesh.RFConsecutiveGateway:
+		return cec + "cluster outlier_detection.consecutive_gateway_failure (enforced at 100%)"
+	case mesh.RFOutlierInterval:
+		return cec + "cluster outlier_detection.interval"
+	case mesh.RFBaseEjectionTime:
+		return cec + "cluster outlier_detection.base_ejection_time"
+	case mesh.RFMaxEjectionPercent:
+		return cec + "cluster outlier_detection.max_ejection_percent"
 	case mesh.RFIdleTimeout:
 		return cec + "route idle_timeout"
 	case mesh.RFFaultDelay, mesh.RFFaultAbort, mesh.RFFaultHeaders:
@@ -141,7 +153,7 @@ func envoyAs(f mesh.ResilienceField) string {
 	case mesh.RFLocalRateLimit:
 		return cec + "listener HTTP filter envoy.filters.http.local_ratelimit"
 	}
-	return cec + "cluster outlier_detection"
+	return cec + "cluster"
 }
 
 // needsEnvoyConfig reports whether spec sets a field of the CiliumEnvoyConfig.

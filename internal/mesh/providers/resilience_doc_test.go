@@ -61,7 +61,33 @@ const resilienceDocScopes = `
 const resilienceDocFooter = `
 - **Istio versions.** ` + "`retries.budget`" + ` becomes DestinationRule ` + "`trafficPolicy.retryBudget`" + `, which
   Istio has from 1.27; an older installed version (MeshInstall status.installedVersion) refuses it.
-- **Cilium without Envoy** (MeshInstall ` + "`spec.cilium.envoy: false`" + `) refuses every field.
+- **Cilium without Envoy** (MeshInstall ` + "`spec.cilium.envoy: false`" + `) refuses every field; without
+  its Gateway API support (` + "`spec.cilium.gatewayAPI: false`" + `) ` + "`timeouts.request`" + `; Cilium before 1.14
+  (no cilium.io/v2 CiliumEnvoyConfig) every Envoy field, before 1.15 (no GAMMA) the request timeout.
+
+## Cilium: one Envoy redirect per Service
+
+Cilium sends a Service's traffic to Envoy through exactly one redirect: a GAMMA HTTPRoute, the
+` + "`service.cilium.io/lb-l7`" + ` annotation or a CiliumEnvoyConfig each install one, and Cilium resolves
+none between two. So:
+
+- A policy with pool, outlier-detection, ` + "`timeouts.idle`" + `, fault or rate-limit fields gets one
+  CiliumEnvoyConfig (` + "`cilium.io/v2`" + `, annotation ` + "`cec.cilium.io/use-original-source-address: \"false\"`" + `)
+  whose ` + "`services`" + ` redirect the Service (the target port when set) to a listener with the
+  fault and local rate-limit filters before the router, a route to the Service's EDS cluster with
+  the request and idle timeouts, and that cluster with the circuit breakers, outlier detection, pool
+  settings and the algorithm as ` + "`lb_policy`" + `.
+- Otherwise ` + "`timeouts.request`" + ` is a GAMMA HTTPRoute of the policy's own (the Service and port as
+  parent and backend; the port must be ` + "`spec.targetRef.port`" + ` or the Service's only TCP port), and
+  the algorithm is written as the annotations ` + "`service.cilium.io/lb-l7: enabled`" + ` and
+  ` + "`service.cilium.io/lb-l7-algorithm`" + ` on the user's Service: fields of a shared object, recorded in
+  ` + "`status.sharedFields`" + ` with their previous values and restored exactly when the policy goes or
+  drops the algorithm.
+- The algorithm next to an HTTPRoute for the Service (the policy's timeout, or a TrafficSplit's
+  route), and Envoy fields next to a TrafficSplit's route, are refused (` + "`UnsupportedFeature`" + `) with
+  the way out.
+- A TrafficSplit's HTTPRoute for the same port carries the policy's ` + "`timeouts.request`" + ` on every
+  rule (` + "`status.composedWith`" + `); the same field set by both is a ` + "`Conflict`" + ` on the younger.
 
 ## Composition with TrafficSplit and Canary
 
@@ -90,8 +116,9 @@ exact.
 
 ## Not in this release
 
-- Linkerd and Cilium answer the report but have no translation yet: a policy for them is refused
-  whole, naming each field (fields they could express say what they would become).
+- Linkerd answers the report but has no translation yet: a policy for it is refused whole, naming
+  each field (fields it could express say what they would become).
+- Cilium retries (Gateway API's experimental channel) and a global rate limit.
 - Global rate limiting, and per-route local rate limits.
 `
 

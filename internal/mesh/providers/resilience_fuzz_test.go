@@ -83,7 +83,9 @@ func (g *gen) resiliencePolicy() *meshv1alpha1.ResiliencePolicy {
 // every mesh, deterministically into outputs the real CRDs accept, or is
 // refused whole (terminal); Istio refuses exactly the fields its report
 // refuses, and its VirtualService carries the retries and the fault the
-// policy asks for on every route.
+// policy asks for on every route; Cilium refuses what its report refuses
+// and its outputs carry what the policy asks for
+// (checkCiliumResilience).
 func FuzzResilienceTranslation(f *testing.F) {
 	for _, seed := range [][]byte{{}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, []byte("resilience-policy-seed-with-every-field")} {
 		f.Add(seed)
@@ -98,6 +100,9 @@ func FuzzResilienceTranslation(f *testing.F) {
 			objs := checkOutputs(t, v, "ResiliencePolicy on "+string(p), func() ([]client.Object, error) {
 				return translateResilience(p, rp.DeepCopy(), nil)
 			})
+			if p == meshv1alpha1.ProviderCilium {
+				checkCiliumResilience(t, rp, objs)
+			}
 			if p != meshv1alpha1.ProviderIstio {
 				continue
 			}

@@ -164,7 +164,7 @@ func resilienceAll() []translation {
 			}
 		}
 	}
-	return out
+	return append(out, ciliumResilience()...)
 }
 
 func TestResilienceGolden(t *testing.T) {
@@ -188,8 +188,8 @@ func TestResilienceGolden(t *testing.T) {
 	}
 }
 
-// TestResilienceRefusalsNameFieldAndMesh pins which cases Istio refuses,
-// and that Linkerd and Cilium (no translator in this build) refuse every
+// TestResilienceRefusalsNameFieldAndMesh pins which cases Istio and Cilium
+// refuse, and that Linkerd (no translator in this build) refuses every
 // case naming each field and the mesh.
 func TestResilienceRefusalsNameFieldAndMesh(t *testing.T) {
 	istioRefuses := map[string]string{
@@ -199,7 +199,9 @@ func TestResilienceRefusalsNameFieldAndMesh(t *testing.T) {
 	for _, tr := range resilienceAll() {
 		meshName := tr.golden[strings.LastIndex(tr.golden, ".")+1:]
 		field, refused := istioRefuses[tr.golden]
-		if meshName != "istio" {
+		if meshName == "cilium" {
+			field, refused = ciliumRefuses[tr.golden]
+		} else if meshName != "istio" {
 			refused = true
 		}
 		if !refused {
@@ -283,6 +285,13 @@ func TestResilienceOutputsAcceptedByRealCRDs(t *testing.T) {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)
 		}
+		// The target exists: annotations of it are applied as fields of
+		// a shared object.
+		svc := twoPortService()
+		svc.Namespace = ns
+		if err := c.Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
 		for _, o := range tr.objs {
 			n++
 			if err := ApplyStrict(ctx, c, o, ns); err != nil {
@@ -304,12 +313,14 @@ func TestResilienceOutputKindsCoverTranslations(t *testing.T) {
 	}
 	for _, tr := range resilienceAll() {
 		for _, o := range tr.objs {
-			if gvk := o.GetObjectKind().GroupVersionKind(); !declared[gvk.String()] && gvk.Kind != "VirtualService" {
+			// The target Service is a shared object (its annotations),
+			// watched by the controller itself.
+			if gvk := o.GetObjectKind().GroupVersionKind(); !declared[gvk.String()] && gvk.Kind != "VirtualService" && gvk.Kind != "Service" {
 				t.Errorf("%s: %s not in ResilienceOutputKinds", tr.golden, gvk)
 			}
 		}
 	}
-	if !reflect.DeepEqual(len(declared), 3) {
+	if !reflect.DeepEqual(len(declared), 5) {
 		t.Errorf("declared kinds: %v", declared)
 	}
 }
