@@ -326,3 +326,102 @@ func waitCached(t *testing.T, mgr *testenv.Manager, key types.NamespacedName) {
 		return nil
 	})
 }
+
+// httpRoutes renders the HTTPRoutes of ns with Service web as parent:
+// name and each rule's request timeout, e.g. "split[15s,15s]".
+func httpRoutes(t *testing.T, c client.Client, ns string) []string {
+	t.Helper()
+	var list gatewayv1.HTTPRouteList
+	must(t, c.List(ctx, &list, client.InNamespace(ns)))
+	var out []string
+	for _, hr := range list.Items {
+		if len(hr.Spec.ParentRefs) == 0 || hr.Spec.ParentRefs[0].Name != "web" {
+			continue
+		}
+		var ts []string
+		for _, r := range hr.Spec.Rules {
+			if r.Timeouts != nil && r.Timeouts.Request != nil {
+				ts = append(ts, string(*r.Timeouts.Request))
+			} else {
+				ts = append(ts, "-")
+			}
+		}
+		out = append(out, hr.Name+"["+strings.Join(ts, ",")+"]")
+	}
+	return out
+}
+
+// TestCiliumComposition: a policy's request timeout and a TrafficSplit on
+// one Service give one HTTPRoute (the split's, with the timeout on every
+// rule) whichever comes first; deleting the policy recomposes the split's
+// route without it, deleting the split gives the policy its own route; an
+// algorithm next to the split's route is refused naming it.
+func TestCiliumComposition(t *testing.T) {
+	_, c := start(t)
+	ciliumInstall(t, c)
+	ns := testenv.Namespace(t, c, map[string]string{ciliumLabel: "on"})
+	services(t, c, ns, "web", "web-v1", "web-v2")
+	rp := &meshv1alpha1.ResiliencePolicy{ObjectMeta: metav1.ObjectMeta{Name: "timeout", Namespace: ns},
+		Spec: meshv1alpha1.ResiliencePolicySpec{MeshSelection: meshv1alpha1.MeshSelection{Provider: meshv1alpha1.ProviderCilium},
+			TargetRef: meshv1alpha1.ServiceReference{Name: "web"}, Timeouts: &meshv1alpha1.Timeouts{Request: &metav1.Duration{Duration: 15e9}}}}
+	must(t, c.Create(ctx, rp))
+	key := client.ObjectKeyFromObject(rp)
+	waitReady(t, c, key)
+	routes := func(want string) {
+		t.Helper()
+		testenv.Eventually(t, testenv.DefaultTimeout, "routes "+want, func() error {
+			if got := strings.Join(httpRoutes(t, c, ns), " "); got != want {
+				return testenv.Errorf("routes %s", got)
+			}
+			return nil
+		})
+	}
+	routes("timeout[15s]")
+
+	ts := split(ns, "split")
+	ts.Spec.Provider = meshv1alpha1.ProviderCilium
+	must(t, c.Create(ctx, ts))
+	routes("split[15s]")
+	testenv.Eventually(t, testenv.DefaultTimeout, "composedWith split", func() error {
+		got := waitReady(t, c, key)
+		if got.Status.ComposedWith != "split" || len(got.Status.Inventory) != 0 {
+			return testenv.Errorf("composedWith %q; inventory %v", got.Status.ComposedWith, got.Status.Inventory)
+		}
+		return nil
+	})
+
+	lb := &meshv1alpha1.ResiliencePolicy{}
+	must(t, c.Get(ctx, key, lb))
+	lb.Spec.LoadBalancer = &meshv1alpha1.LoadBalancer{Algorithm: meshv1alpha1.LoadBalancerLeastRequest}
+	must(t, c.Update(ctx, lb))
+	got := waitReason(t, c, key, meshv1alpha1.UnsupportedFeatureReason)
+	if msg := condition(&got.Status.CommonStatus, meshv1alpha1.ReadyCondition); !strings.Contains(msg, "loadBalancer.algorithm: LeastRequest") ||
+		!strings.Contains(msg, "TrafficSplit split's HTTPRoute is a second one") {
+		t.Fatalf("Ready: %s", msg)
+	}
+	if a := lbAnnotations(annotations(t, c, ns, "web")); a != "<none>/<none>" {
+		t.Fatalf("annotations written for a refused policy: %s", a)
+	}
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &meshv1alpha1.ResiliencePolicy{}
+		if err := c.Get(ctx, key, cur); err != nil {
+			return err
+		}
+		cur.Spec.LoadBalancer = nil
+		return c.Update(ctx, cur)
+	}))
+	waitReady(t, c, key)
+
+	// The split goes (envtest has no garbage collector: its route is
+	// deleted as the collector would).
+	must(t, c.Delete(ctx, ts))
+	must(t, client.IgnoreNotFound(c.Delete(ctx, &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "split", Namespace: ns}})))
+	routes("timeout[15s]")
+	must(t, c.Create(ctx, &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: "split2", Namespace: ns}, Spec: ts.Spec}))
+	routes("split2[15s]")
+	// The policy goes: the split recomposes without its timeout, and the
+	// policy's own route of before is gone with it.
+	must(t, c.Delete(ctx, rp))
+	must(t, client.IgnoreNotFound(c.Delete(ctx, &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "timeout", Namespace: ns}})))
+	routes("split2[-]")
+}
