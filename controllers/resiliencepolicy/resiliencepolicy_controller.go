@@ -29,7 +29,6 @@ package resiliencepolicy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -38,7 +37,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -120,19 +118,8 @@ func (r *Reconciler) policiesFor(ctx context.Context, ns, svc string) []reconcil
 // collector deletes the owned outputs (owner references), and a
 // TrafficSplit that composed the policy recomposes without it (its watch).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rp := &meshv1alpha1.ResiliencePolicy{}
-	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, rp)
-	if patcher == nil {
-		return ctrl.Result{}, err
-	}
-	if !rp.DeletionTimestamp.IsZero() {
-		err := r.ReleaseShared(ctx, rp, Kind, record(rp))
-		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, rp))
-	}
-	out, err := r.reconcile(ctx, rp, patcher)
-	sum := setStatus(rp, out, err)
-	r.Record(ctx, rp, out.provider, out.applied, err)
-	return status.Finish(ctx, patcher, rp, sum, err, meshv1alpha1.ApplyFailedReason)
+	return outputs.ReconcileShared(ctx, &r.Deps, req.NamespacedName, &meshv1alpha1.ResiliencePolicy{}, Kind, record, r.reconcile,
+		func(out result) outputs.Outcome { return outputs.Outcome{Provider: out.provider, Applied: out.applied} }, setStatus)
 }
 
 // record points at rp's inventory and shared fields.
@@ -217,30 +204,10 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	if err != nil {
 		return out, err
 	}
-	out.applied, err = r.applyShared(ctx, rp, patcher, objs)
+	// Fields of the target Service (the lb-l7 annotations) are recorded
+	// with their previous values before the first write.
+	out.applied, err = r.ApplyShared(ctx, rp, Kind, record(rp), patcher, objs)
 	return out, err
-}
-
-// applyShared applies objs, all or nothing; fields of the target Service
-// (a shared object) are recorded with their previous values, and the
-// finalizer that restores them set, before the first write.
-func (r *Reconciler) applyShared(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, patcher *status.Patcher, objs []client.Object) (apply.Result, error) {
-	plan, err := r.Prepare(ctx, apply.Owner{Object: rp, Kind: Kind, SharedFields: rp.Status.SharedFields}, objs, rp.Status.Inventory)
-	if err != nil {
-		return plan.Failed(), err
-	}
-	if err := outputs.RecordShared(ctx, rp, plan, patcher, record(rp)); err != nil {
-		return plan.Failed(), err
-	}
-	res, err := plan.Commit(ctx)
-	if err == nil {
-		if len(res.SharedFields) > 0 {
-			controllerutil.AddFinalizer(rp, outputs.SharedFieldsFinalizer)
-		} else {
-			controllerutil.RemoveFinalizer(rp, outputs.SharedFieldsFinalizer)
-		}
-	}
-	return res, err
 }
 
 // target returns the target Service; missing, or without the port, is
