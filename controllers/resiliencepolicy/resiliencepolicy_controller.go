@@ -18,6 +18,12 @@
 // the namespace watch re-applies the policy as written. Outputs are owned
 // and derived from the spec, so the restore is exact by construction.
 //
+// Shared fields: a mesh may set fields of the user's target Service (the
+// lb-l7 annotations on Cilium). They are recorded with their previous
+// values in status.sharedFields, with a finalizer, before the first write
+// (outputs.ApplyShared), and restored when the policy drops them or is
+// deleted (outputs.ReconcileShared).
+//
 // Trade-offs:
 //   - A policy a mesh cannot fully enforce is refused whole
 //     (UnsupportedFeature naming each field); the report says what each

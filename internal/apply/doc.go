@@ -75,10 +75,13 @@
 //     outputs with their owner, so namespaced owners need no finalizer.
 //     Cross-scope outputs (a namespaced owner's cluster-scoped output) get
 //     none and must be pruned by the caller on deletion.
-//   - Shared objects: a Namespace in the desired set is never created,
-//     labelled or owned; only the fields given (for example one
-//     annotation) are applied, and pruning it applies an empty
-//     configuration, which releases exactly those fields.
+//   - Shared objects: a Namespace, or a Service given without a spec (a
+//     user's Service whose annotations a ResiliencePolicy sets), in the
+//     desired set is never created, labelled or owned; only the fields
+//     given (for example one annotation) are applied, and pruning it
+//     applies an empty configuration, which releases exactly those fields.
+//     A Service in a previous inventory is released, not deleted, when the
+//     owner recorded fields of it (SharedFields).
 //   - Prune deletes only objects in the previous inventory that still
 //     carry this owner's label.
 //   - Every write returns a ChangeSet (in the manner of fluxcd/pkg/ssa's):

@@ -138,7 +138,7 @@ func ciliumResilienceRefusals() []Case {
 				rp := ciliumLBPolicy(ns, "both")
 				rp.Spec.Timeouts = &meshv1alpha1.Timeouts{Request: &metav1.Duration{Duration: 10 * time.Second}}
 				refusedOnCilium(h, ns, rp, "feature loadBalancer.algorithm: LeastRequest is not supported by Cilium (not installed by a MeshInstall) in namespace "+ns,
-					"the lb-l7 annotations make Cilium redirect Service web to an Envoy listener of its own, and the policy's own HTTPRoute (timeouts.request) is a second one; Cilium resolves neither",
+					"the lb-l7 annotations make Cilium redirect Service web to an Envoy listener of its own, and the policy's own HTTPRoute (timeouts.request) is a second one; Cilium defines no precedence between two",
 					"drop loadBalancer, or add an Envoy setting (for example connectionPool) so that one CiliumEnvoyConfig carries the algorithm and the timeout")
 			}},
 		{Category: "mesh-limit", Kind: "ResiliencePolicy", Mesh: Cilium, Name: "Envoy fields on a Service a TrafficSplit routes",

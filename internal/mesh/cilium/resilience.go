@@ -176,7 +176,7 @@ func needsEnvoyConfig(spec *meshv1alpha1.ResiliencePolicySpec) bool {
 // the lb-l7 annotations on the Service for the algorithm. Two Envoy
 // redirects for one Service (the policy's CiliumEnvoyConfig or the lb-l7
 // annotations, next to an HTTPRoute for the Service) are refused: Cilium
-// resolves neither.
+// defines no precedence between two.
 func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.Object, error) {
 	rp := in.Policy
 	if err := mesh.DecideResilience(p, in.Scope, &rp.Spec); err != nil {
@@ -192,7 +192,7 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 	case needsEnvoyConfig(spec):
 		if routed != nil {
 			return nil, p.refuse(in, []mesh.ResilienceField{envoyFieldOf(spec)},
-				fmt.Sprintf("TrafficSplit %s routes Service %s with a GAMMA HTTPRoute, for which Cilium writes its own Envoy listener; a CiliumEnvoyConfig for the same Service would be a second redirect, and Cilium resolves neither", routed.Name, spec.TargetRef.Name),
+				fmt.Sprintf("TrafficSplit %s routes Service %s with a GAMMA HTTPRoute, for which Cilium writes its own Envoy listener; a CiliumEnvoyConfig for the same Service would be a second redirect, and Cilium defines no precedence between two", routed.Name, spec.TargetRef.Name),
 				"move the pool, outlier, idle-timeout, fault and rate-limit settings out of this policy while the TrafficSplit exists")
 		}
 		objs = append(objs, envoyConfig(rp))
@@ -214,7 +214,7 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 					why = "TrafficSplit " + routed.Name + "'s HTTPRoute"
 				}
 				return nil, p.refuse(in, []mesh.ResilienceField{mesh.ResilienceField("loadBalancer.algorithm: " + string(lb.Algorithm))},
-					"the lb-l7 annotations make Cilium redirect Service "+spec.TargetRef.Name+" to an Envoy listener of its own, and "+why+" is a second one; Cilium resolves neither",
+					"the lb-l7 annotations make Cilium redirect Service "+spec.TargetRef.Name+" to an Envoy listener of its own, and "+why+" is a second one; Cilium defines no precedence between two",
 					"drop loadBalancer, or add an Envoy setting (for example connectionPool) so that one CiliumEnvoyConfig carries the algorithm and the timeout")
 			}
 			objs = append(objs, lbAnnotations(in.Service, lbAlgorithms[lb.Algorithm]))

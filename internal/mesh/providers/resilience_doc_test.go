@@ -67,9 +67,10 @@ const resilienceDocFooter = `
 
 ## Cilium: one Envoy redirect per Service
 
-Cilium sends a Service's traffic to Envoy through exactly one redirect: a GAMMA HTTPRoute, the
-` + "`service.cilium.io/lb-l7`" + ` annotation or a CiliumEnvoyConfig each install one, and Cilium resolves
-none between two. So:
+A GAMMA HTTPRoute, the ` + "`service.cilium.io/lb-l7`" + ` annotation and a CiliumEnvoyConfig each redirect a
+Service's traffic to an Envoy listener of their own, and Cilium defines no conflict resolution
+between two (its L7 traffic-management guide: the results are unpredictable). So Meshplane gives
+a Service one of them:
 
 - A policy with pool, outlier-detection, ` + "`timeouts.idle`" + `, fault or rate-limit fields gets one
   CiliumEnvoyConfig (` + "`cilium.io/v2`" + `, annotation ` + "`cec.cilium.io/use-original-source-address: \"false\"`" + `)
