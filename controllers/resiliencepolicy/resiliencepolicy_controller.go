@@ -35,6 +35,7 @@ package resiliencepolicy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -43,6 +44,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -207,6 +209,14 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 		return out, err
 	}
 	objs, err := translator.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed, Routed: routed})
+	if clash := (*mesh.RouteClashError)(nil); errors.As(err, &clash) {
+		// The route stays, the policy's outputs go: the Service never
+		// has both.
+		if perr := r.pruneAll(ctx, rp); perr != nil {
+			return out, perr
+		}
+		return out, err
+	}
 	if err != nil {
 		return out, err
 	}
@@ -275,6 +285,21 @@ func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolic
 		return nil, err
 	}
 	return nil, outcome.Conflict("%s (the policy's own route was removed so the Service has one route; re-checked when the route changes or goes away)", blocker)
+}
+
+// pruneAll removes every output of the policy (deleting owned ones,
+// restoring the fields of the Service), for a policy whose outputs cannot
+// apply next to another object's route.
+func (r *Reconciler) pruneAll(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) error {
+	if len(rp.Status.Inventory) == 0 {
+		return nil
+	}
+	if _, err := r.Applier.Prune(ctx, apply.Owner{Object: rp, Kind: Kind, SharedFields: rp.Status.SharedFields}, rp.Status.Inventory); err != nil {
+		return err
+	}
+	rp.Status.Inventory, rp.Status.SharedFields = nil, nil
+	controllerutil.RemoveFinalizer(rp, outputs.SharedFieldsFinalizer)
+	return nil
 }
 
 // pruneOwnRoutes deletes the policy's own VirtualService of an earlier

@@ -367,9 +367,15 @@ func TestCiliumComposition(t *testing.T) {
 	must(t, c.Create(ctx, rp))
 	key := client.ObjectKeyFromObject(rp)
 	waitReady(t, c, key)
-	routes := func(want string) {
+	// routes waits until the routes render as want, deleting the owned
+	// route collect of a deleted owner as the garbage collector would
+	// (envtest has none; a reconcile in flight may still rewrite it).
+	routes := func(want string, collect ...string) {
 		t.Helper()
 		testenv.Eventually(t, testenv.DefaultTimeout, "routes "+want, func() error {
+			for _, name := range collect {
+				must(t, client.IgnoreNotFound(c.Delete(ctx, &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})))
+			}
 			if got := strings.Join(httpRoutes(t, c, ns), " "); got != want {
 				return testenv.Errorf("routes %s", got)
 			}
@@ -412,16 +418,68 @@ func TestCiliumComposition(t *testing.T) {
 	}))
 	waitReady(t, c, key)
 
-	// The split goes (envtest has no garbage collector: its route is
-	// deleted as the collector would).
+	// The split goes.
 	must(t, c.Delete(ctx, ts))
-	must(t, client.IgnoreNotFound(c.Delete(ctx, &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "split", Namespace: ns}})))
-	routes("timeout[15s]")
+	routes("timeout[15s]", "split")
 	must(t, c.Create(ctx, &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: "split2", Namespace: ns}, Spec: ts.Spec}))
 	routes("split2[15s]")
 	// The policy goes: the split recomposes without its timeout, and the
 	// policy's own route of before is gone with it.
 	must(t, c.Delete(ctx, rp))
-	must(t, client.IgnoreNotFound(c.Delete(ctx, &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "timeout", Namespace: ns}})))
-	routes("split2[-]")
+	routes("split2[-]", "timeout")
+}
+
+// TestCiliumSplitAfterPolicy: a TrafficSplit that starts routing a Service
+// whose Cilium policy redirects it to Envoy (here the lb-l7 annotations)
+// refuses the policy naming the split, and the policy's outputs go (the
+// annotations get their previous values back, the finalizer is removed)
+// so the Service never has two redirects; without the split the policy
+// applies again.
+func TestCiliumSplitAfterPolicy(t *testing.T) {
+	_, c := start(t)
+	ciliumInstall(t, c)
+	ns := testenv.Namespace(t, c, map[string]string{ciliumLabel: "on"})
+	services(t, c, ns, "web-v1", "web-v2")
+	svc := service(ns, "web", 8080)
+	svc.Annotations = map[string]string{"service.cilium.io/lb-l7-algorithm": "random"}
+	must(t, c.Create(ctx, svc))
+	rp := &meshv1alpha1.ResiliencePolicy{ObjectMeta: metav1.ObjectMeta{Name: "lb", Namespace: ns},
+		Spec: meshv1alpha1.ResiliencePolicySpec{MeshSelection: meshv1alpha1.MeshSelection{Provider: meshv1alpha1.ProviderCilium},
+			TargetRef:    meshv1alpha1.ServiceReference{Name: "web"},
+			LoadBalancer: &meshv1alpha1.LoadBalancer{Algorithm: meshv1alpha1.LoadBalancerLeastRequest}}}
+	must(t, c.Create(ctx, rp))
+	key := client.ObjectKeyFromObject(rp)
+	waitReady(t, c, key)
+	if a := lbAnnotations(annotations(t, c, ns, "web")); a != "enabled/least_request" {
+		t.Fatalf("annotations %s", a)
+	}
+	ts := split(ns, "split")
+	ts.Spec.Provider = meshv1alpha1.ProviderCilium
+	must(t, c.Create(ctx, ts))
+	got := waitReason(t, c, key, meshv1alpha1.UnsupportedFeatureReason)
+	if msg := condition(&got.Status.CommonStatus, meshv1alpha1.ReadyCondition); !strings.Contains(msg, "TrafficSplit split's HTTPRoute is a second one") {
+		t.Fatalf("Ready: %s", msg)
+	}
+	testenv.Eventually(t, testenv.DefaultTimeout, "annotations restored, record and finalizer gone", func() error {
+		cur := &meshv1alpha1.ResiliencePolicy{}
+		must(t, c.Get(ctx, key, cur))
+		if a := lbAnnotations(annotations(t, c, ns, "web")); a != "<none>/random" || len(cur.Status.Inventory) != 0 || len(cur.Status.SharedFields) != 0 ||
+			controllerutil.ContainsFinalizer(cur, outputs.SharedFieldsFinalizer) {
+			return testenv.Errorf("annotations %s; inventory %v; shared %v; finalizers %v", a, cur.Status.Inventory, cur.Status.SharedFields, cur.Finalizers)
+		}
+		return nil
+	})
+	must(t, c.Delete(ctx, ts))
+	testenv.Eventually(t, testenv.DefaultTimeout, "split's route collected, policy Ready", func() error {
+		must(t, client.IgnoreNotFound(c.Delete(ctx, &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "split", Namespace: ns}})))
+		cur := &meshv1alpha1.ResiliencePolicy{}
+		must(t, c.Get(ctx, key, cur))
+		if !status.IsTrue(&cur.Status.CommonStatus, meshv1alpha1.ReadyCondition) || cur.Status.ObservedGeneration != cur.Generation {
+			return testenv.Errorf("%s", condition(&cur.Status.CommonStatus, meshv1alpha1.ReadyCondition))
+		}
+		return nil
+	})
+	if a := lbAnnotations(annotations(t, c, ns, "web")); a != "enabled/least_request" {
+		t.Fatalf("annotations after the split went: %s", a)
+	}
 }

@@ -160,6 +160,17 @@ type ResilienceInput struct {
 	Routed *meshv1alpha1.TrafficSplit
 }
 
+// RouteClashError is a refusal because the policy's outputs and the route
+// of another object for the same Service (a TrafficSplit's) cannot both
+// apply: the controller removes the policy's outputs of an earlier
+// generation, so the Service never has both.
+type RouteClashError struct {
+	*UnsupportedFeatureError
+}
+
+// Unwrap returns the UnsupportedFeatureError.
+func (e *RouteClashError) Unwrap() error { return e.UnsupportedFeatureError }
+
 // ResilienceSupporter is implemented by every mesh that answers the
 // per-field report, translator or not.
 type ResilienceSupporter interface {

@@ -191,7 +191,7 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 	switch {
 	case needsEnvoyConfig(spec):
 		if routed != nil {
-			return nil, p.refuse(in, []mesh.ResilienceField{envoyFieldOf(spec)},
+			return nil, p.clash(in, []mesh.ResilienceField{envoyFieldOf(spec)},
 				fmt.Sprintf("TrafficSplit %s routes Service %s with a GAMMA HTTPRoute, for which Cilium writes its own Envoy listener; a CiliumEnvoyConfig for the same Service would be a second redirect, and Cilium defines no precedence between two", routed.Name, spec.TargetRef.Name),
 				"move the pool, outlier, idle-timeout, fault and rate-limit settings out of this policy while the TrafficSplit exists")
 		}
@@ -209,11 +209,11 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 		}
 		if lb := spec.LoadBalancer; lb != nil {
 			if routed != nil || ownRoute {
-				why := "the policy's own HTTPRoute (timeouts.request)"
+				why, refuse := "the policy's own HTTPRoute (timeouts.request)", p.refuse
 				if routed != nil {
-					why = "TrafficSplit " + routed.Name + "'s HTTPRoute"
+					why, refuse = "TrafficSplit "+routed.Name+"'s HTTPRoute", p.clash
 				}
-				return nil, p.refuse(in, []mesh.ResilienceField{mesh.ResilienceField("loadBalancer.algorithm: " + string(lb.Algorithm))},
+				return nil, refuse(in, []mesh.ResilienceField{mesh.ResilienceField("loadBalancer.algorithm: " + string(lb.Algorithm))},
 					"the lb-l7 annotations make Cilium redirect Service "+spec.TargetRef.Name+" to an Envoy listener of its own, and "+why+" is a second one; Cilium defines no precedence between two",
 					"drop loadBalancer, or add an Envoy setting (for example connectionPool) so that one CiliumEnvoyConfig carries the algorithm and the timeout")
 			}
@@ -245,6 +245,12 @@ func (p *Provider) refuse(in mesh.ResilienceInput, fs []mesh.ResilienceField, de
 		features = append(features, mesh.Capability(f))
 	}
 	return &mesh.UnsupportedFeatureError{Provider: p.Name(), Features: features, Where: in.Scope.Where(), Detail: detail, Fix: fix}
+}
+
+// clash is refuse for a clash with a TrafficSplit's route: the policy's
+// outputs of an earlier generation are removed (mesh.RouteClashError).
+func (p *Provider) clash(in mesh.ResilienceInput, fs []mesh.ResilienceField, detail, fix string) error {
+	return &mesh.RouteClashError{UnsupportedFeatureError: p.refuse(in, fs, detail, fix).(*mesh.UnsupportedFeatureError)}
 }
 
 // routePort returns the Service port a GAMMA route binds to: the target
