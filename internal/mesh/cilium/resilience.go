@@ -240,6 +240,10 @@ func envoyFieldOf(spec *meshv1alpha1.ResiliencePolicySpec) mesh.ResilienceField 
 }
 
 func (p *Provider) refuse(in mesh.ResilienceInput, fs []mesh.ResilienceField, detail, fix string) error {
+	return p.unsupported(in, fs, detail, fix)
+}
+
+func (p *Provider) unsupported(in mesh.ResilienceInput, fs []mesh.ResilienceField, detail, fix string) *mesh.UnsupportedFeatureError {
 	features := make([]mesh.Capability, 0, len(fs))
 	for _, f := range fs {
 		features = append(features, mesh.Capability(f))
@@ -250,7 +254,7 @@ func (p *Provider) refuse(in mesh.ResilienceInput, fs []mesh.ResilienceField, de
 // clash is refuse for a clash with a TrafficSplit's route: the policy's
 // outputs of an earlier generation are removed (mesh.RouteClashError).
 func (p *Provider) clash(in mesh.ResilienceInput, fs []mesh.ResilienceField, detail, fix string) error {
-	return &mesh.RouteClashError{UnsupportedFeatureError: p.refuse(in, fs, detail, fix).(*mesh.UnsupportedFeatureError)}
+	return &mesh.RouteClashError{UnsupportedFeatureError: p.unsupported(in, fs, detail, fix)}
 }
 
 // routePort returns the Service port a GAMMA route binds to: the target
