@@ -26,6 +26,12 @@
 // and derived from the spec, so the restore is exact by construction; a
 // lifted Service annotation gets its recorded previous value meanwhile.
 //
+// Shared fields: a mesh may set fields of the user's target Service (the
+// lb-l7 annotations on Cilium). They are recorded with their previous
+// values in status.sharedFields, with a finalizer, before the first write
+// (outputs.ApplyShared), and restored when the policy drops them or is
+// deleted (outputs.ReconcileShared).
+//
 // Trade-offs:
 //   - A policy a mesh cannot fully enforce is refused whole
 //     (UnsupportedFeature naming each field); the report says what each
@@ -37,6 +43,7 @@ package resiliencepolicy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -45,6 +52,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -201,11 +209,25 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	if incident.RelaxesPolicies(bg) && incident.Covers(bg, found.Provider) {
 		effective, out.relaxedBy = incident.RelaxResilience(rp), bg
 	}
-	objs, err := translator.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed})
+	routed, err := overlap.RouteOf(ctx, r.Client, rp.Namespace, rp.Spec.TargetRef.Name)
 	if err != nil {
 		return out, err
 	}
-	out.applied, err = r.applyShared(ctx, rp, objs, patcher)
+	objs, err := translator.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed, Routed: routed})
+	if clash := (*mesh.RouteClashError)(nil); errors.As(err, &clash) {
+		// The route stays, the policy's outputs go: the Service never
+		// has both.
+		if perr := r.pruneAll(ctx, rp); perr != nil {
+			return out, perr
+		}
+		return out, err
+	}
+	if err != nil {
+		return out, err
+	}
+	// Fields of the target Service (the lb-l7 annotations) are recorded
+	// with their previous values before the first write.
+	out.applied, err = r.ApplyShared(ctx, rp, Kind, record(rp), patcher, objs)
 	return out, err
 }
 
@@ -270,12 +292,27 @@ func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolic
 	return nil, outcome.Conflict("%s (the policy's own route was removed so the Service has one route; re-checked when the route changes or goes away)", blocker)
 }
 
+// pruneAll removes every output of the policy (deleting owned ones,
+// restoring the fields of the Service), for a policy whose outputs cannot
+// apply next to another object's route.
+func (r *Reconciler) pruneAll(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) error {
+	if len(rp.Status.Inventory) == 0 {
+		return nil
+	}
+	if _, err := r.Applier.Prune(ctx, owner(rp), rp.Status.Inventory); err != nil {
+		return err
+	}
+	rp.Status.Inventory, rp.Status.SharedFields = nil, nil
+	controllerutil.RemoveFinalizer(rp, outputs.SharedFieldsFinalizer)
+	return nil
+}
+
 // pruneOwnRoutes deletes the policy's own VirtualService of an earlier
 // generation and drops it from the inventory.
 func (r *Reconciler) pruneOwnRoutes(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy) error {
 	var routes, keep []meshv1alpha1.ObjectReference
 	for _, ref := range rp.Status.Inventory {
-		if ref.Kind == "VirtualService" {
+		if ref.Kind == "VirtualService" || ref.Kind == "HTTPRoute" {
 			routes = append(routes, ref)
 		} else {
 			keep = append(keep, ref)

@@ -119,10 +119,18 @@ func (e *ConflictError) StalledReason() string { return meshv1alpha1.ConflictRea
 // watched by owner, so its removal is noticed by polling.
 func (e *ConflictError) RetryAfter() time.Duration { return outcome.ConflictRetry }
 
-// IsShared reports whether an output is a shared object (a Namespace)
-// whose given fields only are applied.
+// IsShared reports whether an output is a shared object whose given
+// fields only are applied: a Namespace, or a Service given without a spec
+// (annotations of a user's Service; a Service Meshplane owns has one).
 func IsShared(u *unstructured.Unstructured) bool {
-	return u.GroupVersionKind().Group == "" && u.GetKind() == "Namespace"
+	if u.GroupVersionKind().Group != "" {
+		return false
+	}
+	if u.GetKind() == "Service" {
+		_, spec := u.Object["spec"]
+		return !spec
+	}
+	return u.GetKind() == "Namespace"
 }
 
 // Desired prepares the outputs for owner: unstructured, with the ownership

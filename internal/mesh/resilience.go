@@ -154,7 +154,22 @@ type ResilienceInput struct {
 	// ComposedWith is the TrafficSplit that routes the target (its route
 	// carries retries, timeouts and faults), nil when none does.
 	ComposedWith *meshv1alpha1.TrafficSplit
+	// Routed is the TrafficSplit that routes the target whether or not it
+	// carries the policy's fields (nil when none does): a mesh whose
+	// route and policy outputs cannot both apply to one Service refuses.
+	Routed *meshv1alpha1.TrafficSplit
 }
+
+// RouteClashError is a refusal because the policy's outputs and the route
+// of another object for the same Service (a TrafficSplit's) cannot both
+// apply: the controller removes the policy's outputs of an earlier
+// generation, so the Service never has both.
+type RouteClashError struct {
+	*UnsupportedFeatureError
+}
+
+// Unwrap returns the UnsupportedFeatureError.
+func (e *RouteClashError) Unwrap() error { return e.UnsupportedFeatureError }
 
 // ResilienceSupporter is implemented by every mesh that answers the
 // per-field report, translator or not.

@@ -12,6 +12,7 @@ import (
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
 	istiotelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -35,7 +36,7 @@ func New() *runtime.Scheme {
 		istiotelemetry.AddToScheme,
 		gatewayv1.Install,
 		gatewayv1beta1.Install,
-		ciliumv2.AddToScheme,
+		ciliumTypes,
 		linkerdserver.AddToScheme,
 		linkerdsp.AddToScheme,
 		linkerdpolicy.AddToScheme,
@@ -44,4 +45,32 @@ func New() *runtime.Scheme {
 		utilruntime.Must(add(s))
 	}
 	return s
+}
+
+// ciliumTypes registers Cilium's cilium.io/v2 kinds except
+// CiliumEnvoyConfig and CiliumClusterwideEnvoyConfig: their typed form
+// decodes Envoy resources with protojson, which fails on every Envoy type
+// not linked into Meshplane (Cilium's own generated configs use many), and
+// one such object would fail a whole List. Meshplane reads and writes them
+// unstructured.
+func ciliumTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(ciliumv2.SchemeGroupVersion,
+		&ciliumv2.CiliumNetworkPolicy{}, &ciliumv2.CiliumNetworkPolicyList{},
+		&ciliumv2.CiliumClusterwideNetworkPolicy{}, &ciliumv2.CiliumClusterwideNetworkPolicyList{},
+		&ciliumv2.CiliumCIDRGroup{}, &ciliumv2.CiliumCIDRGroupList{},
+		&ciliumv2.CiliumEgressGatewayPolicy{}, &ciliumv2.CiliumEgressGatewayPolicyList{},
+		&ciliumv2.CiliumEndpoint{}, &ciliumv2.CiliumEndpointList{},
+		&ciliumv2.CiliumNode{}, &ciliumv2.CiliumNodeList{},
+		&ciliumv2.CiliumNodeConfig{}, &ciliumv2.CiliumNodeConfigList{},
+		&ciliumv2.CiliumIdentity{}, &ciliumv2.CiliumIdentityList{},
+		&ciliumv2.CiliumLocalRedirectPolicy{}, &ciliumv2.CiliumLocalRedirectPolicyList{},
+		&ciliumv2.CiliumBGPClusterConfig{}, &ciliumv2.CiliumBGPClusterConfigList{},
+		&ciliumv2.CiliumBGPPeerConfig{}, &ciliumv2.CiliumBGPPeerConfigList{},
+		&ciliumv2.CiliumBGPAdvertisement{}, &ciliumv2.CiliumBGPAdvertisementList{},
+		&ciliumv2.CiliumBGPNodeConfig{}, &ciliumv2.CiliumBGPNodeConfigList{},
+		&ciliumv2.CiliumBGPNodeConfigOverride{}, &ciliumv2.CiliumBGPNodeConfigOverrideList{},
+		&ciliumv2.CiliumLoadBalancerIPPool{}, &ciliumv2.CiliumLoadBalancerIPPoolList{},
+	)
+	metav1.AddToGroupVersion(s, ciliumv2.SchemeGroupVersion)
+	return nil
 }

@@ -240,7 +240,7 @@ func resilienceCapabilityCases() []Case {
 				ns := h.Namespace(Cilium)
 				h.Service(ns, "web")
 				rp := goodResiliencePolicy(ns, "cilium", Cilium)
-				refusedWhole(h, Cilium, ns, rp, "retries.attempts: HTTPRoute retries are not in Gateway API's standard channel")
+				refusedWhole(h, Cilium, ns, rp, "retries.attempts: HTTPRoute retry is only in Gateway API's experimental channel")
 			}},
 		{Category: "capability", Kind: "ResiliencePolicy", Mesh: Istio, Name: "update adds a refused field to a Ready policy",
 			Run: func(h *H) {

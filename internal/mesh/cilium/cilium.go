@@ -36,8 +36,8 @@ func (*Provider) DefaultNamespace() string { return DefaultNamespace }
 // Capabilities returns what Cilium can express. Routing goes through
 // Gateway API HTTPRoute (a header prefix becomes an anchored regular
 // expression). HTTPRoute retries are only in Gateway API's experimental
-// channel and Meshplane does not generate CiliumEnvoyConfig for them, so
-// retries are refused. Cilium has no sidecar
+// channel and Meshplane does not generate a CiliumEnvoyConfig route for a
+// TrafficSplit, so retries are refused. Cilium has no sidecar
 // injection to detach, no revisions and no ambient profile, and its mutual
 // authentication has no trust-bundle input. MTLSStrict needs a MeshInstall
 // with cilium.mutualAuth.

@@ -61,7 +61,9 @@ const resilienceDocScopes = `
 const resilienceDocFooter = `
 - **Istio versions.** ` + "`retries.budget`" + ` becomes DestinationRule ` + "`trafficPolicy.retryBudget`" + `, which
   Istio has from 1.27; an older installed version (MeshInstall status.installedVersion) refuses it.
-- **Cilium without Envoy** (MeshInstall ` + "`spec.cilium.envoy: false`" + `) refuses every field.
+- **Cilium without Envoy** (MeshInstall ` + "`spec.cilium.envoy: false`" + `) refuses every field; without
+  its Gateway API support (` + "`spec.cilium.gatewayAPI: false`" + `) ` + "`timeouts.request`" + `; Cilium before 1.14
+  (no cilium.io/v2 CiliumEnvoyConfig) every Envoy field, before 1.15 (no GAMMA) the request timeout.
 - **Linkerd versions.** Failure accrual needs Linkerd 2.13 (edge-23.3), retries and timeouts as
   annotations 2.16 (edge-24.8); an older installed version refuses the field, naming both.
 
@@ -80,6 +82,31 @@ When a TrafficSplit routes the Service, Linkerd reads retries and timeouts from 
 HTTPRoute before the Service, so the split's route carries the policy's retries and timeouts
 (` + "`status.composedWith`" + `) and the Service keeps only the failure accrual. gRPC retry conditions
 (` + "`retry.linkerd.io/grpc`" + `) are ignored on an HTTPRoute and are refused while a split routes the Service.
+
+## Cilium: one Envoy redirect per Service
+
+A GAMMA HTTPRoute, the ` + "`service.cilium.io/lb-l7`" + ` annotation and a CiliumEnvoyConfig each redirect a
+Service's traffic to an Envoy listener of their own, and Cilium defines no conflict resolution
+between two (its L7 traffic-management guide: the results are unpredictable). So Meshplane gives
+a Service one of them:
+
+- A policy with pool, outlier-detection, ` + "`timeouts.idle`" + `, fault or rate-limit fields gets one
+  CiliumEnvoyConfig (` + "`cilium.io/v2`" + `, annotation ` + "`cec.cilium.io/use-original-source-address: \"false\"`" + `)
+  whose ` + "`services`" + ` redirect the Service (the target port when set) to a listener with the
+  fault and local rate-limit filters before the router, a route to the Service's EDS cluster with
+  the request and idle timeouts, and that cluster with the circuit breakers, outlier detection, pool
+  settings and the algorithm as ` + "`lb_policy`" + `.
+- Otherwise ` + "`timeouts.request`" + ` is a GAMMA HTTPRoute of the policy's own (the Service and port as
+  parent and backend; the port must be ` + "`spec.targetRef.port`" + ` or the Service's only TCP port), and
+  the algorithm is written as the annotations ` + "`service.cilium.io/lb-l7: enabled`" + ` and
+  ` + "`service.cilium.io/lb-l7-algorithm`" + ` on the user's Service: fields of a shared object, recorded in
+  ` + "`status.sharedFields`" + ` with their previous values and restored exactly when the policy goes or
+  drops the algorithm.
+- The algorithm next to an HTTPRoute for the Service (the policy's timeout, or a TrafficSplit's
+  route), and Envoy fields next to a TrafficSplit's route, are refused (` + "`UnsupportedFeature`" + `) with
+  the way out.
+- A TrafficSplit's HTTPRoute for the same port carries the policy's ` + "`timeouts.request`" + ` on every
+  rule (` + "`status.composedWith`" + `); the same field set by both is a ` + "`Conflict`" + ` on the younger.
 
 ## Composition with TrafficSplit and Canary
 
@@ -109,10 +136,9 @@ policy (previous value or none) while the BreakGlass holds, and set again after.
 
 ## Not in this release
 
-- Cilium answers the report but has no translation yet: a policy for it is refused whole, naming
-  each field (fields it could express say what they would become).
 - Linkerd's local rate limit (an HTTPLocalRateLimitPolicy on a Server): Meshplane does not create
   a Server for it, as a new Server changes what the port admits.
+- Cilium retries (Gateway API's experimental channel) and a global rate limit.
 - Global rate limiting, and per-route local rate limits.
 `
 

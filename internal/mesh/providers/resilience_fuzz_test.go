@@ -81,10 +81,11 @@ func (g *gen) resiliencePolicy() *meshv1alpha1.ResiliencePolicy {
 
 // FuzzResilienceTranslation: every policy the CRD accepts translates, for
 // every mesh, deterministically into outputs the real CRDs accept, or is
-// refused whole (terminal); Istio and Linkerd refuse exactly the fields
-// their reports refuse, Linkerd's Service annotations carry exactly the
-// policy's values, and Istio's VirtualService carries the retries and the fault the
-// policy asks for on every route.
+// refused whole (terminal); Istio, Linkerd and Cilium refuse exactly the
+// fields their reports refuse; Linkerd's Service annotations carry exactly
+// the policy's values, Cilium's outputs carry what the policy asks for
+// (checkCiliumResilience), and Istio's VirtualService carries the retries
+// and the fault the policy asks for on every route.
 func FuzzResilienceTranslation(f *testing.F) {
 	for _, seed := range [][]byte{{}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, []byte("resilience-policy-seed-with-every-field")} {
 		f.Add(seed)
@@ -99,8 +100,11 @@ func FuzzResilienceTranslation(f *testing.F) {
 			objs := checkOutputs(t, v, "ResiliencePolicy on "+string(p), func() ([]client.Object, error) {
 				return translateResilience(p, rp.DeepCopy(), nil)
 			})
-			if p == meshv1alpha1.ProviderLinkerd {
+			switch p {
+			case meshv1alpha1.ProviderLinkerd:
 				checkLinkerdResilience(t, rp, objs)
+			case meshv1alpha1.ProviderCilium:
+				checkCiliumResilience(t, rp, objs)
 			}
 			if p != meshv1alpha1.ProviderIstio {
 				continue

@@ -164,7 +164,7 @@ func resilienceAll() []translation {
 			}
 		}
 	}
-	return out
+	return append(out, ciliumResilience()...)
 }
 
 func TestResilienceGolden(t *testing.T) {
@@ -188,9 +188,9 @@ func TestResilienceGolden(t *testing.T) {
 	}
 }
 
-// TestResilienceRefusalsNameFieldAndMesh pins which cases Istio refuses,
-// which Linkerd enforces (linkerdEnforces), and that the other cases are
-// refused naming each field and the mesh.
+// TestResilienceRefusalsNameFieldAndMesh pins which cases Istio and Cilium
+// refuse, which Linkerd enforces (linkerdEnforces), and that the other
+// cases are refused naming each field and the mesh.
 func TestResilienceRefusalsNameFieldAndMesh(t *testing.T) {
 	istioRefuses := map[string]string{
 		"rp-outlier-success-rate.istio": "outlierDetection.successRate",
@@ -199,7 +199,9 @@ func TestResilienceRefusalsNameFieldAndMesh(t *testing.T) {
 	for _, tr := range resilienceAll() {
 		meshName := tr.golden[strings.LastIndex(tr.golden, ".")+1:]
 		field, refused := istioRefuses[tr.golden]
-		if meshName != "istio" && !linkerdEnforces[tr.golden] {
+		if meshName == "cilium" {
+			field, refused = ciliumRefuses[tr.golden]
+		} else if meshName != "istio" && !linkerdEnforces[tr.golden] {
 			refused = true
 		}
 		if !refused {
@@ -283,8 +285,9 @@ func TestResilienceOutputsAcceptedByRealCRDs(t *testing.T) {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)
 		}
-		// The target Service exists: annotations of it are shared outputs.
-		svc := webService()
+		// The target exists: annotations of it are applied as fields of
+		// a shared object.
+		svc := twoPortService()
 		svc.Namespace = ns
 		if err := c.Create(ctx, svc); err != nil {
 			t.Fatal(err)
@@ -316,7 +319,7 @@ func TestResilienceOutputKindsCoverTranslations(t *testing.T) {
 			}
 		}
 	}
-	if !reflect.DeepEqual(len(declared), 3) {
+	if !reflect.DeepEqual(len(declared), 5) {
 		t.Errorf("declared kinds: %v", declared)
 	}
 }
