@@ -119,6 +119,9 @@ func Setup(mgr *manager.Manager) error {
 		// away may decide a Conflict (internal/overlap).
 		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
 		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
+		// A ResiliencePolicy for the routed Service is composed into the
+		// route (canary_controller_resilience.go).
+		Watches(&meshv1alpha1.ResiliencePolicy{}, handler.EnqueueRequestsFromMapFunc(r.canariesForPolicy), builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
@@ -199,6 +202,11 @@ type world struct {
 	routes                mesh.RouteReader
 	provider              meshv1alpha1.Provider
 	plan                  delivery.Plan
+	// scope is the mesh as installed, seen from the namespace; bg the
+	// BreakGlass covering it: both decide what a ResiliencePolicy adds to
+	// the route (canary_controller_resilience.go).
+	scope mesh.Scope
+	bg    *meshv1alpha1.BreakGlass
 }
 
 // reconcile runs the phases: read, decide (the engine), converge.
@@ -208,11 +216,7 @@ func (r *Reconciler) reconcile(ctx context.Context, cn *meshv1alpha1.Canary) (re
 	if err != nil {
 		return out, err
 	}
-	bg, err := incident.ForNamespace(ctx, r.Client, cn.Namespace)
-	if err != nil {
-		return out, err
-	}
-	if bg != nil && incident.PinsTraffic(bg) {
+	if bg := w.bg; bg != nil && incident.PinsTraffic(bg) {
 		out.breakGlass = bg
 	}
 	d := r.decide(ctx, cn, w, out.breakGlass != nil)
@@ -265,6 +269,13 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 		return nil, err
 	}
 	w.translator = mesh.TrafficTranslatorIn(w.translator, facts)
+	if w.scope, err = r.Scope(ctx, cn.Namespace, found); err != nil {
+		return nil, err
+	}
+	w.scope.Namespace = facts
+	if w.bg, err = incident.ForNamespace(ctx, r.Client, cn.Namespace); err != nil {
+		return nil, err
+	}
 	if w.routes, err = r.Registry.RouteReader(found.Provider); err != nil {
 		return nil, err
 	}
