@@ -39,6 +39,7 @@ import (
 	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/delivery/analysis"
 	"github.com/meshplane/meshplane/internal/delivery/webhook"
+	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -250,9 +251,19 @@ func (r *Reconciler) decide(ctx context.Context, cn *meshv1alpha1.Canary, w *wor
 // read resolves the mesh and the references, and validates every route
 // the strategy will need against the mesh before anything is written.
 func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *result) (*world, error) {
-	found, err := r.Resolver.Resolve(ctx, cn.Namespace, cn.Spec.Provider)
+	bg, err := incident.ForNamespace(ctx, r.Client, cn.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	found, err := r.Resolver.Resolve(ctx, cn.Namespace, cn.Spec.Provider)
+	if err != nil {
+		// Detaching injection removes the labels discovery reads: while
+		// a BreakGlass covers the namespace the provider last resolved
+		// is kept.
+		if bg == nil || cn.Status.Provider == "" || !incident.Covers(bg, cn.Status.Provider) {
+			return nil, err
+		}
+		found = discovery.Result{Provider: cn.Status.Provider}
 	}
 	out.provider = found.Provider
 	// Another TrafficSplit or Canary routing the same Service wins;
@@ -260,7 +271,7 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 	if err := overlap.Route(ctx, r.Client, cn); err != nil {
 		return nil, err
 	}
-	w := &world{n: namesOf(cn), provider: found.Provider, plan: delivery.PlanFor(&cn.Spec)}
+	w := &world{n: namesOf(cn), provider: found.Provider, plan: delivery.PlanFor(&cn.Spec), bg: bg}
 	if w.translator, err = r.Registry.TrafficTranslator(found.Provider); err != nil {
 		return nil, err
 	}
@@ -273,9 +284,6 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 		return nil, err
 	}
 	w.scope.Namespace = facts
-	if w.bg, err = incident.ForNamespace(ctx, r.Client, cn.Namespace); err != nil {
-		return nil, err
-	}
 	if w.routes, err = r.Registry.RouteReader(found.Provider); err != nil {
 		return nil, err
 	}

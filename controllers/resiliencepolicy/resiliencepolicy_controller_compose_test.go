@@ -52,7 +52,7 @@ func oneRoute(t *testing.T, c client.Client, ns, name, want string) {
 // fault) whichever comes first; deleting either leaves exactly the other's
 // outputs; the same field set by both is a Conflict on the younger.
 func TestComposition(t *testing.T) {
-	_, c := start(t)
+	m, c := start(t)
 
 	t.Run("policy first, then split: one composed VirtualService; deleting either recomposes", func(t *testing.T) {
 		ns := istioNamespace(t, c)
@@ -161,7 +161,11 @@ func TestComposition(t *testing.T) {
 		cn.Spec.Analysis.StepWeight, cn.Spec.Analysis.MaxWeight = ptr[int32](10), ptr[int32](50)
 		must(t, c.Create(ctx, cn))
 		// Neither is in force (no Canary controller here); created in
-		// the same second, the name decides.
+		// the same second, the name decides. The manager's cache holds
+		// the Canary before the policy comes.
+		testenv.Eventually(t, testenv.DefaultTimeout, "Canary cached", func() error {
+			return m.GetCache().Get(ctx, client.ObjectKeyFromObject(cn), &meshv1alpha1.Canary{})
+		})
 		key := types.NamespacedName{Namespace: ns, Name: "zz-late"}
 		must(t, c.Create(ctx, policy(ns, "zz-late")))
 		got := waitReason(t, c, key, meshv1alpha1.ConflictReason)
