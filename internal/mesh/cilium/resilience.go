@@ -30,6 +30,8 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 		return mesh.Refused("service.cilium.io/lb-l7-algorithm has no hashing or warm-up")
 	case mesh.RFIdleTimeout:
 		return mesh.Refused("Gateway API HTTPRoute has no stream idle timeout")
+	case mesh.RFGlobalRateLimit:
+		return mesh.Refused("Cilium documents no global rate limiting, and Meshplane does not wire an external rate-limit service into Cilium's Envoy; use rateLimit.local")
 	}
 	return mesh.Refused("would be a CiliumEnvoyConfig (Envoy cluster or HTTP filter)" + notYet)
 }

@@ -33,6 +33,10 @@ func (*Provider) ResilienceSupport(_ mesh.Scope, f mesh.ResilienceField) mesh.Su
 		return mesh.Refused("would be timeout.linkerd.io/* annotations" + notYet)
 	case mesh.RFLocalRateLimit:
 		return mesh.Refused("would be an HTTPLocalRateLimitPolicy on the target's Server" + notYet)
+	case mesh.RFGlobalRateLimit:
+		return mesh.Refused("Linkerd has no global rate limiting (HTTPLocalRateLimitPolicy limits each proxy on its own); use rateLimit.local")
+	case mesh.RFLocalRateLimitPath:
+		return mesh.Refused("Linkerd's HTTPLocalRateLimitPolicy limits a whole Server, not a path; drop rateLimit.local.pathPrefix")
 	case mesh.RFRetryBudget:
 		return mesh.Refused("Linkerd's retry budget is not configurable per Service through annotations")
 	case mesh.RFFaultDelay, mesh.RFFaultAbort, mesh.RFFaultHeaders:
