@@ -36,6 +36,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/compose"
 	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/delivery/analysis"
 	"github.com/meshplane/meshplane/internal/delivery/webhook"
@@ -284,6 +285,11 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 		return nil, err
 	}
 	w.scope.Namespace = facts
+	// A ResiliencePolicy setting a field the Canary sets is decided
+	// before anything is created.
+	if _, err := compose.Resilience(ctx, r.Client, r.Registry, compose.Route{Owner: cn, Service: w.n.service}, w.scope, w.bg, nil); err != nil {
+		return nil, err
+	}
 	if w.routes, err = r.Registry.RouteReader(found.Provider); err != nil {
 		return nil, err
 	}

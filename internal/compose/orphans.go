@@ -17,7 +17,7 @@ import (
 
 // CarriedBy returns the live route owner (TrafficSplit or Canary) whose
 // composed route still carries rp (an object of one of kinds with an owner
-// reference to rp), nil when none does. Composed routes whose route owner
+// reference to rp, labelled as the route owner's), nil when none does. Composed routes whose route owner
 // is gone or being deleted are deleted first: the garbage collector keeps
 // an object while one owner lives, and the route goes with its route
 // owner. The policy writes its own route only once none is left, so the
@@ -30,7 +30,7 @@ func CarriedBy(ctx context.Context, c client.Client, rp *meshv1alpha1.Resilience
 			return nil, err
 		}
 		for _, o := range items {
-			if o.GetLabels()[ownership.OwnerLabel] == own || !refers(o, rp) {
+			if o.GetLabels()[ownership.OwnerLabel] == own || !refers(o, rp) || !composedRoute(o) {
 				continue
 			}
 			owner, err := liveController(ctx, c, o)
@@ -47,6 +47,16 @@ func CarriedBy(ctx context.Context, c client.Client, rp *meshv1alpha1.Resilience
 		}
 	}
 	return nil, nil
+}
+
+// composedRoute reports whether o is a route Meshplane composed: its
+// controller is a TrafficSplit or Canary and its ownership labels name
+// that owner. Anything else (a foreign object that points at the policy)
+// is never touched.
+func composedRoute(o client.Object) bool {
+	ref := metav1.GetControllerOf(o)
+	return ref != nil && (ref.Kind == "TrafficSplit" || ref.Kind == "Canary") && ref.APIVersion == meshv1alpha1.GroupVersion.String() &&
+		ownership.IsOwnedBy(o, ref.Kind, o.GetNamespace(), ref.Name)
 }
 
 func refers(o client.Object, rp *meshv1alpha1.ResiliencePolicy) bool {
