@@ -46,7 +46,9 @@ var rateLimitEdits = []struct {
 		[]string{"pathPrefix must start with / and hold no query (?) or fragment (#), e.g. /api"}},
 	{"pathPrefix with a query", func(rp *meshv1alpha1.ResiliencePolicy) { rp.Spec.RateLimit.Local.PathPrefix = "/api?debug=1" },
 		[]string{"pathPrefix must start with / and hold no query (?) or fragment (#), e.g. /api"}},
-	{"pathPrefix of 257 characters", func(rp *meshv1alpha1.ResiliencePolicy) { rp.Spec.RateLimit.Local.PathPrefix = "/" + strings.Repeat("a", 256) },
+	{"pathPrefix of 257 characters", func(rp *meshv1alpha1.ResiliencePolicy) {
+		rp.Spec.RateLimit.Local.PathPrefix = "/" + strings.Repeat("a", 256)
+	},
 		[]string{"spec.rateLimit.local.pathPrefix", "may not be more than 256 bytes"}},
 	{"global descriptor with a header and a value", func(rp *meshv1alpha1.ResiliencePolicy) {
 		rp.Spec.RateLimit.Global = globalLimit()
@@ -359,13 +361,15 @@ func composeCases() []Case {
 				// A user's route for another host, owned (for garbage
 				// collection) by the policy and labelled as a split's.
 				foreign := &istionetworking.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: ns,
-					Labels: map[string]string{ownership.OwnerLabel: ownership.OwnerValue("TrafficSplit", ns, "gone")},
+					Labels:          map[string]string{ownership.OwnerLabel: ownership.OwnerValue("TrafficSplit", ns, "gone")},
 					OwnerReferences: []metav1.OwnerReference{{APIVersion: meshv1alpha1.GroupVersion.String(), Kind: "ResiliencePolicy", Name: rp.Name, UID: rp.UID}}}}
 				foreign.Spec.Hosts = []string{"elsewhere"}
 				h.Create(foreign)
 				snap := h.Snapshot(foreign)
 				// Route fields make the policy look for composed routes.
-				h.Must(h.Update(rp, func() { rp.Spec.Retries = &meshv1alpha1.ResilienceRetries{RetryPolicy: meshv1alpha1.RetryPolicy{Attempts: 2}} }))
+				h.Must(h.Update(rp, func() {
+					rp.Spec.Retries = &meshv1alpha1.ResilienceRetries{RetryPolicy: meshv1alpha1.RetryPolicy{Attempts: 2}}
+				}))
 				h.Ready(rp)
 				h.Unchanged(snap)
 				if err := h.C.Get(h.Ctx, client.ObjectKeyFromObject(foreign), &istionetworking.VirtualService{}); apierrors.IsNotFound(err) {
