@@ -526,9 +526,9 @@ type ResiliencePolicyStatus struct {
 	// +kubebuilder:validation:MaxItems=128
 	Support []FieldSupport `json:"support,omitempty"`
 
-	// composedWith names the TrafficSplit whose route carries the policy's
-	// route-level fields (retries, timeouts, faults), when one routes the
-	// target; empty when the policy writes its own route.
+	// composedWith names the TrafficSplit or Canary whose route carries
+	// the policy's route-level fields (retries, timeouts, faults), when one
+	// routes the target; empty when the policy writes its own route.
 	// +optional
 	// +kubebuilder:validation:MaxLength=300
 	ComposedWith string `json:"composedWith,omitempty"`
