@@ -239,8 +239,10 @@ func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolic
 	_, composes := r.Registry.RouteComposer(provider)
 	ts, isSplit := owner.(*meshv1alpha1.TrafficSplit)
 	gatewayAPI := isSplit && ts.Spec.Output == meshv1alpha1.OutputGatewayAPI
-	younger := owner != nil && len(mesh.ClashingRouteFields(overlap.RouteFieldsOf(owner), &rp.Spec)) > 0 && !overlap.YoungerThan(rp, owner)
-	if owner != nil && composes && !gatewayAPI && !younger {
+	// ownerLoses: the route owner sets a field this policy sets and is
+	// the younger, so it is the Conflict and writes nothing.
+	ownerLoses := owner != nil && len(mesh.ClashingRouteFields(overlap.RouteFieldsOf(owner), &rp.Spec)) > 0 && !overlap.YoungerThan(rp, owner)
+	if owner != nil && composes && !gatewayAPI && !ownerLoses {
 		return asRoute(owner), nil
 	}
 	if t, err := r.Registry.ResilienceTranslator(provider); err == nil {
@@ -251,10 +253,9 @@ func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolic
 			return asRoute(carrier), err
 		}
 	}
-	if owner == nil || younger {
-		// None routes the Service, or the route owner sets a field this
-		// policy sets and is the younger: it is the Conflict and writes
-		// nothing, so the policy keeps its own route.
+	if owner == nil || ownerLoses {
+		// None routes the Service, or the route owner lost the Conflict:
+		// the policy keeps its own route.
 		return nil, nil
 	}
 	kind := "Canary"

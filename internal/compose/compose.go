@@ -90,10 +90,7 @@ func Resilience(ctx context.Context, c client.Client, reg *mesh.Registry, route 
 	if err != nil || rp == nil {
 		return objs, err
 	}
-	kind := route.Owner.GetObjectKind().GroupVersionKind().Kind
-	if kind == "" {
-		kind = kindOf(route.Owner)
-	}
+	kind := kindOf(route.Owner)
 	if clash := mesh.ClashingRouteFields(overlap.RouteFieldsOf(route.Owner), &rp.Spec); len(clash) > 0 {
 		return nil, outcome.Conflict("ResiliencePolicy %s already sets %v for Service %s; one route cannot carry two values — "+
 			"remove the field from this %s or from the policy (re-checked when it changes or goes away)", rp.Name, clash, route.Service, kind)
