@@ -318,6 +318,15 @@ type LocalRateLimit struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000000
 	Burst *int32 `json:"burst,omitempty"`
+
+	// pathPrefix limits only the requests whose path starts with it (a
+	// per-route limit); every request when unset. Other requests are not
+	// limited.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/') && !self.contains('?') && !self.contains('#')",message="pathPrefix must start with / and hold no query (?) or fragment (#), e.g. /api"
+	PathPrefix string `json:"pathPrefix,omitempty"`
 }
 
 // RateLimit limits the requests the target accepts.
@@ -325,6 +334,104 @@ type RateLimit struct {
 	// local limits each of the target's proxies on its own.
 	// +required
 	Local LocalRateLimit `json:"local"`
+
+	// global asks the user's rate-limit service (Envoy's rate limit
+	// service protocol, e.g. envoyproxy/ratelimit) about each request, so
+	// one limit holds across every replica. The local limit still applies
+	// first, sparing the service.
+	// +optional
+	Global *GlobalRateLimit `json:"global,omitempty"`
+}
+
+// GlobalRateLimit is a global rate limit decided by an external
+// rate-limit service the user runs.
+type GlobalRateLimit struct {
+	// service is the rate-limit service's Service (gRPC).
+	// +required
+	Service RateLimitService `json:"service"`
+
+	// domain the descriptors are sent under; the service's configuration
+	// names it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9_.-]*$`
+	Domain string `json:"domain"`
+
+	// descriptors are the entries of the descriptor each request sends,
+	// in order (the service's configuration nests them in this order).
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	Descriptors []RateLimitDescriptor `json:"descriptors"`
+
+	// failClosed rejects requests (500) while the service cannot be
+	// asked; by default they are let through.
+	// +optional
+	FailClosed bool `json:"failClosed,omitempty"`
+
+	// timeout of one call to the service; 20ms when unset. Bounds
+	// 1ms..10s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1ms') && duration(self) <= duration('10s')",messageExpression=`self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') ? 'timeout must be between 1ms and 10s; got ' + self : 'timeout "' + self + '" is not a duration: write a number and a unit, such as 20ms or 1s (units h, m, s, ms, us, ns; no days, years or sign)'`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// RateLimitService is the Service of a rate-limit service.
+type RateLimitService struct {
+	// name of the Service.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// namespace of the Service; the policy's when unset.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+
+	// port the service answers gRPC on (envoyproxy/ratelimit: 8081).
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+}
+
+// RateLimitDescriptor is one entry of a request's descriptor: a key and a
+// value taken from exactly one of a request header, the path, or a
+// constant.
+// +kubebuilder:validation:XValidation:rule="[has(self.header), has(self.path) && self.path, has(self.value)].filter(x, x).size() == 1",message="a descriptor takes its value from exactly one of header, path (true) or value"
+type RateLimitDescriptor struct {
+	// key of the entry, as the service's configuration names it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.-]+$`
+	Key string `json:"key"`
+
+	// header whose value is the entry's value (a request without it
+	// sends no descriptor, so it is not limited).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+\-.^_\x60|~]+$`
+	Header string `json:"header,omitempty"`
+
+	// path makes the request's path the entry's value.
+	// +optional
+	Path bool `json:"path,omitempty"`
+
+	// value is a constant value.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Value string `json:"value,omitempty"`
 }
 
 // ResiliencePolicySpec says how calls to a Service behave.
@@ -419,9 +526,9 @@ type ResiliencePolicyStatus struct {
 	// +kubebuilder:validation:MaxItems=128
 	Support []FieldSupport `json:"support,omitempty"`
 
-	// composedWith names the TrafficSplit whose route carries the policy's
-	// route-level fields (retries, timeouts, faults), when one routes the
-	// target; empty when the policy writes its own route.
+	// composedWith names the TrafficSplit or Canary whose route carries
+	// the policy's route-level fields (retries, timeouts, faults), when one
+	// routes the target; empty when the policy writes its own route.
 	// +optional
 	// +kubebuilder:validation:MaxLength=300
 	ComposedWith string `json:"composedWith,omitempty"`

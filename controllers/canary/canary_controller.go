@@ -36,9 +36,11 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/compose"
 	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/delivery/analysis"
 	"github.com/meshplane/meshplane/internal/delivery/webhook"
+	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -119,6 +121,9 @@ func Setup(mgr *manager.Manager) error {
 		// away may decide a Conflict (internal/overlap).
 		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
 		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
+		// A ResiliencePolicy for the routed Service is composed into the
+		// route (canary_controller_resilience.go).
+		Watches(&meshv1alpha1.ResiliencePolicy{}, handler.EnqueueRequestsFromMapFunc(r.canariesForPolicy), builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }
 
@@ -199,6 +204,11 @@ type world struct {
 	routes                mesh.RouteReader
 	provider              meshv1alpha1.Provider
 	plan                  delivery.Plan
+	// scope is the mesh as installed, seen from the namespace; bg the
+	// BreakGlass covering it: both decide what a ResiliencePolicy adds to
+	// the route (canary_controller_resilience.go).
+	scope mesh.Scope
+	bg    *meshv1alpha1.BreakGlass
 }
 
 // reconcile runs the phases: read, decide (the engine), converge.
@@ -208,11 +218,7 @@ func (r *Reconciler) reconcile(ctx context.Context, cn *meshv1alpha1.Canary) (re
 	if err != nil {
 		return out, err
 	}
-	bg, err := incident.ForNamespace(ctx, r.Client, cn.Namespace)
-	if err != nil {
-		return out, err
-	}
-	if bg != nil && incident.PinsTraffic(bg) {
+	if bg := w.bg; bg != nil && incident.PinsTraffic(bg) {
 		out.breakGlass = bg
 	}
 	d := r.decide(ctx, cn, w, out.breakGlass != nil)
@@ -246,9 +252,19 @@ func (r *Reconciler) decide(ctx context.Context, cn *meshv1alpha1.Canary, w *wor
 // read resolves the mesh and the references, and validates every route
 // the strategy will need against the mesh before anything is written.
 func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *result) (*world, error) {
-	found, err := r.Resolver.Resolve(ctx, cn.Namespace, cn.Spec.Provider)
+	bg, err := incident.ForNamespace(ctx, r.Client, cn.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	found, err := r.Resolver.Resolve(ctx, cn.Namespace, cn.Spec.Provider)
+	if err != nil {
+		// Detaching injection removes the labels discovery reads: while
+		// a BreakGlass covers the namespace the provider last resolved
+		// is kept.
+		if bg == nil || cn.Status.Provider == "" || !incident.Covers(bg, cn.Status.Provider) {
+			return nil, err
+		}
+		found = discovery.Result{Provider: cn.Status.Provider}
 	}
 	out.provider = found.Provider
 	// Another TrafficSplit or Canary routing the same Service wins;
@@ -256,7 +272,7 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 	if err := overlap.Route(ctx, r.Client, cn); err != nil {
 		return nil, err
 	}
-	w := &world{n: namesOf(cn), provider: found.Provider, plan: delivery.PlanFor(&cn.Spec)}
+	w := &world{n: namesOf(cn), provider: found.Provider, plan: delivery.PlanFor(&cn.Spec), bg: bg}
 	if w.translator, err = r.Registry.TrafficTranslator(found.Provider); err != nil {
 		return nil, err
 	}
@@ -265,6 +281,15 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 		return nil, err
 	}
 	w.translator = mesh.TrafficTranslatorIn(w.translator, facts)
+	if w.scope, err = r.Scope(ctx, cn.Namespace, found); err != nil {
+		return nil, err
+	}
+	w.scope.Namespace = facts
+	// A ResiliencePolicy setting a field the Canary sets is decided
+	// before anything is created.
+	if _, err := compose.Resilience(ctx, r.Client, r.Registry, compose.Route{Owner: cn, Service: w.n.service}, w.scope, w.bg, nil); err != nil {
+		return nil, err
+	}
 	if w.routes, err = r.Registry.RouteReader(found.Provider); err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w 
 	if !delivery.Analysing(phase) && phase != meshv1alpha1.CanaryPhasePromoting {
 		return nil
 	}
-	routes, err := w.translator.TranslateTrafficSplit(trafficSplit(cn, w.n, w.provider, delivery.Primary))
+	routes, err := r.route(ctx, cn, w, delivery.Primary)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (r *Reconciler) targetGone(ctx context.Context, cn *meshv1alpha1.Canary, w 
 // every output dry-run (a refusal changes nothing, not even the canary's
 // replicas), canary up, route, primary, read back, canary down.
 func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *world, d *delivery.Decision, out *result) error {
-	objs, routes, err := r.outputs(cn, w, d)
+	objs, routes, err := r.outputs(ctx, cn, w, d)
 	if err != nil {
 		return err
 	}
@@ -90,14 +90,14 @@ func (r *Reconciler) converge(ctx context.Context, cn *meshv1alpha1.Canary, w *w
 // outputs lists the objects to apply, route before primary: on promotion
 // the route sends everything to the canary before the primary's template
 // changes.
-func (r *Reconciler) outputs(cn *meshv1alpha1.Canary, w *world, d *delivery.Decision) (objs, routes []client.Object, err error) {
+func (r *Reconciler) outputs(ctx context.Context, cn *meshv1alpha1.Canary, w *world, d *delivery.Decision) (objs, routes []client.Object, err error) {
 	objs = []client.Object{
 		service(cn, w.n.service, w.primarySel),
 		service(cn, w.n.primarySvc, w.primarySel),
 		service(cn, w.n.canarySvc, w.targetSel),
 	}
 	if d.State.Phase != meshv1alpha1.CanaryPhaseInitializing {
-		routes, err = w.translator.TranslateTrafficSplit(trafficSplit(cn, w.n, w.provider, d.Route))
+		routes, err = r.route(ctx, cn, w, d.Route)
 		if err != nil {
 			return nil, nil, err
 		}

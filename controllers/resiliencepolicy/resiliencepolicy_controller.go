@@ -3,14 +3,16 @@
 // decides overlaps (internal/overlap), translates the policy with the
 // mesh's provider and server-side applies the outputs (internal/apply).
 //
-// Composition: when a TrafficSplit routes the target Service, the policy's
-// route-level fields (retries, request timeout, faults) are carried by the
-// TrafficSplit's route (its controller composes them, mesh.RouteComposer)
-// and the policy writes no route of its own, so one Service has one route
-// per mesh. The same field set by both is a Conflict on the younger. A
-// Canary's routes do not compose in this build: a policy with route-level
-// fields for a Service a Canary routes is a Conflict, and the policy's own
-// route of an earlier generation is pruned so the host never has two.
+// Composition: when a TrafficSplit or a Canary routes the target Service,
+// the policy's route-level fields (retries, request timeout, faults) are
+// carried by its route (its controller composes them, internal/compose and
+// mesh.RouteComposer) and the policy writes no route of its own, so one
+// Service has one route per mesh. The composed route is owned by both
+// (controller reference: the route owner; plain reference: the policy).
+// The same field set by both is a Conflict on the younger. The route owner
+// writes the composed route only once the policy's own route is gone, and
+// the policy writes its own only once no composed route carries it (one
+// whose route owner is gone is deleted), so a watcher never sees two.
 //
 // Shared fields: a mesh whose settings are annotations of the target
 // Service (Linkerd) returns the Service among the outputs; the policy never
@@ -36,9 +38,9 @@
 //   - A policy a mesh cannot fully enforce is refused whole
 //     (UnsupportedFeature naming each field); the report says what each
 //     mesh would do, so the user can drop fields or move.
-//   - When a TrafficSplit appears for a Service whose policy has its own
-//     route, the TrafficSplit's composed route is written before this
-//     controller prunes the policy's: for one reconcile the host has two.
+//   - A switch between the policy's own route and a composed one leaves
+//     the host without a route for a moment (the Service's default
+//     routing) rather than with two.
 package resiliencepolicy
 
 import (
@@ -49,6 +51,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,6 +62,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/compose"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -252,39 +256,53 @@ func (r *Reconciler) target(ctx context.Context, rp *meshv1alpha1.ResiliencePoli
 	return svc, nil
 }
 
-// route returns the TrafficSplit whose route carries the policy's
-// route-level fields, nil when the policy writes its own route. A route
-// that cannot carry them (a Canary's; an HTTPRoute of output GatewayAPI)
-// is a Conflict, and the policy's own route of an earlier generation is
-// pruned first so the Service never has two.
+// route returns the TrafficSplit or Canary whose route carries the
+// policy's route-level fields (as the TrafficSplit the translation is told
+// about: a Canary's route is a TrafficSplit's translation), nil when the
+// policy writes its own route. A composed route whose route owner is gone
+// is deleted first, so the Service never has two. A route that cannot
+// carry the fields (an HTTPRoute of output GatewayAPI; a mesh that does
+// not compose) is a Conflict, and the policy's own route of an earlier
+// generation is pruned first.
 func (r *Reconciler) route(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, provider meshv1alpha1.Provider) (*meshv1alpha1.TrafficSplit, error) {
 	if !mesh.HasRouteFields(&rp.Spec) {
 		return nil, nil
 	}
 	svc := rp.Spec.TargetRef.Name
-	ts, err := overlap.RouteOf(ctx, r.Client, rp.Namespace, svc)
+	owner, err := overlap.RouteOwnerOf(ctx, r.Client, rp.Namespace, svc)
 	if err != nil {
 		return nil, err
 	}
-	if ts != nil && len(mesh.ClashingRouteFields(&ts.Spec, &rp.Spec)) > 0 && !overlap.YoungerThan(rp, ts) {
-		// The split sets a field this policy sets and is the younger: it
-		// is the Conflict and writes nothing, so the policy keeps its own
-		// route.
+	_, composes := r.Registry.RouteComposer(provider)
+	ts, isSplit := owner.(*meshv1alpha1.TrafficSplit)
+	gatewayAPI := isSplit && ts.Spec.Output == meshv1alpha1.OutputGatewayAPI
+	// ownerLoses: the route owner sets a field this policy sets and is
+	// the younger, so it is the Conflict and writes nothing.
+	ownerLoses := owner != nil && len(mesh.ClashingRouteFields(overlap.RouteFieldsOf(owner), &rp.Spec)) > 0 && !overlap.YoungerThan(rp, owner)
+	if owner != nil && composes && !gatewayAPI && !ownerLoses {
+		return asRoute(owner), nil
+	}
+	if t, err := r.Registry.ResilienceTranslator(provider); err == nil {
+		carrier, err := compose.CarriedBy(ctx, r.Client, rp, t.ResilienceOutputKinds())
+		if err != nil || carrier != nil {
+			// A route owner's route still carries the fields (it
+			// recomposes without them when it reconciles).
+			return asRoute(carrier), err
+		}
+	}
+	if owner == nil || ownerLoses {
+		// None routes the Service, or the route owner lost the Conflict:
+		// the policy keeps its own route.
 		return nil, nil
 	}
-	_, composes := r.Registry.RouteComposer(provider)
-	if ts != nil && composes && ts.Spec.Output != meshv1alpha1.OutputGatewayAPI {
-		return ts, nil
+	kind := "Canary"
+	if isSplit {
+		kind = "TrafficSplit"
 	}
-	var blocker string
-	if ts != nil {
+	blocker := fmt.Sprintf("%s %s routes Service %s and Meshplane does not compose its route with a ResiliencePolicy on %s; move retries, timeouts.request and faultInjection out of this policy while it exists",
+		kind, owner.GetName(), svc, provider)
+	if gatewayAPI {
 		blocker = fmt.Sprintf("TrafficSplit %s routes Service %s with a Gateway API HTTPRoute, which cannot carry retries and faults; set its spec.output to Native", ts.Name, svc)
-	} else {
-		cn, err := overlap.CanaryOf(ctx, r.Client, rp.Namespace, svc)
-		if err != nil || cn == nil {
-			return nil, err
-		}
-		blocker = fmt.Sprintf("Canary %s routes Service %s and Meshplane does not compose a Canary's route with a ResiliencePolicy yet; move retries, timeouts.request and faultInjection out of this policy while the Canary exists", cn.Name, svc)
 	}
 	if err := r.pruneOwnRoutes(ctx, rp); err != nil {
 		return nil, err
@@ -304,6 +322,20 @@ func (r *Reconciler) pruneAll(ctx context.Context, rp *meshv1alpha1.ResiliencePo
 	}
 	rp.Status.Inventory, rp.Status.SharedFields = nil, nil
 	controllerutil.RemoveFinalizer(rp, outputs.SharedFieldsFinalizer)
+	return nil
+}
+
+// asRoute returns the TrafficSplit a route owner's route is translated
+// from: the split itself, or for a Canary one named as its route; nil for
+// nil.
+func asRoute(owner client.Object) *meshv1alpha1.TrafficSplit {
+	switch x := owner.(type) {
+	case *meshv1alpha1.TrafficSplit:
+		return x
+	case *meshv1alpha1.Canary:
+		return &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: x.Name, Namespace: x.Namespace},
+			Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: overlap.CanaryService(x)}}}
+	}
 	return nil
 }
 

@@ -161,10 +161,12 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 			}
 			u.SetLabels(labels)
 			if !owner.Detached && (owner.Object.GetNamespace() == "" || owner.Object.GetNamespace() == u.GetNamespace()) {
-				u.SetOwnerReferences([]metav1.OwnerReference{{
+				// The owner is the controller; references the translation
+				// set (a composed route's co-owner) are kept after it.
+				u.SetOwnerReferences(append([]metav1.OwnerReference{{
 					APIVersion: ownerGVK.GroupVersion().String(), Kind: ownerGVK.Kind,
 					Name: owner.Object.GetName(), UID: owner.Object.GetUID(), Controller: ptr.To(true),
-				}})
+				}}, u.GetOwnerReferences()...))
 			}
 		}
 		b, err := json.Marshal(u.Object)

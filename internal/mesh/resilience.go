@@ -53,6 +53,8 @@ const (
 	RFFaultAbort               ResilienceField = "faultInjection.abort"
 	RFFaultHeaders             ResilienceField = "faultInjection.headers"
 	RFLocalRateLimit           ResilienceField = "rateLimit.local"
+	RFLocalRateLimitPath       ResilienceField = "rateLimit.local.pathPrefix"
+	RFGlobalRateLimit          ResilienceField = "rateLimit.global"
 )
 
 // ResilienceFields lists every field in documentation order.
@@ -61,7 +63,7 @@ var ResilienceFields = []ResilienceField{
 	RFConsecutive5xx, RFConsecutiveGateway, RFOutlierInterval, RFBaseEjectionTime, RFMaxEjectionPercent, RFSuccessRate,
 	RFRoundRobin, RFLeastRequest, RFRandom, RFHashHeader, RFHashCookie, RFHashSourceIP, RFWarmup,
 	RFRetries, RFRetryPerTryTimeout, RFRetryOn, RFRetryBudget, RFRequestTimeout, RFIdleTimeout,
-	RFFaultDelay, RFFaultAbort, RFFaultHeaders, RFLocalRateLimit,
+	RFFaultDelay, RFFaultAbort, RFFaultHeaders, RFLocalRateLimit, RFLocalRateLimitPath, RFGlobalRateLimit,
 }
 
 // RouteFields are the fields that live on a route (Istio VirtualService,
@@ -120,7 +122,11 @@ func ResilienceFieldsOf(spec *meshv1alpha1.ResiliencePolicySpec) []ResilienceFie
 		add(f.Abort != nil, RFFaultAbort)
 		add(len(f.Headers) > 0, RFFaultHeaders)
 	}
-	add(spec.RateLimit != nil, RFLocalRateLimit)
+	if rl := spec.RateLimit; rl != nil {
+		add(true, RFLocalRateLimit)
+		add(rl.Local.PathPrefix != "", RFLocalRateLimitPath)
+		add(rl.Global != nil, RFGlobalRateLimit)
+	}
 	return out
 }
 

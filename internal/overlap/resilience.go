@@ -23,8 +23,8 @@ const kindResiliencePolicy = "ResiliencePolicy"
 
 // Resilience returns nil when rp may apply, or a Conflict naming the
 // ResiliencePolicy of the namespace that targets the same Service and
-// wins, or the TrafficSplit that routes it, sets a field rp also sets and
-// wins.
+// wins, or the TrafficSplit or Canary that routes it, sets a field rp
+// also sets and wins.
 func Resilience(ctx context.Context, c client.Reader, rp *meshv1alpha1.ResiliencePolicy) error {
 	self := contenderOf(kindResiliencePolicy, rp, &rp.Status.CommonStatus, len(rp.Status.Inventory))
 	svc := rp.Spec.TargetRef.Name
@@ -43,16 +43,54 @@ func Resilience(ctx context.Context, c client.Reader, rp *meshv1alpha1.Resilienc
 				svc, svc, o.Name, o.Name)
 		}
 	}
-	ts, err := RouteOf(ctx, c, rp.Namespace, svc)
-	if err != nil || ts == nil {
+	route, err := RouteOwnerOf(ctx, c, rp.Namespace, svc)
+	if err != nil || route == nil {
 		return err
 	}
-	clash := mesh.ClashingRouteFields(&ts.Spec, &rp.Spec)
-	if len(clash) > 0 && YoungerThan(rp, ts) {
-		return outcome.Conflict("TrafficSplit %s routes Service %s and already sets %v; one route cannot carry two values — "+
-			"remove the field from this policy or from the TrafficSplit (this policy is re-checked when it changes or goes away)", ts.Name, svc, clash)
+	clash := mesh.ClashingRouteFields(RouteFieldsOf(route), &rp.Spec)
+	if len(clash) > 0 && YoungerThan(rp, route) {
+		return outcome.Conflict("%s %s routes Service %s and already sets %v; one route cannot carry two values — "+
+			"remove the field from this policy or from the %s (this policy is re-checked when it changes or goes away)", kindOf(route), route.GetName(), svc, clash, kindOf(route))
 	}
 	return nil
+}
+
+// RouteOwnerOf returns the object whose route carries the route-level
+// fields of a ResiliencePolicy for Service svc: the TrafficSplit that wins
+// the route contest, else a Canary that routes svc; nil when none does.
+func RouteOwnerOf(ctx context.Context, c client.Reader, ns, svc string) (client.Object, error) {
+	ts, err := RouteOf(ctx, c, ns, svc)
+	if err != nil {
+		return nil, err
+	}
+	if ts != nil {
+		return ts, nil
+	}
+	cn, err := CanaryOf(ctx, c, ns, svc)
+	if err != nil || cn == nil {
+		return nil, err
+	}
+	return cn, nil
+}
+
+// RouteFieldsOf returns the route-level fields a TrafficSplit or a Canary
+// sets, as a TrafficSplit spec (a Canary's route is a TrafficSplit's
+// translation with spec.service.retries and spec.service.timeout).
+func RouteFieldsOf(route client.Object) *meshv1alpha1.TrafficSplitSpec {
+	switch x := route.(type) {
+	case *meshv1alpha1.TrafficSplit:
+		return &x.Spec
+	case *meshv1alpha1.Canary:
+		return &meshv1alpha1.TrafficSplitSpec{Retries: x.Spec.Service.Retries, Timeout: x.Spec.Service.Timeout}
+	}
+	return &meshv1alpha1.TrafficSplitSpec{}
+}
+
+func kindOf(route client.Object) string {
+	if _, ok := route.(*meshv1alpha1.Canary); ok {
+		return kindCanary
+	}
+	return kindTrafficSplit
 }
 
 // RouteOf returns the TrafficSplit of namespace ns that routes Service
@@ -91,11 +129,20 @@ func CanaryOf(ctx context.Context, c client.Reader, ns, svc string) (*meshv1alph
 	return nil, nil
 }
 
-// YoungerThan reports whether rp loses against route ts when both set the
-// same field: ts in force and rp not, or rp created later (then by name).
-func YoungerThan(rp *meshv1alpha1.ResiliencePolicy, ts *meshv1alpha1.TrafficSplit) bool {
+// YoungerThan reports whether rp loses against route (a TrafficSplit or
+// a Canary) when both set the same field: the route in force and rp not,
+// or rp created later (then by name).
+func YoungerThan(rp *meshv1alpha1.ResiliencePolicy, route client.Object) bool {
 	a := contenderOf(kindResiliencePolicy, rp, &rp.Status.CommonStatus, len(rp.Status.Inventory))
-	b := contenderOf(kindTrafficSplit, ts, &ts.Status.CommonStatus, len(ts.Status.Inventory))
+	var b contender
+	switch x := route.(type) {
+	case *meshv1alpha1.TrafficSplit:
+		b = contenderOf(kindTrafficSplit, x, &x.Status.CommonStatus, len(x.Status.Inventory))
+	case *meshv1alpha1.Canary:
+		b = contenderOf(kindCanary, x, &x.Status.CommonStatus, len(x.Status.Inventory))
+	default:
+		return false
+	}
 	// The kinds differ, so the order is total; compare without the kind
 	// name deciding before the object names.
 	a.kind, b.kind = "", ""

@@ -114,6 +114,10 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 		return mesh.Refused("service.cilium.io/lb-l7-algorithm has no hashing or warm-up; use RoundRobin, LeastRequest or Random")
 	case mesh.RFRoundRobin, mesh.RFLeastRequest, mesh.RFRandom:
 		return mesh.Enforced("Service annotations " + LBL7Annotation + ": enabled and " + LBL7AlgorithmAnnotation + " (restored when the policy goes); the CiliumEnvoyConfig cluster's lb_policy when the policy has one")
+	case mesh.RFGlobalRateLimit:
+		return mesh.Refused("Cilium documents no global rate limiting, and Meshplane does not wire an external rate-limit service into Cilium's Envoy; use rateLimit.local")
+	case mesh.RFLocalRateLimitPath:
+		return mesh.Refused("the CiliumEnvoyConfig's local rate limit covers the whole Service, not one path; drop rateLimit.local.pathPrefix")
 	}
 	if minor >= 0 && minor < envoyConfigSince {
 		return mesh.Refused(fmt.Sprintf("cilium.io/v2 CiliumEnvoyConfig needs Cilium 1.%d or later; installed %s: upgrade the MeshInstall", envoyConfigSince, s.Install.Version))

@@ -2,7 +2,6 @@ package istio
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -81,7 +80,7 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 		if len(serviceWaypoints(s.Namespace)) == 0 {
 			return mesh.Refused("namespace " + s.Namespace.Name + " is ambient and no waypoint serves it; " + EnableWaypointHint(s.Namespace.Name))
 		}
-		if f == mesh.RFLocalRateLimit {
+		if f == mesh.RFLocalRateLimit || f == mesh.RFLocalRateLimitPath || f == mesh.RFGlobalRateLimit {
 			return mesh.Refused("EnvoyFilters do not apply to ambient waypoints; move the namespace to sidecar mode")
 		}
 		for _, rf := range mesh.RouteFields {
@@ -121,13 +120,17 @@ func istioAs(f mesh.ResilienceField) string {
 	case mesh.RFRetryBudget:
 		return "DestinationRule trafficPolicy.retryBudget (Istio 1.27+)"
 	case mesh.RFRetries, mesh.RFRetryPerTryTimeout, mesh.RFRetryOn:
-		return "VirtualService http[].retries (composed into a TrafficSplit's VirtualService for the same Service)"
+		return "VirtualService http[].retries (composed into the VirtualService of a TrafficSplit or Canary for the same Service)"
 	case mesh.RFRequestTimeout:
-		return "VirtualService http[].timeout (composed into a TrafficSplit's VirtualService for the same Service)"
+		return "VirtualService http[].timeout (composed into the VirtualService of a TrafficSplit or Canary for the same Service)"
 	case mesh.RFFaultDelay, mesh.RFFaultAbort, mesh.RFFaultHeaders:
-		return "VirtualService http[].fault (composed into a TrafficSplit's VirtualService for the same Service)"
+		return "VirtualService http[].fault (composed into the VirtualService of a TrafficSplit or Canary for the same Service)"
 	case mesh.RFLocalRateLimit:
 		return "EnvoyFilter envoy.filters.http.local_ratelimit on the target's sidecars (inbound)"
+	case mesh.RFLocalRateLimitPath:
+		return "EnvoyFilter HTTP_ROUTE patch on the target's inbound routes: typed_per_filter_config envoy.filters.http.local_ratelimit with a descriptor for the path prefix"
+	case mesh.RFGlobalRateLimit:
+		return "EnvoyFilter envoy.filters.http.ratelimit on the target's sidecars (inbound), calling the rate-limit service's outbound cluster, with the descriptor as the inbound routes' rate_limits actions (HTTP_ROUTE patch)"
 	}
 	if as, ok := lbAs[f]; ok {
 		return "DestinationRule loadBalancer." + as
@@ -457,60 +460,6 @@ func headerClash(ms []*networkingv1alpha3.HTTPMatchRequest, hs []meshv1alpha1.HT
 		}
 	}
 	return ""
-}
-
-// rateLimitFilter is Istio's documented local rate limit: an
-// envoy.filters.http.local_ratelimit HTTP filter inserted into the inbound
-// HTTP connection manager of the target's pods (selected by the Service's
-// selector), on the target port when one is given.
-func rateLimitFilter(rp *meshv1alpha1.ResiliencePolicy, svc *corev1.Service) (client.Object, error) {
-	if svc == nil || len(svc.Spec.Selector) == 0 {
-		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
-			"spec.rateLimit: Service %s has no selector, so no pods would carry the rate limit; give the Service a selector or remove spec.rateLimit", rp.Spec.TargetRef.Name)
-	}
-	rl := rp.Spec.RateLimit.Local
-	burst := rl.Requests
-	if rl.Burst != nil {
-		burst = *rl.Burst
-	}
-	listener := map[string]any{"filterChain": map[string]any{"filter": map[string]any{"name": "envoy.filters.network.http_connection_manager"}}}
-	if port := rp.Spec.TargetRef.Port; port != nil {
-		tp, err := targetPort(svc, *port)
-		if err != nil {
-			return nil, err
-		}
-		listener["portNumber"] = int64(tp)
-	}
-	labels := map[string]any{}
-	for k, v := range svc.Spec.Selector {
-		labels[k] = v
-	}
-	full := map[string]any{"runtime_key": "local_rate_limit_enforced", "default_value": map[string]any{"numerator": int64(100), "denominator": "HUNDRED"}}
-	u := envoyFilterKind()
-	u.SetName(rp.Name + "-ratelimit")
-	u.SetNamespace(rp.Namespace)
-	u.Object["spec"] = map[string]any{
-		"workloadSelector": map[string]any{"labels": labels},
-		"configPatches": []any{map[string]any{
-			"applyTo": "HTTP_FILTER",
-			"match":   map[string]any{"context": "SIDECAR_INBOUND", "listener": listener},
-			"patch": map[string]any{"operation": "INSERT_BEFORE", "value": map[string]any{
-				"name": "envoy.filters.http.local_ratelimit",
-				"typed_config": map[string]any{
-					"@type":    "type.googleapis.com/udpa.type.v1.TypedStruct",
-					"type_url": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-					"value": map[string]any{
-						"stat_prefix": "http_local_rate_limiter",
-						"token_bucket": map[string]any{"max_tokens": int64(burst), "tokens_per_fill": int64(rl.Requests),
-							"fill_interval": strconv.FormatFloat(rl.Interval.Seconds(), 'f', -1, 64) + "s"},
-						"filter_enabled":  map[string]any{"runtime_key": "local_rate_limit_enabled", "default_value": full["default_value"]},
-						"filter_enforced": full,
-					},
-				},
-			}},
-		}},
-	}
-	return u, nil
 }
 
 // targetPort returns the container port Service port port forwards to; a

@@ -80,6 +80,10 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 	case mesh.RFLocalRateLimit:
 		return mesh.Refused("Linkerd limits rates only inbound, with an HTTPLocalRateLimitPolicy on a Server, and Meshplane does not create a Server for it " +
 			"(a new Server changes which traffic the port admits); write the HTTPLocalRateLimitPolicy for your Server, or use a mesh that limits per Service")
+	case mesh.RFGlobalRateLimit:
+		return mesh.Refused("Linkerd has no global rate limiting (HTTPLocalRateLimitPolicy limits each proxy on its own); use rateLimit.local")
+	case mesh.RFLocalRateLimitPath:
+		return mesh.Refused("Linkerd's HTTPLocalRateLimitPolicy limits a whole Server, not a path; drop rateLimit.local.pathPrefix")
 	case mesh.RFRetryBudget:
 		return mesh.Refused("Linkerd's retry annotations have no budget (only retry.linkerd.io/limit per request); remove retries.budget")
 	case mesh.RFFaultDelay, mesh.RFFaultAbort, mesh.RFFaultHeaders:

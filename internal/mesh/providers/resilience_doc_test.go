@@ -112,24 +112,50 @@ a Service one of them:
 
 Istio merges one VirtualService per host, so a Service gets one route per mesh:
 
-- When a TrafficSplit (output Native) routes the policy's Service, the split's VirtualService
+- When a TrafficSplit (output Native) or a Canary routes the policy's Service, its VirtualService
   carries the policy's retries, request timeout and faults on every route (header-matched faults
-  as a route before each of the split's routes); the policy writes only its DestinationRule and
-  EnvoyFilter and reports ` + "`status.composedWith`" + `. Deleting the policy recomposes the split's route
-  without them; deleting the split gives the policy its own VirtualService again.
-- The same field set by both (retries; TrafficSplit ` + "`timeout`" + ` and policy ` + "`timeouts.request`" + `) is a
-  ` + "`Conflict`" + ` on the younger object, which writes nothing; the older keeps its route.
-- A TrafficSplit with output GatewayAPI, or a Canary, routing the Service cannot carry the
-  policy's route-level fields in this release: a policy with them is a ` + "`Conflict`" + ` naming the route,
-  and its own VirtualService of an earlier generation is removed so the host never has two.
+  as a route before each of its routes); the policy writes only its DestinationRule and
+  EnvoyFilter and reports ` + "`status.composedWith`" + ` (the split's or Canary's name).
+- The composed VirtualService is owned by both: its controller owner reference (and the
+  ownership labels and inventory) are the split's or Canary's, and it carries a second owner
+  reference to the policy. Deleting the policy recomposes the route without its fields and its
+  reference; deleting the split or Canary deletes the route (the policy deletes a composed route
+  whose route owner is gone, as the garbage collector keeps an object while one owner lives) and
+  gives the policy its own VirtualService again.
+- A switch between the policy's own VirtualService and a composed one never shows two
+  VirtualServices for the host at once: the route owner writes the composed route only once the
+  policy's own is gone, and the policy writes its own only once no composed route carries it.
+  For a moment the host has none (the Service's default routing).
+- The same field set by both (retries; TrafficSplit ` + "`timeout`" + ` or Canary ` + "`service.timeout`" + ` and policy
+  ` + "`timeouts.request`" + `) is a ` + "`Conflict`" + ` on the younger object, which writes nothing; the older keeps
+  its route.
+- A TrafficSplit with output GatewayAPI routing the Service cannot carry the policy's route-level
+  fields: a policy with them is a ` + "`Conflict`" + ` naming the split, and its own VirtualService of an
+  earlier generation is removed so the host never has two.
 - Two ResiliencePolicies for one Service are a ` + "`Conflict`" + ` on the younger (one DestinationRule per
   host): merge them.
+
+## Rate limits on Istio
+
+- ` + "`rateLimit.local`" + ` is a token bucket in each of the target's sidecars (inbound), Istio's
+  documented EnvoyFilter with ` + "`envoy.filters.http.local_ratelimit`" + `.
+- ` + "`rateLimit.local.pathPrefix`" + ` limits only requests whose path starts with the prefix: the filter
+  is inserted without a bucket, and an HTTP_ROUTE patch on the inbound routes sets the bucket as
+  the route's ` + "`typed_per_filter_config`" + `, with a descriptor for the prefix; other paths are not
+  limited.
+- ` + "`rateLimit.global`" + ` asks the user's rate-limit service (Envoy's rate limit service protocol, e.g.
+  envoyproxy/ratelimit) through ` + "`envoy.filters.http.ratelimit`" + ` before the router, with the
+  service's Istio outbound cluster (` + "`outbound|<port>||<name>.<namespace>.svc.cluster.local`" + `), the
+  ` + "`domain`" + ` and one descriptor per request whose entries come from a header, the path or a
+  constant, in order. The local limit applies first. ` + "`failClosed`" + ` rejects requests while the
+  service cannot be asked (default: let through); ` + "`timeout`" + ` bounds one call (default 20ms).
+- Linkerd and Cilium refuse ` + "`rateLimit.global`" + ` (see the table).
 
 ## BreakGlass
 
 While a BreakGlass that relaxes policies covers the namespace, the policy is applied without
 fault injection, the rate limit and outlier detection (what can block traffic), in its own outputs
-and in a composed TrafficSplit route; it reports ` + "`BreakGlassActive`" + `. When the BreakGlass lets go
+and in a composed TrafficSplit or Canary route; it reports ` + "`BreakGlassActive`" + `. When the BreakGlass lets go
 the policy is applied as written again: the outputs are derived from the spec, so the restore is
 exact. On Linkerd the failure-accrual annotations are given back as they were before the
 policy (previous value or none) while the BreakGlass holds, and set again after.
@@ -138,8 +164,9 @@ policy (previous value or none) while the BreakGlass holds, and set again after.
 
 - Linkerd's local rate limit (an HTTPLocalRateLimitPolicy on a Server): Meshplane does not create
   a Server for it, as a new Server changes what the port admits.
-- Cilium retries (Gateway API's experimental channel) and a global rate limit.
-- Global rate limiting, and per-route local rate limits.
+- Cilium retries (Gateway API's experimental channel); global rate limits on Linkerd and Cilium;
+  per-path local rate limits on Linkerd and Cilium.
+- Composition of a Canary's route with a policy on Linkerd and Cilium is not tested end to end.
 `
 
 // TestResilienceDoc keeps docs/resilience.md equal to what the providers

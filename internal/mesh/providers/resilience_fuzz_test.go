@@ -73,7 +73,14 @@ func (g *gen) resiliencePolicy() *meshv1alpha1.ResiliencePolicy {
 		s.FaultInjection = f
 	}
 	if g.intn(2) == 1 {
-		s.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: pick[int32](g, 1, 100), Interval: *g.dur("1s", "10ms"), Burst: g.i32(1, 500)}}
+		s.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: pick[int32](g, 1, 100), Interval: *g.dur("1s", "10ms"), Burst: g.i32(1, 500),
+			PathPrefix: pick(g, "", "/api", "api")}}
+		if g.intn(2) == 1 {
+			s.RateLimit.Global = &meshv1alpha1.GlobalRateLimit{Service: meshv1alpha1.RateLimitService{Name: pick(g, "ratelimit", "Bad Name"), Port: pick[int32](g, 8081, 0)},
+				Domain: pick(g, "shop", ""), Descriptors: []meshv1alpha1.RateLimitDescriptor{
+					pick(g, meshv1alpha1.RateLimitDescriptor{Key: "PATH", Path: true}, meshv1alpha1.RateLimitDescriptor{Key: "u", Header: "X-User"},
+						meshv1alpha1.RateLimitDescriptor{Key: "k"}, meshv1alpha1.RateLimitDescriptor{Key: "v", Value: "x", Header: "y"})}}
+		}
 	}
 	return &meshv1alpha1.ResiliencePolicy{TypeMeta: metav1.TypeMeta{APIVersion: meshv1alpha1.GroupVersion.String(), Kind: "ResiliencePolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}, Spec: s}

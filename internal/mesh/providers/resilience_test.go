@@ -87,6 +87,21 @@ var resilienceCases = []struct {
 		s.TargetRef.Port = ptr[int32](8080)
 		s.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 100, Interval: metav1.Duration{Duration: 1e9}, Burst: ptr[int32](200)}}
 	})},
+	{"rp-rate-limit-path", rpSpec(func(s *meshv1alpha1.ResiliencePolicySpec) {
+		s.TargetRef.Port = ptr[int32](8080)
+		s.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 10, Interval: metav1.Duration{Duration: 6e10}, PathPrefix: "/api"}}
+	})},
+	{"rp-rate-limit-global", rpSpec(func(s *meshv1alpha1.ResiliencePolicySpec) {
+		s.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 100, Interval: metav1.Duration{Duration: 1e9}},
+			Global: &meshv1alpha1.GlobalRateLimit{Service: meshv1alpha1.RateLimitService{Name: "ratelimit", Namespace: "infra", Port: 8081}, Domain: "shop",
+				Descriptors: []meshv1alpha1.RateLimitDescriptor{{Key: "service", Value: "web"}, {Key: "PATH", Path: true}, {Key: "user", Header: "X-User"}},
+				FailClosed:  true, Timeout: dur("50ms")}}
+	})},
+	{"rp-rate-limit-global-path", rpSpec(func(s *meshv1alpha1.ResiliencePolicySpec) {
+		s.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 5, Interval: metav1.Duration{Duration: 1e9}, Burst: ptr[int32](10), PathPrefix: "/login"},
+			Global: &meshv1alpha1.GlobalRateLimit{Service: meshv1alpha1.RateLimitService{Name: "ratelimit", Port: 8081}, Domain: "shop",
+				Descriptors: []meshv1alpha1.RateLimitDescriptor{{Key: "PATH", Path: true}}}}
+	})},
 	{"rp-port-pool-outlier", rpSpec(func(s *meshv1alpha1.ResiliencePolicySpec) {
 		s.TargetRef.Port = ptr[int32](8080)
 		s.ConnectionPool = &meshv1alpha1.ConnectionPool{MaxConnections: ptr[int32](10)}

@@ -1,0 +1,37 @@
+package canary
+
+import (
+	"context"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/compose"
+	"github.com/meshplane/meshplane/internal/delivery"
+	"github.com/meshplane/meshplane/internal/outputs"
+	"github.com/meshplane/meshplane/internal/overlap"
+)
+
+// +kubebuilder:rbac:groups=meshplane.io,resources=resiliencepolicies,verbs=get;list;watch
+
+// route translates the Canary's route for r (the same translation as a
+// TrafficSplit's) and composes into it the retries, request timeout and
+// faults of the ResiliencePolicy that targets the routed Service: one
+// route per Service and mesh, owned by both (internal/compose).
+func (r *Reconciler) route(ctx context.Context, cn *meshv1alpha1.Canary, w *world, rt delivery.Route) ([]client.Object, error) {
+	objs, err := w.translator.TranslateTrafficSplit(trafficSplit(cn, w.n, w.provider, rt))
+	if err != nil {
+		return nil, err
+	}
+	return compose.Resilience(ctx, r.Client, r.Registry, compose.Route{Owner: cn, Service: w.n.service}, w.scope, w.bg, objs)
+}
+
+// canariesForPolicy maps a ResiliencePolicy to the Canaries of its
+// namespace that route its target.
+func (r *Reconciler) canariesForPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	svc := o.(*meshv1alpha1.ResiliencePolicy).Spec.TargetRef.Name
+	return outputs.Requests(ctx, r.Client, &meshv1alpha1.CanaryList{}, o.GetNamespace(), func(cn client.Object) bool {
+		return overlap.CanaryService(cn.(*meshv1alpha1.Canary)) == svc
+	})
+}
