@@ -64,6 +64,9 @@ type svcMember struct {
 	gateway    string
 	// gatewayWanted is true when the member has an east-west gateway.
 	gatewayWanted bool
+	// gatewaySvc is the member's gateway Service as its peers' links copy
+	// it (mesh.PeerLinks), when it could be read.
+	gatewaySvc *corev1.Service
 }
 
 // linked counts the member's linked peers.
@@ -132,6 +135,9 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 	for _, s := range svcs {
 		if s.sf != nil && s.m.client != nil && !s.m.unreachable {
 			r.refuseInstall(ctx, s)
+		}
+		if s.sf != nil && s.m.client != nil && !s.m.unreachable {
+			r.linkExtension(ctx, s)
 		}
 		if s.sf != nil && s.m.client != nil {
 			r.endpoint(ctx, s)
@@ -252,6 +258,8 @@ func (r *Reconciler) peerCredentials(ctx context.Context, fed *meshv1alpha1.Mesh
 		if kc != nil {
 			out = append(out, s.sf.PeerCredential(s.fm, p.fm, kc))
 		}
+		links, why := r.peerLinks(ctx, fed, s, p, kc, why)
+		out = append(out, links...)
 		ps.Linked, ps.Message = why == "", why
 		s.peers = append(s.peers, ps)
 		if p.sf == nil || p.m.spec.Provider != s.m.spec.Provider {

@@ -230,7 +230,8 @@ func TestServiceFederation(t *testing.T) {
 			t.Fatalf("local -> west: %+v", p)
 		}
 		if c := memberCondition(f, "west", meshv1alpha1.ServicesConnectedCondition); c == nil || c.Reason != meshv1alpha1.UnsupportedFeatureReason ||
-			c.Message != "west: Meshplane does not federate Linkerd services across clusters (trust is shared)" {
+			c.Message != "west: the Linkerd multicluster extension is not installed in cluster west (no Link kind multicluster.linkerd.io/v1alpha3): "+
+				"install the linkerd-multicluster chart into namespace linkerd-multicluster (gateway.enabled=true), listing each peer in its controllers values (controllers[].link.ref.name)" {
 			t.Fatalf("west ServicesConnected: %+v", c)
 		}
 	})

@@ -15,11 +15,11 @@ import (
 
 // TestServiceFederationGolden pins what service federation writes into an
 // Istio member (reader, east-west gateway, namespace label, a remote
-// secret), with and without the gateway, and that Linkerd and Cilium do
-// not claim to federate services.
+// secret), with and without the gateway, and that Cilium does not claim
+// to federate services (Linkerd's goldens: TestLinkerdServiceFederationGolden).
 func TestServiceFederationGolden(t *testing.T) {
 	reg := Registry()
-	for _, p := range []meshv1alpha1.Provider{meshv1alpha1.ProviderLinkerd, meshv1alpha1.ProviderCilium} {
+	for _, p := range []meshv1alpha1.Provider{meshv1alpha1.ProviderCilium} {
 		_, err := reg.ServiceFederation(p)
 		var ni *mesh.NotImplementedError
 		if !errors.As(err, &ni) || !strings.Contains(err.Error(), "service federation (MeshFederation spec.services)") {
