@@ -315,7 +315,7 @@ func TestLinkerdServiceFederation(t *testing.T) {
 	})
 
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
-		linksNoOp(t, e)
+		noOpReconciles(t, e.localCfg)
 	})
 
 	t.Run("a root rotation keeps the Links in every phase", func(t *testing.T) {
@@ -433,21 +433,21 @@ func TestLinkerdServiceFederation(t *testing.T) {
 	})
 }
 
-// linksNoOp runs three reconciles with write-counting clients on every
-// member and fails on any write.
-func linksNoOp(t *testing.T, e *linkEnv) {
+// noOpReconciles runs three reconciles of federation mesh with
+// write-counting clients on every member and fails on any write.
+func noOpReconciles(t *testing.T, localCfg *cluster.Server) {
 	var remotes []*testenv.Writes
 	wrap := func(c client.Client) client.Client {
 		wc, w := testenv.CountWrites(noWatch{c})
 		remotes = append(remotes, w)
 		return wc
 	}
-	local, err := client.NewWithWatch(e.localCfg.Config, client.Options{Scheme: scheme.New()})
+	local, err := client.NewWithWatch(localCfg.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl, writes := testenv.CountWrites(local)
-	r := &meshfederation.Reconciler{Client: cl, Local: cl, LocalConfig: e.localCfg.Config, Registry: providers.Registry(),
+	r := &meshfederation.Reconciler{Client: cl, Local: cl, LocalConfig: localCfg.Config, Registry: providers.Registry(),
 		Remote: &remote.Cache{Scheme: scheme.New(), Wrap: wrap}, OperatorNamespace: opNS}
 	for range 3 {
 		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "mesh"}}); err != nil {
