@@ -184,8 +184,17 @@ func TestCiliumClusterMesh(t *testing.T) {
 				}
 			}
 			f := e.get(t)
-			if c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition); c == nil || c.Status != metav1.ConditionTrue {
+			if c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition); c == nil || c.Status != metav1.ConditionTrue ||
+				c.ObservedGeneration != f.Generation {
 				return testenv.Errorf("ServicesConnected %+v", c)
+			}
+			for _, name := range []string{"local", "east", "west"} {
+				if p := peer(memberSvc(f, name), "east"); name != "east" && !p.Linked {
+					return testenv.Errorf("%s -> east %+v", name, p)
+				}
+				if memberCondition(f, name, meshv1alpha1.CrossClusterPolicyCondition) == nil {
+					return testenv.Errorf("%s has no CrossClusterPolicy", name)
+				}
 			}
 			return nil
 		})
