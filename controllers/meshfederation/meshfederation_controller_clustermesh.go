@@ -242,3 +242,20 @@ func setCrossClusterPolicy(cs *meshv1alpha1.MemberClusterStatus, s *svcMember, g
 	}
 	apimeta.SetStatusCondition(&cs.Conditions, c)
 }
+
+// releaseRefused releases a member that cannot federate services while
+// spec.services stays: its ServicesConnected condition is kept as it is
+// (setServicesStatus sets it again), so a refused member's condition keeps
+// its lastTransitionTime and a no-op reconcile writes no status.
+func (r *Reconciler) releaseRefused(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member) {
+	var kept *metav1.Condition
+	cs := memberStatus(fed, m.spec.Name)
+	if c := apimeta.FindStatusCondition(cs.Conditions, meshv1alpha1.ServicesConnectedCondition); c != nil {
+		kept = c.DeepCopy()
+	}
+	r.releaseMember(ctx, fed, m)
+	if kept != nil {
+		cs = memberStatus(fed, m.spec.Name)
+		apimeta.SetStatusCondition(&cs.Conditions, *kept)
+	}
+}

@@ -156,7 +156,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		if s.sf == nil && s.m.client != nil && !s.m.unreachable {
 			// A member whose mesh no longer federates services (its install
 			// changed) gives up what it held.
-			r.releaseMember(ctx, fed, s.m)
+			r.releaseRefused(ctx, fed, s.m)
 		}
 		if s.sf == nil || s.m.client == nil || s.m.unreachable {
 			s.err = s.m.err
