@@ -49,6 +49,15 @@ const (
 	// when every member (the member) holds what service federation writes
 	// and reads every peer its mesh can federate services with.
 	ServicesConnectedCondition = "ServicesConnected"
+	// CrossClusterPolicyCondition (MeshFederation, per Cilium ClusterMesh
+	// member) is True when the member's network policies without a cluster
+	// selector also select endpoints of the other clusters, and False
+	// (reason LocalClusterPolicyDefault) when Cilium's
+	// policy-default-local-cluster narrows them to the member's own
+	// cluster.
+	CrossClusterPolicyCondition = "CrossClusterPolicy"
+	// LocalClusterPolicyDefaultReason: policy-default-local-cluster is true.
+	LocalClusterPolicyDefaultReason = "LocalClusterPolicyDefault"
 	// EngagedCondition (BreakGlass) is True when every action took effect.
 	EngagedCondition = "Engaged"
 	// ProxiesCurrentCondition (ZeroTrustPolicy) is True when every running

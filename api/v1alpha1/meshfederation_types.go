@@ -160,6 +160,15 @@ type MemberCluster struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^https://[^/?#@ ]+(:[0-9]+)?(/[^?#@ ]*)?$')",message="apiServer must be an https:// URL without user info, query or fragment"
 	APIServer string `json:"apiServer,omitempty"`
+
+	// clusterID is the member's Cilium ClusterMesh cluster.id (1-255),
+	// unique across the members; required for a Cilium member when
+	// spec.services is set. Changing it on a running cluster re-creates
+	// every Cilium identity: pick it once.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=255
+	ClusterID int32 `json:"clusterID,omitempty"`
 }
 
 // ServiceFederationSpec connects the members' control planes so that a
@@ -349,6 +358,12 @@ type MemberServicesStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	SharedFields []SharedField `json:"sharedFields,omitempty"`
+	// clusterMeshInstall names the member's MeshInstall whose ClusterMesh
+	// settings (spec.cilium.clusterMesh) service federation set; they are
+	// removed on release.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClusterMeshInstall string `json:"clusterMeshInstall,omitempty"`
 }
 
 // PeerStatus is whether a member's control plane reads a peer.

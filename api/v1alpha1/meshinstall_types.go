@@ -444,6 +444,70 @@ type CiliumInstallSpec struct {
 	// +optional
 	// +kubebuilder:default=true
 	KubeProxyReplacement *bool `json:"kubeProxyReplacement,omitempty"`
+
+	// clusterMesh connects this Cilium to other clusters (ClusterMesh):
+	// cluster.name and cluster.id, the clustermesh-apiserver, and the
+	// peers' clustermesh-apiserver endpoints. A MeshFederation with
+	// spec.services writes it (field manager meshplane-meshfederation);
+	// set it by hand only without one.
+	// +optional
+	ClusterMesh *CiliumClusterMesh `json:"clusterMesh,omitempty"`
+}
+
+// CiliumClusterMesh are the ClusterMesh settings of one Cilium cluster.
+type CiliumClusterMesh struct {
+	// clusterName is Cilium's cluster.name, unique across the connected
+	// clusters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	ClusterName string `json:"clusterName"`
+
+	// clusterID is Cilium's cluster.id, unique across the connected
+	// clusters.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=255
+	ClusterID int32 `json:"clusterID"`
+
+	// peers are the other clusters' clustermesh-apiserver endpoints.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Peers []CiliumClusterMeshPeer `json:"peers,omitempty"`
+}
+
+// CiliumClusterMeshPeer is another cluster's clustermesh-apiserver, as
+// Cilium's clustermesh.config.clusters lists it. Exactly one of address
+// and ips is set.
+// +kubebuilder:validation:XValidation:rule="has(self.address) != has(self.ips)",message="set exactly one of address and ips"
+type CiliumClusterMeshPeer struct {
+	// name is the peer's cluster.name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// address is the host name of the peer's clustermesh-apiserver.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Address string `json:"address,omitempty"`
+
+	// ips are the addresses of the peer's clustermesh-apiserver.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=45
+	IPs []string `json:"ips,omitempty"`
+
+	// port of the peer's clustermesh-apiserver.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
 }
 
 // CiliumEncryptionType is a transparent encryption method of Cilium.

@@ -71,7 +71,7 @@ func RemoteServicesRBAC(sf mesh.ServiceFederation, m mesh.FederationMember, peer
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{meshv1alpha1.GroupVersion.Group}, Resources: []string{"meshinstalls"}, Verbs: []string{"list"}})
 	ns := sf.FederationReader(m).Namespace
 	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: saNamespace, Name: saName}}
-	return []client.Object{
+	objs := []client.Object{
 		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: RemoteServicesRBACName}, Rules: namespaced},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: RemoteServicesRBACName},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: RemoteServicesRBACName},
@@ -81,4 +81,16 @@ func RemoteServicesRBAC(sf mesh.ServiceFederation, m mesh.FederationMember, peer
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: RemoteServicesRBACName},
 			Subjects: subject},
 	}
+	// A mesh that links peers through an extension (Linkerd) also writes
+	// in namespaces other than its reader's.
+	if pl, ok := sf.(mesh.PeerLinks); ok {
+		for other, rules := range pl.FederationExtraWriterRules(m, peers) {
+			objs = append(objs,
+				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: RemoteServicesRBACName}, Rules: rules},
+				&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: RemoteServicesRBACName},
+					RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: RemoteServicesRBACName},
+					Subjects: subject})
+		}
+	}
+	return objs
 }

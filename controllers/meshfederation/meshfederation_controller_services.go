@@ -67,6 +67,17 @@ type svcMember struct {
 	// export is the member's part in service export
 	// (meshfederation_controller_export.go).
 	export memberExport
+	// gatewaySvc is the member's gateway Service as its peers' links copy
+	// it (mesh.PeerLinks), when it could be read.
+	gatewaySvc *corev1.Service
+	// meshInstall is the MeshInstall a member connected through its
+	// install (mesh.ClusterMesh) holds its settings in; cmPeers are the
+	// peers' endpoints it gets; crossCluster and crossClusterMsg say
+	// whether its policies reach the other clusters.
+	meshInstall     *meshv1alpha1.MeshInstall
+	cmPeers         []meshv1alpha1.CiliumClusterMeshPeer
+	crossCluster    bool
+	crossClusterMsg string
 }
 
 // linked counts the member's linked peers.
@@ -132,9 +143,13 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		}
 		svcs = append(svcs, s)
 	}
+	uniqueClusterIDs(svcs)
 	for _, s := range svcs {
 		if s.sf != nil && s.m.client != nil && !s.m.unreachable {
 			r.refuseInstall(ctx, s)
+		}
+		if s.sf != nil && s.m.client != nil && !s.m.unreachable {
+			r.prepareMember(ctx, s)
 		}
 		if s.sf != nil && s.m.client != nil {
 			r.endpoint(ctx, s)
@@ -145,7 +160,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		if s.sf == nil && s.m.client != nil && !s.m.unreachable {
 			// A member whose mesh no longer federates services (its install
 			// changed) gives up what it held.
-			r.releaseMember(ctx, fed, s.m)
+			r.releaseRefused(ctx, fed, s.m)
 		}
 		if s.sf == nil || s.m.client == nil || s.m.unreachable {
 			s.err = s.m.err
@@ -154,6 +169,9 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		creds := r.peerCredentials(ctx, fed, s, svcs, now)
 		creds = append(creds, r.exportObjects(ctx, fed, s, exports)...)
 		s.err = r.applyServices(ctx, fed, s, creds, patcher)
+		if s.err == nil {
+			s.err = r.applyClusterMesh(ctx, fed, s, patcher)
+		}
 		if s.err == nil {
 			s.gateway = r.gatewayAddress(ctx, s)
 			r.syncImportStatus(ctx, fed, s, exports)
@@ -254,18 +272,24 @@ func (r *Reconciler) peerCredentials(ctx context.Context, fed *meshv1alpha1.Mesh
 			continue
 		}
 		ps := meshv1alpha1.PeerStatus{Name: p.m.spec.Name}
-		kc, why := r.credentialFor(ctx, fed, s, p, now)
-		if kc != nil {
-			out = append(out, s.sf.PeerCredential(s.fm, p.fm, kc))
-		}
-		ps.Linked, ps.Message = why == "", why
-		s.peers = append(s.peers, ps)
 		if p.sf == nil || p.m.spec.Provider != s.m.spec.Provider {
 			if s.unlinkable == nil {
 				s.unlinkable = map[string]bool{}
 			}
 			s.unlinkable[p.m.spec.Name] = true
 		}
+		if clusterMeshPair(s, p, &ps) {
+			s.peers = append(s.peers, ps)
+			continue
+		}
+		kc, why := r.credentialFor(ctx, fed, s, p, now)
+		if kc != nil {
+			out = append(out, s.sf.PeerCredential(s.fm, p.fm, kc))
+		}
+		links, why := r.peerLinks(ctx, fed, s, p, kc, why)
+		out = append(out, links...)
+		ps.Linked, ps.Message = why == "", why
+		s.peers = append(s.peers, ps)
 	}
 	return out
 }
@@ -275,8 +299,7 @@ func (r *Reconciler) peerCredentials(ctx context.Context, fed *meshv1alpha1.Mesh
 func (r *Reconciler) credentialFor(ctx context.Context, fed *meshv1alpha1.MeshFederation, s, p *svcMember, now time.Time) ([]byte, string) {
 	switch {
 	case p.m.spec.Provider != s.m.spec.Provider:
-		return nil, fmt.Sprintf("%s (%s) and %s (%s) share trust but cannot federate services: their meshes do not discover each other's endpoints",
-			s.m.spec.Name, s.m.spec.Provider, p.m.spec.Name, p.m.spec.Provider)
+		return nil, mixedPair(s, p)
 	case p.sf == nil:
 		return nil, fmt.Sprintf("%s: %s", p.m.spec.Name, p.notFederating)
 	}
@@ -450,6 +473,9 @@ func (r *Reconciler) releaseServices(ctx context.Context, fed *meshv1alpha1.Mesh
 // restores the fields it set; false when the member holds objects and
 // cannot be cleaned now.
 func (r *Reconciler) releaseMember(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member) bool {
+	if !r.releaseClusterMesh(ctx, fed, m) {
+		return false
+	}
 	prev := memberServices(fed, m.spec.Name)
 	if len(prev.Inventory) == 0 && fed.Spec.Services != nil && fed.DeletionTimestamp.IsZero() {
 		// A member that does not federate services: this reconcile sets its

@@ -34,6 +34,7 @@ func setServicesStatus(fed *meshv1alpha1.MeshFederation, out result) (status.Sum
 		cs := memberStatus(fed, s.m.spec.Name)
 		apimeta.SetStatusCondition(&cs.Conditions, metav1.Condition{Type: meshv1alpha1.ServicesConnectedCondition,
 			Status: boolStatus(ok), Reason: reason, Message: m, ObservedGeneration: gen})
+		setCrossClusterPolicy(cs, s, gen)
 		if s.sf != nil && s.err == nil {
 			rec := setMemberServices(fed, s.m.spec.Name)
 			rec.Network, rec.GatewayAddress, rec.Peers = s.fm.Network, s.gateway, s.peers

@@ -12,7 +12,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
@@ -24,7 +23,6 @@ import (
 	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/remote"
-	"github.com/meshplane/meshplane/internal/scheme"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/testenv"
 )
@@ -230,7 +228,8 @@ func TestServiceFederation(t *testing.T) {
 			t.Fatalf("local -> west: %+v", p)
 		}
 		if c := memberCondition(f, "west", meshv1alpha1.ServicesConnectedCondition); c == nil || c.Reason != meshv1alpha1.UnsupportedFeatureReason ||
-			c.Message != "west: Meshplane does not federate Linkerd services across clusters (trust is shared)" {
+			c.Message != "west: the Linkerd multicluster extension is not installed in cluster west (no Link kind multicluster.linkerd.io/v1alpha3): "+
+				"install the linkerd-multicluster chart into namespace linkerd-multicluster (gateway.enabled=true), listing each peer in its controllers values (controllers[].link.ref.name)" {
 			t.Fatalf("west ServicesConnected: %+v", c)
 		}
 	})
@@ -282,31 +281,7 @@ func TestServiceFederation(t *testing.T) {
 	})
 
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
-		var remotes []*testenv.Writes
-		wrap := func(c client.Client) client.Client {
-			wc, w := testenv.CountWrites(noWatch{c})
-			remotes = append(remotes, w)
-			return wc
-		}
-		local, err := client.NewWithWatch(e.localCfg.Config, client.Options{Scheme: scheme.New()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cl, writes := testenv.CountWrites(local)
-		r := &meshfederation.Reconciler{Client: cl, Local: cl, LocalConfig: e.localCfg.Config, Registry: providers.Registry(),
-			Remote: &remote.Cache{Scheme: scheme.New(), Wrap: wrap}, OperatorNamespace: opNS}
-		for range 3 {
-			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: "mesh"}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		n, log := writes.Count(), writes.Log()
-		for _, w := range remotes {
-			n, log = n+w.Count(), append(log, w.Log()...)
-		}
-		if n != 0 {
-			t.Fatalf("no-op reconciles sent %d writes: %v", n, log)
-		}
+		noOpReconciles(t, e.localCfg)
 	})
 
 	t.Run("a root rotation keeps the links in every phase", func(t *testing.T) {

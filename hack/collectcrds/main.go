@@ -9,7 +9,8 @@
 //	                           config/crd/experimental                      -> <out>/gateway-api/experimental
 //	github.com/cilium/cilium   pkg/k8s/apis/cilium.io/client/crds/v2        -> <out>/cilium
 //	                           pkg/k8s/apis/cilium.io/client/crds/v2alpha1  -> <out>/cilium
-//	github.com/linkerd/linkerd2 charts/linkerd-crds, rendered with Helm     -> <out>/linkerd
+//	github.com/linkerd/linkerd2 charts/linkerd-crds, rendered with Helm,
+//	  and the multicluster Link CRD                                        -> <out>/linkerd
 //	sigs.k8s.io/mcs-api        config/crd (ServiceExport, ServiceImport)    -> <out>/mcs
 //
 // Every output directory holds one file per CRD, named after the CRD, and
@@ -151,7 +152,18 @@ func run(out string) error {
 	}
 	linkerd := mods[linkerdModule]
 	if err := add("linkerd", linkerd.String(), func() ([]crd, error) {
-		return renderChartCRDs(filepath.Join(linkerd.Dir, "charts", "linkerd-crds"))
+		crds, err := renderChartCRDs(filepath.Join(linkerd.Dir, "charts", "linkerd-crds"))
+		if err != nil {
+			return nil, err
+		}
+		// The Link CRD of the multicluster extension (service federation
+		// writes Links), from its chart template without the two template
+		// lines of its metadata.
+		link, err := templateCRD(filepath.Join(linkerd.Dir, "multicluster", "charts", "linkerd-multicluster", "templates", "link-crd.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		return append(crds, link...), nil
 	}); err != nil {
 		return err
 	}
@@ -284,6 +296,28 @@ func crdsFromFiles(files ...string) ([]crd, error) {
 		all = append(all, crds...)
 	}
 	return all, nil
+}
+
+// templateCRD reads a chart template that holds a CRD whose only template
+// directives are whole lines of its metadata (labels and annotations
+// added by values), and returns the CRD without those lines.
+func templateCRD(file string) ([]crd, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var kept []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "{{") {
+			continue
+		}
+		kept = append(kept, line)
+	}
+	crds, err := crdsFromYAML([]byte(strings.Join(kept, "\n")))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return crds, nil
 }
 
 // crdsFromYAML splits a multi-document YAML stream and keeps the

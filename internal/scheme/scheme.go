@@ -6,6 +6,7 @@ package scheme
 
 import (
 	ciliumv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/v2"
+	linkerdlink "github.com/linkerd/linkerd2/controller/gen/apis/link/v1alpha3"
 	linkerdserver "github.com/linkerd/linkerd2/controller/gen/apis/server/v1beta3"
 	linkerdsp "github.com/linkerd/linkerd2/controller/gen/apis/serviceprofile/v1alpha2"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
@@ -39,6 +40,7 @@ func New() *runtime.Scheme {
 		ciliumTypes,
 		linkerdserver.AddToScheme,
 		linkerdsp.AddToScheme,
+		linkerdlink.AddToScheme,
 		linkerdpolicy.AddToScheme,
 		mcsv1beta1.Install,
 	} {

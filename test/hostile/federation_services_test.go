@@ -249,7 +249,7 @@ func registerServicesMeshCases() {
 	for _, m := range []struct {
 		mesh     Mesh
 		provider meshv1alpha1.Provider
-	}{{Linkerd, meshv1alpha1.ProviderLinkerd}, {Cilium, meshv1alpha1.ProviderCilium}} {
+	}{{Cilium, meshv1alpha1.ProviderCilium}} {
 		Register(Case{Category: "capability", Kind: "MeshFederation", Mesh: m.mesh, Name: "services: only " + string(m.provider) + " members",
 			Run: func(h *H) {
 				ns := h.Namespace(AnyMesh)

@@ -12,7 +12,8 @@ func (*Provider) ChartVersion(v string) string { return strings.TrimPrefix(v, "v
 
 // Values turns on the service-mesh features Meshplane uses: Envoy for L7,
 // Gateway API with GAMMA (which needs kube-proxy replacement), and
-// SPIRE-based mutual authentication and transparent encryption when asked.
+// SPIRE-based mutual authentication and transparent encryption when asked,
+// and ClusterMesh when spec.cilium.clusterMesh is set (by a MeshFederation).
 func (*Provider) Values(mi *meshv1alpha1.MeshInstall, _ mesh.Chart, _ mesh.InstallContext) map[string]any {
 	cs := mi.Spec.Cilium
 	on := func(p *bool) bool { return p == nil || *p }
@@ -42,6 +43,9 @@ func (*Provider) Values(mi *meshv1alpha1.MeshInstall, _ mesh.Chart, _ mesh.Insta
 	}
 	if cs != nil && cs.Encryption != nil {
 		v["encryption"] = encryptionValues(cs.Encryption)
+	}
+	if cs != nil && cs.ClusterMesh != nil {
+		v["cluster"], v["clustermesh"] = clusterMeshValues(cs.ClusterMesh)
 	}
 	return v
 }

@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,17 +14,10 @@ import (
 
 // TestServiceFederationGolden pins what service federation writes into an
 // Istio member (reader, east-west gateway, namespace label, a remote
-// secret), with and without the gateway, and that Linkerd and Cilium do
-// not claim to federate services.
+// secret), with and without the gateway (Linkerd's and Cilium's:
+// TestLinkerdServiceFederationGolden, TestCiliumClusterMeshGolden).
 func TestServiceFederationGolden(t *testing.T) {
 	reg := Registry()
-	for _, p := range []meshv1alpha1.Provider{meshv1alpha1.ProviderLinkerd, meshv1alpha1.ProviderCilium} {
-		_, err := reg.ServiceFederation(p)
-		var ni *mesh.NotImplementedError
-		if !errors.As(err, &ni) || !strings.Contains(err.Error(), "service federation (MeshFederation spec.services)") {
-			t.Fatalf("%s: %v", p, err)
-		}
-	}
 	sf, err := reg.ServiceFederation(meshv1alpha1.ProviderIstio)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,261 @@
+package meshfederation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/outcome"
+	"github.com/meshplane/meshplane/internal/status"
+)
+
+// ClusterMeshFieldManager is the field manager that applies a member's
+// ClusterMesh settings to its MeshInstall (mesh.ClusterMesh), so the
+// user's fields stay the user's and releasing removes exactly these.
+const ClusterMeshFieldManager = "meshplane-meshfederation"
+
+// prepareMember reads, for a reachable member, what its mesh's way of
+// linking needs before any pair is looked at: the extension and gateway
+// of a mesh that links peers (mesh.PeerLinks), the MeshInstall and
+// endpoint of a mesh whose members connect through their installs
+// (mesh.ClusterMesh).
+func (r *Reconciler) prepareMember(ctx context.Context, s *svcMember) {
+	r.linkExtension(ctx, s)
+	cm, ok := s.sf.(mesh.ClusterMesh)
+	if !ok {
+		return
+	}
+	var list meshv1alpha1.MeshInstallList
+	if err := s.m.client.List(ctx, &list); err != nil {
+		return
+	}
+	mi, why := cm.ClusterMeshInstall(s.fm, s.m.spec.ClusterID, list.Items)
+	if why != "" {
+		s.sf, s.notFederating = nil, why
+		return
+	}
+	s.meshInstall = mi
+	s.crossCluster, s.crossClusterMsg = cm.CrossClusterPolicy(mi)
+	ns, name, _ := s.sf.FederationGateway(s.fm)
+	svc := &corev1.Service{}
+	if err := s.m.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err == nil {
+		s.gatewaySvc = svc
+	}
+}
+
+// uniqueClusterIDs refuses the members of a mesh whose members connect
+// through their installs (mesh.ClusterMesh) that share a cluster ID,
+// naming both.
+func uniqueClusterIDs(svcs []*svcMember) {
+	first := map[int32]*svcMember{}
+	var dup []*svcMember
+	for _, s := range svcs {
+		if _, ok := s.sf.(mesh.ClusterMesh); !ok || s.m.spec.ClusterID == 0 {
+			continue
+		}
+		o, seen := first[s.m.spec.ClusterID]
+		if !seen {
+			first[s.m.spec.ClusterID] = s
+			continue
+		}
+		why := fmt.Sprintf("spec.clusters: %s and %s both have clusterID %d; ClusterMesh needs a cluster ID unique across the members (1-255)",
+			o.m.spec.Name, s.m.spec.Name, s.m.spec.ClusterID)
+		o.notFederating, s.notFederating = why, why
+		dup = append(dup, o, s)
+	}
+	for _, s := range dup {
+		s.sf = nil
+	}
+}
+
+// clusterMeshPair records whether member s, connected through its
+// install, reaches peer p, and collects p's endpoint. A peer that does not
+// answer, or whose endpoint has no address now, keeps the endpoint s
+// holds. It returns false when s is not such a member.
+func clusterMeshPair(s, p *svcMember, ps *meshv1alpha1.PeerStatus) bool {
+	cm, ok := s.sf.(mesh.ClusterMesh)
+	if !ok {
+		return false
+	}
+	var why string
+	var peer meshv1alpha1.CiliumClusterMeshPeer
+	switch {
+	case p.m.spec.Provider != s.m.spec.Provider:
+		why = mixedPair(s, p)
+	case p.sf == nil:
+		why = fmt.Sprintf("%s: %s", p.m.spec.Name, p.notFederating)
+	case p.m.client == nil || p.m.unreachable:
+		why = fmt.Sprintf("%s does not answer; %s keeps the endpoint it holds", p.m.spec.Name, s.m.spec.Name)
+	default:
+		peer, why = cm.ClusterMeshPeer(p.fm, p.gatewaySvc)
+	}
+	ps.Linked, ps.Message = why == "", why
+	if why == "" {
+		s.cmPeers = append(s.cmPeers, peer)
+	} else if held, ok := heldPeer(s.meshInstall, p.m.spec.Name); ok && p.sf != nil && p.m.spec.Provider == s.m.spec.Provider {
+		s.cmPeers = append(s.cmPeers, held)
+	}
+	return true
+}
+
+// mixedPair says that two members of different meshes share trust only.
+func mixedPair(s, p *svcMember) string {
+	return fmt.Sprintf("%s (%s) and %s (%s) share trust but cannot federate services: their meshes do not discover each other's endpoints",
+		s.m.spec.Name, s.m.spec.Provider, p.m.spec.Name, p.m.spec.Provider)
+}
+
+// heldPeer is the endpoint of peer name the MeshInstall's settings hold.
+func heldPeer(mi *meshv1alpha1.MeshInstall, name string) (meshv1alpha1.CiliumClusterMeshPeer, bool) {
+	if mi == nil || mi.Spec.Cilium == nil || mi.Spec.Cilium.ClusterMesh == nil {
+		return meshv1alpha1.CiliumClusterMeshPeer{}, false
+	}
+	for _, p := range mi.Spec.Cilium.ClusterMesh.Peers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return meshv1alpha1.CiliumClusterMeshPeer{}, false
+}
+
+// applyClusterMesh applies the member's ClusterMesh settings to its
+// MeshInstall when they differ from what it holds, recording the
+// MeshInstall in status first so a release finds it.
+func (r *Reconciler) applyClusterMesh(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, patcher *status.Patcher) error {
+	cm, ok := s.sf.(mesh.ClusterMesh)
+	if !ok || s.meshInstall == nil {
+		return nil
+	}
+	slices.SortFunc(s.cmPeers, func(a, b meshv1alpha1.CiliumClusterMeshPeer) int {
+		return compareStrings(a.Name, b.Name)
+	})
+	spec := cm.ClusterMeshSpec(s.fm, s.m.spec.ClusterID, s.cmPeers)
+	recorded := memberServices(fed, s.m.spec.Name).ClusterMeshInstall == s.meshInstall.Name
+	if recorded && holds(s.meshInstall, spec) {
+		return nil
+	}
+	if !recorded {
+		setMemberServices(fed, s.m.spec.Name).ClusterMeshInstall = s.meshInstall.Name
+		if err := patcher.Patch(ctx, fed); err != nil {
+			return err
+		}
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	u.SetGroupVersionKind(meshv1alpha1.GroupVersion.WithKind("MeshInstall"))
+	u.SetName(s.meshInstall.Name)
+	if err := s.m.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ClusterMeshFieldManager)); err != nil {
+		if apierrors.IsConflict(err) {
+			return outcome.Conflict("cluster %s: the ClusterMesh settings of MeshInstall %s are set by another field manager: %v", s.m.spec.Name, s.meshInstall.Name, err)
+		}
+		return r.servicesErr(s, err)
+	}
+	r.event(fed, corev1.EventTypeNormal, "ServicesLinked", "Apply", "cluster %s: ClusterMesh settings of MeshInstall %s with %d peers", s.m.spec.Name, s.meshInstall.Name, len(s.cmPeers))
+	return nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// holds reports whether the MeshInstall's spec holds spec's settings
+// exactly (a peer removed is a change).
+func holds(mi *meshv1alpha1.MeshInstall, spec map[string]any) bool {
+	b, err := json.Marshal(mi.Spec)
+	if err != nil {
+		return false
+	}
+	var live map[string]any
+	if json.Unmarshal(b, &live) != nil {
+		return false
+	}
+	for k, want := range spec {
+		got, ok := live[k].(map[string]any)
+		w, isMap := want.(map[string]any)
+		if !ok || !isMap {
+			return false
+		}
+		for kk, ww := range w {
+			if !reflect.DeepEqual(got[kk], ww) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// releaseClusterMesh removes the ClusterMesh settings service federation
+// applied to the member's MeshInstall (an empty configuration applied by
+// the same field manager); false while the member does not answer.
+func (r *Reconciler) releaseClusterMesh(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member) bool {
+	name := memberServices(fed, m.spec.Name).ClusterMeshInstall
+	if name == "" {
+		return true
+	}
+	if m.client == nil || m.unreachable {
+		return false
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(meshv1alpha1.GroupVersion.WithKind("MeshInstall"))
+	u.SetName(name)
+	mi := &meshv1alpha1.MeshInstall{}
+	switch err := m.client.Get(ctx, client.ObjectKey{Name: name}, mi); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return false
+	default:
+		if err := m.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ClusterMeshFieldManager)); err != nil && !apierrors.IsNotFound(err) {
+			return false
+		}
+		r.event(fed, corev1.EventTypeNormal, "ServicesUnlinked", "Delete", "cluster %s: ClusterMesh settings removed from MeshInstall %s", m.spec.Name, name)
+	}
+	setMemberServices(fed, m.spec.Name).ClusterMeshInstall = ""
+	return true
+}
+
+// setCrossClusterPolicy records, for a member connected through its
+// install, whether its network policies reach the other clusters.
+func setCrossClusterPolicy(cs *meshv1alpha1.MemberClusterStatus, s *svcMember, gen int64) {
+	if s.sf == nil || s.meshInstall == nil || s.crossClusterMsg == "" {
+		apimeta.RemoveStatusCondition(&cs.Conditions, meshv1alpha1.CrossClusterPolicyCondition)
+		return
+	}
+	c := metav1.Condition{Type: meshv1alpha1.CrossClusterPolicyCondition, Status: metav1.ConditionTrue, Reason: meshv1alpha1.SucceededReason,
+		Message: s.crossClusterMsg, ObservedGeneration: gen}
+	if !s.crossCluster {
+		c.Status, c.Reason = metav1.ConditionFalse, meshv1alpha1.LocalClusterPolicyDefaultReason
+	}
+	apimeta.SetStatusCondition(&cs.Conditions, c)
+}
+
+// releaseRefused releases a member that cannot federate services while
+// spec.services stays: its ServicesConnected condition is kept as it is
+// (setServicesStatus sets it again), so a refused member's condition keeps
+// its lastTransitionTime and a no-op reconcile writes no status.
+func (r *Reconciler) releaseRefused(ctx context.Context, fed *meshv1alpha1.MeshFederation, m *member) {
+	var kept *metav1.Condition
+	cs := memberStatus(fed, m.spec.Name)
+	if c := apimeta.FindStatusCondition(cs.Conditions, meshv1alpha1.ServicesConnectedCondition); c != nil {
+		kept = c.DeepCopy()
+	}
+	r.releaseMember(ctx, fed, m)
+	if kept != nil {
+		cs = memberStatus(fed, m.spec.Name)
+		apimeta.SetStatusCondition(&cs.Conditions, *kept)
+	}
+}
