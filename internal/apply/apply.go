@@ -58,6 +58,19 @@ type Owner struct {
 	// objects, with their previous values (its status): kept while the
 	// fields are applied, restored when they are released.
 	SharedFields []meshv1alpha1.SharedField
+	// SharedKinds are kinds besides Namespace whose objects the owner does
+	// not create but sets given fields of (a workload's pod-template
+	// annotations, shared.go): never labelled, owned or deleted, their
+	// fields recorded and restored like a Namespace's, and a field another
+	// field manager applies (server-side apply) is a Conflict rather than
+	// taken over.
+	SharedKinds []schema.GroupKind
+}
+
+// shares reports whether the owner's outputs of kind gvk are shared
+// objects: Namespaces, and the owner's SharedKinds.
+func (o Owner) shares(gvk schema.GroupVersionKind) bool {
+	return (gvk.Group == "" && gvk.Kind == "Namespace") || slices.Contains(o.SharedKinds, gvk.GroupKind())
 }
 
 // Result says what an Apply did.
@@ -104,8 +117,9 @@ func (e *ConflictError) StalledReason() string { return meshv1alpha1.ConflictRea
 // watched by owner, so its removal is noticed by polling.
 func (e *ConflictError) RetryAfter() time.Duration { return outcome.ConflictRetry }
 
-// IsShared reports whether an output is a shared object (a Namespace)
-// whose given fields only are applied.
+// IsShared reports whether an output is a Namespace, a shared object
+// whose given fields only are applied for every owner (Owner.SharedKinds
+// adds kinds for one owner).
 func IsShared(u *unstructured.Unstructured) bool {
 	return u.GroupVersionKind().Group == "" && u.GetKind() == "Namespace"
 }
@@ -123,7 +137,8 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 		if err != nil {
 			return nil, err
 		}
-		if !IsShared(u) {
+		shared := owner.shares(u.GroupVersionKind())
+		if !shared {
 			labels := u.GetLabels()
 			if labels == nil {
 				labels = map[string]string{}
@@ -148,7 +163,7 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 		if ann == nil {
 			ann = map[string]string{}
 		}
-		if !IsShared(u) {
+		if !shared {
 			ann[HashAnnotation] = hex.EncodeToString(sum[:8])
 		}
 		if len(ann) > 0 {
@@ -179,7 +194,7 @@ func (o Owner) value() string {
 // current reads the live object of u (nil when there is none) and refuses
 // one that is not the owner's (*ConflictError) unless adopt is set. A
 // shared object must exist: Meshplane never creates it.
-func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, ownerValue string, adopt bool) (map[string]any, error) {
+func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, ownerValue string, shared, adopt bool) (map[string]any, error) {
 	live, err := a.get(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
 	if apierrors.IsNotFound(err) && a.APIReader != nil {
 		// The cache may not have seen an object someone created a moment
@@ -189,9 +204,9 @@ func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, own
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	if IsShared(u) {
+	if shared {
 		if live == nil {
-			return nil, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), u.GetName())
+			return nil, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), objName(u.GetNamespace(), u.GetName()))
 		}
 		return live, nil
 	}

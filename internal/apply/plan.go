@@ -80,7 +80,7 @@ func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object
 	}
 	lives := make([]map[string]any, len(desired))
 	for i, u := range desired {
-		if lives[i], err = a.current(ctx, u, owner.value(), adopt); err != nil {
+		if lives[i], err = a.current(ctx, u, owner.value(), owner.shares(u.GroupVersionKind()), adopt); err != nil {
 			return p, err
 		}
 	}
@@ -88,8 +88,9 @@ func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object
 	var sharedActions []Action
 	for i, u := range desired {
 		ref := refOf(u)
+		shared := owner.shares(u.GroupVersionKind())
 		p.inventory = append(p.inventory, ref)
-		if IsShared(u) {
+		if shared {
 			p.shared = append(p.shared, sharedFields(u, lives[i], owner.SharedFields, slices.Contains(previous, ref))...)
 		}
 		if lives[i] != nil && Contains(lives[i], u.Object) {
@@ -99,11 +100,14 @@ func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object
 		action := Created
 		if lives[i] != nil {
 			action = Configured
-			if isDrift(u, lives[i]) {
+			if !shared && isDrift(u, lives[i]) {
 				p.drifted = append(p.drifted, Drift{Object: ref})
 			}
 		}
-		if IsShared(u) {
+		if shared {
+			if err := a.foreignApplied(ctx, owner, u, lives[i]); err != nil {
+				return p, err
+			}
 			// Fields of objects Meshplane did not create (a namespace-wide
 			// default) are written last: they widen a change to the whole
 			// namespace.
@@ -148,7 +152,7 @@ func (p *Plan) planPrune(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if gvk.Group == "" && gvk.Kind == "Namespace" {
+		if p.owner.shares(gvk) {
 			p.releases = append(p.releases, ref)
 			continue
 		}

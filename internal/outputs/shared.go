@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -33,6 +34,20 @@ type SharedRecord struct {
 	// Inventory and Fields point into the owner's status.
 	Inventory *[]meshv1alpha1.ObjectReference
 	Fields    *[]meshv1alpha1.SharedField
+	// Kinds are the owner's shared kinds besides Namespace
+	// (apply.Owner.SharedKinds): a ProxyPolicy's workloads.
+	Kinds []schema.GroupKind
+}
+
+// shared reports whether an inventory entry is a shared object of the
+// record: a Namespace or one of its Kinds.
+func (r SharedRecord) shared(ref meshv1alpha1.ObjectReference) bool {
+	return IsSharedRef(ref) || isKindRef(ref, r.Kinds)
+}
+
+func isKindRef(ref meshv1alpha1.ObjectReference, kinds []schema.GroupKind) bool {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && slices.Contains(kinds, gv.WithKind(ref.Kind).GroupKind())
 }
 
 // IsSharedRef reports whether an inventory entry is a shared object whose
@@ -50,11 +65,11 @@ func (d *Deps) ReleaseShared(ctx context.Context, obj client.Object, kind string
 	}
 	var shared []meshv1alpha1.ObjectReference
 	for _, ref := range *rec.Inventory {
-		if IsSharedRef(ref) {
+		if rec.shared(ref) {
 			shared = append(shared, ref)
 		}
 	}
-	pruned, err := d.Applier.Prune(ctx, apply.Owner{Object: obj, Kind: kind, SharedFields: *rec.Fields}, shared)
+	pruned, err := d.Applier.Prune(ctx, apply.Owner{Object: obj, Kind: kind, SharedFields: *rec.Fields, SharedKinds: rec.Kinds}, shared)
 	if err != nil {
 		return err
 	}
@@ -82,9 +97,9 @@ func RecordShared(ctx context.Context, obj status.Object, plan *apply.Plan, patc
 }
 
 // GuardShared sets SharedFieldsFinalizer on obj while inventory holds a
-// shared object, and removes it otherwise.
-func GuardShared(obj client.Object, inventory []meshv1alpha1.ObjectReference) {
-	if slices.ContainsFunc(inventory, IsSharedRef) {
+// shared object (a Namespace, or one of kinds), and removes it otherwise.
+func GuardShared(obj client.Object, inventory []meshv1alpha1.ObjectReference, kinds ...schema.GroupKind) {
+	if slices.ContainsFunc(inventory, func(ref meshv1alpha1.ObjectReference) bool { return IsSharedRef(ref) || isKindRef(ref, kinds) }) {
 		controllerutil.AddFinalizer(obj, SharedFieldsFinalizer)
 	} else {
 		controllerutil.RemoveFinalizer(obj, SharedFieldsFinalizer)
