@@ -15,28 +15,28 @@ type ProxyResources struct {
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).sign() > 0",message="cpuRequest must be a positive Kubernetes quantity such as 100m or 1"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="cpuRequest must be a positive Kubernetes quantity such as 100m or 1"
 	CPURequest string `json:"cpuRequest,omitempty"`
 
 	// cpuLimit is the proxy container's CPU limit, e.g. "1".
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).sign() > 0",message="cpuLimit must be a positive Kubernetes quantity such as 500m or 2"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="cpuLimit must be a positive Kubernetes quantity such as 500m or 2"
 	CPULimit string `json:"cpuLimit,omitempty"`
 
 	// memoryRequest is the proxy container's memory request, e.g. "64Mi".
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).sign() > 0",message="memoryRequest must be a positive Kubernetes quantity such as 64Mi or 1Gi"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="memoryRequest must be a positive Kubernetes quantity such as 64Mi or 1Gi"
 	MemoryRequest string `json:"memoryRequest,omitempty"`
 
 	// memoryLimit is the proxy container's memory limit, e.g. "256Mi".
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).sign() > 0",message="memoryLimit must be a positive Kubernetes quantity such as 256Mi or 1Gi"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="memoryLimit must be a positive Kubernetes quantity such as 256Mi or 1Gi"
 	MemoryLimit string `json:"memoryLimit,omitempty"`
 }
 
