@@ -77,16 +77,7 @@ func (*Provider) Conditions() []mesh.Condition {
 				return "configure telemetry in a sidecar namespace (namespace " + s.Namespace.Name + " is ambient), or attach a Telemetry to its waypoint yourself"
 			},
 		},
-		{
-			// ProxyPolicy: an ambient pod has no proxy of its own.
-			Capabilities: mesh.ProxyCapabilities,
-			Doc:          "sidecar namespaces (ambient: no per-pod proxy)",
-			Holds:        func(s mesh.Scope) bool { return s.Namespace.Mode != mesh.Ambient },
-			Fix: func(s mesh.Scope) string {
-				return "set proxy resources in a sidecar namespace (namespace " + s.Namespace.Name + " is ambient): size ztunnel with MeshInstall spec.values ztunnel.resources and a waypoint through its Gateway's spec.infrastructure.parametersRef"
-			},
-		},
-	}, egressConditions()...)
+	}, append(egressConditions(), proxyConditions()...)...)
 }
 
 var (

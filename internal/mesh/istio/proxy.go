@@ -113,4 +113,19 @@ func ProxySidecarName(policy string) string {
 	return policy + "-proxy"
 }
 
+// proxyConditions are the install-aware rows of the proxy capabilities.
+func proxyConditions() []mesh.Condition {
+	return []mesh.Condition{
+		{
+			// ProxyPolicy: an ambient pod has no proxy of its own.
+			Capabilities: mesh.ProxyCapabilities,
+			Doc:          "sidecar namespaces (ambient: no per-pod proxy)",
+			Holds:        func(s mesh.Scope) bool { return s.Namespace.Mode != mesh.Ambient },
+			Fix: func(s mesh.Scope) string {
+				return "set proxy resources in a sidecar namespace (namespace " + s.Namespace.Name + " is ambient): size ztunnel with MeshInstall spec.values ztunnel.resources and a waypoint through its Gateway's spec.infrastructure.parametersRef"
+			},
+		},
+	}
+}
+
 var _ mesh.ProxyTranslator = (*Provider)(nil)
