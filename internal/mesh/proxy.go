@@ -99,7 +99,7 @@ func ParseProxyResources(r *meshv1alpha1.ProxyResources) (ProxyQuantities, error
 	}
 	for _, f := range []struct {
 		name, value, example string
-		into               **resource.Quantity
+		into                 **resource.Quantity
 	}{
 		{"cpuRequest", r.CPURequest, "100m", &q.CPURequest},
 		{"cpuLimit", r.CPULimit, "1", &q.CPULimit},

@@ -85,4 +85,3 @@ func egressScopeOverlap(ctx context.Context, c client.Reader, p *meshv1alpha1.Pr
 	}
 	return nil
 }
-

@@ -146,9 +146,13 @@ var proxyEdits = []proxyEdit{
 		}
 		scope(p, hosts...)
 	}, []string{"spec.egressScope.hosts", "must have at most 32 items"}},
-	{"batch size 0", func(p *meshv1alpha1.ProxyPolicy) { p.Spec.Rollout = &meshv1alpha1.ProxyRollout{BatchSize: ptrTo[int32](0)} },
+	{"batch size 0", func(p *meshv1alpha1.ProxyPolicy) {
+		p.Spec.Rollout = &meshv1alpha1.ProxyRollout{BatchSize: ptrTo[int32](0)}
+	},
 		[]string{"spec.rollout.batchSize", "greater than or equal to 1"}},
-	{"batch size 101", func(p *meshv1alpha1.ProxyPolicy) { p.Spec.Rollout = &meshv1alpha1.ProxyRollout{BatchSize: ptrTo[int32](101)} },
+	{"batch size 101", func(p *meshv1alpha1.ProxyPolicy) {
+		p.Spec.Rollout = &meshv1alpha1.ProxyRollout{BatchSize: ptrTo[int32](101)}
+	},
 		[]string{"spec.rollout.batchSize", "less than or equal to 100"}},
 	{"unknown provider", func(p *meshv1alpha1.ProxyPolicy) { p.Spec.Provider = "Consul" },
 		[]string{"spec.provider", "supported values"}},
