@@ -92,19 +92,22 @@ func Setup(mgr *manager.Manager) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &meshv1alpha1.ProxyPolicy{}
 	patcher, err := status.Begin(ctx, r.Client, r.Client, req.NamespacedName, p)
-	if patcher == nil {
-		return ctrl.Result{}, err
-	}
-	if !p.DeletionTimestamp.IsZero() {
-		// Shared fields are released; the Sidecar is left to the garbage
-		// collector.
-		err := r.ReleaseShared(ctx, p, Kind, record(p))
-		return ctrl.Result{}, errors.Join(err, patcher.Patch(ctx, p))
+	if patcher == nil || !p.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.release(ctx, p, patcher, err)
 	}
 	out, err := r.reconcile(ctx, p, patcher)
-	sum := setStatus(p, out, err)
 	r.Record(ctx, p, out.provider, out.applied, err)
-	return status.Finish(ctx, patcher, p, sum, err, meshv1alpha1.ApplyFailedReason)
+	return status.Finish(ctx, patcher, p, setStatus(p, out, err), err, meshv1alpha1.ApplyFailedReason)
+}
+
+// release ends a reconcile that found no policy (beginErr says why) or a
+// policy being deleted: its shared fields are restored and released (the
+// Sidecar is left to the garbage collector).
+func (r *Reconciler) release(ctx context.Context, p *meshv1alpha1.ProxyPolicy, patcher *status.Patcher, beginErr error) error {
+	if patcher == nil {
+		return beginErr
+	}
+	return errors.Join(r.ReleaseShared(ctx, p, Kind, record(p)), patcher.Patch(ctx, p))
 }
 
 // record points at p's inventory and shared fields.
@@ -112,44 +115,29 @@ func record(p *meshv1alpha1.ProxyPolicy) outputs.SharedRecord {
 	return outputs.SharedRecord{Inventory: &p.Status.Inventory, Fields: &p.Status.SharedFields, Kinds: SharedKinds}
 }
 
-// result is what the phases found and did.
+// result is what the phases found and did: the mesh, the BreakGlass that
+// holds the policy (if any), the rollout plan, how many outputs the policy
+// owns (Istio's Sidecar) and what the apply did.
 type result struct {
+	heldBy   *meshv1alpha1.BreakGlass
 	provider meshv1alpha1.Provider
-	applied  apply.Result
 	rollout  rolloutPlan
-	// owned counts the policy's own outputs (Istio's Sidecar).
-	owned int
-	// heldBy is the BreakGlass that holds the policy, if any.
-	heldBy *meshv1alpha1.BreakGlass
+	owned    int
+	applied  apply.Result
 }
 
 // reconcile runs the phases: the BreakGlass hold, the mesh, translation
 // and what the mesh can express as installed, the overlap rule, the
 // selected workloads and the rollout plan, then the apply.
-func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ProxyPolicy, patcher *status.Patcher) (result, error) {
-	var out result
-	var err error
-	if out.heldBy, err = r.HeldBy(ctx, p.Namespace, p.Status.Provider); err != nil || out.heldBy != nil {
+func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ProxyPolicy, patcher *status.Patcher) (out result, err error) {
+	if out.heldBy, err = r.HeldBy(ctx, p.Namespace, p.Status.Provider); out.heldBy != nil || err != nil {
 		return out, err
 	}
-	found, err := r.Resolver.Resolve(ctx, p.Namespace, p.Spec.Provider)
+	cfg, err := r.translate(ctx, p, &out)
 	if err != nil {
 		return out, err
 	}
-	out.provider = found.Provider
-	translator, err := r.Registry.ProxyTranslator(found.Provider)
-	if err != nil {
-		return out, err
-	}
-	var cfg mesh.ProxyConfig
-	objs, err := r.TranslateIn(ctx, p.Namespace, found, translator, func(f mesh.NamespaceFacts) ([]client.Object, error) {
-		var err error
-		cfg, err = translator.TranslateProxyPolicy(p, f)
-		return cfg.Objects, err
-	}, mesh.ProxyPolicyRequirements(&p.Spec)...)
-	if err != nil {
-		return out, err
-	}
+	objs := cfg.Objects
 	out.owned = len(objs)
 	if err := overlap.Proxy(ctx, r.Client, p); err != nil {
 		return out, err
@@ -175,6 +163,27 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ProxyPolicy,
 	}
 	outputs.GuardShared(p, out.applied.Inventory, SharedKinds...)
 	return out, nil
+}
+
+// translate resolves the mesh (recorded in out) and translates p for it,
+// as the mesh is installed and the namespace's data plane runs.
+func (r *Reconciler) translate(ctx context.Context, p *meshv1alpha1.ProxyPolicy, out *result) (mesh.ProxyConfig, error) {
+	var cfg mesh.ProxyConfig
+	found, err := r.Resolver.Resolve(ctx, p.Namespace, p.Spec.Provider)
+	if err != nil {
+		return cfg, err
+	}
+	out.provider = found.Provider
+	translator, err := r.Registry.ProxyTranslator(found.Provider)
+	if err != nil {
+		return cfg, err
+	}
+	_, err = r.TranslateIn(ctx, p.Namespace, found, translator, func(f mesh.NamespaceFacts) ([]client.Object, error) {
+		var err error
+		cfg, err = translator.TranslateProxyPolicy(p, f)
+		return cfg.Objects, err
+	}, mesh.ProxyPolicyRequirements(&p.Spec)...)
+	return cfg, err
 }
 
 // selected lists the namespace's Deployments, StatefulSets and DaemonSets
