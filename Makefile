@@ -112,7 +112,7 @@ test-crds: ## Collect the real Istio, Gateway API, Cilium and Linkerd CRDs from 
 test: verify test-assets test-crds fuzz-smoke ## Run every test: unit, envtest and simulated-cluster end to end.
 	go test $(GO_TEST_FLAGS) $(PKGS)
 
-FUZZ_TARGETS := FuzzTrafficSplitTranslation FuzzZeroTrustPolicyTranslation FuzzEgressPolicyTranslation FuzzIngressGatewayTranslation
+FUZZ_TARGETS := FuzzTrafficSplitTranslation FuzzZeroTrustPolicyTranslation FuzzEgressPolicyTranslation FuzzIngressGatewayTranslation FuzzProxyPolicyTranslation
 FUZZ_PKG := ./internal/mesh/providers
 FUZZ_TIME ?= 10s
 

@@ -91,3 +91,12 @@ func (in *IngressGateway) UnmarshalJSON(b []byte) error {
 	in.Status.undecodable = note
 	return err
 }
+
+// UnmarshalJSON decodes a ProxyPolicy; fields stored before a rule existed that
+// cannot be decoded are left out and noted in Status.DecodeError.
+func (in *ProxyPolicy) UnmarshalJSON(b []byte) error {
+	type plain ProxyPolicy
+	note, err := decodeTolerant(b, (*plain)(in))
+	in.Status.undecodable = note
+	return err
+}

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,7 +49,7 @@ type renderOptions struct {
 }
 
 func (o *renderOptions) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy and IngressGateway objects (- for stdin)")
+	cmd.Flags().StringVarP(&o.file, "filename", "f", "", "YAML file with TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy, IngressGateway and ProxyPolicy objects (- for stdin)")
 	cmd.Flags().StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or Cilium (default: the object's spec.provider, else every mesh)")
 	cmd.Flags().StringVar(&o.profile, "profile", "", "the MeshInstall profile the namespace runs (Sidecar or Ambient); shown in the output")
 	_ = cmd.MarkFlagRequired("filename")
@@ -58,7 +59,7 @@ func (c *cli) renderCommand() *cobra.Command {
 	var o renderOptions
 	cmd := &cobra.Command{
 		Use:   "render -f FILE [--mesh M] [--profile ambient]",
-		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy and IngressGateway, offline",
+		Short: "Print what Meshplane would write for each TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy, IngressGateway and ProxyPolicy, offline",
 		Long: `render runs the same translation code the controllers run (the providers'
 translators and the applier's labels, owner reference and hash annotation) on
 the objects in FILE, without a cluster, and prints the outputs as YAML, one
@@ -161,7 +162,7 @@ func (o *renderOptions) render(stdin io.Reader) ([]rendering, error) {
 		out = append(out, rs...)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy or IngressGateway", o.file)
+		return nil, fmt.Errorf("%s has no TrafficSplit, ZeroTrustPolicy, Canary, TelemetryPolicy, ResiliencePolicy, EgressPolicy, IngressGateway or ProxyPolicy", o.file)
 	}
 	return out, nil
 }
@@ -213,6 +214,10 @@ func renderObject(reg *mesh.Registry, applier *apply.Applier, raw map[string]any
 		ig := &meshv1alpha1.IngressGateway{}
 		err, obj = yaml.UnmarshalStrict(b, ig), ig
 		provider = ig.Spec.Provider
+	case "ProxyPolicy":
+		pp := &meshv1alpha1.ProxyPolicy{}
+		err, obj = yaml.UnmarshalStrict(b, pp), pp
+		provider = pp.Spec.Provider
 	default:
 		return nil, nil // other kinds (MeshInstall, Namespaces, ...) are not translated
 	}
@@ -232,7 +237,7 @@ func renderObject(reg *mesh.Registry, applier *apply.Applier, raw map[string]any
 		r := rendering{kind: kind, namespace: obj.GetNamespace(), name: obj.GetName(), provider: p}
 		objs, err := translate(reg, obj, p)
 		if err == nil {
-			r.objects, err = applier.Desired(apply.Owner{Object: obj, Kind: kind}, objs)
+			r.objects, err = applier.Desired(apply.Owner{Object: obj, Kind: kind, SharedKinds: renderedSharedKinds}, objs)
 		}
 		r.refused = err
 		out = append(out, r)
@@ -286,8 +291,46 @@ func translate(reg *mesh.Registry, obj client.Object, p meshv1alpha1.Provider) (
 		// translation alone (its spec refusals), in a sidecar namespace.
 		return tr.TranslateIngressGateway(o, mesh.Scope{Install: mesh.InstallFacts{Provider: p},
 			Namespace: mesh.NamespaceFacts{Name: o.Namespace, Mode: mesh.Sidecar}})
+	case *meshv1alpha1.ProxyPolicy:
+		return translateProxy(reg, o, p)
 	}
 	return nil, fmt.Errorf("cannot translate %T", obj)
+}
+
+// renderedSharedKinds are the shared kinds a rendering may hold: the
+// partial Deployment of a ProxyPolicy's pod-template annotations.
+var renderedSharedKinds = []schema.GroupKind{{Group: "apps", Kind: "Deployment"}}
+
+// selectedWorkloads names the partial Deployment a ProxyPolicy renders:
+// offline, the workloads the selector picks are unknown.
+const selectedWorkloads = "selected-workloads"
+
+// translateProxy renders a ProxyPolicy: its owned outputs, then its
+// pod-template annotations as the partial Deployment the controller
+// applies to every selected Deployment, StatefulSet and DaemonSet. Offline,
+// the namespace is taken as a sidecar namespace.
+func translateProxy(reg *mesh.Registry, o *meshv1alpha1.ProxyPolicy, p meshv1alpha1.Provider) ([]client.Object, error) {
+	tr, err := reg.ProxyTranslator(p)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := tr.TranslateProxyPolicy(o, mesh.NamespaceFacts{Name: o.Namespace, Mode: mesh.Sidecar})
+	if err != nil || len(cfg.Annotations) == 0 {
+		return cfg.Objects, err
+	}
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("apps/v1")
+	u.SetKind("Deployment")
+	u.SetNamespace(o.Namespace)
+	u.SetName(selectedWorkloads)
+	ann := map[string]any{}
+	for k, v := range cfg.Annotations {
+		ann[k] = v
+	}
+	if err := unstructured.SetNestedMap(u.Object, ann, "spec", "template", "metadata", "annotations"); err != nil {
+		return nil, err
+	}
+	return append(cfg.Objects, u), nil
 }
 
 // canaryRoute is the TrafficSplit a Canary's controller translates when the

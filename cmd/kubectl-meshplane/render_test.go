@@ -130,3 +130,27 @@ func TestDiff(t *testing.T) {
 		t.Errorf("diff after deleting the output:\n%s", got)
 	}
 }
+
+// TestRenderProxyPolicy renders the ProxyPolicy sample: on Istio the
+// Sidecar and the pod-template annotations, unlabelled (a shared field);
+// Linkerd refuses the egress scope, Cilium everything.
+func TestRenderProxyPolicy(t *testing.T) {
+	out, err := runOffline(t, "render", "-f", filepath.Join("..", "..", "config", "samples", "meshplane_v1alpha1_proxypolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# ProxyPolicy default/shop-proxies on Istio: 2 object(s)", "kind: Sidecar", "name: shop-proxies-proxy",
+		"meshplane.io/owner: proxypolicy.default.shop-proxies", "name: selected-workloads", "sidecar.istio.io/proxyCPU: 100m",
+		"sidecar.istio.io/proxyMemoryLimit: 256Mi",
+		"# ProxyPolicy default/shop-proxies on Linkerd: refused, Ready=False reason UnsupportedFeature: feature ProxyEgressScope is not supported by Linkerd",
+		"# ProxyPolicy default/shop-proxies on Cilium: refused, Ready=False reason UnsupportedFeature: features ProxyEgressScope, ProxyResources are not supported by Cilium",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ProxyPolicy render lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "meshplane.io/owner: proxypolicy.default.shop-proxies") != 1 {
+		t.Errorf("the partial Deployment was labelled:\n%s", out)
+	}
+}

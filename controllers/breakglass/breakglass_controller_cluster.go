@@ -118,12 +118,13 @@ func (r *Reconciler) webhooks(ctx context.Context) (mut, val []map[string]any, e
 }
 
 // policies lists the mesh's policies in scope: those Meshplane generated
-// for ZeroTrustPolicies and EgressPolicies (what can block traffic: mTLS,
-// default-deny, token requirements, egress allow-lists), and with foreign
+// for ZeroTrustPolicies, EgressPolicies and ProxyPolicies (what can block
+// traffic: mTLS, default-deny, token requirements, egress allow-lists, a
+// sidecar's outbound scope), and with foreign
 // also those it did not create.
 // Policies other Meshplane kinds own are never relaxed.
 func (r *Reconciler) policies(ctx context.Context, d mesh.BreakGlassDriver, inScope map[string]bool, foreign bool) ([]map[string]any, error) {
-	ztp, egp := strings.ToLower("ZeroTrustPolicy")+".", strings.ToLower("EgressPolicy")+"."
+	ztp, egp, pxp := strings.ToLower("ZeroTrustPolicy")+".", strings.ToLower("EgressPolicy")+".", strings.ToLower("ProxyPolicy")+"."
 	var out []map[string]any
 	for _, gvk := range d.PolicyKinds() {
 		list := &unstructured.UnstructuredList{}
@@ -141,7 +142,7 @@ func (r *Reconciler) policies(ctx context.Context, d mesh.BreakGlassDriver, inSc
 			}
 			managed := ownership.IsManaged(p)
 			owner := p.GetLabels()[ownership.OwnerLabel]
-			if (managed && (strings.HasPrefix(owner, ztp) || strings.HasPrefix(owner, egp))) || (!managed && foreign) {
+			if (managed && (strings.HasPrefix(owner, ztp) || strings.HasPrefix(owner, egp) || strings.HasPrefix(owner, pxp))) || (!managed && foreign) {
 				out = append(out, p.Object)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/meshplane/meshplane/controllers/meshfederation"
 	"github.com/meshplane/meshplane/controllers/meshinstall"
 	"github.com/meshplane/meshplane/controllers/meshrevision"
+	"github.com/meshplane/meshplane/controllers/proxypolicy"
 	"github.com/meshplane/meshplane/controllers/resiliencepolicy"
 	"github.com/meshplane/meshplane/controllers/telemetrypolicy"
 	"github.com/meshplane/meshplane/controllers/trafficsplit"
@@ -64,6 +65,7 @@ var Controllers = []Controller{
 	{Name: "ResiliencePolicy", Setup: resiliencepolicy.Setup},
 	{Name: "EgressPolicy", Setup: egresspolicy.Setup},
 	{Name: "IngressGateway", Setup: ingressgateway.Setup},
+	{Name: "ProxyPolicy", Setup: proxypolicy.Setup},
 }
 
 // All registers every controller with mgr.

@@ -59,8 +59,12 @@ type Owner struct {
 	// fields are applied, restored when they are released.
 	SharedFields []meshv1alpha1.SharedField
 	// SharedKinds are further kinds whose objects are shared for this
-	// owner (a ResiliencePolicy's target Service): only the metadata
-	// fields given are applied, as for a Namespace.
+	// owner: a ResiliencePolicy's target Service (only the metadata fields
+	// given are applied, as for a Namespace), a ProxyPolicy's workloads
+	// (their pod-template annotations, shared.go). They are never
+	// labelled, owned or deleted, their fields are recorded and restored
+	// like a Namespace's, and a field another field manager applies
+	// (server-side apply) is a Conflict rather than taken over.
 	SharedKinds []schema.GroupKind
 }
 
@@ -147,7 +151,7 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 			return nil, err
 		}
 		shared := owner.isShared(u)
-		if shared {
+		if shared && u.GroupVersionKind().Group == "" && u.GetKind() == "Service" {
 			// Only the metadata fields given are the owner's.
 			delete(u.Object, "spec")
 		}
@@ -221,7 +225,7 @@ func (a *Applier) current(ctx context.Context, u *unstructured.Unstructured, own
 	}
 	if owner.isShared(u) {
 		if live == nil {
-			return nil, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), u.GetName())
+			return nil, fmt.Errorf("%s %s does not exist; Meshplane does not create it", u.GetKind(), objName(u.GetNamespace(), u.GetName()))
 		}
 		return live, nil
 	}

@@ -84,9 +84,6 @@ func (a *Applier) log() *driftLog {
 // isDrift reports whether live differs from u although Meshplane's last
 // apply of it had the same desired state (the hash annotation matches).
 func isDrift(u *unstructured.Unstructured, live map[string]any) bool {
-	if IsShared(u) {
-		return false
-	}
 	lu := &unstructured.Unstructured{Object: live}
 	h := u.GetAnnotations()[HashAnnotation]
 	return h != "" && lu.GetAnnotations()[HashAnnotation] == h

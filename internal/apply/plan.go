@@ -88,8 +88,9 @@ func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object
 	var sharedActions []Action
 	for i, u := range desired {
 		ref := refOf(u)
+		shared := owner.isShared(u)
 		p.inventory = append(p.inventory, ref)
-		if owner.isShared(u) {
+		if shared {
 			keepPrevious(u, recordsOf(owner.SharedFields, ref))
 			p.shared = append(p.shared, sharedFields(u, lives[i], owner.SharedFields, slices.Contains(previous, ref))...)
 		}
@@ -100,11 +101,14 @@ func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object
 		action := Created
 		if lives[i] != nil {
 			action = Configured
-			if !owner.isShared(u) && isDrift(u, lives[i]) {
+			if !shared && isDrift(u, lives[i]) {
 				p.drifted = append(p.drifted, Drift{Object: ref})
 			}
 		}
-		if owner.isShared(u) {
+		if shared {
+			if err := a.foreignApplied(ctx, owner, u, lives[i]); err != nil {
+				return p, err
+			}
 			// Fields of objects Meshplane did not create (a namespace-wide
 			// default) are written last: they widen a change to the whole
 			// namespace.

@@ -31,7 +31,7 @@ const LeaderElectionID = "meshplane.meshplane.io"
 
 // Kinds are Meshplane's kinds; readiness requires the API server to serve
 // every one of them.
-var Kinds = []string{"MeshInstall", "MeshRevision", "TrafficSplit", "ZeroTrustPolicy", "Canary", "MeshFederation", "BreakGlass", "TelemetryPolicy", "MeshAdoption", "ResiliencePolicy", "EgressPolicy", "IngressGateway"}
+var Kinds = []string{"MeshInstall", "MeshRevision", "TrafficSplit", "ZeroTrustPolicy", "Canary", "MeshFederation", "BreakGlass", "TelemetryPolicy", "MeshAdoption", "ResiliencePolicy", "EgressPolicy", "IngressGateway", "ProxyPolicy"}
 
 // Manager is a controller-runtime manager plus what Meshplane's controllers
 // share.

@@ -34,15 +34,21 @@ type SharedRecord struct {
 	// Inventory and Fields point into the owner's status.
 	Inventory *[]meshv1alpha1.ObjectReference
 	Fields    *[]meshv1alpha1.SharedField
-	// Kinds are further shared kinds besides Namespace (a
-	// ResiliencePolicy's target Service): apply.Owner.SharedKinds.
+	// Kinds are further shared kinds besides Namespace
+	// (apply.Owner.SharedKinds): a ResiliencePolicy's target Service, a
+	// ProxyPolicy's workloads.
 	Kinds []schema.GroupKind
 }
 
-// shares reports whether ref is a shared object of the record.
+// shares reports whether an inventory entry is a shared object of the
+// record: a Namespace or one of its Kinds.
 func (rec SharedRecord) shares(ref meshv1alpha1.ObjectReference) bool {
+	return IsSharedRef(ref) || isKindRef(ref, rec.Kinds)
+}
+
+func isKindRef(ref meshv1alpha1.ObjectReference, kinds []schema.GroupKind) bool {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	return IsSharedRef(ref) || (err == nil && slices.Contains(rec.Kinds, gv.WithKind(ref.Kind).GroupKind()))
+	return err == nil && slices.Contains(kinds, gv.WithKind(ref.Kind).GroupKind())
 }
 
 // IsSharedRef reports whether an inventory entry is a shared object whose
@@ -92,9 +98,9 @@ func RecordShared(ctx context.Context, obj status.Object, plan *apply.Plan, patc
 }
 
 // GuardShared sets SharedFieldsFinalizer on obj while inventory holds a
-// shared object, and removes it otherwise.
-func GuardShared(obj client.Object, inventory []meshv1alpha1.ObjectReference) {
-	if slices.ContainsFunc(inventory, IsSharedRef) {
+// shared object (a Namespace, or one of kinds), and removes it otherwise.
+func GuardShared(obj client.Object, inventory []meshv1alpha1.ObjectReference, kinds ...schema.GroupKind) {
+	if slices.ContainsFunc(inventory, func(ref meshv1alpha1.ObjectReference) bool { return IsSharedRef(ref) || isKindRef(ref, kinds) }) {
 		controllerutil.AddFinalizer(obj, SharedFieldsFinalizer)
 	} else {
 		controllerutil.RemoveFinalizer(obj, SharedFieldsFinalizer)

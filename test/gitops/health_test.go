@@ -69,6 +69,15 @@ func fixtures() map[string][]fixture {
 		return &meshv1alpha1.EgressPolicy{ObjectMeta: meta("payments", "shop", 2),
 			Status: meshv1alpha1.EgressPolicyStatus{CommonStatus: common(2, conds...), Mode: mode}}
 	}
+	pxp := func(paused bool, state meshv1alpha1.ProxyWorkloadState, conds ...metav1.Condition) *meshv1alpha1.ProxyPolicy {
+		p := &meshv1alpha1.ProxyPolicy{ObjectMeta: meta("proxies", "shop", 2),
+			Spec:   meshv1alpha1.ProxyPolicySpec{Rollout: &meshv1alpha1.ProxyRollout{Paused: paused}},
+			Status: meshv1alpha1.ProxyPolicyStatus{CommonStatus: common(2, conds...), Provider: meshv1alpha1.ProviderIstio}}
+		if state != "" {
+			p.Status.Workloads = []meshv1alpha1.ProxyWorkloadStatus{{Kind: "Deployment", Name: "web", State: state}}
+		}
+		return p
+	}
 	ztp := func(mode string, conds ...metav1.Condition) *meshv1alpha1.ZeroTrustPolicy {
 		return &meshv1alpha1.ZeroTrustPolicy{ObjectMeta: meta("reviews", "shop", 2),
 			Status: meshv1alpha1.ZeroTrustPolicyStatus{CommonStatus: common(2, conds...), Mode: mode}}
@@ -151,6 +160,14 @@ func fixtures() map[string][]fixture {
 			{name: "ready", obj: telemetry(meshv1alpha1.ProviderIstio, ready), want: "Healthy", msg: "Telemetry on Istio"},
 			{name: "applying", obj: telemetry("", notReady, reconciling), want: "Progressing"},
 			{name: "stalled", obj: telemetry(meshv1alpha1.ProviderCilium, readyFalse, stalled), want: "Degraded"},
+		},
+		"ProxyPolicy": {
+			{name: "ready", obj: pxp(false, meshv1alpha1.ProxyWorkloadApplied, ready), want: "Healthy", msg: "Proxy settings on Istio"},
+			{name: "rolling out in batches", obj: pxp(false, meshv1alpha1.ProxyWorkloadPending, notReady, reconciling), want: "Progressing"},
+			{name: "refused", obj: pxp(false, "", readyFalse, stalled), want: "Degraded"},
+			{name: "paused", obj: pxp(true, meshv1alpha1.ProxyWorkloadPending, notReady,
+				cond(meshv1alpha1.ReconcilingCondition, "True", meshv1alpha1.RolloutPausedReason, "paused")), want: "Suspended", msg: "1 workload(s) pending",
+				kstatusDiffers: "Argo CD's Suspended has no kstatus counterpart"},
 		},
 		"ResiliencePolicy": {
 			{name: "ready", obj: &meshv1alpha1.ResiliencePolicy{ObjectMeta: meta("reviews", "shop", 1),

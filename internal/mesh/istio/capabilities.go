@@ -77,7 +77,7 @@ func (*Provider) Conditions() []mesh.Condition {
 				return "configure telemetry in a sidecar namespace (namespace " + s.Namespace.Name + " is ambient), or attach a Telemetry to its waypoint yourself"
 			},
 		},
-	}, append(egressConditions(), ingressCondition())...)
+	}, append(append(egressConditions(), ingressCondition()), proxyConditions()...)...)
 }
 
 var (

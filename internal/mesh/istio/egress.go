@@ -3,6 +3,7 @@ package istio
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -247,22 +248,31 @@ func explicit(obj client.Object, spec map[string]string) (*unstructured.Unstruct
 
 var _ mesh.EgressTranslator = (*Provider)(nil)
 
-// relaxEgress relaxes what an EgressPolicy or a JWT policy wrote (a
-// BreakGlass): a Sidecar's outbound traffic policy becomes ALLOW_ANY (the
-// allow-list is lifted) and a RequestAuthentication loses its jwtRules (no
+// relaxEgress relaxes what an EgressPolicy, a ProxyPolicy or a JWT policy
+// wrote (a BreakGlass): a Sidecar's outbound traffic policy becomes
+// ALLOW_ANY (the allow-list is lifted), its egress listeners one listener
+// for every host "*/*" (a ProxyPolicy's egressScope is lifted), and a RequestAuthentication loses its jwtRules (no
 // token is validated, so none is rejected; the AuthorizationPolicy is
 // relaxed separately). spec is a copy the caller owns.
 func relaxEgress(kind any, spec map[string]any) (map[string]any, bool) {
 	switch kind {
 	case "Sidecar":
-		otp, _ := spec["outboundTrafficPolicy"].(map[string]any)
-		if otp == nil {
+		changed := false
+		if otp, _ := spec["outboundTrafficPolicy"].(map[string]any); otp != nil && otp["mode"] != networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY.String() {
+			otp["mode"] = networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY.String()
+			changed = true
+		}
+		// A ProxyPolicy's egressScope: a proxy that does not know a
+		// service sends to it in plain text (passthrough), which a
+		// STRICT-mTLS destination refuses; the widened scope knows every
+		// service.
+		if eg, _ := spec["egress"].([]any); len(eg) > 0 && !reflect.DeepEqual(eg, everyHost()) {
+			spec["egress"] = everyHost()
+			changed = true
+		}
+		if !changed {
 			return nil, false // inherits the mesh's policy; nothing Meshplane set
 		}
-		if otp["mode"] == networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY.String() {
-			return nil, false
-		}
-		otp["mode"] = networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY.String()
 		return spec, true
 	case "RequestAuthentication":
 		if _, ok := spec["jwtRules"]; !ok {
@@ -273,3 +283,6 @@ func relaxEgress(kind any, spec map[string]any) (map[string]any, bool) {
 	}
 	return nil, false
 }
+
+// everyHost is the egress of a Sidecar whose scope is every service.
+func everyHost() []any { return []any{map[string]any{"hosts": []any{"*/*"}}} }

@@ -60,7 +60,7 @@ func (*Provider) Capabilities() mesh.Capabilities {
 		mesh.CapAllowFromServiceAccount, mesh.CapAllowFromNamespace, mesh.CapAllowToPort, mesh.CapAllowHTTPMethodPath,
 		mesh.CapPolicyAudit,
 		mesh.CapHelmInstall, mesh.CapInPlaceUpgrade, mesh.CapSharedRootCA, mesh.CapTrustBundle, mesh.CapDetachInjection,
-		mesh.CapAccessLogging,
+		mesh.CapAccessLogging, mesh.CapProxyResources,
 		mesh.CapEgressAllowList, mesh.CapEgressAudit, mesh.CapEgressHTTPHosts, mesh.CapEgressWildcardHosts,
 		mesh.CapIngressGateway, mesh.CapIngressOutsideMesh,
 	)
