@@ -60,7 +60,7 @@ var acceptedWarnings = map[string]string{
 // RBAC rule grants them: RBAC rules carry no version, and Meshplane uses
 // events.k8s.io/v1, batch/v1 CronJobs, autoscaling/v2 and policy/v1 (mesh
 // charts ship HPAs, PDBs and CronJobs).
-var rbacOnlyAPIs = map[string]bool{"events": true, "cronjobs": true, "horizontalpodautoscalers": true, "poddisruptionbudgets": true}
+var rbacOnlyAPIs = map[string]bool{"events": true, "cronjobs": true, "endpointslices": true, "horizontalpodautoscalers": true, "poddisruptionbudgets": true}
 
 var deprecatedAPI = regexp.MustCompile(`(\w+): \(\[`)
 

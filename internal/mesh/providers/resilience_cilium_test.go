@@ -81,6 +81,9 @@ var ciliumRefuses = map[string]string{
 	"cilium-rp-outlier-split.cilium":     "TrafficSplit web-split routes Service web",
 	"cilium-rp-timeout-two-ports.cilium": "Service web has TCP ports [8080 9090]",
 	"cilium-rp-old-cilium.cilium":        "needs Cilium 1.14 or later; installed 1.13.4",
+	"rp-rate-limit-path.cilium":          "rateLimit.local.pathPrefix",
+	"rp-rate-limit-global.cilium":        "rateLimit.global",
+	"rp-rate-limit-global-path.cilium":   "rateLimit.local.pathPrefix",
 }
 
 func twoPortService() *corev1.Service {
@@ -168,7 +171,8 @@ func TestCiliumResilienceSupportReport(t *testing.T) {
 	s := p.(mesh.ResilienceSupporter)
 	scope := mesh.DefaultScope(meshv1alpha1.ProviderCilium)
 	refused := map[mesh.ResilienceField]bool{mesh.RFHashHeader: true, mesh.RFHashCookie: true, mesh.RFHashSourceIP: true, mesh.RFWarmup: true,
-		mesh.RFRetries: true, mesh.RFRetryPerTryTimeout: true, mesh.RFRetryOn: true, mesh.RFRetryBudget: true}
+		mesh.RFRetries: true, mesh.RFRetryPerTryTimeout: true, mesh.RFRetryOn: true, mesh.RFRetryBudget: true,
+		mesh.RFLocalRateLimitPath: true, mesh.RFGlobalRateLimit: true}
 	for _, f := range mesh.ResilienceFields {
 		sup := s.ResilienceSupport(scope, f)
 		if sup.Enforced == refused[f] || sup.Detail == "" {
