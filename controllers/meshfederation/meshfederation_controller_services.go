@@ -95,6 +95,12 @@ func (s *svcMember) linked() int {
 // reader, a gateway address, a cluster): remote members are not watched.
 func servicesPending(svcs []*svcMember) bool {
 	for _, s := range svcs {
+		// A service not imported, or whose mesh outputs a foreign object
+		// blocks, is re-checked on the poll: foreign objects are not
+		// watched.
+		if len(s.export.skipped)+len(s.export.refused) > 0 {
+			return true
+		}
 		if s.sf == nil {
 			continue
 		}
