@@ -168,8 +168,9 @@ func TestCiliumClusterMesh(t *testing.T) {
 
 	t.Run("unique IDs: every member gets its name, id and the peers' endpoints", func(t *testing.T) {
 		f := e.get(t)
+		base := f.DeepCopy()
 		f.Spec.Clusters[2].ClusterID = 3
-		if err := e.local.Update(ctx, f); err != nil {
+		if err := e.local.Patch(ctx, f, client.MergeFrom(base)); err != nil { // no optimistic lock: the controller writes status meanwhile
 			t.Fatal(err)
 		}
 		want := map[string]string{
@@ -318,8 +319,9 @@ func TestCiliumClusterMesh(t *testing.T) {
 
 	t.Run("removing spec.services removes exactly the settings, never the MeshInstall", func(t *testing.T) {
 		f := e.get(t)
+		base := f.DeepCopy()
 		f.Spec.Services = nil
-		if err := e.local.Update(ctx, f); err != nil {
+		if err := e.local.Patch(ctx, f, client.MergeFrom(base)); err != nil { // no optimistic lock: the controller writes status meanwhile
 			t.Fatal(err)
 		}
 		testenv.Eventually(t, 30*time.Second, "settings removed", func() error {

@@ -321,8 +321,9 @@ func TestLinkerdServiceFederation(t *testing.T) {
 	t.Run("a root rotation keeps the Links in every phase", func(t *testing.T) {
 		before := map[string]string{"local": linkVersions(t, e.local, "east"), "east": linkVersions(t, e.east, "local")}
 		f := e.get(t)
+		base := f.DeepCopy()
 		f.Spec.Rotation.Trigger = "r1"
-		if err := e.local.Update(ctx, f); err != nil {
+		if err := e.local.Patch(ctx, f, client.MergeFrom(base)); err != nil { // no optimistic lock: the controller writes status meanwhile
 			t.Fatal(err)
 		}
 		testenv.Eventually(t, 60*time.Second, "rotation completed with Links in place", func() error {
@@ -383,8 +384,9 @@ func TestLinkerdServiceFederation(t *testing.T) {
 
 	t.Run("gateway-less mode: Links without a gateway for a flat network", func(t *testing.T) {
 		f := e.get(t)
+		base := f.DeepCopy()
 		f.Spec.Services.EastWestGateway = ptr(false)
-		if err := e.local.Update(ctx, f); err != nil {
+		if err := e.local.Patch(ctx, f, client.MergeFrom(base)); err != nil { // no optimistic lock: the controller writes status meanwhile
 			t.Fatal(err)
 		}
 		testenv.Eventually(t, 30*time.Second, "gateway-less Links", func() error {
