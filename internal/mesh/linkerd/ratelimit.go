@@ -150,7 +150,7 @@ func rateLimitPolicies(in mesh.ResilienceInput) ([]client.Object, error) {
 		if server == "" {
 			return nil, rateLimitRefusal(fmt.Sprintf(
 				"spec.rateLimit.local: Linkerd limits rates inbound with an HTTPLocalRateLimitPolicy on a Server, and no Server in namespace %s selects exactly the pods of Service %s (podSelector.matchLabels %v) on port %s; "+
-					"Meshplane does not create a Server (a new Server changes which traffic the port admits): create one for that port (re-checked on the next reconcile)",
+					"Meshplane does not create a Server (a new Server changes which traffic the port admits): create one for those pods and that port, then update the policy (Servers are read when the policy is reconciled)",
 				svc.Namespace, svc.Name, svc.Spec.Selector, target.String()))
 		}
 		if seen[server] {
