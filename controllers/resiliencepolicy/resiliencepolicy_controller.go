@@ -49,6 +49,8 @@ import (
 	"fmt"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -217,7 +219,11 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	if err != nil {
 		return out, err
 	}
-	objs, err := translator.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed, Routed: routed})
+	in := mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed, Routed: routed}
+	if in.InboundTargets, err = r.inboundTargets(ctx, translator, effective); err != nil {
+		return out, err
+	}
+	objs, err := translator.TranslateResiliencePolicy(in)
 	if clash := (*mesh.RouteClashError)(nil); errors.As(err, &clash) {
 		// The route stays, the policy's outputs go: the Service never
 		// has both.
@@ -233,6 +239,16 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	// with their previous values before the first write.
 	out.applied, err = r.ApplyShared(ctx, rp, Kind, record(rp), patcher, objs)
 	return out, err
+}
+
+// inboundTargets returns the namespace's inbound policy targets when the
+// mesh attaches a rate limit to them and the policy sets one.
+func (r *Reconciler) inboundTargets(ctx context.Context, t mesh.ResilienceTranslator, rp *meshv1alpha1.ResiliencePolicy) ([]unstructured.Unstructured, error) {
+	reader, ok := t.(mesh.InboundTargetReader)
+	if !ok || rp.Spec.RateLimit == nil {
+		return nil, nil
+	}
+	return reader.ReadInboundTargets(ctx, r.APIReader, rp.Namespace)
 }
 
 // target returns the target Service; missing, or without the port, is

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -164,6 +166,10 @@ type ResilienceInput struct {
 	// carries the policy's fields (nil when none does): a mesh whose
 	// route and policy outputs cannot both apply to one Service refuses.
 	Routed *meshv1alpha1.TrafficSplit
+	// InboundTargets are the namespace's inbound policy targets a mesh's
+	// inbound limits attach to (InboundTargetReader), nil when the mesh
+	// reads none.
+	InboundTargets []unstructured.Unstructured
 }
 
 // RouteClashError is a refusal because the policy's outputs and the route

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -79,18 +80,39 @@ func init() {
 
 func linkerdResilienceRefusals() []Case {
 	return []Case{
-		{Category: "capability", Kind: "ResiliencePolicy", Mesh: Linkerd, Name: "local rate limit on Linkerd",
+		{Category: "capability", Kind: "ResiliencePolicy", Mesh: Linkerd, Name: "local rate limit on Linkerd without a Server",
 			Run: func(h *H) {
 				ns := h.Namespace(Linkerd)
 				svc := linkerdServiceWith(h, ns, map[string]string{"team": "shop"}, nil)
 				rp := goodResiliencePolicy(ns, "rl", Linkerd)
 				rp.Spec.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 10, Interval: metav1.Duration{Duration: time.Second}}}
+				refusedOnLinkerd(h, ns, svc, rp, meshv1alpha1.UnsupportedFeatureReason, linkerdNoServer(ns))
+			}},
+		{Category: "capability", Kind: "ResiliencePolicy", Mesh: Linkerd, Name: "local rate limit on Linkerd with a Server for wider pods",
+			Run: func(h *H) {
+				ns := h.Namespace(Linkerd)
+				svc := linkerdServiceWith(h, ns, nil, nil)
+				wide := linkerdUserServer(ns, "all-pods", map[string]any{}, int64(8080))
+				h.Must(h.C.Create(h.Ctx, wide))
+				snap := h.Snapshot(wide)
+				rp := goodResiliencePolicy(ns, "rl", Linkerd)
+				rp.Spec.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 10, Interval: metav1.Duration{Duration: time.Second}}}
+				refusedOnLinkerd(h, ns, svc, rp, meshv1alpha1.UnsupportedFeatureReason, linkerdNoServer(ns))
+				h.Unchanged(snap)
+			}},
+		{Category: "capability", Kind: "ResiliencePolicy", Mesh: Linkerd, Name: "local rate limit burst on Linkerd",
+			Run: func(h *H) {
+				ns := h.Namespace(Linkerd)
+				svc := linkerdServiceWith(h, ns, nil, nil)
+				server := linkerdUserServer(ns, "web-http", map[string]any{"app": "web"}, int64(8080))
+				h.Must(h.C.Create(h.Ctx, server))
+				snap := h.Snapshot(server)
+				rp := goodResiliencePolicy(ns, "rl", Linkerd)
+				rp.Spec.RateLimit = &meshv1alpha1.RateLimit{Local: meshv1alpha1.LocalRateLimit{Requests: 10, Interval: metav1.Duration{Duration: time.Second}, Burst: ptrTo[int32](50)}}
 				refusedOnLinkerd(h, ns, svc, rp, meshv1alpha1.UnsupportedFeatureReason,
-					"feature rateLimit.local is not supported by Linkerd (not installed by a MeshInstall) in namespace "+ns,
-					"rateLimit.local: Linkerd limits rates only inbound, with an HTTPLocalRateLimitPolicy on a Server, "+
-						"and Meshplane does not create a Server for it (a new Server changes which traffic the port admits); "+
-						"write the HTTPLocalRateLimitPolicy for your Server, or use a mesh that limits per Service: "+
-						"choose a mesh that enforces them (status.support lists each mesh's answer)"+tail)
+					"feature rateLimit.local is not supported by Linkerd: spec.rateLimit.local.burst 50: Linkerd's HTTPLocalRateLimitPolicy has no burst (it admits requestsPerSecond); "+
+						"remove burst or set it to requests (10)")
+				h.Unchanged(snap)
 			}},
 		{Category: "capability", Kind: "ResiliencePolicy", Mesh: Linkerd, Name: "retry budget and gateway errors on Linkerd",
 			Run: func(h *H) {
@@ -217,4 +239,22 @@ func linkerdResilienceForeign() []Case {
 				}
 			}},
 	}
+}
+
+// linkerdNoServer is the refusal of a Linkerd rate limit on Service web
+// (port 8080) of ns when no Server covers it.
+func linkerdNoServer(ns string) string {
+	return "feature rateLimit.local is not supported by Linkerd: spec.rateLimit.local: Linkerd limits rates inbound with an HTTPLocalRateLimitPolicy on a Server, " +
+		"and no Server in namespace " + ns + " selects exactly the pods of Service web (podSelector.matchLabels map[app:web]) on port 8080; " +
+		"Meshplane does not create a Server (a new Server changes which traffic the port admits): create one for those pods and that port, then update the policy"
+}
+
+// linkerdUserServer is a user's policy.linkerd.io/v1beta3 Server.
+func linkerdUserServer(ns, name string, labels map[string]any, port any) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server",
+		"metadata": map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{"podSelector": map[string]any{"matchLabels": labels}, "port": port,
+			"proxyProtocol": "HTTP/1", "accessPolicy": "all-unauthenticated"},
+	}}
 }

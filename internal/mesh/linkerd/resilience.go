@@ -78,8 +78,8 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 	case mesh.RFIdleTimeout:
 		return gate(annotationsRelease, IdleTimeoutAnnotation+" on the Service (on the TrafficSplit's HTTPRoute when one routes it)")
 	case mesh.RFLocalRateLimit:
-		return mesh.Refused("Linkerd limits rates only inbound, with an HTTPLocalRateLimitPolicy on a Server, and Meshplane does not create a Server for it " +
-			"(a new Server changes which traffic the port admits); write the HTTPLocalRateLimitPolicy for your Server, or use a mesh that limits per Service")
+		return gate(rateLimitRelease, "HTTPLocalRateLimitPolicy total.requestsPerSecond on the Server that already covers the target's pods and port "+
+			"(Meshplane does not create a Server: a new Server changes which traffic the port admits); whole requests per second, burst unset or equal to requests")
 	case mesh.RFGlobalRateLimit:
 		return mesh.Refused("Linkerd has no global rate limiting (HTTPLocalRateLimitPolicy limits each proxy on its own); use rateLimit.local")
 	case mesh.RFLocalRateLimitPath:
@@ -94,10 +94,13 @@ func (*Provider) ResilienceSupport(s mesh.Scope, f mesh.ResilienceField) mesh.Su
 	return mesh.Refused("Linkerd has no connection pool limits")
 }
 
-// ResilienceOutputKinds returns none: Linkerd's resilience settings are
-// annotations of the target Service (a shared object, never owned) or of
-// the TrafficSplit's route (the split's output).
-func (*Provider) ResilienceOutputKinds() []client.Object { return nil }
+// ResilienceOutputKinds returns HTTPLocalRateLimitPolicy (the local rate
+// limit); Linkerd's other resilience settings are annotations of the
+// target Service (a shared object, never owned) or of the TrafficSplit's
+// route (the split's output).
+func (*Provider) ResilienceOutputKinds() []client.Object {
+	return []client.Object{rateLimitKindObject()}
+}
 
 // TranslateResiliencePolicy returns the target Service (metadata only: a
 // shared object whose given annotations only are applied) carrying the
@@ -133,8 +136,15 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 	} else if err := composable(rp, in.ComposedWith.Name); err != nil {
 		return nil, err
 	}
+	var limits []client.Object
+	if rl := rp.Spec.RateLimit; rl != nil && rl.Global == nil {
+		var err error
+		if limits, err = rateLimitPolicies(in); err != nil {
+			return nil, err
+		}
+	}
 	if len(ann) == 0 {
-		return nil, nil
+		return limits, nil
 	}
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone && hasRetryOrTimeout(ann) {
 		return nil, outcome.Stalled(meshv1alpha1.InvalidSpecReason,
@@ -148,7 +158,7 @@ func (p *Provider) TranslateResiliencePolicy(in mesh.ResilienceInput) ([]client.
 	out.SetName(svc.Name)
 	out.SetNamespace(svc.Namespace)
 	out.SetAnnotations(ann)
-	return []client.Object{out}, nil
+	return append([]client.Object{out}, limits...), nil
 }
 
 // accrual sets the failure-accrual annotations of od, whose

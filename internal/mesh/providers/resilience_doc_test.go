@@ -65,7 +65,15 @@ const resilienceDocFooter = `
   its Gateway API support (` + "`spec.cilium.gatewayAPI: false`" + `) ` + "`timeouts.request`" + `; Cilium before 1.14
   (no cilium.io/v2 CiliumEnvoyConfig) every Envoy field, before 1.15 (no GAMMA) the request timeout.
 - **Linkerd versions.** Failure accrual needs Linkerd 2.13 (edge-23.3), retries and timeouts as
-  annotations 2.16 (edge-24.8); an older installed version refuses the field, naming both.
+  annotations 2.16 (edge-24.8), the local rate limit (HTTPLocalRateLimitPolicy) 2.17 (edge-24.11);
+  an older installed version refuses the field, naming both.
+- **Linkerd's local rate limit** is an HTTPLocalRateLimitPolicy (` + "`total.requestsPerSecond`" + `) owned by the
+  policy and attached to the Server that already covers the target's pods (its podSelector's
+  matchLabels equal to the Service's selector) and target port (same number or name), one per such
+  Server. It is written only when exact: requests per interval a whole number per second, burst
+  unset or equal to requests; otherwise the field is refused with the value and the fix. Without
+  such a Server it is refused: Meshplane does not create a Server, as a new Server changes what
+  the port admits.
 
 ## Linkerd: annotations of the target Service
 
@@ -162,8 +170,9 @@ policy (previous value or none) while the BreakGlass holds, and set again after.
 
 ## Not in this release
 
-- Linkerd's local rate limit (an HTTPLocalRateLimitPolicy on a Server): Meshplane does not create
-  a Server for it, as a new Server changes what the port admits.
+- Linkerd's local rate limit when no Server covers the target (Meshplane does not create one), or
+  when another HTTPLocalRateLimitPolicy already targets the Server (Linkerd takes one per Server).
+  A Server created after the policy is seen on the policy's next reconcile (no Server watch).
 - Cilium retries (Gateway API's experimental channel); global rate limits on Linkerd and Cilium;
   per-path local rate limits on Linkerd and Cilium.
 - Composition of a Canary's route with a policy on Linkerd and Cilium is not tested end to end.

@@ -88,6 +88,7 @@ func linkerdResilienceAll() []translation {
 		objs, err := translateResilience(meshv1alpha1.ProviderLinkerd, resiliencePolicy(tc.spec), nil)
 		out = append(out, translation{golden: tc.name + ".linkerd", objs: objs, err: err})
 	}
+	out = append(out, linkerdRateLimitAll()...)
 	objs, err := linkerdComposedSplit(resiliencePolicy(linkerdCases[3].spec))
 	out = append(out, translation{golden: "composed-ts-retries-timeout.linkerd", objs: objs, err: err})
 	return out
@@ -190,8 +191,11 @@ func TestLinkerdResilienceRefusals(t *testing.T) {
 			"outlierDetection.consecutive5xxErrors: needs Linkerd 2.13 (edge-23.3) or later (installed: edge-23.2.1)"},
 		{"retry on connect failure", resiliencePolicy(linkerdCases[4].spec), webService(), scope, meshv1alpha1.UnsupportedFeatureReason,
 			"spec.retries.retryOn: retry condition ConnectFailure"},
-		{"rate limit", resiliencePolicy(linkerdCases[5].spec), webService(), scope, meshv1alpha1.UnsupportedFeatureReason,
-			"rateLimit.local: Linkerd limits rates only inbound, with an HTTPLocalRateLimitPolicy on a Server"},
+		{"rate limit without a Server", resiliencePolicy(linkerdCases[5].spec), webService(), scope, meshv1alpha1.UnsupportedFeatureReason,
+			"spec.rateLimit.local: Linkerd limits rates inbound with an HTTPLocalRateLimitPolicy on a Server, and no Server in namespace shop selects exactly the pods of Service web (podSelector.matchLabels map[app:web]) on port 9080; " +
+				"Meshplane does not create a Server (a new Server changes which traffic the port admits)"},
+		{"rate limit before Linkerd 2.17", resiliencePolicy(linkerdCases[5].spec), webService(), old, meshv1alpha1.UnsupportedFeatureReason,
+			"rateLimit.local: needs Linkerd 2.17 (edge-24.11) or later (installed: 2.15.4)"},
 	}
 	for _, tc := range cases {
 		objs, err := tr.TranslateResiliencePolicy(mesh.ResilienceInput{Policy: tc.rp, Service: tc.svc, Scope: tc.scope})
@@ -279,6 +283,11 @@ func checkLinkerdResilience(t *testing.T, rp *meshv1alpha1.ResiliencePolicy, obj
 	prov, _ := Registry().Get(meshv1alpha1.ProviderLinkerd)
 	refuses := mesh.DecideResilience(prov.(mesh.ResilienceSupporter), mesh.DefaultScope(meshv1alpha1.ProviderLinkerd), &rp.Spec) != nil
 	if len(mesh.ResilienceFieldsOf(&rp.Spec)) == 0 {
+		return
+	}
+	if rp.Spec.RateLimit != nil && !refuses {
+		// The translation decides the local rate limit by the Servers
+		// (none here: refused) and its exactness.
 		return
 	}
 	if refuses != (objs == nil) {

@@ -334,7 +334,7 @@ func TestResilienceOutputKindsCoverTranslations(t *testing.T) {
 			}
 		}
 	}
-	if !reflect.DeepEqual(len(declared), 5) {
+	if !reflect.DeepEqual(len(declared), 6) {
 		t.Errorf("declared kinds: %v", declared)
 	}
 }
