@@ -6,7 +6,6 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -135,22 +134,9 @@ func egressGatewayObjects(pol *meshv1alpha1.EgressPolicy) ([]client.Object, erro
 			Tls:  &networkingv1alpha3.ServerTLSSettings{Mode: networkingv1alpha3.ServerTLSSettings_PASSTHROUGH}})
 	}
 	// PASSTHROUGH is TLS mode's zero value, which Istio's JSON leaves
-	// out; it is written so that Meshplane owns it.
-	u, err := explicit(gw, nil)
-	if err != nil {
-		return nil, err
-	}
-	if servers, _, _ := unstructured.NestedSlice(u.Object, "spec", "servers"); len(servers) > 0 {
-		for _, s := range servers {
-			if m, _ := s.(map[string]any); m != nil && m["tls"] != nil {
-				m["tls"] = map[string]any{"mode": networkingv1alpha3.ServerTLSSettings_PASSTHROUGH.String()}
-			}
-		}
-		if err := unstructured.SetNestedSlice(u.Object, servers, "spec", "servers"); err != nil {
-			return nil, err
-		}
-	}
-	objs[0] = u
+	// out (tls: {}) and reads as PASSTHROUGH; inside the servers list it
+	// cannot be written out and still compare equal to what is live.
+	objs[0] = gw
 	return objs, nil
 }
 
