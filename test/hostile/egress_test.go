@@ -285,9 +285,9 @@ func registerEgressMeshCases() {
 		}})
 	Register(Case{Category: "unsupported", Kind: "EgressPolicy", Mesh: Istio, Name: "egress gateway on a port it does not route",
 		Run: func(h *H) {
-			ns, before := withReadyEgress(h, Istio)
+			ns, _ := withReadyEgress(h, Istio)
 			h.Create(egressGatewayService(ns))
-			before = egressInventory(h, ns)
+			before := egressInventory(h, ns)
 			p := GoodEgressPolicy(ns, "bad", Istio)
 			p.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bad"}}
 			p.Spec.Gateway = &meshv1alpha1.EgressGateway{Name: "egress"}
