@@ -90,8 +90,11 @@ type EgressRule struct {
 // it needs is missing.
 // +kubebuilder:validation:XValidation:rule="has(self.name) || has(self.nodeSelector)",message="an egress gateway needs name (Istio: a waypoint) or nodeSelector (Cilium: gateway nodes)"
 type EgressGateway struct {
-	// name of the gateway: on Istio the waypoint (a Gateway of class
-	// istio-waypoint) the destinations' traffic passes.
+	// name of the gateway: on Istio in an ambient namespace the waypoint
+	// (a Gateway of class istio-waypoint) the destinations' traffic
+	// passes; in a sidecar namespace the Service (and Deployment, label
+	// app=<name>) of the egress gateway the user deploys, e.g.
+	// istio-egressgateway.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`

@@ -30,10 +30,12 @@ import (
 	"context"
 	"errors"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -78,6 +80,9 @@ func Setup(mgr *manager.Manager) error {
 		Outputs:   mgr.Registry.EgressOutputKinds()}
 	return outputs.Controller(mgr, r.Client, kind).
 		Watches(&meshv1alpha1.EgressPolicy{}, overlap.EnqueueNamespace(r.Client, kind.List), builder.WithPredicates(overlap.Changes)).
+		// An egress gateway's Service appearing or going re-checks the
+		// policies routed through it.
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.policiesForService)).
 		Complete(r)
 }
 
@@ -133,6 +138,9 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy
 		return out, err
 	}
 	objs, err := r.TranslateIn(ctx, p.Namespace, found, translator, func(f mesh.NamespaceFacts) ([]client.Object, error) {
+		if err := r.checkGatewayService(ctx, translator, p, f); err != nil {
+			return nil, err
+		}
 		return translator.TranslateEgressPolicy(p, f)
 	}, mesh.EgressPolicyRequirements(&p.Spec)...)
 	if err != nil {

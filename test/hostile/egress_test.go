@@ -6,6 +6,7 @@ import (
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -253,7 +254,8 @@ const (
 	linkerdTLSMsg      = "feature EgressTLSHosts is not supported by Linkerd: spec.rules[0].ports[0]: Linkerd matches TLS by SNI through TLSRoute gateway.networking.k8s.io/v1alpha2, which Gateway API 1.5 and later no longer serve, so the route would be ignored; use protocol HTTP or another mesh; remove the feature from the spec or choose another provider (nothing was applied)"
 	linkerdCIDRMsg     = "feature EgressCIDRs is not supported by Linkerd: spec.rules[0].cidrs: which of two overlapping EgressNetworks a connection uses is not defined, so an allowed network cannot be carved out of the denied rest; allow the destinations by host name; remove the feature from the spec or choose another provider (nothing was applied)"
 	ciliumAuditMsg     = "feature EgressAudit is not supported by Cilium: spec.mode Audit: Cilium's policy audit mode is set for a whole agent or endpoint, not per policy; use mode AllowList, or observe egress with Hubble; remove the feature from the spec or choose another provider (nothing was applied)"
-	istioSidecarGWMsg  = "feature EgressGateway is not supported by Istio: spec.gateway: in sidecar namespace %s an egress gateway needs a Gateway, VirtualService and DestinationRule chain that Meshplane does not write; remove spec.gateway (the sidecars then enforce the allow-list themselves); remove the feature from the spec or choose another provider (nothing was applied)"
+	istioGWPortMsg     = "feature EgressGateway is not supported by Istio: spec.rules[0].ports[0]: TLS on port 8443: Istio's egress gateway routes HTTP on port 80 and TLS on port 443 (TCP has no host to route by); use one of those or remove spec.gateway; remove the feature from the spec or choose another provider (nothing was applied)"
+	istioGWMissingMsg  = "spec.gateway.name: egress gateway Service %s/egress does not exist; deploy the egress gateway (e.g. Istio's gateway chart) or fix spec.gateway.name/namespace (nothing was applied; re-checked when it appears)"
 	jwtAlternativeTail = " are not supported by %s: the mesh validates no request tokens (JWT); validate them at an ingress gateway that does (e.g. Envoy Gateway's or Istio's ingress gateway with a JWT policy) and keep the mesh's ZeroTrustPolicy for identities; remove the feature from the spec or choose another provider (nothing was applied)"
 )
 
@@ -281,15 +283,29 @@ func registerEgressMeshCases() {
 			refusedEgress(h, Cilium, func(p *meshv1alpha1.EgressPolicy) { p.Spec.Mode = meshv1alpha1.EgressAudit },
 				meshv1alpha1.UnsupportedFeatureReason, ciliumAuditMsg)
 		}})
-	Register(Case{Category: "unsupported", Kind: "EgressPolicy", Mesh: Istio, Name: "egress gateway in a sidecar namespace",
+	Register(Case{Category: "unsupported", Kind: "EgressPolicy", Mesh: Istio, Name: "egress gateway on a port it does not route",
+		Run: func(h *H) {
+			ns, _ := withReadyEgress(h, Istio)
+			h.Create(egressGatewayService(ns))
+			before := egressInventory(h, ns)
+			p := GoodEgressPolicy(ns, "bad", Istio)
+			p.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bad"}}
+			p.Spec.Gateway = &meshv1alpha1.EgressGateway{Name: "egress"}
+			p.Spec.Rules[0].Ports[0].Number = 8443
+			h.Create(p)
+			exactly(h, h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, istioGWPortMsg), istioGWPortMsg)
+			sameEgress(h, ns, before)
+			h.Control("EgressPolicy", Istio)
+		}})
+	Register(Case{Category: "missing-ref", Kind: "EgressPolicy", Mesh: Istio, Name: "egress gateway Service does not exist",
 		Run: func(h *H) {
 			ns, before := withReadyEgress(h, Istio)
 			p := GoodEgressPolicy(ns, "bad", Istio)
 			p.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bad"}}
 			p.Spec.Gateway = &meshv1alpha1.EgressGateway{Name: "egress"}
 			h.Create(p)
-			want := fmt.Sprintf(istioSidecarGWMsg, ns)
-			exactly(h, h.Stalled(p, meshv1alpha1.UnsupportedFeatureReason, want), want)
+			want := fmt.Sprintf(istioGWMissingMsg, ns)
+			exactly(h, h.Stalled(p, meshv1alpha1.ReferenceNotFoundReason, want), want)
 			sameEgress(h, ns, before)
 			h.Control("EgressPolicy", Istio)
 		}})
@@ -373,4 +389,11 @@ func registerEgressOverlapCases() {
 			}
 			h.Control("EgressPolicy", Istio)
 		}})
+}
+
+// egressGatewayService is an egress gateway's Service named egress in ns
+// (the pods are the user's; only the Service is checked).
+func egressGatewayService(ns string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "egress", Namespace: ns},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "egress"}, Ports: []corev1.ServicePort{{Name: "tls", Port: 443}}}}
 }

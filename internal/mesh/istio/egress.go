@@ -40,16 +40,20 @@ func egressConditions() []mesh.Condition {
 	return []mesh.Condition{
 		doc([]mesh.Capability{mesh.CapEgressAllowList, mesh.CapEgressPerWorkload},
 			"sidecar namespaces (ztunnel does not enforce outboundTrafficPolicy)"),
-		doc([]mesh.Capability{mesh.CapEgressGateway}, "ambient namespaces only (refused in sidecar namespaces): a waypoint named by spec.gateway.name"),
+		doc([]mesh.Capability{mesh.CapEgressGateway}, "ambient namespaces: a waypoint named by spec.gateway.name; sidecar namespaces: the egress gateway Service named by spec.gateway.name (HTTP on 80, TLS on 443, exact hosts)"),
 		doc(mesh.JWTCapabilities, "ambient namespaces: a waypoint that serves the namespace"),
 	}
 }
 
-// EgressOutputKinds returns ServiceEntry and Sidecar.
+// EgressOutputKinds returns ServiceEntry and Sidecar, and the egress
+// gateway chain: Gateway, DestinationRule and VirtualService.
 func (*Provider) EgressOutputKinds() []client.Object {
 	return []client.Object{
 		&istionetworking.ServiceEntry{TypeMeta: metav1.TypeMeta{APIVersion: istionetworking.SchemeGroupVersion.String(), Kind: "ServiceEntry"}},
 		&istionetworking.Sidecar{TypeMeta: metav1.TypeMeta{APIVersion: istionetworking.SchemeGroupVersion.String(), Kind: "Sidecar"}},
+		&istionetworking.Gateway{TypeMeta: metav1.TypeMeta{APIVersion: istionetworking.SchemeGroupVersion.String(), Kind: "Gateway"}},
+		&istionetworking.DestinationRule{TypeMeta: metav1.TypeMeta{APIVersion: istionetworking.SchemeGroupVersion.String(), Kind: "DestinationRule"}},
+		&istionetworking.VirtualService{TypeMeta: metav1.TypeMeta{APIVersion: istionetworking.SchemeGroupVersion.String(), Kind: "VirtualService"}},
 	}
 }
 
@@ -67,9 +71,10 @@ func (*Provider) EgressOutputKinds() []client.Object {
 //   - TCP to host names is refused: Istio matches opaque TCP by address and
 //     port only, so a TCP ServiceEntry without addresses would open the
 //     port to every destination.
-//   - spec.gateway in a sidecar namespace is refused (an egress gateway
-//     needs a Gateway, VirtualService and DestinationRule chain Meshplane
-//     does not write).
+//   - spec.gateway in a sidecar namespace routes the rules' hosts through
+//     the user's egress gateway (egressGatewayObjects: Gateway,
+//     DestinationRule, VirtualServices); what it cannot route (CIDRs, TCP,
+//     wildcards, other ports) is refused per field.
 //
 // In an ambient namespace outboundTrafficPolicy is not enforced (ztunnel
 // has no Sidecar resource), so AllowList is refused; Audit registers the
@@ -105,6 +110,13 @@ func (p *Provider) TranslateEgressPolicy(pol *meshv1alpha1.EgressPolicy, f mesh.
 			return nil, err
 		}
 		objs = append(objs, u)
+		if pol.Spec.Gateway != nil {
+			gw, err := egressGatewayObjects(pol)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, gw...)
+		}
 	}
 	if err := mesh.CheckEgressOutputs(pol, objs); err != nil {
 		return nil, err
@@ -123,9 +135,7 @@ func (p *Provider) checkEgress(pol *meshv1alpha1.EgressPolicy, f mesh.NamespaceF
 		return p.checkAmbientEgress(pol, f)
 	}
 	if spec.Gateway != nil {
-		return &mesh.UnsupportedFeatureError{Provider: p.Name(), Features: []mesh.Capability{mesh.CapEgressGateway},
-			Detail: fmt.Sprintf("spec.gateway: in sidecar namespace %s an egress gateway needs a Gateway, VirtualService and DestinationRule chain "+
-				"that Meshplane does not write; remove spec.gateway (the sidecars then enforce the allow-list themselves)", f.Name)}
+		return p.checkSidecarGateway(pol)
 	}
 	return nil
 }

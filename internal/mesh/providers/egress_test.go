@@ -74,6 +74,26 @@ var egressCases = []struct {
 	{"egp-gateway-waypoint", egSpec(func(s *meshv1alpha1.EgressPolicySpec) {
 		s.Gateway = &meshv1alpha1.EgressGateway{Name: "egress"}
 	}, tlsRule)},
+	{"egp-gateway-egress", egSpec(func(s *meshv1alpha1.EgressPolicySpec) {
+		s.Gateway = &meshv1alpha1.EgressGateway{Name: "istio-egressgateway", Namespace: "istio-system"}
+	}, httpRule, tlsRule, meshv1alpha1.EgressRule{Name: "two", Hosts: []string{"a.example.com", "b.example.com"},
+		Ports: []meshv1alpha1.EgressPort{httpPort(80), tlsPort(443)}})},
+	{"egp-gateway-egress-audit", egSpec(func(s *meshv1alpha1.EgressPolicySpec) {
+		s.Mode = meshv1alpha1.EgressAudit
+		s.Gateway = &meshv1alpha1.EgressGateway{Name: "istio-egressgateway"}
+	}, tlsRule)},
+	{"egp-gateway-egress-tcp", egSpec(func(s *meshv1alpha1.EgressPolicySpec) {
+		s.Gateway = &meshv1alpha1.EgressGateway{Name: "istio-egressgateway"}
+	}, tlsRule, tcpHost)},
+	{"egp-gateway-egress-port", egSpec(func(s *meshv1alpha1.EgressPolicySpec) {
+		s.Gateway = &meshv1alpha1.EgressGateway{Name: "istio-egressgateway"}
+	}, meshv1alpha1.EgressRule{Name: "alt", Hosts: []string{"alt.example.com"}, Ports: []meshv1alpha1.EgressPort{httpPort(8080)}})},
+	{"egp-gateway-egress-cidr", egSpec(func(s *meshv1alpha1.EgressPolicySpec) {
+		s.Gateway = &meshv1alpha1.EgressGateway{Name: "istio-egressgateway"}
+	}, cidrRule)},
+	{"egp-gateway-egress-wildcard", egSpec(func(s *meshv1alpha1.EgressPolicySpec) {
+		s.Gateway = &meshv1alpha1.EgressGateway{Name: "istio-egressgateway"}
+	}, wildRule)},
 }
 
 // Ambient namespaces for egress: a waypoint named egress serves the
@@ -237,9 +257,12 @@ func TestEgressAndJWTTranslationGolden(t *testing.T) {
 func TestEgressAndJWTRefusals(t *testing.T) {
 	want := map[string][]string{
 		"egp-tcp-host.istio":                 {"EgressTCPHosts", "Istio"},
-		"egp-gateway-nodes.istio":            {"EgressGateway", "spec.gateway: in sidecar namespace shop"},
-		"egp-gateway-hosts.istio":            {"EgressGateway", "spec.gateway"},
-		"egp-gateway-waypoint.istio":         {"EgressGateway", "spec.gateway"},
+		"egp-gateway-nodes.istio":            {"EgressGateway", "spec.gateway: Istio routes egress through the egress gateway", "nodeSelector"},
+		"egp-gateway-hosts.istio":            {"EgressGateway", "spec.gateway: Istio routes egress through the egress gateway"},
+		"egp-gateway-egress-tcp.istio":       {"EgressTCPHosts", "Istio"},
+		"egp-gateway-egress-port.istio":      {"EgressGateway", "spec.rules[0].ports[0]: HTTP on port 8080", "port 80"},
+		"egp-gateway-egress-cidr.istio":      {"EgressGateway", "spec.rules[0].cidrs"},
+		"egp-gateway-egress-wildcard.istio":  {"EgressGateway", "spec.rules[0].hosts", "exact hosts"},
 		"egp-tls-host.linkerd":               {"EgressTLSHosts", "spec.rules[0].ports[0]", "v1alpha2"},
 		"egp-cidr.linkerd":                   {"EgressCIDRs", "spec.rules[0].cidrs"},
 		"egp-tcp-host.linkerd":               {"EgressTCPHosts", "spec.rules[0].ports[0]"},
@@ -256,6 +279,13 @@ func TestEgressAndJWTRefusals(t *testing.T) {
 		"ambient-ztp-jwt-no-waypoint.istio":  {"spec.jwt: namespace shop is ambient and no waypoint serves it"},
 		"ambient-ztp-jwt-selector.istio":     {"spec.selector with spec.jwt"},
 	}
+	for _, tc := range egressCases {
+		if strings.HasPrefix(tc.name, "egp-gateway-egress") {
+			want[tc.name+".linkerd"] = []string{"EgressGateway"}
+			want[tc.name+".cilium"] = []string{"EgressGateway"}
+		}
+	}
+	want["egp-gateway-egress-audit.cilium"] = []string{"EgressAudit"}
 	for _, tc := range jwtCases {
 		for _, m := range []string{"linkerd", "cilium"} {
 			want[tc.name+"."+m] = []string{"JWTAuthentication", "validate them at an ingress gateway"}
@@ -367,7 +397,8 @@ func TestEgressOutputKindsCoverTranslations(t *testing.T) {
 		}
 		seen[gvk] = true
 	}
-	if len(seen) != 6 {
-		t.Errorf("egress output kinds %v, want ServiceEntry, Sidecar, EgressNetwork, HTTPRoute, CiliumNetworkPolicy, CiliumEgressGatewayPolicy", seen)
+	if len(seen) != 9 {
+		t.Errorf("egress output kinds %v, want ServiceEntry, Sidecar, Gateway, DestinationRule, VirtualService, EgressNetwork, HTTPRoute, "+
+			"CiliumNetworkPolicy, CiliumEgressGatewayPolicy", seen)
 	}
 }
