@@ -537,3 +537,25 @@ func TestDefaultsApplied(t *testing.T) {
 		t.Errorf("spec.deletionPolicy = %q, want Orphan", p)
 	}
 }
+
+// TestKustomizationsListEverything: `kubectl apply -k config/crd` and
+// `-k config/samples` install every CRD and sample there is (a CRD left out
+// of the kustomization is a kind a kustomize install does not serve).
+func TestKustomizationsListEverything(t *testing.T) {
+	for dir, glob := range map[string]string{"../../config/crd": "bases/*.yaml", "../../config/samples": "meshplane_*.yaml"} {
+		k, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := filepath.Glob(filepath.Join(dir, glob))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s/%s: %v (%d files)", dir, glob, err, len(files))
+		}
+		for _, f := range files {
+			rel, _ := filepath.Rel(dir, f)
+			if !strings.Contains(string(k), "- "+rel+"\n") {
+				t.Errorf("%s/kustomization.yaml does not list %s", dir, rel)
+			}
+		}
+	}
+}
