@@ -336,9 +336,11 @@ func TestCiliumClusterMesh(t *testing.T) {
 		if !strings.Contains(string(mi.Spec.Values.Raw), `"debug":{"enabled":true}`) || mi.Spec.Version != "1.19.5" {
 			t.Fatalf("east's MeshInstall changed: %+v", mi.Spec)
 		}
-		f = e.get(t)
-		if memberSvc(f, "local") != nil {
-			t.Fatalf("status keeps services: %+v", f.Status.Clusters)
-		}
+		testenv.Eventually(t, 30*time.Second, "status without services", func() error {
+			if f := e.get(t); memberSvc(f, "local") != nil {
+				return testenv.Errorf("status keeps services: %+v", f.Status.Clusters)
+			}
+			return nil
+		})
 	})
 }
