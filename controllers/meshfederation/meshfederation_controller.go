@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -236,7 +237,11 @@ func (r *Reconciler) reconcile(ctx context.Context, fed *meshv1alpha1.MeshFedera
 	out.now = now
 	if err == nil {
 		out.services = r.reconcileServices(ctx, fed, members, patcher, now)
-		if servicesPending(out.services) && (out.after == 0 || out.after > r.poll()) {
+		// A release that could not finish (a member that does not answer)
+		// keeps the finalizer: look again soon, remote members are not
+		// watched.
+		released := fed.Spec.Services != nil || !controllerutil.ContainsFinalizer(fed, ServicesFinalizer)
+		if (servicesPending(out.services) || !released) && (out.after == 0 || out.after > r.poll()) {
 			out.after = r.poll()
 		}
 	}

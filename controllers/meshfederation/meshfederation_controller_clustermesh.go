@@ -144,11 +144,13 @@ func (r *Reconciler) applyClusterMesh(ctx context.Context, fed *meshv1alpha1.Mes
 	if recorded && holds(s.meshInstall, spec) {
 		return nil
 	}
-	if !recorded {
-		setMemberServices(fed, s.m.spec.Name).ClusterMeshInstall = s.meshInstall.Name
-		if err := patcher.Patch(ctx, fed); err != nil {
-			return err
-		}
+	// Record first, under the lock even when the record is there already:
+	// a reconcile that read a stale federation (whose settings an earlier
+	// reconcile already released) must not write settings that no record
+	// would ever remove.
+	setMemberServices(fed, s.m.spec.Name).ClusterMeshInstall = s.meshInstall.Name
+	if err := patcher.Commit(ctx, fed); err != nil {
+		return err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
 	u.SetGroupVersionKind(meshv1alpha1.GroupVersion.WithKind("MeshInstall"))

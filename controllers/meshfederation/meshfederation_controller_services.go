@@ -416,7 +416,9 @@ func (r *Reconciler) applyServices(ctx context.Context, fed *meshv1alpha1.MeshFe
 		// restores exactly.
 		rec := setMemberServices(fed, s.m.spec.Name)
 		rec.Inventory, rec.SharedFields = plan.Inventory(), plan.SharedFields()
-		if err := patcher.Patch(ctx, fed); err != nil {
+		// Under the lock even when the record did not change: a stale read
+		// must not write what a newer status no longer records.
+		if err := patcher.Commit(ctx, fed); err != nil {
 			return err
 		}
 	}
