@@ -379,6 +379,35 @@ type LinkerdInstallSpec struct {
 	// highAvailability installs the control plane with Linkerd's HA values.
 	// +optional
 	HighAvailability bool `json:"highAvailability,omitempty"`
+
+	// multicluster installs Linkerd's multicluster extension (the
+	// linkerd-multicluster chart, release linkerd-multicluster in namespace
+	// linkerd-multicluster) at the install's version. Removing it
+	// uninstalls the extension (the Link CRD stays, as Helm keeps CRDs).
+	// +optional
+	Multicluster *LinkerdMulticluster `json:"multicluster,omitempty"`
+}
+
+// LinkerdMulticluster configures Linkerd's multicluster extension.
+type LinkerdMulticluster struct {
+	// gateway installs the multicluster gateway (port 4143), through which
+	// linked clusters reach this one's exported services. Disable it for
+	// gateway-less (flat network) and federated-service links only.
+	// +optional
+	// +kubebuilder:default=true
+	Gateway *bool `json:"gateway,omitempty"`
+
+	// links name the Links (multicluster.linkerd.io, in namespace
+	// linkerd-multicluster) that get a service-mirror controller: since
+	// Linkerd 2.18 the extension runs one controller per Link it lists.
+	// A MeshFederation with spec.services writes one Link per peer, named after it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Links []string `json:"links,omitempty"`
 }
 
 // LinkerdIdentity references or sizes Linkerd's identity certificates.

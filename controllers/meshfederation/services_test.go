@@ -229,7 +229,7 @@ func TestServiceFederation(t *testing.T) {
 		}
 		if c := memberCondition(f, "west", meshv1alpha1.ServicesConnectedCondition); c == nil || c.Reason != meshv1alpha1.UnsupportedFeatureReason ||
 			c.Message != "west: the Linkerd multicluster extension is not installed in cluster west (no Link kind multicluster.linkerd.io/v1alpha3): "+
-				"install the linkerd-multicluster chart into namespace linkerd-multicluster (gateway.enabled=true), listing each peer in its controllers values (controllers[].link.ref.name)" {
+				"set spec.linkerd.multicluster on its MeshInstall (gateway: true, links: the peers' names), or install the linkerd-multicluster chart into namespace linkerd-multicluster (gateway.enabled=true), listing each peer in its controllers values (controllers[].link.ref.name)" {
 			t.Fatalf("west ServicesConnected: %+v", c)
 		}
 	})

@@ -182,6 +182,11 @@ func concernsWorkload(mi *meshv1alpha1.MeshInstall, ns, releaseNS string) bool {
 			return true
 		}
 	}
+	for _, rel := range mi.Status.Releases {
+		if rel.Namespace == ns || (releaseNS != "" && rel.Namespace == releaseNS) {
+			return true
+		}
+	}
 	return false
 }
 

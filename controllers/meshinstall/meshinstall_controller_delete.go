@@ -108,11 +108,14 @@ func (r *Reconciler) uninstall(ctx context.Context, mi *meshv1alpha1.MeshInstall
 		if c.CRDsOnly || (s.revisionBased() && s.isRevisionChart(c)) {
 			continue
 		}
-		name := releaseName(mi, c)
-		if err := r.Helm.Uninstall(ctx, name, s.ns, false, 0); err != nil {
+		name, ns := releaseName(mi, c), c.ReleaseNamespace(s.ns)
+		if err := r.Helm.Uninstall(ctx, name, ns, false, 0); err != nil {
 			return err
 		}
-		r.event(mi, "Uninstalled", "Delete", "uninstalled Helm release %s/%s (CRDs kept)", s.ns, name)
+		r.event(mi, "Uninstalled", "Delete", "uninstalled Helm release %s/%s (CRDs kept)", ns, name)
+	}
+	if err := r.pruneExtensions(ctx, s); err != nil {
+		return err
 	}
 	if s.rev != nil {
 		w := mesh.TagWriter{Reader: r.Client, Applier: r.applier(r.Client), Owner: apply.Owner{Object: mi, Kind: Kind}}
@@ -121,5 +124,31 @@ func (r *Reconciler) uninstall(ctx context.Context, mi *meshv1alpha1.MeshInstall
 		}
 	}
 	mi.Status.Releases = nil
+	return nil
+}
+
+// pruneExtensions uninstalls the recorded releases of extensions (charts
+// whose release lives outside the control-plane namespace, e.g. Linkerd's
+// multicluster extension) that the install no longer lists, and forgets
+// them. A chart of the control plane itself that leaves the list (Istio's
+// ztunnel after a profile change) is never uninstalled here: pods may
+// still depend on it.
+func (r *Reconciler) pruneExtensions(ctx context.Context, s *scope) error {
+	wanted := map[string]bool{}
+	for _, c := range s.p.Charts(s.mi) {
+		wanted[c.ReleaseNamespace(s.ns)+"/"+releaseName(s.mi, c)] = true
+	}
+	kept := s.mi.Status.Releases[:0:0]
+	for _, rel := range s.mi.Status.Releases {
+		if rel.Namespace == "" || rel.Namespace == s.ns || wanted[rel.Namespace+"/"+rel.Name] {
+			kept = append(kept, rel)
+			continue
+		}
+		if err := r.Helm.Uninstall(ctx, rel.Name, rel.Namespace, false, 0); err != nil {
+			return err
+		}
+		r.event(s.mi, "Uninstalled", "Delete", "uninstalled Helm release %s/%s: the install no longer lists chart %s (CRDs kept)", rel.Namespace, rel.Name, rel.Chart)
+	}
+	s.mi.Status.Releases = kept
 	return nil
 }

@@ -108,6 +108,10 @@ func TestLinkerdGeneratedIdentity(t *testing.T) {
 		}
 	})
 
+	t.Run("the multicluster extension is installed in its namespace and uninstalled when no longer listed", func(t *testing.T) {
+		testMulticlusterExtension(t, m, dir)
+	})
+
 	t.Run("Orphan deletion leaves the mesh running", func(t *testing.T) {
 		if err := c.Delete(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "linkerd"}}); err != nil {
 			t.Fatal(err)

@@ -230,11 +230,11 @@ func (r *Reconciler) desiredReleases(ctx context.Context, s *scope, charts []mes
 		if err != nil {
 			return nil, err
 		}
-		name := releaseName(mi, c)
-		if vals, err = r.adoptedValues(ctx, mi, name, s.ns, vals); err != nil {
+		name, ns := releaseName(mi, c), c.ReleaseNamespace(s.ns)
+		if vals, err = r.adoptedValues(ctx, mi, name, ns, vals); err != nil {
 			return nil, err
 		}
-		rel := helm.Release{Name: name, Namespace: s.ns, Chart: c.Name, Version: helm.ChartVersion(s.p, mi, version), Source: src, Values: vals,
+		rel := helm.Release{Name: name, Namespace: ns, Chart: c.Name, Version: helm.ChartVersion(s.p, mi, version), Source: src, Values: vals,
 			TakeOwnership: adoptsCLI(mi) && findRelease(mi.Status.Releases, name) == nil}
 		out = append(out, desired{chart: c, rel: rel, digest: helm.Digest(rel)})
 	}
@@ -292,6 +292,9 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 		}
 	}
 	if err := r.ensureNamespace(ctx, s); err != nil {
+		return err
+	}
+	if err := r.pruneExtensions(ctx, s); err != nil {
 		return err
 	}
 	if len(changed) == 0 {

@@ -27,8 +27,23 @@ const PriorLabelsAnnotation = "meshplane.io/prior-labels"
 // runs only after every changed chart rendered: nothing is written to a
 // namespace for a release that cannot be installed.
 func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope) error {
-	mi, ns := s.mi, s.ns
-	want := controlPlaneLabels(s.p, ns)
+	if err := r.ensureLabelled(ctx, s.mi, s.ns, controlPlaneLabels(s.p, s.ns)); err != nil {
+		return err
+	}
+	for _, c := range s.charts {
+		if ns := c.ReleaseNamespace(s.ns); ns != s.ns {
+			if err := r.ensureLabelled(ctx, s.mi, ns, c.NamespaceLabels); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ensureLabelled creates namespace ns with the labels want, or sets them on
+// the namespace that exists (recording prior values on one this install did
+// not create).
+func (r *Reconciler) ensureLabelled(ctx context.Context, mi *meshv1alpha1.MeshInstall, ns string, want map[string]string) error {
 	var cur corev1.Namespace
 	err := r.Get(ctx, client.ObjectKey{Name: ns}, &cur)
 	if client.IgnoreNotFound(err) != nil {

@@ -83,6 +83,15 @@ func capabilities(cfg *action.Configuration) (*common.Capabilities, error) {
 		return nil, err
 	}
 	dc.Invalidate()
+	// The shared REST mapper resets only on a miss while discovery is not
+	// fresh, which the read below makes it: reset it too, or a kind whose
+	// CRD came after the mapper's first use (another chart's, another
+	// release's) stays unknown to every later install.
+	if m, err := cfg.RESTClientGetter.ToRESTMapper(); err == nil {
+		if r, ok := m.(meta.ResettableRESTMapper); ok {
+			r.Reset()
+		}
+	}
 	v, err := dc.ServerVersion()
 	if err != nil {
 		return nil, err

@@ -64,6 +64,23 @@ type Chart struct {
 	// CRDsOnly is true for charts that install only CRDs (never
 	// uninstalled).
 	CRDsOnly bool
+	// Namespace is the release's namespace when it is not the install's
+	// (an extension with a namespace of its own, e.g. linkerd-multicluster).
+	Namespace string
+	// NamespaceLabels are set on Namespace (as the control-plane
+	// namespace's labels are: prior values recorded, restored when the
+	// release goes), e.g. the label by which the mesh's CLI finds an
+	// extension.
+	NamespaceLabels map[string]string
+}
+
+// ReleaseNamespace is the namespace of chart c's release for an install
+// whose control plane lives in ns.
+func (c Chart) ReleaseNamespace(ns string) string {
+	if c.Namespace != "" {
+		return c.Namespace
+	}
+	return ns
 }
 
 // Installer installs a mesh with Helm (MeshInstall, MeshRevision).

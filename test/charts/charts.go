@@ -40,6 +40,7 @@ const (
 	Ztunnel             = "ztunnel"
 	LinkerdCRDs         = "linkerd-crds"
 	LinkerdControlPlane = "linkerd-control-plane"
+	LinkerdMulticluster = "linkerd-multicluster"
 	Cilium              = "cilium"
 )
 
@@ -145,7 +146,7 @@ func stage(dir string, c Chart) (string, error) {
 	switch {
 	case c.AppVersion != "":
 		ch.Metadata.AppVersion = c.AppVersion
-	case c.Name == LinkerdCRDs || c.Name == LinkerdControlPlane:
+	case c.Name == LinkerdCRDs || c.Name == LinkerdControlPlane || c.Name == LinkerdMulticluster:
 		ch.Metadata.AppVersion = LinkerdEdgeVersion(c.Version)
 	default:
 		ch.Metadata.AppVersion = c.Version
@@ -197,12 +198,16 @@ func Load(name string) (*chartv2.Chart, error) {
 			ch.Files = append(ch.Files, &common.File{Name: "crds/crd-all.gen.yaml", Data: crds})
 		}
 		return ch, nil
-	case LinkerdCRDs, LinkerdControlPlane:
+	case LinkerdCRDs, LinkerdControlPlane, LinkerdMulticluster:
 		mod, err := moduleDir(linkerdModule)
 		if err != nil {
 			return nil, err
 		}
-		ch, err := loader.LoadDir(filepath.Join(mod, "charts", name))
+		dir := filepath.Join(mod, "charts", name)
+		if name == LinkerdMulticluster {
+			dir = filepath.Join(mod, "multicluster", "charts", name)
+		}
+		ch, err := loader.LoadDir(dir)
 		if err != nil {
 			return nil, err
 		}

@@ -207,7 +207,7 @@ func registerLinkerdLinkCases() {
 			f := linkerdFederation()
 			h.Create(f)
 			want := "local: the Linkerd multicluster extension is not installed in cluster local (no Link kind multicluster.linkerd.io/v1alpha3): " +
-				"install the linkerd-multicluster chart into namespace linkerd-multicluster (gateway.enabled=true), listing each peer in its controllers values (controllers[].link.ref.name)"
+				"set spec.linkerd.multicluster on its MeshInstall (gateway: true, links: the peers' names), or install the linkerd-multicluster chart into namespace linkerd-multicluster (gateway.enabled=true), listing each peer in its controllers values (controllers[].link.ref.name)"
 			memberServicesCond(h, f, "local", meshv1alpha1.UnsupportedFeatureReason, want)
 			h.Stalled(f, meshv1alpha1.UnsupportedFeatureReason, "spec.services: no member's mesh can federate services with Meshplane (local (Linkerd))")
 			var sas corev1.ServiceAccountList

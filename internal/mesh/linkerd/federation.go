@@ -25,6 +25,11 @@ const (
 	// MulticlusterNamespace is the multicluster extension's namespace:
 	// Links, their credentials, the gateway and the reader live there.
 	MulticlusterNamespace = "linkerd-multicluster"
+	// MulticlusterChart is the extension's chart and release name.
+	MulticlusterChart = "linkerd-multicluster"
+	// ExtensionLabel marks an extension's namespace (what the chart's
+	// namespace-metadata Job would set; `linkerd check` looks for it).
+	ExtensionLabel = "linkerd.io/extension"
 	// GatewayService is the extension's gateway Service, whose
 	// load-balancer address, mc-gateway port, mc-probe port and
 	// annotations a peer's Link copies.
@@ -150,8 +155,9 @@ func (*Provider) FederationRefusal(mesh.InstallFacts) string { return "" }
 // LinkExtension is the Link kind of the multicluster extension.
 func (*Provider) LinkExtension(m mesh.FederationMember) (schema.GroupVersionKind, string) {
 	return linkv1alpha3.SchemeGroupVersion.WithKind("Link"), fmt.Sprintf("the Linkerd multicluster extension is not installed in cluster %s "+
-		"(no Link kind multicluster.linkerd.io/v1alpha3): install the linkerd-multicluster chart into namespace %s "+
-		"(gateway.enabled=%t), listing each peer in its controllers values (controllers[].link.ref.name)", m.Name, MulticlusterNamespace, m.EastWestGateway)
+		"(no Link kind multicluster.linkerd.io/v1alpha3): set spec.linkerd.multicluster on its MeshInstall "+
+		"(gateway: %t, links: the peers' names), or install the linkerd-multicluster chart into namespace %s "+
+		"(gateway.enabled=%t), listing each peer in its controllers values (controllers[].link.ref.name)", m.Name, m.EastWestGateway, MulticlusterNamespace, m.EastWestGateway)
 }
 
 // PeerLinks are, for peer p, the destination controller's credentials

@@ -78,16 +78,22 @@ func (*Provider) NamespaceMembership(ns *corev1.Namespace) mesh.Membership {
 }
 
 // Charts returns linkerd-crds and linkerd-control-plane from the stable or
-// edge repository, as the version says.
+// edge repository, as the version says, and the multicluster extension's
+// chart (in its own namespace) when spec.linkerd.multicluster asks for it.
 func (*Provider) Charts(mi *meshv1alpha1.MeshInstall) []mesh.Chart {
 	repo := StableRepository
 	if strings.HasPrefix(mi.Spec.Version, "edge-") {
 		repo = EdgeRepository
 	}
-	return []mesh.Chart{
+	charts := []mesh.Chart{
 		{Name: "linkerd-crds", ReleaseName: "linkerd-crds", Repository: repo, CRDsOnly: true},
 		{Name: "linkerd-control-plane", ReleaseName: "linkerd-control-plane", Repository: repo},
 	}
+	if mi.Spec.Linkerd != nil && mi.Spec.Linkerd.Multicluster != nil {
+		charts = append(charts, mesh.Chart{Name: MulticlusterChart, ReleaseName: MulticlusterChart, Repository: repo,
+			Namespace: MulticlusterNamespace, NamespaceLabels: map[string]string{ExtensionLabel: "multicluster"}})
+	}
+	return charts
 }
 
 // CRDGroups returns Linkerd's API groups.

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"reflect"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -101,5 +102,50 @@ func TestChartsAndDefaults(t *testing.T) {
 		if len(inst.CRDGroups()) == 0 {
 			t.Errorf("%s: no CRD groups", tc.spec.Provider)
 		}
+	}
+}
+
+// TestLinkerdMulticlusterChart: spec.linkerd.multicluster adds the
+// extension's chart in its own namespace, with one service-mirror
+// controller per Link, the gateway as asked, the install's version, and the
+// control-plane namespace enforced.
+func TestLinkerdMulticlusterChart(t *testing.T) {
+	inst, err := Registry().Installer(meshv1alpha1.ProviderLinkerd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	mi := &meshv1alpha1.MeshInstall{Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderLinkerd, Version: "edge-26.1.1",
+		Linkerd: &meshv1alpha1.LinkerdInstallSpec{Multicluster: &meshv1alpha1.LinkerdMulticluster{Gateway: &off, Links: []string{"east", "west"}}}}}
+	charts := inst.Charts(mi)
+	if len(charts) != 3 {
+		t.Fatalf("charts: %+v", charts)
+	}
+	mc := charts[2]
+	if mc.Name != "linkerd-multicluster" || mc.ReleaseNamespace("linkerd") != "linkerd-multicluster" || mc.NamespaceLabels["linkerd.io/extension"] != "multicluster" {
+		t.Fatalf("multicluster chart: %+v", mc)
+	}
+	if charts[1].ReleaseNamespace("linkerd") != "linkerd" {
+		t.Fatalf("control plane namespace: %s", charts[1].ReleaseNamespace("linkerd"))
+	}
+	ic := mesh.InstallContext{Namespace: "linkerd", Version: "edge-26.1.1"}
+	want := map[string]any{
+		"gateway": map[string]any{"enabled": false},
+		"controllers": []any{
+			map[string]any{"link": map[string]any{"ref": map[string]any{"name": "east"}}, "gateway": map[string]any{"enabled": false}},
+			map[string]any{"link": map[string]any{"ref": map[string]any{"name": "west"}}, "gateway": map[string]any{"enabled": false}},
+		},
+		"linkerdVersion":             "edge-26.1.1",
+		"createNamespaceMetadataJob": false,
+	}
+	if got := inst.Values(mi, mc, ic); !reflect.DeepEqual(got, want) {
+		t.Fatalf("values:\n got %v\nwant %v", got, want)
+	}
+	if got := inst.Enforced(mi, mc, ic); !reflect.DeepEqual(got, map[string]any{"linkerdNamespace": "linkerd"}) {
+		t.Fatalf("enforced: %v", got)
+	}
+	mi.Spec.Linkerd.Multicluster = nil
+	if n := len(inst.Charts(mi)); n != 2 {
+		t.Fatalf("without multicluster: %d charts", n)
 	}
 }
