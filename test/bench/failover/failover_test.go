@@ -154,13 +154,13 @@ func start(b *testing.B, bin, dir, name, kubeconfig string) *exec.Cmd {
 func split(i int, weight int32) *meshv1alpha1.TrafficSplit {
 	port := int32(8080)
 	return &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ts-%03d", i), Namespace: ns},
-		Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: "web", Port: &port},
+		Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: fmt.Sprintf("web-%03d", i), Port: &port},
 			Backends: []meshv1alpha1.WeightedBackend{{Name: "web-v1", Weight: 100 - weight}, {Name: "web-v2", Weight: weight}}}}
 }
 
 // waitReconciled waits until every TrafficSplit is Ready at its current
 // generation and returns when.
-func waitReconciled(b *testing.B, c client.Client, timeout time.Duration) time.Time {
+func waitReconciled(b *testing.B, c client.Client, timeout time.Duration, logs ...string) time.Time {
 	deadline := time.Now().Add(timeout)
 	for {
 		var list meshv1alpha1.TrafficSplitList
@@ -178,6 +178,10 @@ func waitReconciled(b *testing.B, c client.Client, timeout time.Duration) time.T
 			return time.Now()
 		}
 		if time.Now().After(deadline) {
+			for _, l := range logs {
+				out, _ := os.ReadFile(l)
+				b.Logf("%s (last 3000 bytes):\n%s", l, out[max(0, len(out)-3000):])
+			}
 			b.Fatalf("%d of %d TrafficSplits Ready at their generation after %s", done, n, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -200,7 +204,13 @@ func BenchmarkLeaderFailover(b *testing.B) {
 	} {
 		testenv.Must(b, c.Create(ctx, o))
 	}
-	for _, s := range []string{"web", "web-v1", "web-v2"} {
+	// One routed Service per TrafficSplit (two routing one Service
+	// conflict), the same two backends.
+	svcs := []string{"web-v1", "web-v2"}
+	for i := range n {
+		svcs = append(svcs, fmt.Sprintf("web-%03d", i))
+	}
+	for _, s := range svcs {
 		testenv.Must(b, c.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: s, Namespace: ns},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}}}))
 	}
@@ -221,7 +231,7 @@ func BenchmarkLeaderFailover(b *testing.B) {
 	for i := range n {
 		testenv.Must(b, c.Create(ctx, split(i, 10)))
 	}
-	waitReconciled(b, c, 5*time.Minute)
+	waitReconciled(b, c, 3*time.Minute, filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"))
 	time.Sleep(5 * time.Second) // the standby has started and waits for the lease
 
 	b.ResetTimer()
@@ -234,7 +244,7 @@ func BenchmarkLeaderFailover(b *testing.B) {
 		p := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"backends":[{"name":"web-v1","weight":80},{"name":"web-v2","weight":20}]}}`))
 		testenv.Must(b, c.Patch(ctx, split(i, 0), p))
 	}
-	done := waitReconciled(b, c, 2*time.Minute)
+	done := waitReconciled(b, c, 2*time.Minute, filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"))
 	b.StopTimer()
 	took := pb.firstLeaseWrite()
 	if took.IsZero() {
