@@ -81,8 +81,9 @@ const (
 // Reconciler reconciles Canaries.
 type Reconciler struct {
 	outputs.Deps
-	// APIReader reads uncached: the Canary itself, Secrets, and the route
-	// read back before the canary is scaled down.
+	// APIReader reads uncached: the Canary itself when the cache lags
+	// this controller's last write (or always, without fresh), Secrets,
+	// and the route read back before the canary is scaled down.
 	APIReader client.Reader
 	// Checker runs metric checks; a zero Checker when nil.
 	Checker *analysis.Checker
