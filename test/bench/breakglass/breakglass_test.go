@@ -202,7 +202,7 @@ type run struct {
 	// podsSent is when the last namespace's first successful probe was
 	// sent (podsAt is when its answer came: the conservative figure).
 	podsSent time.Duration
-	rounds                                                int
+	rounds   int
 }
 
 func (r run) String() string {
