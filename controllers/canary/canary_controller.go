@@ -81,8 +81,9 @@ const (
 // Reconciler reconciles Canaries.
 type Reconciler struct {
 	outputs.Deps
-	// APIReader reads uncached: the Canary itself, Secrets, and the route
-	// read back before the canary is scaled down.
+	// APIReader reads uncached: the Canary itself when the cache lags
+	// this controller's last write (or always, without fresh), Secrets,
+	// and the route read back before the canary is scaled down.
 	APIReader client.Reader
 	// Checker runs metric checks; a zero Checker when nil.
 	Checker *analysis.Checker
@@ -93,6 +94,10 @@ type Reconciler struct {
 	DefaultMetricsServer string
 	// Clock is the engine's time; the real clock when nil.
 	Clock clock.PassiveClock
+	// fresh reads Canaries from the cache unless it lags this
+	// controller's last write (canary_controller_reader.go); uncached
+	// reads when nil.
+	fresh *freshReader
 }
 
 // Setup registers the controller with mgr.
@@ -100,6 +105,7 @@ func Setup(mgr *manager.Manager) error {
 	r := &Reconciler{
 		Deps:      outputs.NewDeps(mgr.GetClient(), mgr, controllerName),
 		APIReader: mgr.GetAPIReader(),
+		fresh:     &freshReader{cache: mgr.GetClient(), api: mgr.GetAPIReader()},
 		// A Canary naming no metrics server queries the operator's.
 		DefaultMetricsServer: mgr.Options.MetricsServer,
 		Clock:                mgr.Clock,
@@ -149,16 +155,28 @@ func (r *Reconciler) now() time.Time {
 
 // Reconcile runs one step of a Canary's delivery.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	// The engine's memory is the status: read it from the API server, not
-	// the cache, so a reconcile never acts on a state older than the last
-	// one it wrote (a stale Progressing read after a rollback would scale
-	// the canary back up and overwrite the rollback's message).
+	// The engine's memory is the status: a reconcile never acts on a state
+	// older than the last one it wrote (a stale Progressing read after a
+	// rollback would scale the canary back up and overwrite the rollback's
+	// message). The cache is read when it holds that last write, the API
+	// server otherwise (freshReader).
 	cn := &meshv1alpha1.Canary{}
-	patcher, err := status.Begin(ctx, r.Client, r.reader(), req.NamespacedName, cn)
+	reader := r.reader()
+	if r.fresh != nil {
+		// The cache when it holds this controller's last write.
+		reader = r.fresh
+	}
+	patcher, err := status.Begin(ctx, r.Client, reader, req.NamespacedName, cn)
 	if patcher == nil {
+		if r.fresh != nil && err == nil {
+			r.fresh.written.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, err
 	}
 	defer recordMetrics(cn)
+	if r.fresh != nil {
+		defer r.fresh.saw(req.NamespacedName, cn)
+	}
 	if !cn.DeletionTimestamp.IsZero() {
 		// The finalizer's steps set their own conditions (Custom).
 		err := r.finalize(ctx, cn)

@@ -113,42 +113,48 @@ func (p *probe) PreRollout() delivery.CheckResult {
 	return delivery.CheckResult{Message: "pre-rollout webhooks passed"}
 }
 
-// Analyse runs the metric checks and the rollout webhooks. An unreachable
-// server, no data or a missing server fails the interval, never passes it.
+// Analyse runs the metric checks and the rollout webhooks, side by side
+// (an interval waits on the slower of the two, not on both in turn). An
+// unreachable server, no data or a missing server fails the interval,
+// never passes it.
 func (p *probe) Analyse() delivery.CheckResult {
-	var failed []string
-	var passed int
-	a := &p.cn.Spec.Analysis
-	if len(a.Metrics) > 0 {
-		server := a.MetricsServer
-		if server == nil && p.r.DefaultMetricsServer != "" {
-			server = &meshv1alpha1.MetricsServer{Address: p.r.DefaultMetricsServer}
-		}
-		if server == nil {
-			failed = append(failed, "no metrics server: set spec.analysis.metricsServer (or the operator's --metrics-server)")
-		} else {
-			creds, err := p.r.credentials(p.ctx, p.cn)
-			if err != nil {
-				failed = append(failed, err.Error())
-			} else {
-				results := p.r.checker().Check(p.ctx, *server, creds, a.Metrics, p.target)
-				for _, res := range results {
-					metrics.RecordCheck(p.cn.Namespace, p.cn.Name, res.Metric, res.Value, res.Passed)
-				}
-				passed = len(results) - analysis.Failed(results)
-				if sum := analysis.Summary(results, maxMessage/2); sum != "" {
-					failed = append(failed, sum)
-				}
-			}
-		}
-	}
-	if err := p.run(meshv1alpha1.WebhookRollout); err != nil {
+	hooks := make(chan error, 1)
+	go func() { hooks <- p.run(meshv1alpha1.WebhookRollout) }()
+	failed, passed := p.checkMetrics()
+	if err := <-hooks; err != nil {
 		failed = append(failed, err.Error())
 	}
 	if len(failed) > 0 {
 		return delivery.CheckResult{Failed: true, Message: strings.Join(failed, "; ")}
 	}
 	return delivery.CheckResult{Message: fmt.Sprintf("%d metric check(s) passed", passed)}
+}
+
+// checkMetrics runs the metric checks: what failed, and how many passed.
+func (p *probe) checkMetrics() (failed []string, passed int) {
+	a := &p.cn.Spec.Analysis
+	if len(a.Metrics) == 0 {
+		return nil, 0
+	}
+	server := a.MetricsServer
+	if server == nil && p.r.DefaultMetricsServer != "" {
+		server = &meshv1alpha1.MetricsServer{Address: p.r.DefaultMetricsServer}
+	}
+	if server == nil {
+		return []string{"no metrics server: set spec.analysis.metricsServer (or the operator's --metrics-server)"}, 0
+	}
+	creds, err := p.r.credentials(p.ctx, p.cn)
+	if err != nil {
+		return []string{err.Error()}, 0
+	}
+	results := p.r.checker().Check(p.ctx, *server, creds, a.Metrics, p.target)
+	for _, res := range results {
+		metrics.RecordCheck(p.cn.Namespace, p.cn.Name, res.Metric, res.Value, res.Passed)
+	}
+	if sum := analysis.Summary(results, maxMessage/2); sum != "" {
+		failed = append(failed, sum)
+	}
+	return failed, len(results) - analysis.Failed(results)
 }
 
 // credentials reads the metrics server's Secret (uncached: Meshplane does

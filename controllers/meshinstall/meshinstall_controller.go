@@ -43,6 +43,7 @@ import (
 // +kubebuilder:rbac:groups=meshplane.io,resources=meshinstalls/finalizers;meshrevisions/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -55,6 +56,9 @@ const Kind = "MeshInstall"
 // Reconciler reconciles MeshInstall objects.
 type Reconciler struct {
 	controlplane.Deps
+	// infos spares a no-op reconcile the Helm storage reads of its
+	// releases (meshinstall_controller_releases.go).
+	infos releaseInfos
 }
 
 // Setup registers the controller with mgr, installing with h (shared with

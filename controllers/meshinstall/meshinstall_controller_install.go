@@ -333,6 +333,8 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 // recordRelease records release d's deployed revision in status, with
 // digest (empty: the next reconcile applies it again).
 func (r *Reconciler) recordRelease(ctx context.Context, mi *meshv1alpha1.MeshInstall, d desired, digest string) error {
+	// The release just moved: the cache may not show its new Secret yet.
+	r.infos.forget(types.NamespacedName{Namespace: d.rel.Namespace, Name: d.rel.Name})
 	info, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
 	if err != nil && !errors.Is(err, helm.ErrReleaseNotFound) {
 		return err
@@ -451,7 +453,7 @@ func (r *Reconciler) checkHealth(ctx context.Context, s *scope, rels []desired, 
 	mi := s.mi
 	var refs []helm.ObjectRef
 	for _, d := range rels {
-		info, err := r.Helm.Get(ctx, d.rel.Name, d.rel.Namespace)
+		info, err := r.release(ctx, d.rel.Name, d.rel.Namespace)
 		if err != nil {
 			if errors.Is(err, helm.ErrReleaseNotFound) {
 				return outcome.Wait(meshv1alpha1.ProgressingReason, 2*time.Second, "Helm release %s/%s is not deployed yet", d.rel.Namespace, d.rel.Name)

@@ -3,6 +3,7 @@ package meshinstall_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -164,6 +165,42 @@ func TestIstioInstallLifecycle(t *testing.T) {
 		}
 		if writes.Count() != 0 || helmCalls.Load() != 0 {
 			t.Fatalf("no-op reconciles sent %d writes (%v) and %d Helm installs/upgrades, want 0", writes.Count(), writes.Log(), helmCalls.Load())
+		}
+	})
+
+	t.Run("no-op reconcile reads no Helm release", func(t *testing.T) {
+		counted, reads := countReads(m.GetConfig())
+		e, err := helm.New(counted, helm.Options{CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apiReader, err := client.New(counted, client.Options{Scheme: m.GetScheme()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gets atomic.Int64
+		r := &meshinstall.Reconciler{Deps: controlplane.Deps{Client: m.GetClient(), APIReader: apiReader, Registry: m.Registry,
+			Helm: readCountingHelm{Releaser: e, ns: "istio-system", reads: &gets}, Events: events.NewFakeRecorder(100),
+			Clock: clock.RealClock{}, OperatorNamespace: testenv.OperatorNamespace}}
+		reconcileOnce := func() {
+			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "istio"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reconcileOnce() // the first reads each release once
+		if gets.Load() != 2 {
+			t.Fatalf("first reconcile read %d releases, want 2", gets.Load())
+		}
+		gets.Store(0)
+		reads.Store(0)
+		for range 3 {
+			reconcileOnce()
+		}
+		if gets.Load() != 0 {
+			t.Fatalf("3 no-op reconciles read Helm storage %d times, want 0", gets.Load())
+		}
+		if reads.Load() > 3 {
+			t.Fatalf("3 no-op reconciles sent %d uncached reads, want at most 1 each", reads.Load())
 		}
 	})
 
@@ -330,3 +367,23 @@ func mustEngine(t *testing.T, m *testenv.Manager) *helm.Engine {
 	}
 	return e
 }
+
+// countReads returns a copy of cfg whose clients count their reads (GET
+// requests but watches).
+func countReads(cfg *rest.Config) (*rest.Config, *atomic.Int64) {
+	var reads atomic.Int64
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && r.URL.Query().Get("watch") != "true" {
+				reads.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	return counted, &reads
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,9 +1,11 @@
-// Package breakglass benchmarks the BreakGlass controller on envtest: 500
+// Package breakglass benchmarks the BreakGlass controller on envtest: 2,000
 // meshed namespaces whose injector webhook is fail-closed and unreachable
 // (the control plane is down, so no pod can be created in any of them);
 // time from creating the BreakGlass until a new pod can be created in every
 // namespace, time until it is Engaged, and time from deleting it until the
-// recorded state is back and the BreakGlass is gone. Run with make bench.
+// recorded state is back and the BreakGlass is gone; five times with one
+// manager, each run printed (the goal holds in every run). Run with make
+// bench.
 package breakglass
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,14 +32,20 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/breakglass"
 	"github.com/meshplane/meshplane/internal/scheme"
+	"github.com/meshplane/meshplane/test/bench/report"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/testenv"
 )
 
 func init() { ctrl.SetLogger(logr.Discard()) }
 
-// n is the number of meshed namespaces.
-var n = envInt("MESHPLANE_BENCH_BREAKGLASS_N", 500)
+// n is the number of meshed namespaces (2,000 at full size; scaled by
+// MESHPLANE_BENCH_SCALE, or set by MESHPLANE_BENCH_BREAKGLASS_N).
+var n = envInt("MESHPLANE_BENCH_BREAKGLASS_N", report.Count(2000))
+
+// runs5 is how many times one manager engages and restores: the target
+// holds in every run, not on average.
+const runs5 = 5
 
 func envInt(k string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
@@ -73,7 +82,7 @@ func parallel(n int, f func(i int) error) error {
 	return nil
 }
 
-func BenchmarkBreakGlass500Namespaces(b *testing.B) {
+func BenchmarkBreakGlass2000Namespaces(b *testing.B) {
 	cfg := cluster.UseEnvtest(b, cluster.EnvtestOptions{CRDs: cluster.CRDOptions{NoThirdParty: true}})
 	// The manager gets ctrl.GetConfig's limits (20 QPS, burst 30), as in a
 	// cluster; the fixture's own writes and probes are not throttled.
@@ -88,7 +97,7 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "meshplane-system"}}); err != nil {
 		b.Fatal(err)
 	}
-	ns := func(i int) string { return fmt.Sprintf("team-%03d", i) }
+	ns := func(i int) string { return fmt.Sprintf("team-%04d", i) }
 	if err := parallel(n, func(i int) error {
 		return c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns(i),
 			Labels: map[string]string{"istio-injection": "enabled", "team": ns(i)}, Annotations: map[string]string{"owner": "team"}}})
@@ -124,13 +133,21 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 	}
 	// Warm up as a running operator is: a BreakGlass on no namespace goes
 	// through engage and restore once (informers, REST mappings).
+	// (A scope naming an absent namespace stalls: the warm-up's is an
+	// unmeshed one.)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "warm-up"}}); err != nil {
+		b.Fatal(err)
+	}
 	warm := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "warm-up"},
 		Spec: meshv1alpha1.BreakGlassSpec{Reason: "warm-up", Target: meshv1alpha1.BreakGlassTarget{Provider: meshv1alpha1.ProviderIstio},
-			Scope: &meshv1alpha1.BreakGlassScope{Namespaces: []string{"absent"}}}}
+			Scope: &meshv1alpha1.BreakGlassScope{Namespaces: []string{"warm-up"}}}}
 	if err := c.Create(ctx, warm); err != nil {
 		b.Fatal(err)
 	}
-	for warm.Status.Phase != meshv1alpha1.BreakGlassEngaged {
+	for deadline := time.Now().Add(time.Minute); warm.Status.Phase != meshv1alpha1.BreakGlassEngaged; {
+		if time.Now().After(deadline) {
+			b.Fatalf("warm-up not Engaged after a minute: phase %q, conditions %+v", warm.Status.Phase, warm.Status.Conditions)
+		}
 		time.Sleep(20 * time.Millisecond)
 		if err := c.Get(ctx, client.ObjectKeyFromObject(warm), warm); err != nil {
 			b.Fatal(err)
@@ -144,8 +161,65 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 	}
 
 	b.ResetTimer()
+	var runs []run
+	for k := range runs5 {
+		r := engageAndRestore(b, c, k, pod)
+		b.Logf("run %d: %s", k+1, r)
+		runs = append(runs, r)
+	}
+	b.StopTimer()
+	// Spot-check the last restore and the outage it brings back.
+	if err := c.Create(ctx, pod(n-1, 1<<20)); err == nil {
+		b.Fatal("a pod was created after the restore; the webhook is not back")
+	}
+	var pods, sent, restore, hooks []time.Duration
+	for _, r := range runs {
+		pods, restore, hooks = append(pods, r.podsAt), append(restore, r.restored), append(hooks, r.neutralised)
+		sent = append(sent, r.podsSent)
+	}
+	worst := func(ds []time.Duration) float64 { return slices.Max(ds).Seconds() }
+	list := func(ds []time.Duration) string {
+		s := make([]string, len(ds))
+		for i, d := range ds {
+			s[i] = strconv.FormatFloat(d.Seconds(), 'f', 2, 64)
+		}
+		return strings.Join(s, ", ") + " s"
+	}
+	report.Print(fmt.Sprintf("BreakGlass, %d namespaces with the injector down, %d runs", n, runs5),
+		report.Goal{Name: "pod admitted in every namespace, worst run", Value: worst(pods), Limit: 5, Unit: " s", Raw: "runs " + list(pods) + " (answer of the last namespace's first admitted probe; those probes were sent after " + list(sent) + ")"},
+		report.Goal{Name: "restore (recorded state back, BreakGlass gone), worst run", Value: worst(restore), Limit: 5, Unit: " s", Raw: "runs " + list(restore)},
+		report.Goal{Name: "webhooks neutralised, worst run", Value: worst(hooks), Limit: 0.5, Unit: " s", Raw: "runs " + list(hooks)},
+	)
+	b.ReportMetric(worst(pods), "s-until-pods-everywhere-worst")
+	b.ReportMetric(worst(restore), "s-restore-worst")
+	b.ReportMetric(worst(hooks), "s-until-webhook-neutralised-worst")
+	b.ReportMetric(float64(n), "namespaces")
+}
+
+// run is one engage and restore.
+type run struct {
+	neutralised, first, median, podsAt, engaged, restored time.Duration
+	// podsSent is when the last namespace's first successful probe was
+	// sent (podsAt is when its answer came: the conservative figure).
+	podsSent time.Duration
+	rounds   int
+}
+
+func (r run) String() string {
+	rd := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	return fmt.Sprintf("injector neutralised after %s, first pod after %s, in half the namespaces after %s, everywhere after %s (%d probe rounds; the last successful probe was sent after %s), Engaged after %s, restored and gone after %s",
+		rd(r.neutralised), rd(r.first), rd(r.median), rd(r.podsAt), r.rounds, rd(r.podsSent), rd(r.engaged), rd(r.restored))
+}
+
+// engageAndRestore creates a BreakGlass over every namespace, probes until
+// a pod is admitted in each, waits for Engaged, deletes it and waits until
+// it is gone.
+func engageAndRestore(b *testing.B, c client.Client, k int, pod func(i, k int) *corev1.Pod) run {
+	b.Helper()
+	ctx := context.Background()
+	var r run
 	start := time.Now()
-	bg := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: "istiod-down"},
+	bg := &meshv1alpha1.BreakGlass{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("istiod-down-%d", k)},
 		Spec: meshv1alpha1.BreakGlassSpec{Reason: "bench", Target: meshv1alpha1.BreakGlassTarget{Provider: meshv1alpha1.ProviderIstio}}}
 	if err := c.Create(ctx, bg); err != nil {
 		b.Fatal(err)
@@ -166,15 +240,20 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 	// Poll: one pod per namespace until each accepts one.
 	admitted := make([]bool, n)
 	admittedAt := make([]time.Duration, n)
-	attempt := 0
+	sentAt := make([]time.Duration, n)
 	for {
-		attempt++
+		r.rounds++
 		_ = parallel(n, func(i int) error {
 			if admitted[i] {
 				return nil
 			}
-			if err := c.Create(ctx, pod(i, attempt)); err == nil {
-				admitted[i], admittedAt[i] = true, time.Since(start)
+			// Probe names are unique across runs.
+			// A server-side dry run goes through admission (the injector
+			// declares no side effects) and stores nothing: the probe
+			// measures admission, not the API server's pod writes.
+			sent := time.Since(start)
+			if err := c.Create(ctx, pod(i, k*10000+r.rounds), client.DryRunAll); err == nil {
+				admitted[i], admittedAt[i], sentAt[i] = true, time.Since(start), sent
 			}
 			return nil
 		})
@@ -193,7 +272,8 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	slices.Sort(admittedAt)
-	first, median, podsAt := admittedAt[0], admittedAt[n/2], admittedAt[n-1]
+	r.first, r.median, r.podsAt = admittedAt[0], admittedAt[n/2], admittedAt[n-1]
+	r.podsSent = slices.Max(sentAt)
 	for {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(bg), bg); err != nil {
 			b.Fatal(err)
@@ -206,7 +286,11 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	engagedAt := time.Since(start)
+	r.engaged = time.Since(start)
+	for neutralisedAt.Load() == 0 && time.Since(start) < 2*time.Minute {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.neutralised = time.Duration(neutralisedAt.Load())
 	if int(bg.Status.Touched.Namespaces) != n {
 		b.Fatalf("touched %d namespaces, want %d", bg.Status.Touched.Namespaces, n)
 	}
@@ -228,20 +312,6 @@ func BenchmarkBreakGlass500Namespaces(b *testing.B) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	restored := time.Since(restoreStart)
-	b.StopTimer()
-	// Spot-check the restore and the outage it brings back.
-	if err := c.Create(ctx, pod(n-1, 1<<20)); err == nil {
-		b.Fatal("a pod was created after the restore; the webhook is not back")
-	}
-	b.ReportMetric(time.Duration(neutralisedAt.Load()).Seconds(), "s-until-webhook-neutralised")
-	b.ReportMetric(first.Seconds(), "s-until-first-pod")
-	b.ReportMetric(median.Seconds(), "s-until-pods-in-half")
-	b.ReportMetric(podsAt.Seconds(), "s-until-pods-everywhere")
-	b.ReportMetric(engagedAt.Seconds(), "s-until-engaged")
-	b.ReportMetric(restored.Seconds(), "s-restore")
-	b.ReportMetric(float64(n), "namespaces")
-	b.ReportMetric(podsAt.Seconds()/5, "ratio-to-5s-target")
-	b.Logf("%d namespaces: injector neutralised after %s, first pod after %s, in half the namespaces after %s, pods creatable everywhere after %s (%d probe rounds), Engaged after %s, restored and gone after %s",
-		n, time.Duration(neutralisedAt.Load()).Round(time.Millisecond), first.Round(time.Millisecond), median.Round(time.Millisecond), podsAt.Round(time.Millisecond), attempt, engagedAt.Round(time.Millisecond), restored.Round(time.Millisecond))
+	r.restored = time.Since(restoreStart)
+	return r
 }

@@ -1,10 +1,16 @@
-// Package canary benchmarks the Canary controller on envtest: n Canaries
-// analysed every second against one fake Prometheus, held at 50% by a
-// confirm-promotion gate, then all failing at once (threshold 1).
-// It reports, per Canary, the time from the metrics server's failing
-// answer to the route read back from the API server (a watch) with canary
-// weight 0 — median and worst — and the time until all are Initialized.
-// Run with make bench.
+// Package canary benchmarks the Canary controller on envtest, against one
+// fake Prometheus, every Canary analysed every second:
+//
+//   - BenchmarkCanaryRollback: 1,000 Canaries held at 50% by a
+//     confirm-promotion gate, then all failing at once (threshold 1): per
+//     Canary the time from the metrics server's failing answer to the route
+//     read back from the API server (a watch) with canary weight 0, and
+//     the per-interval requests of a held Canary.
+//   - BenchmarkCanaryPromotion: 100 Canaries promoting at once through 5
+//     steps (a 5 s minimum): time to Succeeded, the analysis period, and
+//     the time from the metric turning bad to weight 0.
+//
+// Run with make bench; MESHPLANE_BENCH_SCALE scales the counts down.
 package canary
 
 import (
@@ -18,9 +24,9 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,13 +36,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	canaryctl "github.com/meshplane/meshplane/controllers/canary"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
+	"github.com/meshplane/meshplane/test/bench/report"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/fakeprom"
 	"github.com/meshplane/meshplane/test/testenv"
@@ -44,7 +53,16 @@ import (
 
 func init() { ctrl.SetLogger(logr.Discard()) }
 
-var n = envInt("MESHPLANE_BENCH_CANARIES", 100)
+// rollbackN and promoteN are the Canaries of each benchmark.
+var (
+	rollbackN = envInt("MESHPLANE_BENCH_CANARIES", report.Count(1000))
+	promoteN  = envInt("MESHPLANE_BENCH_PROMOTING", report.Count(100))
+)
+
+// interval is every Canary's analysis interval; steps its step weights.
+const interval = time.Second
+
+var steps = []int32{10, 20, 30, 40, 50}
 
 func envInt(k string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
@@ -63,6 +81,27 @@ type answers struct {
 	at map[string][]time.Time
 }
 
+// gaps returns, per canary, the times between its consecutive queries
+// within [from, to).
+func (a *answers) gaps(from, to time.Time) []time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []time.Duration
+	for _, ts := range a.at {
+		var prev time.Time
+		for _, x := range ts {
+			if x.Before(from) || !x.Before(to) {
+				continue
+			}
+			if !prev.IsZero() {
+				out = append(out, x.Sub(prev))
+			}
+			prev = x
+		}
+	}
+	return out
+}
+
 func (a *answers) lastBefore(name string, t time.Time) time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -76,11 +115,15 @@ func (a *answers) lastBefore(name string, t time.Time) time.Time {
 }
 
 // rollout stands in for kube-controller-manager: every Deployment reports
-// its spec rolled out and Available.
+// its spec rolled out and Available, 16 status updates at a time (one at a
+// time, a sweep over 2,000 Deployments took seconds and the benchmark
+// measured the stand-in).
 func rollout(ctx context.Context, c client.Client) {
 	for ctx.Err() == nil {
 		var list appsv1.DeploymentList
 		if c.List(ctx, &list, client.InNamespace(ns)) == nil {
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 16)
 			for i := range list.Items {
 				d := &list.Items[i]
 				want := *d.Spec.Replicas
@@ -88,25 +131,71 @@ func rollout(ctx context.Context, c client.Client) {
 					continue
 				}
 				d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want}
-				_ = c.Status().Update(ctx, d)
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					_ = c.Status().Update(ctx, d)
+				}()
 			}
+			wg.Wait()
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-func BenchmarkCanaryRollback(b *testing.B) {
-	cfg := cluster.UseEnvtest(b, cluster.EnvtestOptions{})
-	c := testenv.StartManager(b, cfg, testenv.ManagerOptions{}, canaryctl.Setup).Client
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rollout(ctx, c)
-	dc := dynamic.NewForConfigOrDie(cfg)
+// bench is one benchmark's cluster, manager, metrics server and Canaries.
+type bench struct {
+	c     client.Client
+	cfg   *rest.Config
+	prom  *fakeprom.Server
+	rec   *answers
+	names []string
+	// reads and writes count the manager's requests (a watch is not a
+	// read).
+	reads, writes *atomic.Int64
+	// hold makes the confirm-promotion gate hold.
+	hold atomic.Bool
+}
 
-	prom := fakeprom.Start(b)
-	prom.SetDefault(1) // 1 = healthy
-	rec := &answers{at: map[string][]time.Time{}}
-	u, _ := url.Parse(prom.URL)
+// countRequests returns a copy of cfg whose clients count reads (GET but
+// watches) and writes (everything else).
+func countRequests(cfg *rest.Config) (*rest.Config, *atomic.Int64, *atomic.Int64) {
+	var reads, writes atomic.Int64
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTrip(func(r *http.Request) (*http.Response, error) {
+			switch {
+			case r.URL.Query().Get("watch") == "true":
+			case r.Method == http.MethodGet:
+				reads.Add(1)
+			default:
+				writes.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	return counted, &reads, &writes
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// start runs the manager and creates n Deployments with a Canary each
+// (interval 1 s, threshold 1, steps 10..50); hold makes a confirm-promotion
+// gate hold every Canary at its last step. It returns once every Canary is
+// Initialized.
+func start(b *testing.B, ctx context.Context, n int, hold bool) *bench {
+	cfg := cluster.UseEnvtest(b, cluster.EnvtestOptions{})
+	counted, reads, writes := countRequests(cfg)
+	testenv.StartManager(b, counted, testenv.ManagerOptions{}, canaryctl.Setup)
+	// The fixture's requests are not counted.
+	c := testenv.NewClient(b, cfg)
+	go rollout(ctx, c)
+	be := &bench{c: c, cfg: cfg, prom: fakeprom.Start(b), rec: &answers{at: map[string][]time.Time{}}, reads: reads, writes: writes}
+	be.prom.SetDefault(1) // 1 = healthy
+	u, _ := url.Parse(be.prom.URL)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -115,23 +204,29 @@ func BenchmarkCanaryRollback(b *testing.B) {
 		q := form.Get("query") + r.URL.Query().Get("query")
 		rp.ServeHTTP(w, r)
 		if m := targetRE.FindStringSubmatch(q); m != nil {
-			rec.mu.Lock()
-			rec.at[m[1]] = append(rec.at[m[1]], time.Now())
-			rec.mu.Unlock()
+			be.rec.mu.Lock()
+			be.rec.at[m[1]] = append(be.rec.at[m[1]], time.Now())
+			be.rec.mu.Unlock()
 		}
 	}))
-	defer proxy.Close()
-	// confirm-promotion holds every canary at its last step (50%).
-	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "hold", http.StatusForbidden) }))
-	defer hold.Close()
-
+	b.Cleanup(proxy.Close)
+	// confirm-promotion holds every canary at its last step (50%) while
+	// be.hold is set.
+	be.hold.Store(hold)
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if be.hold.Load() {
+			http.Error(w, "hold", http.StatusForbidden)
+		}
+	}))
+	b.Cleanup(gate.Close)
+	hooks := []meshv1alpha1.CanaryWebhook{{Name: "hold", Type: "confirm-promotion", URL: gate.URL}}
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"istio-injection": "enabled"}}}); err != nil {
 		b.Fatal(err)
 	}
-	names := make([]string, n)
+	be.names = make([]string, n)
 	for i := range n {
-		name := fmt.Sprintf("app-%03d", i)
-		names[i] = name
+		name := fmt.Sprintf("app-%04d", i)
+		be.names[i] = name
 		r := int32(1)
 		labels := map[string]string{"app": name}
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: appsv1.DeploymentSpec{
@@ -142,10 +237,10 @@ func BenchmarkCanaryRollback(b *testing.B) {
 		cn := &meshv1alpha1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: meshv1alpha1.CanarySpec{
 			TargetRef: meshv1alpha1.CanaryTargetReference{Name: name}, Service: meshv1alpha1.CanaryService{Port: 8080},
 			Strategy: meshv1alpha1.StrategyCanary,
-			Analysis: meshv1alpha1.CanaryAnalysis{Interval: &metav1.Duration{Duration: time.Second}, Threshold: 1,
-				StepWeights:   []int32{10, 20, 30, 40, 50},
+			Analysis: meshv1alpha1.CanaryAnalysis{Interval: &metav1.Duration{Duration: interval}, Threshold: 1,
+				StepWeights:   steps,
 				MetricsServer: &meshv1alpha1.MetricsServer{Address: proxy.URL},
-				Webhooks:      []meshv1alpha1.CanaryWebhook{{Name: "hold", Type: "confirm-promotion", URL: hold.URL}},
+				Webhooks:      hooks,
 				Metrics: []meshv1alpha1.CanaryMetric{{Name: "errors", Query: `errors{target="{{ target }}"}`,
 					ThresholdRange: meshv1alpha1.ThresholdRange{Min: &max}}}}}}
 		for _, o := range []client.Object{d, cn} {
@@ -154,64 +249,179 @@ func BenchmarkCanaryRollback(b *testing.B) {
 			}
 		}
 	}
-	start := time.Now()
-	waitAll(b, c, "Initialized", func(cn *meshv1alpha1.Canary) bool { return cn.Status.Phase == meshv1alpha1.CanaryPhaseInitialized })
-	initialized := time.Since(start)
-	for _, name := range names {
-		setImage(b, c, name, "app:2")
-	}
-	waitAll(b, c, "WaitingPromotion", func(cn *meshv1alpha1.Canary) bool {
-		return cn.Status.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion && cn.Status.CanaryWeight == 50
-	})
+	t0 := time.Now()
+	be.waitAll(b, "Initialized", func(cn *meshv1alpha1.Canary) bool { return cn.Status.Phase == meshv1alpha1.CanaryPhaseInitialized })
+	b.Logf("%d Canaries Initialized after %s", n, time.Since(t0).Round(time.Millisecond))
+	return be
+}
 
-	w, err := dc.Resource(schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}).Namespace(ns).Watch(ctx, metav1.ListOptions{})
+// weightZero watches the routes until every Canary's is at canary weight 0
+// and returns when each got there.
+func (be *bench) weightZero(b *testing.B, w watch.Interface) map[string]time.Time {
+	routeReaders := providers.Registry()
+	zero := map[string]time.Time{}
+	deadline := time.After(2 * time.Minute)
+	for len(zero) < len(be.names) {
+		select {
+		case ev := <-w.ResultChan():
+			uo, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok || zero[uo.GetName()] != (time.Time{}) {
+				continue
+			}
+			if weight, _, err := routeReaders.CanaryShare(uo, uo.GetName()+"-canary"); err == nil && weight == 0 {
+				zero[uo.GetName()] = time.Now()
+			}
+		case <-deadline:
+			b.Fatalf("%d of %d routes at weight 0 after 2 minutes", len(zero), len(be.names))
+		}
+	}
+	return zero
+}
+
+func watchRoutes(b *testing.B, ctx context.Context, cfg *rest.Config) watch.Interface {
+	w, err := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}).
+		Namespace(ns).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer w.Stop()
-	routeReaders := providers.Registry()
-	b.ResetTimer()
-	for range b.N {
-		failAt := time.Now()
-		prom.SetDefault(0) // below min 0.5: every check fails; threshold 1
-		zero := map[string]time.Time{}
-		deadline := time.After(2 * time.Minute)
-		for len(zero) < n {
-			select {
-			case ev := <-w.ResultChan():
-				uo, ok := ev.Object.(*unstructured.Unstructured)
-				if !ok || zero[uo.GetName()] != (time.Time{}) {
-					continue
-				}
-				if weight, _, err := routeReaders.CanaryShare(uo, uo.GetName()+"-canary"); err == nil && weight == 0 {
-					zero[uo.GetName()] = time.Now()
-				}
-			case <-deadline:
-				b.Fatalf("%d of %d routes at weight 0 after 2 minutes", len(zero), n)
-			}
-		}
-		var lat []time.Duration
-		for name, z := range zero {
-			last := rec.lastBefore(name, z)
-			if last.Before(failAt) {
-				b.Fatalf("%s: weight 0 before any failing answer", name)
-			}
-			lat = append(lat, z.Sub(last))
-		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(n), "canaries")
-		b.ReportMetric(initialized.Seconds(), "initialized-s")
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "fail-to-weight0-p50-ms")
-		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "fail-to-weight0-max-ms")
-	}
+	b.Cleanup(w.Stop)
+	return w
 }
 
-func waitAll(b *testing.B, c client.Client, what string, ok func(*meshv1alpha1.Canary) bool) {
+func latencies(s []time.Duration) string {
+	return fmt.Sprintf("p50 %s, p99 %s, max %s", report.Percentile(s, 50).Round(time.Millisecond),
+		report.Percentile(s, 99).Round(time.Millisecond), report.Percentile(s, 100).Round(time.Millisecond))
+}
+
+func BenchmarkCanaryRollback(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	be := start(b, ctx, rollbackN, true)
+	for _, name := range be.names {
+		setImage(b, be.c, name, "app:2")
+	}
+	be.waitAll(b, "WaitingPromotion", func(cn *meshv1alpha1.Canary) bool {
+		return cn.Status.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion && cn.Status.CanaryWeight == 50
+	})
+	// What a held Canary costs per interval.
+	const window = 10 * time.Second
+	r0, w0 := be.reads.Load(), be.writes.Load()
+	time.Sleep(window)
+	perInterval := func(v int64) float64 {
+		return float64(v) / float64(len(be.names)) / (window.Seconds() / interval.Seconds())
+	}
+	reads, writes := perInterval(be.reads.Load()-r0), perInterval(be.writes.Load()-w0)
+	w := watchRoutes(b, ctx, be.cfg)
+	b.ResetTimer()
+	failAt := time.Now()
+	be.prom.SetDefault(0) // below min 0.5: every check fails; threshold 1
+	zero := be.weightZero(b, w)
+	b.StopTimer()
+	var lat []time.Duration
+	for name, z := range zero {
+		last := be.rec.lastBefore(name, z)
+		if last.Before(failAt) {
+			b.Fatalf("%s: weight 0 before any failing answer", name)
+		}
+		lat = append(lat, z.Sub(last))
+	}
+	n := len(be.names)
+	report.Print(fmt.Sprintf("Canary rollback, %d Canaries failing at once (interval 1 s, threshold 1)", n),
+		report.Goal{Name: "failing answer -> route at weight 0, every Canary (max)", Value: report.Percentile(lat, 100).Seconds(), Limit: 1, Unit: " s", Raw: latencies(lat)},
+	)
+	fmt.Printf("   INFO   held Canary per 1 s interval: %.2f reads, %.2f writes (manager's requests over %s / %d Canaries)\n", reads, writes, window, n)
+	b.ReportMetric(float64(n), "canaries")
+	b.ReportMetric(float64(report.Percentile(lat, 50).Microseconds())/1000, "fail-to-weight0-p50-ms")
+	b.ReportMetric(float64(report.Percentile(lat, 100).Microseconds())/1000, "fail-to-weight0-max-ms")
+	b.ReportMetric(reads, "held-reads/interval")
+	b.ReportMetric(writes, "held-writes/interval")
+}
+
+func BenchmarkCanaryPromotion(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	be := start(b, ctx, promoteN, false)
+	n := len(be.names)
+	minimum := time.Duration(len(steps)) * interval
+
+	// Promotion: every target changes at once.
+	t0 := time.Now()
+	for _, name := range be.names {
+		setImage(b, be.c, name, "app:2")
+	}
+	done := be.waitEach(b, func(cn *meshv1alpha1.Canary) bool {
+		return cn.Status.Phase == meshv1alpha1.CanaryPhaseSucceeded && cn.Status.LastAppliedSpec != ""
+	})
+	var promote []time.Duration
+	for _, at := range done {
+		promote = append(promote, at.Sub(t0))
+	}
+	periods := be.rec.gaps(t0, time.Now())
+	p50 := report.Percentile(promote, 50)
+	report.Print(fmt.Sprintf("Canary promotion, %d Canaries at once (interval 1 s, 5 steps: a %s minimum)", n, minimum),
+		report.Goal{Name: "promotion p50 / minimum", Value: p50.Seconds() / minimum.Seconds(), Limit: 1.5, Unit: "×", Raw: "promotion " + latencies(promote)},
+		report.Goal{Name: "analysis period p50 / interval", Value: report.Percentile(periods, 50).Seconds() / interval.Seconds(), Limit: 1.2, Unit: "×", Raw: "period " + latencies(periods)},
+	)
+
+	// Metric turned bad during an analysis: a new revision held at its
+	// last step by the gate (so every Canary is under analysis at once),
+	// then the metric fails.
+	be.hold.Store(true)
+	for _, name := range be.names {
+		setImage(b, be.c, name, "app:3")
+	}
+	be.waitAll(b, "WaitingPromotion", func(cn *meshv1alpha1.Canary) bool {
+		return cn.Status.Phase == meshv1alpha1.CanaryPhaseWaitingPromotion && cn.Status.CanaryWeight == steps[len(steps)-1]
+	})
+	w := watchRoutes(b, ctx, be.cfg)
+	badAt := time.Now()
+	be.prom.SetDefault(0)
+	zero := be.weightZero(b, w)
+	var bad []time.Duration
+	for _, z := range zero {
+		bad = append(bad, z.Sub(badAt))
+	}
+	report.Print(fmt.Sprintf("Canary metric turned bad, %d Canaries under analysis at once", n),
+		report.Goal{Name: "metric turned bad -> weight 0 (max)", Value: report.Percentile(bad, 100).Seconds(), Limit: interval.Seconds()*1 + 1, Unit: " s", Raw: latencies(bad) + "; target interval × threshold 1 + 1 s"},
+	)
+	b.ReportMetric(float64(n), "canaries")
+	b.ReportMetric(p50.Seconds(), "promotion-p50-s")
+	b.ReportMetric(report.Percentile(periods, 50).Seconds(), "period-p50-s")
+	b.ReportMetric(report.Percentile(bad, 100).Seconds(), "bad-to-weight0-max-s")
+}
+
+// waitEach polls until every Canary satisfies ok and returns when each
+// first did.
+func (be *bench) waitEach(b *testing.B, ok func(*meshv1alpha1.Canary) bool) map[string]time.Time {
 	b.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	at := map[string]time.Time{}
+	deadline := time.Now().Add(5 * time.Minute)
+	for len(at) < len(be.names) {
+		var list meshv1alpha1.CanaryList
+		if err := be.c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		for i := range list.Items {
+			if _, seen := at[list.Items[i].Name]; !seen && ok(&list.Items[i]) {
+				at[list.Items[i].Name] = now
+			}
+		}
+		if now.After(deadline) {
+			b.Fatalf("%d of %d done after 5 minutes", len(at), len(be.names))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return at
+}
+
+func (be *bench) waitAll(b *testing.B, what string, ok func(*meshv1alpha1.Canary) bool) {
+	b.Helper()
+	n := len(be.names)
+	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		var list meshv1alpha1.CanaryList
-		if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		if err := be.c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 			b.Fatal(err)
 		}
 		done := 0

@@ -1,10 +1,14 @@
-// Package upgrade benchmarks a RevisionBased Istio upgrade on the simulated
-// cluster against the bare time of restarting the same Deployments.
+// Package upgrade benchmarks a RevisionBased Istio upgrade of 300
+// namespaces in batches of 30 on the simulated cluster against the bare
+// time of restarting the same Deployments in the same batches, and checks
+// that no namespace is ever without a Ready pod during the upgrade.
+// MESHPLANE_BENCH_SCALE scales the namespaces (and batch) down.
 package upgrade
 
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,10 +18,15 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/test/bench/report"
 	"github.com/meshplane/meshplane/test/chartrepo"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
@@ -25,15 +34,15 @@ import (
 	"github.com/meshplane/meshplane/test/harness"
 )
 
-const (
-	namespaces = 100
-	batchSize  = 10
+var (
+	namespaces = report.Count(300)
+	batchSize  = report.Count(30)
 )
 
 var ctx = context.Background()
 
-// BenchmarkRevisionUpgrade prints the time to upgrade 100 namespaces (one
-// Deployment each) with batch size 10, and the bare time to restart the
+// BenchmarkRevisionUpgrade prints the time to upgrade 300 namespaces (one
+// Deployment each) with batch size 30, and the bare time to restart the
 // same Deployments all at once and in the same batches without Meshplane.
 func BenchmarkRevisionUpgrade(b *testing.B) {
 	sim := cluster.UseSimulated(b, cluster.SimulatedOptions{Nodes: 3, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
@@ -49,7 +58,7 @@ func BenchmarkRevisionUpgrade(b *testing.B) {
 		Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1",
 			Chart: &meshv1alpha1.ChartSource{Repository: repo.URL}, Values: &apiextensionsv1.JSON{Raw: []byte(values)},
 			Upgrade: &meshv1alpha1.UpgradeSpec{Strategy: meshv1alpha1.UpgradeRevisionBased, RevisionRetention: &metav1.Duration{},
-				Rollout: &meshv1alpha1.WorkloadRolloutPlan{BatchSize: batchSize, HealthTimeout: &metav1.Duration{Duration: 5 * time.Minute}}}},
+				Rollout: &meshv1alpha1.WorkloadRolloutPlan{BatchSize: int32(batchSize), HealthTimeout: &metav1.Duration{Duration: 5 * time.Minute}}}},
 	}
 	if err := c.Create(ctx, mi); err != nil {
 		b.Fatal(err)
@@ -67,6 +76,8 @@ func BenchmarkRevisionUpgrade(b *testing.B) {
 		}
 	}
 	waitRolledOut(b, c, nss)
+	rw := watchReadiness(b, sim.Config, nss)
+	rw.arm()
 
 	b.ResetTimer()
 	start := time.Now()
@@ -79,6 +90,7 @@ func BenchmarkRevisionUpgrade(b *testing.B) {
 	})
 	upgrade := time.Since(start)
 	b.StopTimer()
+	violations, events := rw.result()
 
 	restart := func(batch []string, stamp string) {
 		for _, ns := range batch {
@@ -98,12 +110,101 @@ func BenchmarkRevisionUpgrade(b *testing.B) {
 	}
 	batched := time.Since(start)
 
+	report.Print(fmt.Sprintf("RevisionBased upgrade, %d namespaces in batches of %d", namespaces, batchSize),
+		report.Goal{Name: "upgrade / bare batched restart", Value: upgrade.Seconds() / batched.Seconds(), Limit: 1.2, Unit: "×",
+			Raw: fmt.Sprintf("upgrade %s (new istiod, tag move, old revision removed) vs bare restart in the same batches %s; all at once %s",
+				report.Seconds(upgrade), report.Seconds(batched), report.Seconds(all))},
+		report.Goal{Name: "moments with a namespace without Ready pods", Value: float64(len(violations)), Limit: 0,
+			Raw: fmt.Sprintf("%d pod events seen; first: %v", events, violations[:min(3, len(violations))])},
+	)
 	b.ReportMetric(upgrade.Seconds(), "upgrade-s")
 	b.ReportMetric(upgrade.Seconds()/all.Seconds(), "ratio-vs-restart-all")
 	b.ReportMetric(upgrade.Seconds()/batched.Seconds(), "ratio-vs-restart-batched")
-	b.Logf("RevisionBased upgrade of %d namespaces (batches of %d, new istiod, tag move, old revision removed): %s", namespaces, batchSize, upgrade.Round(10*time.Millisecond))
-	b.Logf("bare restart of the same Deployments, all at once: %s (ratio %.2f×)", all.Round(10*time.Millisecond), upgrade.Seconds()/all.Seconds())
-	b.Logf("bare restart in the same batches of %d: %s (ratio %.2f×)", batchSize, batched.Round(10*time.Millisecond), upgrade.Seconds()/batched.Seconds())
+}
+
+// readyWatch records, from a pod informer, every moment a watched
+// namespace had no Ready pod once armed.
+type readyWatch struct {
+	mu         sync.Mutex
+	ready      map[string]map[string]bool // ns -> pod -> ready
+	watched    map[string]bool
+	armed      bool
+	violations []string
+	events     int
+}
+
+func watchReadiness(b *testing.B, cfg *rest.Config, namespaces []string) *readyWatch {
+	rw := &readyWatch{ready: map[string]map[string]bool{}, watched: map[string]bool{}}
+	for _, ns := range namespaces {
+		rw.watched[ns] = true
+	}
+	f := informers.NewSharedInformerFactory(kubernetes.NewForConfigOrDie(cfg), 0)
+	inf := f.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { rw.update(o, false) },
+		UpdateFunc: func(_, o any) { rw.update(o, false) },
+		DeleteFunc: func(o any) { rw.update(o, true) },
+	}); err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	b.Cleanup(func() { close(stop) })
+	f.Start(stop)
+	f.WaitForCacheSync(stop)
+	return rw
+}
+
+func (rw *readyWatch) update(obj any, deleted bool) {
+	p, _ := obj.(*corev1.Pod)
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		p, _ = d.Obj.(*corev1.Pod)
+	}
+	if p == nil || !rw.watched[p.Namespace] {
+		return
+	}
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	rw.events++
+	m := rw.ready[p.Namespace]
+	if m == nil {
+		m = map[string]bool{}
+		rw.ready[p.Namespace] = m
+	}
+	if deleted {
+		delete(m, p.Name)
+	} else {
+		m[p.Name] = p.DeletionTimestamp.IsZero() && podReady(p)
+	}
+	if !rw.armed {
+		return
+	}
+	for _, r := range m {
+		if r {
+			return
+		}
+	}
+	rw.violations = append(rw.violations, fmt.Sprintf("%s had no Ready pod after an event on %s", p.Namespace, p.Name))
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (rw *readyWatch) arm() {
+	rw.mu.Lock()
+	rw.armed = true
+	rw.mu.Unlock()
+}
+
+func (rw *readyWatch) result() ([]string, int) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return append([]string(nil), rw.violations...), rw.events
 }
 
 func deployment(ns string) *appsv1.Deployment {
