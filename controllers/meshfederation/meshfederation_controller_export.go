@@ -55,6 +55,11 @@ type memberExport struct {
 	// mesh outputs are not written.
 	imported         map[string]bool
 	skipped, refused map[string]string
+	// unsupported says why the member's mesh, as installed, cannot carry
+	// a service's export (mesh.ServiceMarker); marks are the labels and
+	// annotations its exports set on its own Services.
+	unsupported map[string]string
+	marks       []client.Object
 }
 
 func exportKey(ns, name string) string { return ns + "/" + name }
@@ -253,16 +258,20 @@ func serviceImport(svc mesh.ExportedService) *mcsv1beta1.ServiceImport {
 // outputs for it unless an object the federation did not write already
 // configures the same service. They are written with the member's other
 // service-federation objects, in one apply that prunes the rest.
-func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService) []client.Object {
+func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService, providers map[string]meshv1alpha1.Provider) []client.Object {
 	x := &s.export
 	if x.se == nil || x.note != "" {
 		return nil
 	}
-	x.imported, x.skipped, x.refused = map[string]bool{}, map[string]string{}, map[string]string{}
+	x.imported, x.skipped, x.refused, x.unsupported = map[string]bool{}, map[string]string{}, map[string]string{}, map[string]string{}
+	x.marks = nil
 	nsExists := map[string]string{}
 	var out []client.Object
 	for _, svc := range all {
 		k := exportKey(svc.Namespace, svc.Name)
+		if svc.Exporters = sameMesh(s, svc.Exporters, providers); len(svc.Exporters) == 0 {
+			continue // exported only by members of another mesh
+		}
 		why, seen := nsExists[svc.Namespace]
 		if !seen {
 			why = namespaceMissing(ctx, s, svc.Namespace)
@@ -276,6 +285,14 @@ func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFe
 			x.refused[k] = why
 			continue
 		}
+		mark, refusal := serviceMarks(ctx, s, svc)
+		if refusal != "" {
+			x.unsupported[k] = s.m.spec.Name + ": " + refusal
+			continue
+		}
+		if mark != nil {
+			x.marks = append(x.marks, mark)
+		}
 		out = append(out, serviceImport(svc))
 		x.imported[k] = true
 		objs := x.se.ExportOutputs(s.fm, svc)
@@ -287,6 +304,27 @@ func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFe
 			continue
 		}
 		out = append(out, objs...)
+	}
+	return out
+}
+
+// memberProviders maps each member to its mesh.
+func memberProviders(svcs []*svcMember) map[string]meshv1alpha1.Provider {
+	out := make(map[string]meshv1alpha1.Provider, len(svcs))
+	for _, s := range svcs {
+		out[s.m.spec.Name] = s.m.spec.Provider
+	}
+	return out
+}
+
+// sameMesh keeps the exporters whose mesh is member s's: members of two
+// meshes share trust but not services.
+func sameMesh(s *svcMember, exporters []string, providers map[string]meshv1alpha1.Provider) []string {
+	out := make([]string, 0, len(exporters))
+	for _, e := range exporters {
+		if providers[e] == s.m.spec.Provider {
+			out = append(out, e)
+		}
 	}
 	return out
 }
@@ -373,9 +411,10 @@ func withEndpoints(svcs []*svcMember, k string) []string {
 // holds which clusters export the service (status.clusters, as the MCS API
 // defines it), patching only those that differ: a no-op reconcile writes
 // nothing.
-func (r *Reconciler) syncImportStatus(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService) {
+func (r *Reconciler) syncImportStatus(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService, providers map[string]meshv1alpha1.Provider) {
 	for _, svc := range all {
 		k := exportKey(svc.Namespace, svc.Name)
+		svc.Exporters = sameMesh(s, svc.Exporters, providers)
 		if !s.export.imported[k] {
 			continue
 		}

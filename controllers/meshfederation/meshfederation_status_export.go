@@ -117,6 +117,9 @@ func exportStatus(svc mesh.ExportedService, svcs []*svcMember) (meshv1alpha1.Exp
 		if why := s.export.refused[k]; why != "" {
 			ps = append(ps, problem{meshv1alpha1.ConflictReason, why})
 		}
+		if why := s.export.unsupported[k]; why != "" {
+			ps = append(ps, problem{meshv1alpha1.UnsupportedFeatureReason, why})
+		}
 	}
 	ready := withEndpoints(svcs, k)
 	if len(ready) == 0 {
