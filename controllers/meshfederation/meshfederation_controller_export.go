@@ -285,9 +285,13 @@ func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFe
 			x.refused[k] = why
 			continue
 		}
-		mark, refusal := serviceMarks(ctx, s, svc)
+		mark, refusal, conflict := serviceMarks(ctx, s, svc)
 		if refusal != "" {
 			x.unsupported[k] = s.m.spec.Name + ": " + refusal
+			continue
+		}
+		if conflict != "" {
+			x.refused[k] = conflict
 			continue
 		}
 		if mark != nil {

@@ -2,9 +2,13 @@ package meshfederation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -12,6 +16,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
 )
 
@@ -90,24 +95,90 @@ func markObject(ns, name string, mk mesh.ServiceMarks) client.Object {
 
 // serviceMarks returns the marks member s sets on its Service svc (nil
 // when none, or when s does not have the Service: a mark is never a
-// Service created) and why the mesh cannot carry the export there.
-func serviceMarks(ctx context.Context, s *svcMember, svc mesh.ExportedService) (client.Object, string) {
+// Service created), why the mesh cannot carry the export there
+// (unsupported), and why the marks cannot be set (conflict: another field
+// manager applies one of them with another value).
+func serviceMarks(ctx context.Context, s *svcMember, svc mesh.ExportedService) (mark client.Object, unsupported, conflict string) {
 	mk, ok := s.export.se.(mesh.ServiceMarker)
 	if !ok {
-		return nil, ""
+		return nil, "", ""
 	}
 	exporter := contains(svc.Exporters, s.m.spec.Name)
 	marks, refusal := mk.ServiceMarks(s.export.mi, s.fm, svc, exporter)
 	if refusal != "" || marks.Empty() {
-		return nil, refusal
+		return nil, refusal, ""
 	}
-	if !exporter {
-		err := s.m.client.Get(ctx, client.ObjectKey{Namespace: svc.Namespace, Name: svc.Name}, &corev1.Service{})
-		if err != nil {
-			return nil, ""
+	live := exportedSvc(s, svc)
+	if live == nil {
+		live = &corev1.Service{}
+		if err := s.m.client.Get(ctx, client.ObjectKey{Namespace: svc.Namespace, Name: svc.Name}, live); err != nil {
+			return nil, "", ""
 		}
 	}
-	return markObject(svc.Namespace, svc.Name, marks), ""
+	if why := foreignMark(live, marks); why != "" {
+		return nil, "", s.m.spec.Name + ": " + why
+	}
+	return markObject(svc.Namespace, svc.Name, marks), "", ""
+}
+
+// exportedSvc is the Service of svc member s exports, as read this
+// reconcile.
+func exportedSvc(s *svcMember, svc mesh.ExportedService) *corev1.Service {
+	for _, e := range s.export.exports {
+		if e.Namespace == svc.Namespace && e.Name == svc.Name {
+			return e
+		}
+	}
+	return nil
+}
+
+// foreignMark says which mark another field manager applies (server-side
+// apply) with another value on the live Service: a declarative owner (a
+// GitOps tool) would apply it back, so it is never taken over. A value
+// set by an imperative edit (kubectl label) is taken over, recorded and
+// restored when the export goes.
+func foreignMark(live *corev1.Service, marks mesh.ServiceMarks) string {
+	type entry struct{ path, key, have, want string }
+	var differing []entry
+	for _, m := range []struct {
+		path       string
+		want, have map[string]string
+	}{{"labels", marks.Labels, live.Labels}, {"annotations", marks.Annotations, live.Annotations}} {
+		for _, k := range sortedKeys(m.want) {
+			if v, ok := m.have[k]; ok && v != m.want[k] {
+				differing = append(differing, entry{m.path, k, v, m.want[k]})
+			}
+		}
+	}
+	for _, e := range live.ManagedFields {
+		if e.Operation != metav1.ManagedFieldsOperationApply || e.Manager == ownership.FieldManager || e.Manager == apply.RestoreFieldManager || e.FieldsV1 == nil {
+			continue
+		}
+		var set map[string]any
+		if json.Unmarshal(e.FieldsV1.Raw, &set) != nil {
+			continue
+		}
+		md, _ := set["f:metadata"].(map[string]any)
+		for _, d := range differing {
+			keys, _ := md["f:"+d.path].(map[string]any)
+			if _, owns := keys["f:"+d.key]; owns {
+				return fmt.Sprintf("Service %s/%s: metadata.%s[%s] is %q, applied by field manager %s, and the export sets %q; "+
+					"Meshplane never takes over a field another owner applies (it would apply it back): remove it from %s's configuration or set it to %q there, "+
+					"or delete the ServiceExport (nothing was set on the Service)",
+					live.Namespace, live.Name, d.path, d.key, d.have, e.Manager, d.want, e.Manager, d.want)
+			}
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // applyMember writes objs and the marks into member s as two plans under
