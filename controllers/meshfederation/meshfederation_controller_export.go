@@ -45,6 +45,14 @@ type memberExport struct {
 	// ServiceExports that export no Service.
 	exports []*corev1.Service
 	invalid []string
+	// ses are the member's ServiceExports this federation exports (valid
+	// or not), created their creationTimestamps, invalidBy the MCS Valid
+	// reason and message of those that export nothing, and statusErr why
+	// their conditions could not be recorded.
+	ses       map[string]*mcsv1beta1.ServiceExport
+	created   map[string]metav1.Time
+	invalidBy map[string]invalidExport
+	statusErr string
 	// mi is the member's install of its mesh (nil when none).
 	mi *meshv1alpha1.MeshInstall
 	// endpoints says, per exported service (namespace/name), whether the
@@ -63,6 +71,9 @@ type memberExport struct {
 }
 
 func exportKey(ns, name string) string { return ns + "/" + name }
+
+// invalidExport is why a ServiceExport exports nothing (MCS Valid=False).
+type invalidExport struct{ reason, msg string }
 
 // collectExports reads the ServiceExports of every member that federates
 // services and answers, and returns the exported services of the cluster
@@ -160,18 +171,32 @@ func (r *Reconciler) readExports(ctx context.Context, fed *meshv1alpha1.MeshFede
 	sort.Slice(list.Items, func(i, j int) bool {
 		return exportKey(list.Items[i].Namespace, list.Items[i].Name) < exportKey(list.Items[j].Namespace, list.Items[j].Name)
 	})
-	s.export.endpoints = map[string]bool{}
-	for _, e := range list.Items {
+	x := &s.export
+	x.endpoints, x.ses, x.created, x.invalidBy = map[string]bool{}, map[string]*mcsv1beta1.ServiceExport{}, map[string]metav1.Time{}, map[string]invalidExport{}
+	for i := range list.Items {
+		e := &list.Items[i]
 		if f, ok := e.Labels[FederationLabel]; ok && f != fed.Name {
 			continue
 		}
+		k := exportKey(e.Namespace, e.Name)
+		x.ses[k] = e
 		svc := &corev1.Service{}
 		if err := s.m.client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, svc); err != nil {
-			s.export.invalid = append(s.export.invalid, fmt.Sprintf("ServiceExport %s/%s in %s exports no Service (%s)", e.Namespace, e.Name, name, reason(err)))
+			msg := fmt.Sprintf("ServiceExport %s/%s in %s exports no Service (%s)", e.Namespace, e.Name, name, reason(err))
+			x.invalid = append(x.invalid, msg)
+			x.invalidBy[k] = invalidExport{string(mcsv1beta1.ServiceExportReasonNoService), msg}
 			continue
 		}
-		s.export.exports = append(s.export.exports, svc)
-		s.export.endpoints[exportKey(e.Namespace, e.Name)] = readyEndpoint(ctx, s.m.client, svc)
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			msg := fmt.Sprintf("ServiceExport %s/%s in %s exports Service %s/%s of type ExternalName, which the Multi-Cluster Services API does not export: delete the ServiceExport",
+				e.Namespace, e.Name, name, e.Namespace, e.Name)
+			x.invalid = append(x.invalid, msg)
+			x.invalidBy[k] = invalidExport{string(mcsv1beta1.ServiceExportReasonInvalidServiceType), msg}
+			continue
+		}
+		x.exports = append(x.exports, svc)
+		x.created[k] = e.CreationTimestamp
+		x.endpoints[k] = readyEndpoint(ctx, s.m.client, svc)
 	}
 }
 
@@ -199,12 +224,14 @@ func readyEndpoint(ctx context.Context, c client.Client, svc *corev1.Service) bo
 	return false
 }
 
-// aggregateExports merges the members' exports by namespace/name, in
-// member order: the first exporter's ports and type stand for the
-// service (the MCS API's conflict resolution picks one too; a conflict is
-// reported).
+// aggregateExports merges the members' exports by namespace/name; the
+// exporters are listed in member order, and the ports and type of the
+// oldest export (its ServiceExport's creationTimestamp, then the member's
+// name) stand for the service, as the MCS API resolves a conflict (which
+// is reported: exportConflicts).
 func aggregateExports(fed *meshv1alpha1.MeshFederation, svcs []*svcMember) []mesh.ExportedService {
 	byKey := map[string]*mesh.ExportedService{}
+	oldest := map[string]exportEntry{}
 	var keys []string
 	for _, s := range svcs {
 		for _, svc := range s.export.exports {
@@ -214,12 +241,15 @@ func aggregateExports(fed *meshv1alpha1.MeshFederation, svcs []*svcMember) []mes
 				if len(keys) >= MaxExports {
 					continue
 				}
-				e = &mesh.ExportedService{Namespace: svc.Namespace, Name: svc.Name, Ports: svc.Spec.Ports,
-					Headless: svc.Spec.ClusterIP == corev1.ClusterIPNone, Failover: failover(fed)}
+				e = &mesh.ExportedService{Namespace: svc.Namespace, Name: svc.Name, Failover: failover(fed)}
 				byKey[k] = e
 				keys = append(keys, k)
 			}
 			e.Exporters = append(e.Exporters, s.m.spec.Name)
+			if cur := (exportEntry{member: s.m.spec.Name, created: s.export.created[k], svc: svc}); !ok || olderExport(cur, oldest[k]) {
+				oldest[k] = cur
+				e.Ports, e.Headless = svc.Spec.Ports, svc.Spec.ClusterIP == corev1.ClusterIPNone
+			}
 		}
 	}
 	sort.Strings(keys)

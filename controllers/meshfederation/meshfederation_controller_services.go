@@ -184,6 +184,12 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			r.syncImportStatus(ctx, fed, s, exports, providers)
 		}
 	}
+	conflicts := exportConflicts(svcs)
+	for _, s := range svcs {
+		if s.err == nil && s.sf != nil && s.m.client != nil && !s.m.unreachable {
+			r.syncExportStatus(ctx, fed, s, conflicts)
+		}
+	}
 	return svcs
 }
 
