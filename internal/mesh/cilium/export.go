@@ -40,7 +40,9 @@ func (*Provider) ServiceMarks(_ *meshv1alpha1.MeshInstall, _ mesh.FederationMemb
 
 // ExportOutputs is nothing: the annotations (ServiceMarks) are the whole
 // export.
-func (*Provider) ExportOutputs(mesh.FederationMember, mesh.ExportedService) []client.Object { return nil }
+func (*Provider) ExportOutputs(mesh.FederationMember, mesh.ExportedService) []client.Object {
+	return nil
+}
 
 // ExportOverlap is empty: no object of the export's own.
 func (*Provider) ExportOverlap(mesh.ExportedService, []client.Object) string { return "" }

@@ -52,7 +52,9 @@ func (*Provider) ServiceMarks(_ *meshv1alpha1.MeshInstall, m mesh.FederationMemb
 
 // ExportOutputs is nothing: the label on the exporter's Service
 // (ServiceMarks) is the whole export.
-func (*Provider) ExportOutputs(mesh.FederationMember, mesh.ExportedService) []client.Object { return nil }
+func (*Provider) ExportOutputs(mesh.FederationMember, mesh.ExportedService) []client.Object {
+	return nil
+}
 
 // ExportOverlap is empty: no object of the export's own.
 func (*Provider) ExportOverlap(mesh.ExportedService, []client.Object) string { return "" }
