@@ -166,6 +166,21 @@ func (e *markEnv) setFailover(t *testing.T, f meshv1alpha1.ExportFailover) {
 // writes sent.
 func (e *markEnv) noopWrites(t *testing.T) []string {
 	t.Helper()
+	// Settled first: every pair linked, the status at the generation.
+	testenv.Eventually(t, 30*time.Second, "links settled", func() error {
+		f := e.fed(t)
+		for _, m := range []string{"local", "east", "west"} {
+			for _, p := range []string{"local", "east", "west"} {
+				if p != m && !peer(memberSvc(f, m), p).Linked {
+					return testenv.Errorf("%s -> %s not linked: %+v", m, p, peer(memberSvc(f, m), p))
+				}
+			}
+		}
+		if f.Status.ObservedGeneration != f.Generation {
+			return testenv.Errorf("observedGeneration %d of %d", f.Status.ObservedGeneration, f.Generation)
+		}
+		return nil
+	})
 	var remotes []*testenv.Writes
 	wrap := func(c client.Client) client.Client {
 		wc, w := testenv.CountWrites(noWatch{c})

@@ -98,3 +98,35 @@ func TestServiceMarksGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestAmbientFederationRefusal: an ambient Istio member is refused,
+// naming its version below ambient multicluster (1.27) and the missing
+// east-west HBONE gateway from 1.27 on; its export scope is the
+// istio.io/global label.
+func TestAmbientFederationRefusal(t *testing.T) {
+	reg := Registry()
+	sf, err := reg.ServiceFederation(meshv1alpha1.ProviderIstio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ version, want string }{
+		{"1.26.3", "MeshInstall istio installs Istio 1.26.3 with profile Ambient: ambient multicluster (Services labelled istio.io/global, an istio-east-west Gateway on HBONE port 15008) " +
+			"needs Istio 1.27.0 or later; upgrade spec.version, or use profile Sidecar to federate this member"},
+		{"", "MeshInstall istio installs Istio (version unknown) with profile Ambient: ambient multicluster (Services labelled istio.io/global, an istio-east-west Gateway on HBONE port 15008) " +
+			"needs Istio 1.27.0 or later; upgrade spec.version, or use profile Sidecar to federate this member"},
+		{"1.27.0-rc.1", "MeshInstall istio installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: " +
+			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked"},
+		{"1.28.1", "MeshInstall istio installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: " +
+			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked"},
+	} {
+		f := mesh.InstallFacts{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileAmbient, Version: tc.version}
+		if got := sf.FederationRefusal(f); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.version, got, tc.want)
+		}
+	}
+	se, _ := reg.ServiceExporter(meshv1alpha1.ProviderIstio)
+	sc := se.ExportScope(exportInstall("1.28.1", meshv1alpha1.ProfileAmbient, ""), nil, cart)
+	if !sc.Enforced || sc.Effective != "global (labelled istio.io/global); services without a ServiceExport are not labelled and stay cluster-local (ambient)" {
+		t.Fatalf("ambient scope %+v", sc)
+	}
+}
