@@ -29,7 +29,108 @@ import (
 
 func init() {
 	registerExportMarkCases()
+	registerExportCiliumCase()
 	registerExportConflictPortsCase()
+	registerExportInvalidCase()
+}
+
+func registerExportCiliumCase() {
+	Register(Case{Category: "foreign", Kind: "MeshFederation", Mesh: Cilium, Isolated: true,
+		Name: "export: Cilium affinity annotation applied by another field manager",
+		Run: func(h *H) {
+			h.Create(&meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "cilium"},
+				Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderCilium, Version: "1.19.5", Suspend: true}})
+			// The clustermesh-apiserver and its load-balancer address, which
+			// peers would reach.
+			cm := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "clustermesh-apiserver"},
+				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"k8s-app": "clustermesh-apiserver"},
+					Ports: []corev1.ServicePort{{Name: "apiserv", Port: 2379}}}}
+			h.Create(cm)
+			cm.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "127.96.6.1"}}
+			h.Must(h.C.Status().Update(h.Ctx, cm))
+			ns := h.Namespace(AnyMesh)
+			f := ciliumFederation(1, "")
+			f.Spec.Services.Failover = meshv1alpha1.FailoverLocalFirst
+			svc := exportedSvc(h, h.C, ns, f.Name, nil)
+			applied := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cart", Annotations: map[string]string{"service.cilium.io/affinity": "remote"}}}
+			h.Must(h.C.Patch(h.Ctx, applied, client.Apply, client.FieldOwner("kustomize-controller"), client.ForceOwnership))
+			snap := h.Snapshot(svc)
+			h.StartManager()
+			h.Create(f)
+			want := fmt.Sprintf("%[1]s/cart: local: Service %[1]s/cart: metadata.annotations[service.cilium.io/affinity] is \"remote\", applied by field manager kustomize-controller, "+
+				"and the export sets \"local\"; Meshplane never takes over a field another owner applies (it would apply it back): "+
+				"remove it from kustomize-controller's configuration or set it to \"local\" there, or delete the ServiceExport (nothing was set on the Service)", ns)
+			c := h.Condition(f, meshv1alpha1.ServicesExportedCondition, metav1.ConditionFalse, meshv1alpha1.ConflictReason, want)
+			if !strings.HasPrefix(c.Message, want) {
+				h.Fatalf("message %q, want %q", c.Message, want)
+			}
+			h.Unchanged(snap)
+			noImport(h, ns)
+			// The owner agrees on local: the other annotations are set, the
+			// affinity stays the other owner's.
+			applied = &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cart", Annotations: map[string]string{"service.cilium.io/affinity": "local"}}}
+			h.Must(h.C.Patch(h.Ctx, applied, client.Apply, client.FieldOwner("kustomize-controller"), client.ForceOwnership))
+			h.Eventually("global and shared set", func() error {
+				got := &corev1.Service{}
+				h.Must(h.C.Get(h.Ctx, client.ObjectKeyFromObject(svc), got))
+				a := got.Annotations
+				if a["service.cilium.io/global"] != "true" || a["service.cilium.io/shared"] != "true" || a["service.cilium.io/affinity"] != "local" {
+					return testenv.Errorf("annotations %v", a)
+				}
+				return nil
+			})
+			h.Must(h.C.Delete(h.Ctx, f))
+			h.Eventually("annotations released with the federation, the other owner's kept", func() error {
+				got := &corev1.Service{}
+				h.Must(h.C.Get(h.Ctx, client.ObjectKeyFromObject(svc), got))
+				a := got.Annotations
+				if _, ok := a["service.cilium.io/global"]; ok || a["service.cilium.io/affinity"] != "local" {
+					return testenv.Errorf("annotations %v", a)
+				}
+				if _, ok := a["service.cilium.io/shared"]; ok {
+					return testenv.Errorf("annotations %v", a)
+				}
+				return nil
+			})
+		}})
+}
+
+// registerExportInvalidCase: a ServiceExport of an ExternalName Service
+// (the MCS API exports none).
+func registerExportInvalidCase() {
+	Register(Case{Category: "missing-ref", Kind: "MeshFederation", Mesh: Istio, Name: "export: ServiceExport of an ExternalName Service",
+		Run: func(h *H) {
+			ns, f := exportFederation(h)
+			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
+				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "legacy.example.com"}}
+			h.Create(svc)
+			h.Create(serviceExport(ns, "legacy", f.Name))
+			snap := h.Snapshot(svc)
+			h.Create(f)
+			want := fmt.Sprintf("ServiceExport %[1]s/legacy in local exports Service %[1]s/legacy of type ExternalName, which the Multi-Cluster Services API does not export: delete the ServiceExport", ns)
+			c := h.Condition(f, meshv1alpha1.ServicesExportedCondition, metav1.ConditionFalse, meshv1alpha1.ReferenceNotFoundReason, want)
+			if c.Message != want {
+				h.Fatalf("message %q, want %q", c.Message, want)
+			}
+			h.Eventually("ServiceExport Valid=False InvalidServiceType", func() error {
+				se := &mcsv1beta1.ServiceExport{}
+				h.Must(h.C.Get(h.Ctx, client.ObjectKey{Namespace: ns, Name: "legacy"}, se))
+				v := apimeta.FindStatusCondition(se.Status.Conditions, "Valid")
+				if v == nil || v.Status != metav1.ConditionFalse || v.Reason != "InvalidServiceType" || v.Message != want {
+					return testenv.Errorf("conditions %+v", se.Status.Conditions)
+				}
+				return nil
+			})
+			if err := h.C.Get(h.Ctx, client.ObjectKey{Namespace: ns, Name: "legacy"}, &mcsv1beta1.ServiceImport{}); !apierrors.IsNotFound(err) {
+				h.Fatalf("ServiceImport of an ExternalName Service: %v", err)
+			}
+			h.Unchanged(snap)
+			h.Ready(f)
+			controlServices(h)
+			h.Must(h.C.Delete(h.Ctx, f))
+		}})
 }
 
 // exportedSvc creates Service ns/cart (8080/TCP) and its ServiceExport
