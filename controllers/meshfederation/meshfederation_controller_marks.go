@@ -155,7 +155,7 @@ func foreignMark(live *corev1.Service, marks mesh.ServiceMarks) string {
 			continue
 		}
 		var set map[string]any
-		if json.Unmarshal(e.FieldsV1.Raw, &set) != nil {
+		if json.Unmarshal(e.FieldsV1.GetRawBytes(), &set) != nil {
 			continue
 		}
 		md, _ := set["f:metadata"].(map[string]any)

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,7 +55,7 @@ func registerExportCiliumCase() {
 			svc := exportedSvc(h, h.C, ns, f.Name, nil)
 			applied := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cart", Annotations: map[string]string{"service.cilium.io/affinity": "remote"}}}
-			h.Must(h.C.Patch(h.Ctx, applied, client.Apply, client.FieldOwner("kustomize-controller"), client.ForceOwnership))
+			applyAs(h, applied, "kustomize-controller")
 			snap := h.Snapshot(svc)
 			h.StartManager()
 			h.Create(f)
@@ -71,7 +72,7 @@ func registerExportCiliumCase() {
 			// affinity stays the other owner's.
 			applied = &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cart", Annotations: map[string]string{"service.cilium.io/affinity": "local"}}}
-			h.Must(h.C.Patch(h.Ctx, applied, client.Apply, client.FieldOwner("kustomize-controller"), client.ForceOwnership))
+			applyAs(h, applied, "kustomize-controller")
 			h.Eventually("global and shared set", func() error {
 				got := &corev1.Service{}
 				h.Must(h.C.Get(h.Ctx, client.ObjectKeyFromObject(svc), got))
@@ -165,7 +166,7 @@ func registerExportMarkCases() {
 			// A GitOps tool owns the label by server-side apply.
 			applied := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cart", Labels: map[string]string{"mirror.linkerd.io/exported": "false"}}}
-			h.Must(h.C.Patch(h.Ctx, applied, client.Apply, client.FieldOwner("argocd-controller"), client.ForceOwnership))
+			applyAs(h, applied, "argocd-controller")
 			snap := h.Snapshot(svc)
 			h.StartManager()
 			h.Create(f)
@@ -182,7 +183,7 @@ func registerExportMarkCases() {
 			h.Condition(f, meshv1alpha1.ServicesConnectedCondition, metav1.ConditionTrue, "")
 			// The other owner lets go: the export is written.
 			release := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cart"}}
-			h.Must(h.C.Patch(h.Ctx, release, client.Apply, client.FieldOwner("argocd-controller"), client.ForceOwnership))
+			applyAs(h, release, "argocd-controller")
 			h.Eventually("label set once the other owner let go", func() error {
 				got := &corev1.Service{}
 				h.Must(h.C.Get(h.Ctx, client.ObjectKeyFromObject(svc), got))
@@ -237,6 +238,20 @@ func registerExportMarkCases() {
 			h.Must(h.C.Delete(h.Ctx, f))
 			h.Must(h.C.Delete(h.Ctx, control))
 		}})
+}
+
+// applyAs server-side applies svc's labels and annotations as field
+// manager manager (a GitOps tool owning them).
+func applyAs(h *H, svc *corev1.Service, manager string) {
+	h.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("v1")
+	u.SetKind("Service")
+	u.SetNamespace(svc.Namespace)
+	u.SetName(svc.Name)
+	u.SetLabels(svc.Labels)
+	u.SetAnnotations(svc.Annotations)
+	h.Must(h.C.Apply(h.Ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(manager), client.ForceOwnership))
 }
 
 // operatorNamespace makes sure the operator's namespace exists.
