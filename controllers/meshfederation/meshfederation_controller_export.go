@@ -45,6 +45,14 @@ type memberExport struct {
 	// ServiceExports that export no Service.
 	exports []*corev1.Service
 	invalid []string
+	// ses are the member's ServiceExports this federation exports (valid
+	// or not), created their creationTimestamps, invalidBy the MCS Valid
+	// reason and message of those that export nothing, and statusErr why
+	// their conditions could not be recorded.
+	ses       map[string]*mcsv1beta1.ServiceExport
+	created   map[string]metav1.Time
+	invalidBy map[string]invalidExport
+	statusErr string
 	// mi is the member's install of its mesh (nil when none).
 	mi *meshv1alpha1.MeshInstall
 	// endpoints says, per exported service (namespace/name), whether the
@@ -55,9 +63,17 @@ type memberExport struct {
 	// mesh outputs are not written.
 	imported         map[string]bool
 	skipped, refused map[string]string
+	// unsupported says why the member's mesh, as installed, cannot carry
+	// a service's export (mesh.ServiceMarker); marks are the labels and
+	// annotations its exports set on its own Services.
+	unsupported map[string]string
+	marks       []client.Object
 }
 
 func exportKey(ns, name string) string { return ns + "/" + name }
+
+// invalidExport is why a ServiceExport exports nothing (MCS Valid=False).
+type invalidExport struct{ reason, msg string }
 
 // collectExports reads the ServiceExports of every member that federates
 // services and answers, and returns the exported services of the cluster
@@ -155,18 +171,32 @@ func (r *Reconciler) readExports(ctx context.Context, fed *meshv1alpha1.MeshFede
 	sort.Slice(list.Items, func(i, j int) bool {
 		return exportKey(list.Items[i].Namespace, list.Items[i].Name) < exportKey(list.Items[j].Namespace, list.Items[j].Name)
 	})
-	s.export.endpoints = map[string]bool{}
-	for _, e := range list.Items {
+	x := &s.export
+	x.endpoints, x.ses, x.created, x.invalidBy = map[string]bool{}, map[string]*mcsv1beta1.ServiceExport{}, map[string]metav1.Time{}, map[string]invalidExport{}
+	for i := range list.Items {
+		e := &list.Items[i]
 		if f, ok := e.Labels[FederationLabel]; ok && f != fed.Name {
 			continue
 		}
+		k := exportKey(e.Namespace, e.Name)
+		x.ses[k] = e
 		svc := &corev1.Service{}
 		if err := s.m.client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, svc); err != nil {
-			s.export.invalid = append(s.export.invalid, fmt.Sprintf("ServiceExport %s/%s in %s exports no Service (%s)", e.Namespace, e.Name, name, reason(err)))
+			msg := fmt.Sprintf("ServiceExport %s/%s in %s exports no Service (%s)", e.Namespace, e.Name, name, reason(err))
+			x.invalid = append(x.invalid, msg)
+			x.invalidBy[k] = invalidExport{string(mcsv1beta1.ServiceExportReasonNoService), msg}
 			continue
 		}
-		s.export.exports = append(s.export.exports, svc)
-		s.export.endpoints[exportKey(e.Namespace, e.Name)] = readyEndpoint(ctx, s.m.client, svc)
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			msg := fmt.Sprintf("ServiceExport %s/%s in %s exports Service %s/%s of type ExternalName, which the Multi-Cluster Services API does not export: delete the ServiceExport",
+				e.Namespace, e.Name, name, e.Namespace, e.Name)
+			x.invalid = append(x.invalid, msg)
+			x.invalidBy[k] = invalidExport{string(mcsv1beta1.ServiceExportReasonInvalidServiceType), msg}
+			continue
+		}
+		x.exports = append(x.exports, svc)
+		x.created[k] = e.CreationTimestamp
+		x.endpoints[k] = readyEndpoint(ctx, s.m.client, svc)
 	}
 }
 
@@ -194,12 +224,14 @@ func readyEndpoint(ctx context.Context, c client.Client, svc *corev1.Service) bo
 	return false
 }
 
-// aggregateExports merges the members' exports by namespace/name, in
-// member order: the first exporter's ports and type stand for the
-// service (the MCS API's conflict resolution picks one too; a conflict is
-// reported).
+// aggregateExports merges the members' exports by namespace/name; the
+// exporters are listed in member order, and the ports and type of the
+// oldest export (its ServiceExport's creationTimestamp, then the member's
+// name) stand for the service, as the MCS API resolves a conflict (which
+// is reported: exportConflicts).
 func aggregateExports(fed *meshv1alpha1.MeshFederation, svcs []*svcMember) []mesh.ExportedService {
 	byKey := map[string]*mesh.ExportedService{}
+	oldest := map[string]exportEntry{}
 	var keys []string
 	for _, s := range svcs {
 		for _, svc := range s.export.exports {
@@ -209,12 +241,15 @@ func aggregateExports(fed *meshv1alpha1.MeshFederation, svcs []*svcMember) []mes
 				if len(keys) >= MaxExports {
 					continue
 				}
-				e = &mesh.ExportedService{Namespace: svc.Namespace, Name: svc.Name, Ports: svc.Spec.Ports,
-					Headless: svc.Spec.ClusterIP == corev1.ClusterIPNone, Failover: failover(fed)}
+				e = &mesh.ExportedService{Namespace: svc.Namespace, Name: svc.Name, Failover: failover(fed)}
 				byKey[k] = e
 				keys = append(keys, k)
 			}
 			e.Exporters = append(e.Exporters, s.m.spec.Name)
+			if cur := (exportEntry{member: s.m.spec.Name, created: s.export.created[k], svc: svc}); !ok || olderExport(cur, oldest[k]) {
+				oldest[k] = cur
+				e.Ports, e.Headless = svc.Spec.Ports, svc.Spec.ClusterIP == corev1.ClusterIPNone
+			}
 		}
 	}
 	sort.Strings(keys)
@@ -253,16 +288,20 @@ func serviceImport(svc mesh.ExportedService) *mcsv1beta1.ServiceImport {
 // outputs for it unless an object the federation did not write already
 // configures the same service. They are written with the member's other
 // service-federation objects, in one apply that prunes the rest.
-func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService) []client.Object {
+func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService, providers map[string]meshv1alpha1.Provider) []client.Object {
 	x := &s.export
 	if x.se == nil || x.note != "" {
 		return nil
 	}
-	x.imported, x.skipped, x.refused = map[string]bool{}, map[string]string{}, map[string]string{}
+	x.imported, x.skipped, x.refused, x.unsupported = map[string]bool{}, map[string]string{}, map[string]string{}, map[string]string{}
+	x.marks = nil
 	nsExists := map[string]string{}
 	var out []client.Object
 	for _, svc := range all {
 		k := exportKey(svc.Namespace, svc.Name)
+		if svc.Exporters = sameMesh(s, svc.Exporters, providers); len(svc.Exporters) == 0 {
+			continue // exported only by members of another mesh
+		}
 		why, seen := nsExists[svc.Namespace]
 		if !seen {
 			why = namespaceMissing(ctx, s, svc.Namespace)
@@ -276,6 +315,18 @@ func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFe
 			x.refused[k] = why
 			continue
 		}
+		mark, refusal, conflict := serviceMarks(ctx, s, svc)
+		if refusal != "" {
+			x.unsupported[k] = s.m.spec.Name + ": " + refusal
+			continue
+		}
+		if conflict != "" {
+			x.refused[k] = conflict
+			continue
+		}
+		if mark != nil {
+			x.marks = append(x.marks, mark)
+		}
 		out = append(out, serviceImport(svc))
 		x.imported[k] = true
 		objs := x.se.ExportOutputs(s.fm, svc)
@@ -287,6 +338,27 @@ func (r *Reconciler) exportObjects(ctx context.Context, fed *meshv1alpha1.MeshFe
 			continue
 		}
 		out = append(out, objs...)
+	}
+	return out
+}
+
+// memberProviders maps each member to its mesh.
+func memberProviders(svcs []*svcMember) map[string]meshv1alpha1.Provider {
+	out := make(map[string]meshv1alpha1.Provider, len(svcs))
+	for _, s := range svcs {
+		out[s.m.spec.Name] = s.m.spec.Provider
+	}
+	return out
+}
+
+// sameMesh keeps the exporters whose mesh is member s's: members of two
+// meshes share trust but not services.
+func sameMesh(s *svcMember, exporters []string, providers map[string]meshv1alpha1.Provider) []string {
+	out := make([]string, 0, len(exporters))
+	for _, e := range exporters {
+		if providers[e] == s.m.spec.Provider {
+			out = append(out, e)
+		}
 	}
 	return out
 }
@@ -373,9 +445,10 @@ func withEndpoints(svcs []*svcMember, k string) []string {
 // holds which clusters export the service (status.clusters, as the MCS API
 // defines it), patching only those that differ: a no-op reconcile writes
 // nothing.
-func (r *Reconciler) syncImportStatus(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService) {
+func (r *Reconciler) syncImportStatus(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []mesh.ExportedService, providers map[string]meshv1alpha1.Provider) {
 	for _, svc := range all {
 		k := exportKey(svc.Namespace, svc.Name)
+		svc.Exporters = sameMesh(s, svc.Exporters, providers)
 		if !s.export.imported[k] {
 			continue
 		}

@@ -15,7 +15,7 @@ const RemoteExportRBACName = "meshplane-federation-export"
 // RemoteExportRBAC returns the least RBAC a member cluster grants the
 // identity in its kubeconfig Secret for service export, in addition to
 // RemoteRBAC and RemoteServicesRBAC, for a member whose mesh is se: read
-// ServiceExports, the Services they name, their EndpointSlices and
+// ServiceExports (and patch their status: the MCS conditions), the Services they name, their EndpointSlices and
 // namespaces; write ServiceImports (in any namespace, since exports may be
 // anywhere); and the rules the mesh lists for its outputs
 // (mesh.ServiceExporter.ExportWriterRules). Without it the member neither
@@ -23,6 +23,7 @@ const RemoteExportRBACName = "meshplane-federation-export"
 func RemoteExportRBAC(se mesh.ServiceExporter, saNamespace, saName string) []client.Object {
 	rules := []rbacv1.PolicyRule{
 		{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports/status"}, Verbs: []string{"patch"}},
 		{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceimports"}, Verbs: []string{"get", "create", "patch", "delete"}},
 		{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceimports/status"}, Verbs: []string{"patch"}},
 		{APIGroups: []string{""}, Resources: []string{"services", "namespaces"}, Verbs: []string{"get"}},

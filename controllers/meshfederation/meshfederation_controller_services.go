@@ -98,7 +98,7 @@ func servicesPending(svcs []*svcMember) bool {
 		// A service not imported, or whose mesh outputs a foreign object
 		// blocks, is re-checked on the poll: foreign objects are not
 		// watched.
-		if len(s.export.skipped)+len(s.export.refused) > 0 {
+		if len(s.export.skipped)+len(s.export.refused)+len(s.export.unsupported) > 0 {
 			return true
 		}
 		if s.sf == nil {
@@ -162,6 +162,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		}
 	}
 	exports := r.collectExports(ctx, fed, svcs)
+	providers := memberProviders(svcs)
 	for _, s := range svcs {
 		if s.sf == nil && s.m.client != nil && !s.m.unreachable {
 			// A member whose mesh no longer federates services (its install
@@ -173,14 +174,20 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			continue
 		}
 		creds := r.peerCredentials(ctx, fed, s, svcs, now)
-		creds = append(creds, r.exportObjects(ctx, fed, s, exports)...)
+		creds = append(creds, r.exportObjects(ctx, fed, s, exports, providers)...)
 		s.err = r.applyServices(ctx, fed, s, creds, patcher)
 		if s.err == nil {
 			s.err = r.applyClusterMesh(ctx, fed, s, patcher)
 		}
 		if s.err == nil {
 			s.gateway = r.gatewayAddress(ctx, s)
-			r.syncImportStatus(ctx, fed, s, exports)
+			r.syncImportStatus(ctx, fed, s, exports, providers)
+		}
+	}
+	conflicts := exportConflicts(svcs)
+	for _, s := range svcs {
+		if s.err == nil && s.sf != nil && s.m.client != nil && !s.m.unreachable {
+			r.syncExportStatus(ctx, fed, s, conflicts)
 		}
 	}
 	return svcs
@@ -403,35 +410,7 @@ func (r *Reconciler) applyServices(ctx context.Context, fed *meshv1alpha1.MeshFe
 		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rd.Namespace, Labels: labels}})
 	}
 	objs = append(objs, creds...)
-	prev := memberServices(fed, s.m.spec.Name)
-	owner := apply.Owner{Object: fed, Kind: kind, Detached: true, SharedFields: prev.SharedFields}
-	a := &apply.Applier{Client: s.m.client, Scheme: r.Local.Scheme()}
-	plan, err := a.Prepare(ctx, owner, objs, prev.Inventory)
-	if err != nil {
-		return r.servicesErr(s, err)
-	}
-	if plan.Writes() {
-		// Record first: what is about to exist and the namespace's previous
-		// labels, so a crash or a deletion in between still removes and
-		// restores exactly.
-		rec := setMemberServices(fed, s.m.spec.Name)
-		rec.Inventory, rec.SharedFields = plan.Inventory(), plan.SharedFields()
-		// Under the lock even when the record did not change: a stale read
-		// must not write what a newer status no longer records.
-		if err := patcher.Commit(ctx, fed); err != nil {
-			return err
-		}
-	}
-	s.applied, err = plan.Commit(ctx)
-	if s.applied.Wrote() {
-		r.event(fed, corev1.EventTypeNormal, "ServicesLinked", "Apply", "cluster %s: %s", s.m.spec.Name, s.applied.Note())
-	}
-	if err != nil {
-		return r.servicesErr(s, err)
-	}
-	rec := setMemberServices(fed, s.m.spec.Name)
-	rec.Inventory, rec.SharedFields = s.applied.Inventory, plan.SharedFields()
-	return nil
+	return r.applyMember(ctx, fed, s, objs, patcher)
 }
 
 func (r *Reconciler) servicesErr(s *svcMember, err error) error {
@@ -503,13 +482,7 @@ func (r *Reconciler) releaseMember(ctx context.Context, fed *meshv1alpha1.MeshFe
 	if m.client == nil || m.unreachable {
 		return false
 	}
-	a := &apply.Applier{Client: m.client, Scheme: r.Local.Scheme()}
-	owner := apply.Owner{Object: fed, Kind: kind, Detached: true, SharedFields: prev.SharedFields}
-	pruned, err := a.Prune(ctx, owner, prev.Inventory)
-	if pruned.Wrote() {
-		r.event(fed, corev1.EventTypeNormal, "ServicesUnlinked", "Delete", "cluster %s: %s", m.spec.Name, pruned)
-	}
-	if err != nil {
+	if err := r.releaseRecord(ctx, fed, m, prev); err != nil {
 		return false
 	}
 	clearMemberServices(fed, m.spec.Name)

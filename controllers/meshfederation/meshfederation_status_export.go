@@ -43,10 +43,14 @@ func setExportsStatus(fed *meshv1alpha1.MeshFederation, out result) {
 		for _, in := range s.export.invalid {
 			problems = append(problems, problem{meshv1alpha1.ReferenceNotFoundReason, in})
 		}
+		if s.export.statusErr != "" {
+			problems = append(problems, problem{meshv1alpha1.WaitingReason, s.export.statusErr})
+		}
 	}
 	fed.Status.Exports = make([]meshv1alpha1.ExportedServiceStatus, 0, len(all))
+	conflicts := exportConflicts(out.services)
 	for _, svc := range all {
-		es, ps := exportStatus(svc, out.services)
+		es, ps := exportStatus(svc, out.services, conflicts)
 		fed.Status.Exports = append(fed.Status.Exports, es)
 		for _, p := range ps {
 			problems = append(problems, problem{p.reason, svc.Namespace + "/" + svc.Name + ": " + p.msg})
@@ -99,11 +103,14 @@ func setTopology(fed *meshv1alpha1.MeshFederation, svcs []*svcMember) {
 }
 
 // exportStatus is one exported service's status and what it misses.
-func exportStatus(svc mesh.ExportedService, svcs []*svcMember) (meshv1alpha1.ExportedServiceStatus, []problem) {
+func exportStatus(svc mesh.ExportedService, svcs []*svcMember, conflicts map[string]exportConflict) (meshv1alpha1.ExportedServiceStatus, []problem) {
 	k := exportKey(svc.Namespace, svc.Name)
 	es := meshv1alpha1.ExportedServiceStatus{Namespace: svc.Namespace, Name: svc.Name, Type: string(serviceImport(svc).Spec.Type),
 		ExportedBy: svc.Exporters}
 	var ps []problem
+	if cf, ok := conflicts[k]; ok {
+		ps = append(ps, problem{meshv1alpha1.ConflictReason, cf.msg})
+	}
 	var importers []*svcMember
 	var notes []string
 	for _, s := range svcs {
@@ -116,6 +123,9 @@ func exportStatus(svc mesh.ExportedService, svcs []*svcMember) (meshv1alpha1.Exp
 		}
 		if why := s.export.refused[k]; why != "" {
 			ps = append(ps, problem{meshv1alpha1.ConflictReason, why})
+		}
+		if why := s.export.unsupported[k]; why != "" {
+			ps = append(ps, problem{meshv1alpha1.UnsupportedFeatureReason, why})
 		}
 	}
 	ready := withEndpoints(svcs, k)

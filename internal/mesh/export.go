@@ -75,3 +75,29 @@ type ExportScope struct {
 func (r *Registry) ServiceExporter(name meshv1alpha1.Provider) (ServiceExporter, error) {
 	return lookup[ServiceExporter](r, name, "service export (ServiceExport with MeshFederation spec.services)")
 }
+
+// ServiceMarker is implemented by a ServiceExporter whose mesh exports a
+// service through labels or annotations on the user's own Service in a
+// member (Linkerd's mirror.linkerd.io labels, Cilium's service.cilium.io
+// annotations, Istio ambient's istio.io/global). The controller sets
+// them as shared fields of that Service: only those entries are applied,
+// each one's previous value is recorded and restored when the export goes,
+// and an entry another field manager applies is a Conflict.
+type ServiceMarker interface {
+	// ServiceMarks are the labels and annotations member m, installed as
+	// mi (nil when no MeshInstall installs its mesh), sets on its own
+	// Service svc; exporter is true when m exports svc (holds its
+	// ServiceExport). Empty marks set nothing. A non-empty refusal says
+	// why the mesh as installed cannot carry the export (an
+	// UnsupportedFeature naming the feature, the mesh and the fix); then
+	// nothing is set for svc in m.
+	ServiceMarks(mi *meshv1alpha1.MeshInstall, m FederationMember, svc ExportedService, exporter bool) (marks ServiceMarks, refusal string)
+}
+
+// ServiceMarks are labels and annotations set on a user's Service.
+type ServiceMarks struct {
+	Labels, Annotations map[string]string
+}
+
+// Empty reports whether the marks set nothing.
+func (m ServiceMarks) Empty() bool { return len(m.Labels) == 0 && len(m.Annotations) == 0 }

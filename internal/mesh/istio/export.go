@@ -237,11 +237,17 @@ func isClusterLocal(h string, specific, wildcard map[string]bool) bool {
 	return local
 }
 
-// ExportScope evaluates meshConfig.serviceSettings of the exporter's
+// ExportScope, in ambient mode, is enforced by the istio.io/global label;
+// in sidecar mode it evaluates meshConfig.serviceSettings of the exporter's
 // istiod values: the exported host must not be cluster-local, and every
 // host that is not exported must be (a catch-all "*" that is local, no
 // other wildcard that is not, no other specific host that is not).
 func (*Provider) ExportScope(mi *meshv1alpha1.MeshInstall, exported []mesh.ExportedService, svc mesh.ExportedService) mesh.ExportScope {
+	if mi != nil && mi.Spec.Profile == meshv1alpha1.ProfileAmbient {
+		// Ambient multicluster: only Services labelled istio.io/global
+		// (ServiceMarks) are global.
+		return mesh.ExportScope{Effective: "global (labelled " + GlobalLabel + "); services without a ServiceExport are not labelled and stay cluster-local (ambient)", Enforced: true}
+	}
 	specific, wildcard := clusterLocalHosts(istiodValues(mi))
 	hosts := map[string]bool{}
 	for _, e := range exported {

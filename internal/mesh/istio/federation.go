@@ -211,12 +211,18 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	return namespaced, cluster
 }
 
-// FederationRefusal refuses an ambient install: ambient multi-network needs
+// FederationRefusal refuses an ambient install, naming the installed
+// version when it is older than ambient multicluster (Istio 1.27): ambient
+// multi-network needs
 // an east-west Gateway of class istio-east-west (HBONE on 15008) and
 // ambient multicluster settings, which Meshplane does not configure; the
 // sidecar east-west gateway (15443 AUTO_PASSTHROUGH) would be silently
 // ignored by ztunnel.
 func (*Provider) FederationRefusal(facts mesh.InstallFacts) string {
+	if facts.Profile == meshv1alpha1.ProfileAmbient && !ambientMulticluster(facts.Version) {
+		return fmt.Sprintf("MeshInstall %s installs Istio %s with profile Ambient: ambient multicluster (Services labelled %s, an istio-east-west Gateway on HBONE port 15008) "+
+			"needs Istio %s or later; upgrade spec.version, or use profile Sidecar to federate this member", facts.MeshInstall, orUnknown(facts.Version), GlobalLabel, AmbientMulticlusterVersion)
+	}
 	if facts.Profile == meshv1alpha1.ProfileAmbient {
 		return fmt.Sprintf("MeshInstall %s installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: "+
 			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked", facts.MeshInstall)
