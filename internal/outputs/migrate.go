@@ -40,13 +40,18 @@ func (d *Deps) Alongside(ctx context.Context, ns string, explicit meshv1alpha1.P
 	if err := d.Client.List(ctx, &installs); err != nil {
 		return nil, fmt.Errorf("listing MeshInstalls: %w", err)
 	}
+	// The other mesh's refusal keeps its reason (errors.As), with what
+	// asked for it.
+	why := fmt.Sprintf("namespace %s is moving between meshes (annotations %s=%s, %s=%s), so %s's outputs are written beside %s's",
+		ns, mesh.MigratingFromAnnotation, namespace.Annotations[mesh.MigratingFromAnnotation],
+		mesh.MigratingToAnnotation, namespace.Annotations[mesh.MigratingToAnnotation], other, found.Provider)
 	res, err := discovery.ForProvider(d.Registry, other, &namespace, installs.Items)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w; the outputs stay as they were: fix or remove the annotations (a MeshAdoption sets and removes them)", why, err)
 	}
 	more, err := translate(res)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w; the outputs stay as they were", why, err)
 	}
 	have := map[string]bool{}
 	for _, o := range objs {
