@@ -173,6 +173,9 @@ func (r *Reconciler) targetOutputs(ctx context.Context, s *scope, ns adoption.Na
 			if err != nil {
 				return nil, err
 			}
+			if x, err = r.withPort(ctx, x); err != nil {
+				return nil, err
+			}
 			objs, err := mesh.TranslateTrafficSplit(t, x, sc.Namespace)
 			if err := add("TrafficSplit", x.Name, objs, err); err != nil {
 				return nil, err

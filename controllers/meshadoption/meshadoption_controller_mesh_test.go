@@ -78,6 +78,9 @@ const (
 	istioPolicy   = "ztp:security.istio.io"
 )
 
+// groupsFor are each mesh's output groups.
+var groupsFor = map[string][]string{"Istio": {istioRoute, istioPolicy}, "Linkerd": {linkerdRoute, linkerdPolicy}}
+
 // hasAll reports whether groups holds every one of want.
 func hasAll(groups []string, want ...string) bool {
 	for _, w := range want {
@@ -195,8 +198,8 @@ func hasAny(m map[string]string, keys ...string) bool {
 
 // playMeshMove stands in for the deployment controller (every restarted
 // Deployment becomes Available, except failing's on the stamp prefix
-// failStamp) and watches the outputs: a namespace labelled for Istio
-// without Istio's outputs, or in a move without Linkerd's, is noted in
+// failStamp) and watches the outputs: a namespace labelled for a mesh
+// without its outputs, or in a move without the old mesh's, is noted in
 // bad; a namespace seen with both in both.
 func playMeshMove(c client.Client, names []string, failing, failStamp string, bad, both *sync.Map, stop chan struct{}) {
 	for {
@@ -217,8 +220,11 @@ func playMeshMove(c client.Client, names []string, failing, failStamp string, ba
 			if ns.Labels["istio-injection"] != "" && !hasAll(g, istioRoute, istioPolicy) {
 				bad.Store(n+"/istio", fmt.Sprintf("labelled for Istio with outputs %v", g))
 			}
-			if ns.Annotations["meshplane.io/migrating-from"] != "" && !hasAll(g, linkerdRoute, linkerdPolicy) {
-				bad.Store(n+"/linkerd", fmt.Sprintf("in a move with outputs %v: Linkerd's gone before the gate", g))
+			if ns.Annotations["linkerd.io/inject"] != "" && !hasAll(g, linkerdRoute, linkerdPolicy) {
+				bad.Store(n+"/linkerd", fmt.Sprintf("annotated for Linkerd with outputs %v", g))
+			}
+			if from := ns.Annotations["meshplane.io/migrating-from"]; from != "" && !hasAll(g, groupsFor[from]...) {
+				bad.Store(n+"/from", fmt.Sprintf("in a move with outputs %v: %s's gone before the gate", g, from))
 			}
 			d := deploymentOrNil(c, n)
 			if d == nil || d.Status.ObservedGeneration == d.Generation {
@@ -240,4 +246,54 @@ func deploymentSpec(ns string) *appsv1.Deployment {
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web"}}}}}}
+}
+
+// TestMigrateIstioToLinkerd moves an Istio sidecar namespace to Linkerd:
+// Linkerd's outputs exist before the switch, the Istio labels are removed
+// and linkerd.io/inject set in one patch, and once the wave passed its
+// gate Istio's outputs are pruned.
+func TestMigrateIstioToLinkerd(t *testing.T) {
+	cfg := env.Cfg(t)
+	m := testenv.StartManager(t, cfg, testenv.ManagerOptions{}, meshadoption.Setup, trafficsplit.Setup, zerotrustpolicy.Setup)
+	c := m.Client
+	readyInstall(t, c, "is-from", meshv1alpha1.ProviderIstio, meshv1alpha1.ProfileSidecar)
+	readyInstall(t, c, "lk-to", meshv1alpha1.ProviderLinkerd, "")
+	meshApp(t, c, "il-1", nil)
+	ns := nsOf(t, c, "il-1")
+	ns.Labels["istio-injection"] = "enabled"
+	testenv.Must(t, c.Update(ctx, ns))
+	testenv.Eventually(t, 20*time.Second, "Istio outputs", func() error {
+		if g, _, err := groupsOf(c, "il-1"); err != nil || !slices.Equal(g, []string{istioRoute, istioPolicy}) {
+			return fmt.Errorf("%v %v", g, err)
+		}
+		return nil
+	})
+	stop := make(chan struct{})
+	defer close(stop)
+	var bad, both sync.Map
+	go playMeshMove(c, []string{"il-1"}, "", "", &bad, &both, stop)
+	ma := &meshv1alpha1.MeshAdoption{ObjectMeta: metav1.ObjectMeta{Name: "is-to-linkerd"},
+		Spec: meshv1alpha1.MeshAdoptionSpec{MeshInstallRef: meshv1alpha1.LocalObjectReference{Name: "lk-to"}, Namespaces: []string{"il-1"}}}
+	testenv.Must(t, c.Create(ctx, ma))
+	waitAdoption(t, c, ma.Name, "completed", 30*time.Second, func(ma *meshv1alpha1.MeshAdoption) error {
+		if ma.Status.Phase != meshv1alpha1.AdoptionCompleted {
+			return fmt.Errorf("phase %s: %v", ma.Status.Phase, ma.Status.Conditions)
+		}
+		return condIs(ma, meshv1alpha1.ReadyCondition, "True", "")
+	})
+	testenv.Eventually(t, 20*time.Second, "Linkerd outputs only", func() error {
+		if g, _, err := groupsOf(c, "il-1"); err != nil || !slices.Equal(g, []string{linkerdRoute, linkerdPolicy}) {
+			return fmt.Errorf("%v %v", g, err)
+		}
+		return nil
+	})
+	bad.Range(func(k, v any) bool { t.Errorf("%s: %s", k, v); return true })
+	if _, ok := both.Load("il-1"); !ok {
+		t.Errorf("both meshes' outputs were never seen together")
+	}
+	got := nsOf(t, c, "il-1")
+	if got.Annotations["linkerd.io/inject"] != "enabled" || hasAny(got.Labels, "istio-injection", "istio.io/rev") ||
+		hasAny(got.Annotations, "meshplane.io/migrating-from", "meshplane.io/migrating-to") {
+		t.Errorf("il-1: labels %v annotations %v", got.Labels, got.Annotations)
+	}
 }
