@@ -29,12 +29,9 @@ import (
 	"github.com/meshplane/meshplane/test/harness"
 )
 
-// The AuthorizationPolicies of each mesh, the outputs that put a
-// ZeroTrustPolicy in force.
-var (
-	istioAuthz   = schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicyList"}
-	linkerdAuthz = schema.GroupVersionKind{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "AuthorizationPolicyList"}
-)
+// linkerdAuthz lists Linkerd's AuthorizationPolicies, the outputs that put
+// a ZeroTrustPolicy in force on Linkerd.
+var linkerdAuthz = schema.GroupVersionKind{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "AuthorizationPolicyList"}
 
 // TestMigrateLinkerdToIstio moves 4 Linkerd namespaces (2 Deployments, a
 // TrafficSplit and a ZeroTrustPolicy each) to Istio's sidecar data plane in
