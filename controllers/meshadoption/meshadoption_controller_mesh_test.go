@@ -297,3 +297,40 @@ func TestMigrateIstioToLinkerd(t *testing.T) {
 		t.Errorf("il-1: labels %v annotations %v", got.Labels, got.Annotations)
 	}
 }
+
+// TestDeleteMidMove deletes an adoption while its wave has switched a
+// Linkerd namespace to Istio but its workloads have not restarted: the
+// migration annotations go with the record, and the controllers keep only
+// the outputs of the mesh the labels select (Istio).
+func TestDeleteMidMove(t *testing.T) {
+	cfg := env.Cfg(t)
+	m := testenv.StartManager(t, cfg, testenv.ManagerOptions{}, meshadoption.Setup, trafficsplit.Setup, zerotrustpolicy.Setup)
+	c := m.Client
+	readyInstall(t, c, "lk-del", meshv1alpha1.ProviderLinkerd, "")
+	readyInstall(t, c, "is-del", meshv1alpha1.ProviderIstio, meshv1alpha1.ProfileSidecar)
+	meshApp(t, c, "ld-1", map[string]string{"linkerd.io/inject": "enabled"})
+	ma := &meshv1alpha1.MeshAdoption{ObjectMeta: metav1.ObjectMeta{Name: "lk-del"},
+		Spec: meshv1alpha1.MeshAdoptionSpec{MeshInstallRef: meshv1alpha1.LocalObjectReference{Name: "is-del"}, Namespaces: []string{"ld-1"}}}
+	testenv.Must(t, c.Create(ctx, ma))
+	// Nothing marks the restarted Deployment Available: the wave stays in
+	// flight after the switch.
+	testenv.Eventually(t, 20*time.Second, "switched with both meshes' outputs", func() error {
+		ns := nsOf(t, c, "ld-1")
+		g, _, err := groupsOf(c, "ld-1")
+		if err != nil || ns.Labels["istio-injection"] != "enabled" || !hasAll(g, istioRoute, istioPolicy, linkerdRoute, linkerdPolicy) {
+			return fmt.Errorf("labels %v outputs %v %v", ns.Labels, g, err)
+		}
+		return nil
+	})
+	testenv.Must(t, c.Delete(ctx, ma))
+	testenv.Eventually(t, 20*time.Second, "Istio's outputs only, no migration annotations", func() error {
+		ns := nsOf(t, c, "ld-1")
+		if hasAny(ns.Annotations, "meshplane.io/migrating-from", "meshplane.io/migrating-to", "meshplane.io/adoption", "meshplane.io/adoption-prior") {
+			return fmt.Errorf("annotations %v", ns.Annotations)
+		}
+		if g, _, err := groupsOf(c, "ld-1"); err != nil || !slices.Equal(g, []string{istioRoute, istioPolicy}) {
+			return fmt.Errorf("outputs %v %v", g, err)
+		}
+		return nil
+	})
+}
