@@ -35,6 +35,10 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (result, err
 		if ns.Annotations[adoption.OwnerAnnotation] == ma.Name {
 			delete(ns.Annotations, adoption.OwnerAnnotation)
 			delete(ns.Annotations, adoption.PriorAnnotation)
+			// A move between meshes ends where the labels are: the
+			// controllers keep only that mesh's outputs.
+			delete(ns.Annotations, mesh.MigratingFromAnnotation)
+			delete(ns.Annotations, mesh.MigratingToAnnotation)
 		}
 		if ns.Annotations[mesh.AuditHoldAnnotation] == ma.Name {
 			// The policies return to their own spec.enforcement.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,6 +43,10 @@ func (r *Reconciler) objectsOf(ctx context.Context, ns string, provider meshv1al
 	}
 	for i := range ts.Items {
 		if x := &ts.Items[i]; mine(x.Spec.Provider) {
+			x, err := r.withPort(ctx, x)
+			if err != nil {
+				return nil, err
+			}
 			out = append(out, object{"TrafficSplit", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressSplit(reg, s, x) }})
 		}
 	}
@@ -153,4 +158,24 @@ func canaryRoute(cn *meshv1alpha1.Canary) *meshv1alpha1.TrafficSplit {
 			Timeout:       cn.Spec.Service.Timeout,
 		},
 	}
+}
+
+// withPort returns ts with spec.service.port filled in, as the TrafficSplit
+// controller does, when it is unset and the root Service has one port (a
+// Gateway API route needs it); otherwise ts.
+func (r *Reconciler) withPort(ctx context.Context, ts *meshv1alpha1.TrafficSplit) (*meshv1alpha1.TrafficSplit, error) {
+	if ts.Spec.Service.Port != nil {
+		return ts, nil
+	}
+	var svc corev1.Service
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ts.Namespace, Name: ts.Spec.Service.Name}, &svc); err != nil {
+		return ts, client.IgnoreNotFound(err)
+	}
+	if len(svc.Spec.Ports) != 1 {
+		return ts, nil
+	}
+	out := ts.DeepCopy()
+	p := svc.Spec.Ports[0].Port
+	out.Spec.Service.Port = &p
+	return out, nil
 }

@@ -83,10 +83,9 @@ func (r *Reconciler) waypointPlan(s *scope, ns adoption.Namespace) *mesh.Waypoin
 	return &mesh.Waypoint{Field: "spec.mode", Namespace: ns.Name, Name: waypointName, For: "service"}
 }
 
-// target returns ns as it will be once enrolled, with the waypoint label
-// when the wave gives it a waypoint.
-func (s *scope) target(ns adoption.Namespace, wp *mesh.Waypoint) (*corev1.Namespace, error) {
-	l, a, err := adoption.Enrol(s.enrolFor(wp != nil), ns, s.ma.Name)
+// target returns ns as it will be once enrolled with e.
+func (s *scope) target(ns adoption.Namespace, e mesh.Enrolment) (*corev1.Namespace, error) {
+	l, a, err := adoption.Enrol(e, ns, s.ma.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -110,27 +109,15 @@ func (s *scope) enrolFor(waypoint bool) mesh.Enrolment {
 // check returns the objects of ns the target mesh cannot express once ns
 // is enrolled (with waypoint wp), each as "Kind namespace/name: why".
 func (r *Reconciler) check(ctx context.Context, s *scope, ns adoption.Namespace, wp *mesh.Waypoint) ([]string, error) {
-	target, err := s.target(ns, wp)
+	e, _, err := r.enrolOf(s, ns, wp != nil)
 	if err != nil {
 		return nil, err
 	}
-	provider := s.mi.Spec.Provider
-	prov, err := r.Registry.Get(provider)
+	sc, err := r.scopeOf(ctx, s, ns, e, wp)
 	if err != nil {
 		return nil, err
 	}
-	facts, err := mesh.ReadNamespaceFacts(ctx, overlay{Reader: r.Client, ns: target}, prov, ns.Name)
-	if err != nil {
-		return nil, err
-	}
-	if wp != nil {
-		if facts.Waypoints == nil {
-			facts.Waypoints = map[string]mesh.WaypointFacts{}
-		}
-		facts.Waypoints[wp.Name] = mesh.WaypointFacts{For: wp.For, Programmed: true}
-	}
-	sc := mesh.Scope{Install: mesh.InstallFactsOf(provider, s.mi, r.gatewayAPI()), Namespace: facts}
-	objs, err := r.objectsOf(ctx, ns.Name, provider)
+	objs, err := r.objectsOf(ctx, ns.Name, s.mi.Spec.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +128,31 @@ func (r *Reconciler) check(ctx context.Context, s *scope, ns adoption.Namespace,
 		}
 	}
 	return bad, nil
+}
+
+// scopeOf is the target mesh's scope for ns once enrolled with e (with
+// waypoint wp, programmed).
+func (r *Reconciler) scopeOf(ctx context.Context, s *scope, ns adoption.Namespace, e mesh.Enrolment, wp *mesh.Waypoint) (mesh.Scope, error) {
+	target, err := s.target(ns, e)
+	if err != nil {
+		return mesh.Scope{}, err
+	}
+	provider := s.mi.Spec.Provider
+	prov, err := r.Registry.Get(provider)
+	if err != nil {
+		return mesh.Scope{}, err
+	}
+	facts, err := mesh.ReadNamespaceFacts(ctx, overlay{Reader: r.Client, ns: target}, prov, ns.Name)
+	if err != nil {
+		return mesh.Scope{}, err
+	}
+	if wp != nil {
+		if facts.Waypoints == nil {
+			facts.Waypoints = map[string]mesh.WaypointFacts{}
+		}
+		facts.Waypoints[wp.Name] = mesh.WaypointFacts{For: wp.For, Programmed: true}
+	}
+	return mesh.Scope{Install: mesh.InstallFactsOf(provider, s.mi, r.gatewayAPI()), Namespace: facts}, nil
 }
 
 // ensureWaypoint creates the waypoint of ns (not owned: it stays when the

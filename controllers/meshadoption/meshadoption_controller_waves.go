@@ -117,9 +117,14 @@ func (r *Reconciler) judge(ctx context.Context, s *scope, w *meshv1alpha1.Adopti
 	gate := adoption.Check(s.enrol, wave, stamp, restartOn(ma))
 	now := metav1.NewTime(r.Clock.Now())
 	switch {
-	case gate.Passed && s.audit != nil:
-		return false, r.startAudit(s, w)
 	case gate.Passed:
+		// A move between meshes ends: the old mesh's outputs are pruned.
+		if err := r.finishMove(ctx, s, wave); err != nil {
+			return false, err
+		}
+		if s.audit != nil {
+			return false, r.startAudit(s, w)
+		}
 		w.Phase, w.CompletionTime = meshv1alpha1.WaveEnrolled, &now
 		w.Message = fmt.Sprintf("enrolled and healthy after %s", now.Sub(w.StartTime.Time).Round(time.Millisecond))
 		r.event(ma, "WaveEnrolled", "Enrol", "wave %d: namespaces %v are in the data plane and healthy", w.Index, w.Namespaces)
@@ -153,7 +158,10 @@ func (r *Reconciler) moveBack(ctx context.Context, s *scope, w *meshv1alpha1.Ado
 	back := adoption.Stamp(ma.Name, true, w.StartTime.Unix())
 	for _, ns := range wave {
 		restart := restartOn(ma) && adoption.Restarts(s.enrol, ns)
-		e := s.enrolFor(slices.Contains(w.Waypoints, ns.Name))
+		e, _, err := r.enrolOf(s, ns, slices.Contains(w.Waypoints, ns.Name))
+		if err != nil {
+			return err
+		}
 		if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) { return adoption.Restore(e, ns) }); err != nil {
 			return err
 		}
@@ -209,7 +217,22 @@ func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.Ad
 					continue
 				}
 			}
-			e := s.enrolFor(slices.Contains(w.Waypoints, ns.Name))
+			e, from, err := r.enrolOf(s, ns, slices.Contains(w.Waypoints, ns.Name))
+			if err != nil {
+				return nil, err
+			}
+			if from != "" {
+				// A move between meshes: the new mesh's outputs exist
+				// before the switch.
+				missing, err := r.dualOutputs(ctx, s, ns, from)
+				if err != nil {
+					return nil, err
+				}
+				if len(missing) > 0 {
+					holding = append(holding, missing...)
+					continue
+				}
+			}
 			if err := r.relabel(ctx, ns, func() (map[string]string, map[string]string, error) {
 				return adoption.Enrol(e, ns, s.ma.Name)
 			}); err != nil {

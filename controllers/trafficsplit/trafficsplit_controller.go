@@ -118,22 +118,41 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	if err != nil {
 		return out, err
 	}
-	provider := found.Provider
-	out.provider = provider
+	out.provider = found.Provider
 	// Another TrafficSplit or Canary routing the same Service wins.
 	if err := overlap.Route(ctx, r.Client, ts); err != nil {
 		return out, err
 	}
-	translator, err := r.Registry.TrafficTranslator(provider)
+	objs, err := r.outputsFor(ctx, ts, found, bg, &out)
 	if err != nil {
 		return out, err
+	}
+	// While a MeshAdoption moves the namespace to another mesh, the other
+	// mesh's outputs are written beside these (internal/outputs).
+	objs, err = r.Alongside(ctx, ts.Namespace, ts.Spec.Provider, found, objs, func(other discovery.Result) ([]client.Object, error) {
+		return r.outputsFor(ctx, ts, other, bg, &result{})
+	})
+	if err != nil {
+		return out, err
+	}
+	out.applied, err = r.Apply(ctx, apply.Owner{Object: ts, Kind: Kind}, objs, ts.Status.Inventory)
+	return out, err
+}
+
+// outputsFor translates the split for the mesh found, recording in out
+// what its status reports.
+func (r *Reconciler) outputsFor(ctx context.Context, ts *meshv1alpha1.TrafficSplit, found discovery.Result, bg *meshv1alpha1.BreakGlass, out *result) ([]client.Object, error) {
+	provider := found.Provider
+	translator, err := r.Registry.TrafficTranslator(provider)
+	if err != nil {
+		return nil, err
 	}
 	resolved, err := r.resolveRefs(ctx, ts, provider)
 	if err != nil {
 		if outcome.IsTerminal(err) {
 			out.refErr = err
 		}
-		return out, err
+		return nil, err
 	}
 	out.refsResolved = true
 	if incident.PinsTraffic(bg) && incident.Covers(bg, provider) {
@@ -143,21 +162,17 @@ func (r *Reconciler) reconcile(ctx context.Context, ts *meshv1alpha1.TrafficSpli
 	// namespace's data plane, not on the provider alone.
 	scope, err := r.Decide(ctx, ts.Namespace, found, mesh.TrafficSplitRequirements(&resolved.Spec)...)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	facts, err := mesh.ReadNamespaceFacts(ctx, r.Client, translator, ts.Namespace)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	objs, err := mesh.TranslateTrafficSplit(translator, resolved, facts)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	if objs, err = r.composeResilience(ctx, ts, scope, bg, objs); err != nil {
-		return out, err
-	}
-	out.applied, err = r.Apply(ctx, apply.Owner{Object: ts, Kind: Kind}, objs, ts.Status.Inventory)
-	return out, err
+	return r.composeResilience(ctx, ts, scope, bg, objs)
 }
 
 // provider resolves the split's mesh. Detaching injection removes the

@@ -37,6 +37,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -186,6 +187,17 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 	}
 	out.enforcement = r.Registry.Enforcement(scope, &eff.Spec)
 	objs, err := r.translate(ctx, eff, found.Provider)
+	if err != nil {
+		return out, err
+	}
+	// While a MeshAdoption moves the namespace to another mesh, the other
+	// mesh's outputs are written beside these (internal/outputs).
+	objs, err = r.Alongside(ctx, p.Namespace, p.Spec.Provider, found, objs, func(other discovery.Result) ([]client.Object, error) {
+		if _, err := r.Decide(ctx, p.Namespace, other, mesh.ZeroTrustPolicyRequirements(&eff.Spec)...); err != nil {
+			return nil, err
+		}
+		return r.translate(ctx, eff, other.Provider)
+	})
 	if err != nil {
 		return out, err
 	}
