@@ -79,12 +79,14 @@ func CanaryService(cn *meshv1alpha1.Canary) string {
 // namespace that routes the same Service and wins (see the package doc).
 func Route(ctx context.Context, c client.Reader, obj client.Object) error {
 	self, service, field := routeOf(obj)
+	// Read only: the cache's objects are not copied (a namespace of
+	// thousands of routes would copy them all on every reconcile).
 	var splits meshv1alpha1.TrafficSplitList
-	if err := c.List(ctx, &splits, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := c.List(ctx, &splits, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the namespace's TrafficSplits: %w", err)
 	}
 	var canaries meshv1alpha1.CanaryList
-	if err := c.List(ctx, &canaries, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := c.List(ctx, &canaries, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the namespace's Canaries: %w", err)
 	}
 	var others []contender

@@ -207,7 +207,7 @@ func (e *env) converge(b *testing.B, in inputs, tr *readyTracker) time.Duration 
 // BenchmarkTrafficAndPolicy: 1,000 TrafficSplits + 1,000 ZeroTrustPolicies.
 func BenchmarkTrafficAndPolicy(b *testing.B) {
 	n := report.Count(1000)
-	in := inputs{splits: n, policies: n, svc: func(int) string { return "web" }}
+	in := inputs{splits: n, policies: n, svc: func(i int) string { return fmt.Sprintf("svc-%d", i) }}
 	for range b.N {
 		e := newEnv(b)
 		raw, outputs := e.rawApply(b, in)
@@ -216,6 +216,9 @@ func BenchmarkTrafficAndPolicy(b *testing.B) {
 		tr := trackReady(b, e.cfg, "bench")
 		time.Sleep(2 * time.Second)
 		rss0 := m.rss()
+		// Each TrafficSplit routes its own Service (two routes of one
+		// Service are a Conflict); the Services exist before the clock runs.
+		parallel(b, in.splits, 8, func(i int) error { return e.c.Create(context.Background(), service("bench", in.svc(i))) })
 		progress("manager ready, RSS %.0f MiB (%.0f anonymous); creating the inputs", rss0.total, rss0.anon)
 		elapsed := e.converge(b, in, tr)
 		progress("all Ready after %s", elapsed)
@@ -252,6 +255,7 @@ func BenchmarkTrafficSplits10k(b *testing.B) {
 		time.Sleep(2 * time.Second)
 		rss0 := m.rss()
 		parallel(b, n, 8, func(i int) error { return e.c.Create(context.Background(), service("bench", in.svc(i))) })
+		progress("manager ready, RSS %.0f MiB (%.0f anonymous); creating the inputs", rss0.total, rss0.anon)
 		progress("manager ready, RSS %.0f MiB (%.0f anonymous); creating the inputs", rss0.total, rss0.anon)
 		elapsed := e.converge(b, in, tr)
 		progress("all Ready after %s", elapsed)
