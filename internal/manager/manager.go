@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -117,9 +116,9 @@ func New(cfg *rest.Config, o Options) (*Manager, error) {
 	}
 	metrics.RecordBuild(names)
 	// rest_client_rate_limiter_duration_seconds: how long requests waited
-	// for client-go's client-side rate limiter (none is configured unless a
-	// kubeconfig sets a QPS; the metric shows that nothing waits).
-	crmetrics.RegisterRESTClientMetrics(crmetrics.MetricRateLimiterLatency)
+	// for client-go's client-side rate limiter (none is configured unless
+	// the configuration sets a QPS; the metric shows that nothing waits).
+	recordRateLimiterWaits()
 	// Object metrics are read from the cache at scrape time.
 	if err := metrics.UseReader(mgr.GetCache()); err != nil {
 		return nil, fmt.Errorf("registering the metrics collector: %w", err)

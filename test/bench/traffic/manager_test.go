@@ -209,6 +209,7 @@ func (p *managerProc) saveHeapProfile(b *testing.B, name string) {
 type countingProxy struct {
 	srv      *httptest.Server
 	counting atomic.Bool
+	total    atomic.Int64
 	mu       sync.Mutex
 	counts   map[string]int
 }
@@ -232,6 +233,7 @@ func startProxy(b *testing.B, cfg *rest.Config) *countingProxy {
 	rp.FlushInterval = -1 // watches stream
 	p := &countingProxy{counts: map[string]int{}}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.total.Add(1)
 		if p.counting.Load() {
 			p.mu.Lock()
 			p.counts[classify(r)]++
