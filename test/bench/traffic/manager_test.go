@@ -36,12 +36,17 @@ type managerProc struct {
 	log         string
 }
 
-// buildManager builds cmd/manager once per test binary run.
+// builtDir holds the manager binary once built.
+var builtDir string
+
+// buildManager builds cmd/manager once per test binary run (TestMain
+// removes it).
 var buildManager = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "meshplane-bench-manager-")
 	if err != nil {
 		return "", err
 	}
+	builtDir = dir
 	bin := filepath.Join(dir, "manager")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/meshplane/meshplane/cmd/manager")
 	if out, err := cmd.CombinedOutput(); err != nil {
