@@ -63,10 +63,10 @@ func Setup(mgr *manager.Manager) error {
 		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.TrafficOutputKinds(),
 	}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.splitsForService)).
-		// Another route of the namespace appearing, changing or going
+		// Another route of the same Service appearing, changing or going
 		// away may decide a Conflict (internal/overlap).
-		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
-		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueRoutes(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueRoutes(r.Client, &meshv1alpha1.TrafficSplitList{}), builder.WithPredicates(overlap.Changes)).
 		// A ResiliencePolicy for the split's Service is composed into its
 		// route (trafficsplit_controller_resilience.go).
 		Watches(&meshv1alpha1.ResiliencePolicy{}, handler.EnqueueRequestsFromMapFunc(r.splitsForPolicy), builder.WithPredicates(overlap.Changes)).

@@ -62,6 +62,9 @@ type Options struct {
 	// Concurrent is MaxConcurrentReconciles per controller (lower-case
 	// kind); DefaultConcurrency for a controller it does not name.
 	Concurrent map[string]int
+	// PprofAddr serves Go's /debug/pprof handlers (heap, CPU profiles) on
+	// this address; off when empty or "0".
+	PprofAddr string
 	// SkipControllerNameValidation lets several managers register the same
 	// controllers in one process (tests); never set by flags.
 	SkipControllerNameValidation bool
@@ -90,6 +93,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", "meshplane-system", "Namespace where Meshplane keeps its own Secrets.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Hour, "Full resync period of the informer cache.")
 	fs.Func("concurrent", "Concurrent reconciles: a number for every controller, or controller=number pairs (e.g. trafficsplit=8,canary=16). Defaults: "+defaultsText()+".", o.parseConcurrent)
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", `Address of Go's /debug/pprof handlers, for profiling (off when empty or "0"; never expose it outside the pod).`)
 	fs.StringVar(&o.MetricsServer, "metrics-server", "", "Prometheus-compatible API (http(s)://host:port) Canary analyses query when they name no metricsServer.")
 }
 

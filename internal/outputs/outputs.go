@@ -127,7 +127,8 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 // failed List maps to no request; the next resync catches up.
 func Requests(ctx context.Context, c client.Reader, list client.ObjectList, ns string, keep func(client.Object) bool) []reconcile.Request {
 	l := list.DeepCopyObject().(client.ObjectList)
-	if err := c.List(ctx, l, client.InNamespace(ns)); err != nil {
+	// Read only: the cache's objects are not copied.
+	if err := c.List(ctx, l, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	items, err := meta.ExtractList(l)

@@ -79,12 +79,14 @@ func CanaryService(cn *meshv1alpha1.Canary) string {
 // namespace that routes the same Service and wins (see the package doc).
 func Route(ctx context.Context, c client.Reader, obj client.Object) error {
 	self, service, field := routeOf(obj)
+	// Read only: the cache's objects are not copied (a namespace of
+	// thousands of routes would copy them all on every reconcile).
 	var splits meshv1alpha1.TrafficSplitList
-	if err := c.List(ctx, &splits, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := c.List(ctx, &splits, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the namespace's TrafficSplits: %w", err)
 	}
 	var canaries meshv1alpha1.CanaryList
-	if err := c.List(ctx, &canaries, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := c.List(ctx, &canaries, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the namespace's Canaries: %w", err)
 	}
 	var others []contender
@@ -135,16 +137,16 @@ func routeOf(obj client.Object) (contender, string, string) {
 // doc).
 func Policy(ctx context.Context, c client.Reader, p *meshv1alpha1.ZeroTrustPolicy) error {
 	var list meshv1alpha1.ZeroTrustPolicyList
-	if err := c.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(p.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the namespace's ZeroTrustPolicies: %w", err)
 	}
-	var all []*meshv1alpha1.ZeroTrustPolicy
+	var others []*meshv1alpha1.ZeroTrustPolicy
 	for i := range list.Items {
 		if o := &list.Items[i]; o.DeletionTimestamp.IsZero() && o.Name != p.Name {
-			all = append(all, o)
+			others = append(others, o)
 		}
 	}
-	all = append(all, p)
+	all := contenders(p, others)
 	c0 := func(o *meshv1alpha1.ZeroTrustPolicy) contender {
 		return contenderOf(kindZeroTrustPolicy, o, &o.Status.CommonStatus, len(o.Status.Inventory))
 	}
@@ -171,6 +173,28 @@ func Policy(ctx context.Context, c client.Reader, p *meshv1alpha1.ZeroTrustPolic
 		}
 	}
 	return nil
+}
+
+// contenders returns p and the policies connected to it by conflicts
+// (directly or through others). Whether a policy wins depends only on the
+// policies that conflict with it, so the contest of p is decided within
+// this set, exactly as over the whole namespace, in time linear in the
+// namespace's policies when few conflict (a thousand policies compared each
+// with each on every reconcile made convergence quadratic).
+func contenders(p *meshv1alpha1.ZeroTrustPolicy, others []*meshv1alpha1.ZeroTrustPolicy) []*meshv1alpha1.ZeroTrustPolicy {
+	set := []*meshv1alpha1.ZeroTrustPolicy{p}
+	for i := 0; i < len(set); i++ {
+		rest := others[:0]
+		for _, o := range others {
+			if PoliciesConflict(set[i], o) {
+				set = append(set, o)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		others = rest
+	}
+	return set
 }
 
 // PoliciesConflict reports whether a and b may select a common workload
