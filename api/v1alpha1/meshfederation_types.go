@@ -358,12 +358,19 @@ type MemberServicesStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	SharedFields []SharedField `json:"sharedFields,omitempty"`
-	// clusterMeshInstall names the member's MeshInstall whose ClusterMesh
-	// settings (spec.cilium.clusterMesh) service federation set; they are
-	// removed on release.
+	// clusterMeshInstall names the member's MeshInstall whose settings
+	// service federation set (Cilium: spec.cilium.clusterMesh; Linkerd:
+	// spec.linkerd.multicluster); they are removed on release.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ClusterMeshInstall string `json:"clusterMeshInstall,omitempty"`
+	// settingsDigest identifies the settings last applied to
+	// clusterMeshInstall: they are applied again only when they change or
+	// the MeshInstall no longer holds them (values other managers add,
+	// such as another item of a list, are theirs).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	SettingsDigest string `json:"settingsDigest,omitempty"`
 }
 
 // PeerStatus is whether a member's control plane reads a peer.

@@ -71,6 +71,7 @@ func TestIngressGatewayController(t *testing.T) {
 	t.Run("no-op reconcile writes nothing", func(t *testing.T) {
 		ns := istioNamespace(t, c)
 		key := readyGateway(t, c, gateway(ns, "web"))
+		testenv.CacheCaughtUp(t, c, mgr.GetClient(), &meshv1alpha1.IngressGateway{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})
 		cc, writes := testenv.CachedClient(t, mgr.Manager)
 		r := &Reconciler{Deps: outputs.NewDeps(cc, mgr.Manager, "test")}
 		for range 3 {

@@ -2,6 +2,8 @@ package meshfederation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -132,23 +134,21 @@ func heldPeer(mi *meshv1alpha1.MeshInstall, name string) (meshv1alpha1.CiliumClu
 // MeshInstall when they differ from what it holds, recording the
 // MeshInstall in status first so a release finds it.
 func (r *Reconciler) applyClusterMesh(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, patcher *status.Patcher) error {
-	cm, ok := s.sf.(mesh.ClusterMesh)
-	if !ok || s.meshInstall == nil {
+	spec := installSettings(s)
+	if spec == nil || s.meshInstall == nil {
 		return nil
 	}
-	slices.SortFunc(s.cmPeers, func(a, b meshv1alpha1.CiliumClusterMeshPeer) int {
-		return compareStrings(a.Name, b.Name)
-	})
-	spec := cm.ClusterMeshSpec(s.fm, s.m.spec.ClusterID, s.cmPeers)
-	recorded := memberServices(fed, s.m.spec.Name).ClusterMeshInstall == s.meshInstall.Name
-	if recorded && holds(s.meshInstall, spec) {
+	digest := settingsDigest(spec)
+	rec := memberServices(fed, s.m.spec.Name)
+	if rec.ClusterMeshInstall == s.meshInstall.Name && rec.SettingsDigest == digest && holds(s.meshInstall, spec) {
 		return nil
 	}
 	// Record first, under the lock even when the record is there already:
 	// a reconcile that read a stale federation (whose settings an earlier
 	// reconcile already released) must not write settings that no record
 	// would ever remove.
-	setMemberServices(fed, s.m.spec.Name).ClusterMeshInstall = s.meshInstall.Name
+	set := setMemberServices(fed, s.m.spec.Name)
+	set.ClusterMeshInstall, set.SettingsDigest = s.meshInstall.Name, digest
 	if err := patcher.Commit(ctx, fed); err != nil {
 		return err
 	}
@@ -157,11 +157,27 @@ func (r *Reconciler) applyClusterMesh(ctx context.Context, fed *meshv1alpha1.Mes
 	u.SetName(s.meshInstall.Name)
 	if err := s.m.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ClusterMeshFieldManager)); err != nil {
 		if apierrors.IsConflict(err) {
-			return outcome.Conflict("cluster %s: the ClusterMesh settings of MeshInstall %s are set by another field manager: %v", s.m.spec.Name, s.meshInstall.Name, err)
+			return outcome.Conflict("cluster %s: the settings this federation writes into MeshInstall %s are set by another field manager: %v", s.m.spec.Name, s.meshInstall.Name, err)
 		}
 		return r.servicesErr(s, err)
 	}
-	r.event(fed, corev1.EventTypeNormal, "ServicesLinked", "Apply", "cluster %s: ClusterMesh settings of MeshInstall %s with %d peers", s.m.spec.Name, s.meshInstall.Name, len(s.cmPeers))
+	r.event(fed, corev1.EventTypeNormal, "ServicesLinked", "Apply", "cluster %s: federation settings of MeshInstall %s with %d peers", s.m.spec.Name, s.meshInstall.Name, max(len(s.cmPeers), len(s.linkPeers)))
+	return nil
+}
+
+// installSettings is the part of the member's MeshInstall's spec the
+// federation sets: its ClusterMesh settings (mesh.ClusterMesh), or its
+// links extension's (mesh.ExtensionInstaller); nil for neither.
+func installSettings(s *svcMember) map[string]any {
+	switch f := s.sf.(type) {
+	case mesh.ClusterMesh:
+		slices.SortFunc(s.cmPeers, func(a, b meshv1alpha1.CiliumClusterMeshPeer) int {
+			return compareStrings(a.Name, b.Name)
+		})
+		return f.ClusterMeshSpec(s.fm, s.m.spec.ClusterID, s.cmPeers)
+	case mesh.ExtensionInstaller:
+		return f.ExtensionInstallSpec(s.fm, s.linkPeers)
+	}
 	return nil
 }
 
@@ -175,8 +191,10 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-// holds reports whether the MeshInstall's spec holds spec's settings
-// exactly (a peer removed is a change).
+// holds reports whether the MeshInstall's spec holds every value of
+// spec's settings. Values other managers set beside them (another item of
+// a list) do not count; settings that changed (a peer removed) are told by
+// their digest.
 func holds(mi *meshv1alpha1.MeshInstall, spec map[string]any) bool {
 	b, err := json.Marshal(mi.Spec)
 	if err != nil {
@@ -186,19 +204,52 @@ func holds(mi *meshv1alpha1.MeshInstall, spec map[string]any) bool {
 	if json.Unmarshal(b, &live) != nil {
 		return false
 	}
-	for k, want := range spec {
-		got, ok := live[k].(map[string]any)
-		w, isMap := want.(map[string]any)
-		if !ok || !isMap {
+	w, err := json.Marshal(spec)
+	if err != nil {
+		return false
+	}
+	var want map[string]any
+	if json.Unmarshal(w, &want) != nil {
+		return false
+	}
+	return holdsValue(live, want)
+}
+
+// holdsValue reports whether live holds want: every key of a map, every
+// item of a list (an item contained in some live item), equal scalars.
+func holdsValue(live, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
 			return false
 		}
-		for kk, ww := range w {
-			if !reflect.DeepEqual(got[kk], ww) {
+		for k, v := range w {
+			if !holdsValue(l[k], v) {
 				return false
 			}
 		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			return len(w) == 0
+		}
+		for _, v := range w {
+			if !slices.ContainsFunc(l, func(x any) bool { return holdsValue(x, v) }) {
+				return false
+			}
+		}
+		return true
 	}
-	return true
+	return reflect.DeepEqual(live, want)
+}
+
+// settingsDigest identifies a member's settings (SettingsDigest).
+func settingsDigest(spec map[string]any) string {
+	b, _ := json.Marshal(spec) // map keys are sorted: stable
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // releaseClusterMesh removes the ClusterMesh settings service federation
@@ -226,7 +277,8 @@ func (r *Reconciler) releaseClusterMesh(ctx context.Context, fed *meshv1alpha1.M
 		}
 		r.event(fed, corev1.EventTypeNormal, "ServicesUnlinked", "Delete", "cluster %s: ClusterMesh settings removed from MeshInstall %s", m.spec.Name, name)
 	}
-	setMemberServices(fed, m.spec.Name).ClusterMeshInstall = ""
+	rel := setMemberServices(fed, m.spec.Name)
+	rel.ClusterMeshInstall, rel.SettingsDigest = "", ""
 	return true
 }
 

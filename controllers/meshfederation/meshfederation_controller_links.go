@@ -15,18 +15,33 @@ import (
 )
 
 // linkExtension drops a reachable member whose mesh links peers through an
-// extension (mesh.PeerLinks) that is not installed there, and reads the
-// member's gateway Service, which its peers' links copy.
+// extension (mesh.PeerLinks) that is not installed there — unless a
+// MeshInstall can install it (mesh.ExtensionInstaller): then the member
+// waits for it — and reads the member's gateway Service, which its peers'
+// links copy.
 func (r *Reconciler) linkExtension(ctx context.Context, s *svcMember) {
 	pl, ok := s.sf.(mesh.PeerLinks)
 	if !ok {
 		return
 	}
 	gvk, missing := pl.LinkExtension(s.fm)
-	if _, err := s.m.client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
-		if apimeta.IsNoMatchError(err) {
-			s.sf, s.notFederating = nil, missing
+	_, err := s.m.client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil && !apimeta.IsNoMatchError(err) {
+		return
+	}
+	served := err == nil
+	if ei, ok := s.sf.(mesh.ExtensionInstaller); ok {
+		var list meshv1alpha1.MeshInstallList
+		if err := s.m.client.List(ctx, &list); err == nil {
+			s.meshInstall = ei.ExtensionInstall(s.fm, list.Items, served)
 		}
+		if !served && s.meshInstall != nil {
+			s.extensionPending = ei.ExtensionPending(s.fm, s.meshInstall)
+			return
+		}
+	}
+	if !served {
+		s.sf, s.notFederating = nil, missing
 		return
 	}
 	ns, name, ok := s.sf.FederationGateway(s.fm)

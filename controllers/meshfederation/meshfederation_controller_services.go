@@ -74,7 +74,13 @@ type svcMember struct {
 	// install (mesh.ClusterMesh) holds its settings in; cmPeers are the
 	// peers' endpoints it gets; crossCluster and crossClusterMsg say
 	// whether its policies reach the other clusters.
-	meshInstall     *meshv1alpha1.MeshInstall
+	// With mesh.ExtensionInstaller, meshInstall holds the extension's
+	// settings, and extensionPending says the extension is being installed
+	// (nothing else is written into the member until it is served).
+	meshInstall      *meshv1alpha1.MeshInstall
+	extensionPending string
+	// linkPeers are the members of the same mesh that federate services.
+	linkPeers       []string
 	cmPeers         []meshv1alpha1.CiliumClusterMeshPeer
 	crossCluster    bool
 	crossClusterMsg string
@@ -173,6 +179,11 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			s.err = s.m.err
 			continue
 		}
+		s.linkPeers = linkPeers(s, svcs)
+		if s.extensionPending != "" {
+			s.err = r.applyClusterMesh(ctx, fed, s, patcher)
+			continue
+		}
 		creds := r.peerCredentials(ctx, fed, s, svcs, now)
 		creds = append(creds, r.exportObjects(ctx, fed, s, exports, providers)...)
 		s.err = r.applyServices(ctx, fed, s, creds, patcher)
@@ -186,7 +197,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 	}
 	conflicts := exportConflicts(svcs)
 	for _, s := range svcs {
-		if s.err == nil && s.sf != nil && s.m.client != nil && !s.m.unreachable {
+		if s.err == nil && s.sf != nil && s.extensionPending == "" && s.m.client != nil && !s.m.unreachable {
 			r.syncExportStatus(ctx, fed, s, conflicts)
 		}
 	}
@@ -538,4 +549,16 @@ func clearMemberServices(fed *meshv1alpha1.MeshFederation, name string) {
 			apimeta.RemoveStatusCondition(&fed.Status.Clusters[i].Conditions, meshv1alpha1.ServicesConnectedCondition)
 		}
 	}
+}
+
+// linkPeers names the other members of s's mesh that federate services:
+// the peers an extension installed by a MeshInstall runs a link for.
+func linkPeers(s *svcMember, all []*svcMember) []string {
+	var out []string
+	for _, p := range all {
+		if p != s && p.sf != nil && p.m.spec.Provider == s.m.spec.Provider {
+			out = append(out, p.m.spec.Name)
+		}
+	}
+	return out
 }

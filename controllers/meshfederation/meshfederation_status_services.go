@@ -80,6 +80,8 @@ func memberServicesCondition(s *svcMember) (bool, string, string) {
 	switch {
 	case s.sf == nil:
 		return false, meshv1alpha1.UnsupportedFeatureReason, fmt.Sprintf("%s: %s", name, s.notFederating)
+	case s.err == nil && s.extensionPending != "":
+		return false, meshv1alpha1.WaitingReason, fmt.Sprintf("%s: %s", name, s.extensionPending)
 	case s.err != nil && s.m.unreachable:
 		return false, meshv1alpha1.ClusterUnreachableReason, fmt.Sprintf("%s does not answer; what it holds stays in place", name)
 	case s.err != nil:

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -392,6 +394,47 @@ func TestServiceFederation(t *testing.T) {
 		})
 	})
 
+	t.Run("a Linkerd member with a MeshInstall gets the multicluster extension installed by it", func(t *testing.T) {
+		mi := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "linkerd"},
+			Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderLinkerd, Version: "edge-26.1.1",
+				Linkerd: &meshv1alpha1.LinkerdInstallSpec{HighAvailability: true}}}
+		mustCreate(t, e.west, mi)
+		// The cluster-wide part of west's services RBAC: list, get and
+		// patch on MeshInstalls (its namespaced part needs the extension's
+		// namespace, which the extension brings).
+		lsf, err := providers.Registry().ServiceFederation(meshv1alpha1.ProviderLinkerd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range meshfederation.RemoteServicesRBAC(lsf, mesh.FederationMember{Name: "west"}, []string{"local", "east"}, "meshplane-remote", "meshplane-federation") {
+			switch o.(type) {
+			case *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding:
+				mustCreate(t, e.west, o)
+			}
+		}
+		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "poke-extension"}})
+		want := "west: the Linkerd multicluster extension is being installed in cluster west by MeshInstall linkerd " +
+			"(spec.linkerd.multicluster, set by this federation); the links follow once it serves the Link kind"
+		testenv.Eventually(t, 30*time.Second, "west's MeshInstall carries the extension", func() error {
+			f := e.get(t, "mesh")
+			if c := memberCondition(f, "west", meshv1alpha1.ServicesConnectedCondition); c == nil || c.Reason != meshv1alpha1.WaitingReason || c.Message != want {
+				return testenv.Errorf("west ServicesConnected %+v", c)
+			}
+			got := &meshv1alpha1.MeshInstall{}
+			if err := e.west.Get(ctx, client.ObjectKey{Name: "linkerd"}, got); err != nil {
+				return err
+			}
+			if mc := got.Spec.Linkerd.Multicluster; mc == nil || mc.Gateway == nil || !*mc.Gateway || len(mc.Links) != 0 || !got.Spec.Linkerd.HighAvailability {
+				return testenv.Errorf("west's MeshInstall %+v", got.Spec.Linkerd)
+			}
+			return nil
+		})
+		// Nothing but the setting lands on west while the extension is missing.
+		if got := objectsOf(t, e.west); len(got) != 0 {
+			t.Fatalf("west holds %v", got)
+		}
+	})
+
 	t.Run("removing spec.services removes exactly what it created", func(t *testing.T) {
 		f := e.get(t, "mesh")
 		base := f.DeepCopy()
@@ -400,6 +443,16 @@ func TestServiceFederation(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitClean(t, "net-before")
+		testenv.Eventually(t, 30*time.Second, "west's MeshInstall without the extension, the user's fields kept", func() error {
+			got := &meshv1alpha1.MeshInstall{}
+			if err := e.west.Get(ctx, client.ObjectKey{Name: "linkerd"}, got); err != nil {
+				return err
+			}
+			if got.Spec.Linkerd == nil || got.Spec.Linkerd.Multicluster != nil || !got.Spec.Linkerd.HighAvailability {
+				return testenv.Errorf("west's MeshInstall %+v", got.Spec.Linkerd)
+			}
+			return nil
+		})
 		testenv.Eventually(t, 30*time.Second, "status without services", func() error {
 			f := e.get(t, "mesh")
 			if memberSvc(f, "local") != nil || memberSvc(f, "east") != nil || apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ServicesConnectedCondition) != nil {

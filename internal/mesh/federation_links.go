@@ -56,3 +56,23 @@ type ClusterMesh interface {
 	// mesh; msg names the value either way.
 	CrossClusterPolicy(mi *meshv1alpha1.MeshInstall) (crossCluster bool, msg string)
 }
+
+// ExtensionInstaller is implemented by a mesh whose links extension
+// (PeerLinks) a MeshInstall can install (Linkerd's multicluster
+// extension): the federation writes the extension's settings into the
+// member's MeshInstall, with its own field manager, naming the peers that
+// get a link, so the extension is installed where it is missing and runs
+// a controller per link where a MeshInstall installed it.
+type ExtensionInstaller interface {
+	// ExtensionInstall picks, of the member's MeshInstalls, the one the
+	// settings are written into: with the extension not served, the one
+	// install of the mesh; with it served, the install that installed it
+	// (never one whose extension was installed by hand). nil: none.
+	ExtensionInstall(m FederationMember, installs []meshv1alpha1.MeshInstall, served bool) *meshv1alpha1.MeshInstall
+	// ExtensionInstallSpec is the part of the MeshInstall's spec the
+	// settings are, as a JSON object, for links to peers.
+	ExtensionInstallSpec(m FederationMember, peers []string) map[string]any
+	// ExtensionPending says that the extension is being installed by mi,
+	// for the member's status.
+	ExtensionPending(m FederationMember, mi *meshv1alpha1.MeshInstall) string
+}

@@ -2,6 +2,7 @@ package linkerd
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/mesh"
 )
 
@@ -267,6 +269,9 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"},
 		ResourceNames: []string{role}, Verbs: []string{"bind", "escalate"}})
 	cluster = append(cluster, named("rbac.authorization.k8s.io", "clusterrolebindings", role)...)
+	// The extension's settings are a field of the member's MeshInstall
+	// (ExtensionInstall; list is granted to every member's identity).
+	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{meshv1alpha1.GroupVersion.Group}, Resources: []string{"meshinstalls"}, Verbs: []string{"get", "patch"}})
 	return namespaced, cluster
 }
 
@@ -295,3 +300,44 @@ var (
 	_ mesh.ServiceFederation = (*Provider)(nil)
 	_ mesh.PeerLinks         = (*Provider)(nil)
 )
+
+// ExtensionInstall: without the Link kind, the member's one Linkerd
+// MeshInstall (installing the extension); with it, the Linkerd
+// MeshInstall that set spec.linkerd.multicluster (a hand-installed
+// extension is left to its owner, who lists the controllers).
+func (*Provider) ExtensionInstall(_ mesh.FederationMember, installs []meshv1alpha1.MeshInstall, served bool) *meshv1alpha1.MeshInstall {
+	var found []*meshv1alpha1.MeshInstall
+	for i := range installs {
+		mi := &installs[i]
+		if mi.Spec.Provider != meshv1alpha1.ProviderLinkerd {
+			continue
+		}
+		if served && (mi.Spec.Linkerd == nil || mi.Spec.Linkerd.Multicluster == nil) {
+			continue
+		}
+		found = append(found, mi)
+	}
+	if len(found) != 1 {
+		return nil
+	}
+	return found[0]
+}
+
+// ExtensionInstallSpec is spec.linkerd.multicluster: the gateway as the
+// member has one, and one service-mirror controller per peer (Links are
+// named after the peers).
+func (*Provider) ExtensionInstallSpec(m mesh.FederationMember, peers []string) map[string]any {
+	links := make([]any, 0, len(peers))
+	for _, p := range slices.Sorted(slices.Values(peers)) {
+		links = append(links, p)
+	}
+	return map[string]any{"linkerd": map[string]any{"multicluster": map[string]any{"gateway": m.EastWestGateway, "links": links}}}
+}
+
+// ExtensionPending names the install that is installing the extension.
+func (*Provider) ExtensionPending(m mesh.FederationMember, mi *meshv1alpha1.MeshInstall) string {
+	return fmt.Sprintf("the Linkerd multicluster extension is being installed in cluster %s by MeshInstall %s (spec.linkerd.multicluster, set by this federation); "+
+		"the links follow once it serves the Link kind", m.Name, mi.Name)
+}
+
+var _ mesh.ExtensionInstaller = (*Provider)(nil)
