@@ -38,11 +38,11 @@ func (r *Reconciler) prepareMember(ctx context.Context, s *svcMember) {
 	if !ok {
 		return
 	}
-	var list meshv1alpha1.MeshInstallList
-	if err := s.m.client.List(ctx, &list); err != nil {
+	installs, ok := s.meshInstalls(ctx)
+	if !ok {
 		return
 	}
-	mi, why := cm.ClusterMeshInstall(s.fm, s.m.spec.ClusterID, list.Items)
+	mi, why := cm.ClusterMeshInstall(s.fm, s.m.spec.ClusterID, installs)
 	if why != "" {
 		s.sf, s.notFederating = nil, why
 		return

@@ -142,13 +142,10 @@ func heldImport(ctx context.Context, fed *meshv1alpha1.MeshFederation, svcs []*s
 
 // memberInstall returns the member's MeshInstall of its provider, if any.
 func memberInstall(ctx context.Context, s *svcMember) *meshv1alpha1.MeshInstall {
-	var list meshv1alpha1.MeshInstallList
-	if err := s.m.client.List(ctx, &list); err != nil {
-		return nil
-	}
-	for i := range list.Items {
-		if list.Items[i].Spec.Provider == s.m.spec.Provider {
-			return &list.Items[i]
+	installs, _ := s.meshInstalls(ctx)
+	for i := range installs {
+		if installs[i].Spec.Provider == s.m.spec.Provider {
+			return &installs[i]
 		}
 	}
 	return nil

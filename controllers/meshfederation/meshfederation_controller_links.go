@@ -31,9 +31,8 @@ func (r *Reconciler) linkExtension(ctx context.Context, s *svcMember) {
 	}
 	served := err == nil
 	if ei, ok := s.sf.(mesh.ExtensionInstaller); ok {
-		var list meshv1alpha1.MeshInstallList
-		if err := s.m.client.List(ctx, &list); err == nil {
-			s.meshInstall = ei.ExtensionInstall(s.fm, list.Items, served)
+		if installs, ok := s.meshInstalls(ctx); ok {
+			s.meshInstall = ei.ExtensionInstall(s.fm, installs, served)
 		}
 		if !served && s.meshInstall != nil {
 			s.extensionPending = ei.ExtensionPending(s.fm, s.meshInstall)

@@ -80,7 +80,12 @@ type svcMember struct {
 	meshInstall      *meshv1alpha1.MeshInstall
 	extensionPending string
 	// linkPeers are the members of the same mesh that federate services.
-	linkPeers       []string
+	linkPeers []string
+	// installs are the member's MeshInstalls, listed once per reconcile
+	// (meshInstalls); installsErr says why they could not be.
+	installs        []meshv1alpha1.MeshInstall
+	installsRead    bool
+	installsErr     error
 	cmPeers         []meshv1alpha1.CiliumClusterMeshPeer
 	crossCluster    bool
 	crossClusterMsg string
@@ -209,12 +214,12 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 // without a MeshInstall (or without the kind) is taken as the provider's
 // default install.
 func (r *Reconciler) refuseInstall(ctx context.Context, s *svcMember) {
-	var list meshv1alpha1.MeshInstallList
-	if err := s.m.client.List(ctx, &list); err != nil {
+	installs, ok := s.meshInstalls(ctx)
+	if !ok {
 		return
 	}
-	for i := range list.Items {
-		mi := &list.Items[i]
+	for i := range installs {
+		mi := &installs[i]
 		if mi.Spec.Provider != s.m.spec.Provider {
 			continue
 		}
@@ -561,4 +566,16 @@ func linkPeers(s *svcMember, all []*svcMember) []string {
 		}
 	}
 	return out
+}
+
+// meshInstalls lists the member's MeshInstalls, once per reconcile: the
+// refusal check, the install that holds the federation's settings and the
+// export scope all read them; false when they cannot be listed.
+func (s *svcMember) meshInstalls(ctx context.Context) ([]meshv1alpha1.MeshInstall, bool) {
+	if !s.installsRead {
+		var list meshv1alpha1.MeshInstallList
+		s.installsErr = s.m.client.List(ctx, &list)
+		s.installs, s.installsRead = list.Items, true
+	}
+	return s.installs, s.installsErr == nil
 }
