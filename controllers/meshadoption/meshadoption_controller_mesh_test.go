@@ -91,17 +91,20 @@ func hasAll(groups []string, want ...string) bool {
 	return true
 }
 
-// uids reads the UIDs of the inventory's objects.
-func uids(t *testing.T, c client.Client, inv []meshv1alpha1.ObjectReference) map[string]types.UID {
-	t.Helper()
+// uids reads the UIDs of the inventory's objects. An inventory is recorded
+// before its objects are written (a shared field's previous value must
+// survive a crash), so an object may not exist yet: the caller retries.
+func uids(c client.Client, inv []meshv1alpha1.ObjectReference) (map[string]types.UID, error) {
 	out := map[string]types.UID{}
 	for _, r := range inv {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
-		testenv.Must(t, c.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.Name}, u))
+		if err := c.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.Name}, u); err != nil {
+			return nil, err
+		}
 		out[r.Kind+"/"+r.Name] = u.GetUID()
 	}
-	return out
+	return out, nil
 }
 
 // TestMigrateLinkerdToIstio moves two Linkerd namespaces to Istio (sidecar)
@@ -132,9 +135,15 @@ func TestMigrateLinkerdToIstio(t *testing.T) {
 		}
 		return nil
 	})
-	_, inv2, err := groupsOf(c, "lx-2")
-	testenv.Must(t, err)
-	before := uids(t, c, inv2)
+	var inv2 []meshv1alpha1.ObjectReference
+	var before map[string]types.UID
+	testenv.Eventually(t, 20*time.Second, "lx-2's Linkerd outputs written", func() (err error) {
+		if _, inv2, err = groupsOf(c, "lx-2"); err != nil {
+			return err
+		}
+		before, err = uids(c, inv2)
+		return err
+	})
 
 	stop := make(chan struct{})
 	defer close(stop)
@@ -177,9 +186,9 @@ func TestMigrateLinkerdToIstio(t *testing.T) {
 		hasAny(ns2.Annotations, "meshplane.io/migrating-from", "meshplane.io/migrating-to", "meshplane.io/adoption", "meshplane.io/adoption-prior") {
 		t.Errorf("lx-2 not restored exactly: labels %v annotations %v", ns2.Labels, ns2.Annotations)
 	}
-	_, inv2, err = groupsOf(c, "lx-2")
+	_, inv2, err := groupsOf(c, "lx-2")
 	testenv.Must(t, err)
-	if after := uids(t, c, inv2); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after, err := uids(c, inv2); err != nil || fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("lx-2's Linkerd outputs were replaced: before %v, after %v", before, after)
 	}
 	if v := deployment(t, c, "lx-2").Spec.Template.Annotations[upgrade.DataPlaneAnnotation]; !strings.HasPrefix(v, "adoption-lk-to-istio-back@") {
