@@ -146,7 +146,7 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy
 	if err != nil {
 		return out, err
 	}
-	plan, err := r.Prepare(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
+	plan, err := r.PrepareToCommit(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
 	if err != nil {
 		out.applied = plan.Failed()
 		return out, err

@@ -152,7 +152,7 @@ func (r *Reconciler) reconcile(ctx context.Context, g *meshv1alpha1.IngressGatew
 		return out, err
 	}
 	out.class = class
-	plan, err := r.Prepare(ctx, apply.Owner{Object: g, Kind: Kind}, objs, g.Status.Inventory)
+	plan, err := r.PrepareToCommit(ctx, apply.Owner{Object: g, Kind: Kind}, objs, g.Status.Inventory)
 	if err != nil {
 		out.applied = plan.Failed()
 		return out, err

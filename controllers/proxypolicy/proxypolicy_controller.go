@@ -149,8 +149,9 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ProxyPolicy,
 	out.rollout = planRollout(cfg.Annotations, sel, recordsOf(p.Status.SharedFields), p.Spec.Rollout)
 	objs = append(objs, partials(p.Namespace, out.rollout.desired)...)
 	owner := apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields, SharedKinds: SharedKinds}
-	// Every write is dry-run first: a refusal writes nothing.
-	plan, err := r.Prepare(ctx, owner, objs, p.Status.Inventory)
+	// A refusal writes nothing: every write but the first is dry-run
+	// first, and the first is written before anything else.
+	plan, err := r.PrepareToCommit(ctx, owner, objs, p.Status.Inventory)
 	if err != nil {
 		out.applied = plan.Failed()
 		return out, err

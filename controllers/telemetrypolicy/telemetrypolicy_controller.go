@@ -140,7 +140,7 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.TelemetryPol
 		return out, err
 	}
 	// Every output is dry-run first: a refusal writes nothing.
-	plan, err := r.Prepare(ctx, apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields}, objs, p.Status.Inventory)
+	plan, err := r.PrepareToCommit(ctx, apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields}, objs, p.Status.Inventory)
 	if err != nil {
 		out.applied = plan.Failed()
 		return out, err

@@ -201,8 +201,9 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 	if err != nil {
 		return out, err
 	}
-	// Every output is dry-run first: a refusal writes nothing.
-	plan, err := r.Prepare(ctx, apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields}, objs, p.Status.Inventory)
+	// A refusal writes nothing: every output but the first is dry-run
+	// first, and the first is written before anything else.
+	plan, err := r.PrepareToCommit(ctx, apply.Owner{Object: p, Kind: Kind, SharedFields: p.Status.SharedFields}, objs, p.Status.Inventory)
 	if err != nil {
 		out.applied = plan.Failed()
 		return out, err

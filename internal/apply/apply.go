@@ -193,13 +193,13 @@ func (a *Applier) Desired(owner Owner, objs []client.Object) ([]*unstructured.Un
 	return out, nil
 }
 
-// Apply makes the owner's outputs equal to objs, all or nothing: Prepare
-// (clash check, then a server-side dry run of every write and delete)
-// before Commit (the writes, then the prune of outputs in previous that
+// Apply makes the owner's outputs equal to objs, all or nothing:
+// PrepareToCommit (clash check, then a server-side dry run of every write
+// but the first, and of every delete) before Commit (the writes, then the prune of outputs in previous that
 // are no longer desired and still carry the owner's label). A refused
 // output writes nothing. When every output is in place no request is sent.
 func (a *Applier) Apply(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (Result, error) {
-	p, err := a.Prepare(ctx, owner, objs, previous)
+	p, err := a.PrepareToCommit(ctx, owner, objs, previous)
 	if err != nil {
 		return p.Failed(), err
 	}

@@ -34,7 +34,7 @@ func Detached(obj client.Object, kind string) Owner {
 // wants (Prune).
 func (a *Applier) ApplyDetached(ctx context.Context, owner Owner, objs []client.Object, adopt bool) (Result, error) {
 	owner.Detached = true
-	p, err := a.prepare(ctx, owner, objs, nil, adopt, false)
+	p, err := a.prepare(ctx, owner, objs, nil, prepareOptions{adopt: adopt, firstUnchecked: true})
 	if err != nil {
 		return p.Failed(), err
 	}

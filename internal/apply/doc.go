@@ -34,7 +34,13 @@
 //     output, the fields and the API server's message (Refusal). Timeouts,
 //     5xx (an unreachable webhook) and conflicts stay transient
 //     (ApplyFailed). A no-op sends no dry run either: nothing differs.
-//     Costs: one dry-run request per changed output, on changes only.
+//     Costs: one dry-run request per changed output, on changes only,
+//     less one where the caller does nothing between Prepare and Commit
+//     (Apply, ApplyDetached, PrepareToCommit): the first write, an owned
+//     output, is its own check — Commit sends it before anything else, so
+//     its refusal leaves nothing written and is returned as a dry run's
+//     would be. A change of one output sends no dry run; a Canary, which
+//     scales a workload between the two, dry-runs every output.
 //   - Write order: owned outputs in the order the translator lists them,
 //     then fields of shared objects (a namespace-wide default such as
 //     Linkerd's default-inbound-policy, which tightens a whole namespace),

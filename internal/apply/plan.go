@@ -44,6 +44,9 @@ type Plan struct {
 	// drifted are the outputs another writer changed (their desired state
 	// did not change).
 	drifted []Drift
+	// firstUnchecked says the first write was not dry-run: it is its own
+	// check (see PrepareToCommit).
+	firstUnchecked bool
 }
 
 // Writes reports whether Commit will send any request.
@@ -69,10 +72,26 @@ func (p *Plan) Inventory() []meshv1alpha1.ObjectReference {
 // and the API server's message; a transient failure stays transient. When
 // nothing differs no request is sent at all.
 func (a *Applier) Prepare(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (*Plan, error) {
-	return a.prepare(ctx, owner, objs, previous, false, true)
+	return a.prepare(ctx, owner, objs, previous, prepareOptions{prune: true})
 }
 
-func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference, adopt, prune bool) (*Plan, error) {
+// PrepareToCommit is Prepare for a caller that does nothing between it and
+// Commit but bookkeeping on its own object (a status record): the first
+// write, an owned output, is not dry-run, because Commit sends it before
+// anything else and a refusal of it leaves nothing written — Commit then
+// returns the refusal as Prepare would have. One request fewer per change;
+// a change of one output sends no dry run at all.
+func (a *Applier) PrepareToCommit(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (*Plan, error) {
+	return a.prepare(ctx, owner, objs, previous, prepareOptions{prune: true, firstUnchecked: true})
+}
+
+// prepareOptions: adopt takes over foreign objects of an output's name
+// (ApplyDetached), prune plans the delete of previous outputs no longer
+// desired, firstUnchecked leaves the first write to Commit (PrepareToCommit).
+type prepareOptions struct{ adopt, prune, firstUnchecked bool }
+
+func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference, opts prepareOptions) (*Plan, error) {
+	adopt, prune := opts.adopt, opts.prune
 	p := &Plan{a: a, owner: owner, previous: previous}
 	desired, err := a.Desired(owner, objs)
 	if err != nil {
@@ -130,6 +149,9 @@ func (a *Applier) prepare(ctx context.Context, owner Owner, objs []client.Object
 	if err := p.checkDrift(ctx); err != nil {
 		return p, err
 	}
+	// Only an owned output may go unchecked: fields of a shared object are
+	// written last, after a record the caller persists.
+	p.firstUnchecked = opts.firstUnchecked && len(p.writes) > 0 && !owner.isShared(p.writes[0])
 	return p, p.dryRun(ctx)
 }
 
@@ -168,7 +190,11 @@ func (p *Plan) planPrune(ctx context.Context) error {
 
 // dryRun sends every write and delete of the plan with dryRun=All.
 func (p *Plan) dryRun(ctx context.Context) error {
-	for _, u := range p.writes {
+	writes := p.writes
+	if p.firstUnchecked {
+		writes = writes[1:]
+	}
+	for _, u := range writes {
 		if err := p.a.applyOne(ctx, u, true); err != nil {
 			return Refusal(u.GetKind(), u.GetNamespace(), u.GetName(), "applying", err)
 		}
@@ -203,6 +229,10 @@ func (p *Plan) Commit(ctx context.Context) (Result, error) {
 		ref := refOf(u)
 		attempted = append(attempted, ref)
 		if err := p.a.applyOne(ctx, u, false); err != nil {
+			if i == 0 && p.firstUnchecked {
+				// Nothing was written: a refusal, exactly as a dry run's.
+				return p.Failed(), Refusal(u.GetKind(), u.GetNamespace(), u.GetName(), "applying", err)
+			}
 			res.Inventory, res.SharedFields = union(attempted, nil), p.shared
 			return res, refusal(u.GetKind(), u.GetNamespace(), u.GetName(), "applying", err,
 				"it passed the dry run, so the API server changed its mind in between; the outputs written before it stay, recorded for the next attempt")

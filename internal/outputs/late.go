@@ -176,6 +176,14 @@ func (d *Deps) Apply(ctx context.Context, owner apply.Owner, objs []client.Objec
 	return res, MissingKind(err)
 }
 
+// PrepareToCommit is Prepare for a caller that only records bookkeeping on
+// its own object before Commit (apply.PrepareToCommit: the first write is
+// its own check).
+func (d *Deps) PrepareToCommit(ctx context.Context, owner apply.Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (*apply.Plan, error) {
+	plan, err := d.Applier.PrepareToCommit(ctx, owner, objs, previous)
+	return plan, MissingKind(err)
+}
+
 // Prepare dry-runs the outputs of owner through d.Applier (apply.Prepare);
 // an output kind the API server does not serve is a wait (MissingKind).
 func (d *Deps) Prepare(ctx context.Context, owner apply.Owner, objs []client.Object, previous []meshv1alpha1.ObjectReference) (*apply.Plan, error) {

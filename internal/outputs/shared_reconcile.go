@@ -35,12 +35,12 @@ func ReconcileShared[T status.Object, R any](ctx context.Context, d *Deps, key c
 	return status.Finish(ctx, patcher, obj, sum, err, meshv1alpha1.ApplyFailedReason)
 }
 
-// ApplyShared applies objs for obj all or nothing (Prepare, then Commit);
+// ApplyShared applies objs for obj all or nothing (PrepareToCommit, then Commit);
 // the fields of shared objects among them are recorded with their
 // previous values, with the finalizer that restores them, before the
 // first write (RecordShared). The finalizer stays while fields are held.
 func (d *Deps) ApplyShared(ctx context.Context, obj status.Object, kind string, rec SharedRecord, patcher *status.Patcher, objs []client.Object) (apply.Result, error) {
-	plan, err := d.Prepare(ctx, apply.Owner{Object: obj, Kind: kind, SharedFields: *rec.Fields, SharedKinds: rec.Kinds}, objs, *rec.Inventory)
+	plan, err := d.PrepareToCommit(ctx, apply.Owner{Object: obj, Kind: kind, SharedFields: *rec.Fields, SharedKinds: rec.Kinds}, objs, *rec.Inventory)
 	if err != nil {
 		return plan.Failed(), err
 	}

@@ -77,7 +77,7 @@ func startManagerProcess(b *testing.B, cfg *rest.Config) *managerProc {
 	probeAddr := testenv.FreeAddr(b)
 	p.cmd = exec.Command(bin, "--metrics-bind-address="+p.metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address="+probeAddr, "--pprof-bind-address="+p.pprofAddr, "--leader-elect=false",
-		"--sync-period=10h", "--zap-log-level=error")
+		"--sync-period=10h", "--zap-log-level=error", "--concurrent="+os.Getenv("BENCH_CONC"))
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "MESHPLANE_CACHE_DIR="+filepath.Join(dir, "helm"))
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
@@ -192,6 +192,30 @@ func (p *managerProc) reconciles(b *testing.B) float64 {
 		p.metric(b, "controller_runtime_reconcile_total", `controller="zerotrustpolicy"`)
 }
 
+// reconcileResults is reconciles by controller and result so far
+// ("trafficsplit success": 612).
+func (p *managerProc) reconcileResults(b *testing.B) map[string]float64 {
+	out := map[string]float64{}
+	for _, ctl := range []string{"trafficsplit", "zerotrustpolicy"} {
+		for _, res := range []string{"success", "error", "requeue", "requeue_after"} {
+			out[ctl+" "+res] = p.metric(b, "controller_runtime_reconcile_total", `controller="`+ctl+`"`, `result="`+res+`"`)
+		}
+	}
+	return out
+}
+
+// since lists the non-zero differences of now against before.
+func since(before, now map[string]float64) string {
+	var parts []string
+	for k, v := range now {
+		if d := v - before[k]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", k, d))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
 // saveHeapProfile writes the manager's heap profile to
 // $MESHPLANE_BENCH_PROFILE_DIR/<name>.heap when that is set.
 func (p *managerProc) saveHeapProfile(b *testing.B, name string) {
@@ -207,6 +231,29 @@ func (p *managerProc) saveHeapProfile(b *testing.B, name string) {
 	if err := os.WriteFile(filepath.Join(dir, name+".heap"), []byte(body), 0o600); err != nil {
 		b.Log(err)
 	}
+}
+
+// startCPUProfile records the manager's CPU profile for d into
+// $MESHPLANE_BENCH_PROFILE_DIR/<name>.cpu when that is set; the returned
+// function waits for it.
+func (p *managerProc) startCPUProfile(b *testing.B, name string, d time.Duration) func() {
+	dir := os.Getenv("MESHPLANE_BENCH_PROFILE_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, body, err := httpGet(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprofAddr, int(d.Seconds())))
+		if err != nil {
+			b.Logf("CPU profile: %v", err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".cpu"), []byte(body), 0o600); err != nil {
+			b.Log(err)
+		}
+	}()
+	return func() { <-done }
 }
 
 // countingProxy forwards the manager's requests to the API server and,
