@@ -31,9 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
@@ -84,14 +82,9 @@ func Setup(mgr *manager.Manager) error {
 	}).
 		// A policy's creation, change or deletion may decide a Conflict
 		// (internal/overlap) or free a namespace-wide mesh policy for
-		// another policy.
-		Watches(&meshv1alpha1.ZeroTrustPolicy{}, handler.EnqueueRequestsFromMapFunc(r.namespacePolicies),
-			builder.WithPredicates(overlap.Changes)).
+		// another policy: the policies it can block or free are enqueued.
+		Watches(&meshv1alpha1.ZeroTrustPolicy{}, overlap.EnqueuePolicies(r.Client), builder.WithPredicates(overlap.Changes)).
 		Complete(r)
-}
-
-func (r *Reconciler) namespacePolicies(ctx context.Context, o client.Object) []reconcile.Request {
-	return outputs.Requests(ctx, r.Client, &meshv1alpha1.ZeroTrustPolicyList{}, o.GetNamespace(), nil)
 }
 
 // Reconcile brings one ZeroTrustPolicy's outputs to its spec.

@@ -102,7 +102,7 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 	var missing []client.Object
 	for _, o := range k.Outputs {
 		if contains(served, o) {
-			b = b.Owns(o)
+			b = b.Owns(o, builder.WithPredicates(ownWrites))
 		} else {
 			missing = append(missing, o)
 		}
@@ -120,6 +120,24 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(ofNamespace), builder.WithPredicates(dataPlaneChanged(mgr.Registry)))
 	}
 	return b
+}
+
+// ownWrites drops the creation of an output: only its owner's reconcile
+// creates an object with that owner reference, and that reconcile records
+// it, so a reconcile on the creation would only read the owner again —
+// from a cache that may not hold the status just written yet, making its
+// status patch a Conflict and a retry. Changes and deletions by others are
+// still seen.
+// An update that changed the applied-hash annotation to a new value is the
+// owner's own apply (the hash is of the desired state it wrote), dropped
+// for the same reason; a change by another writer leaves the hash as it
+// was (or removes it) and is seen, so drift is still repaired at once.
+var ownWrites = predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, now := e.ObjectOld.GetAnnotations()[apply.HashAnnotation], e.ObjectNew.GetAnnotations()[apply.HashAnnotation]
+		return now == "" || now == old
+	},
 }
 
 // Requests lists the objects of list's kind in namespace ns and returns a

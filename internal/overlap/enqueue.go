@@ -2,7 +2,11 @@ package overlap
 
 import (
 	"context"
+	"reflect"
+	"slices"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -29,7 +33,14 @@ func EnqueueRoutes(c client.Reader, list client.ObjectList) handler.EventHandler
 				services[svc] = true
 			}
 		}
+		// The route itself is its own controller's For() event: enqueued
+		// twice, it would run again on a cache that may not hold the status
+		// it just wrote (a status Conflict and a retry).
+		self := objs[0]
 		keep := func(o client.Object) bool {
+			if reflect.TypeOf(o) == reflect.TypeOf(self) && o.GetName() == self.GetName() {
+				return false
+			}
 			_, svc, ok := routedService(o)
 			return ok && services[svc]
 		}
@@ -43,6 +54,58 @@ func EnqueueRoutes(c client.Reader, list client.ObjectList) handler.EventHandler
 		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { add(ctx, q, e.Object) },
 		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { add(ctx, q, e.Object) },
 	}
+}
+
+// EnqueuePolicies enqueues, for a ZeroTrustPolicy's event, the policies of
+// its namespace the change can block or free: those that conflict with
+// the policy's spec before or after the change (PoliciesConflict), and
+// those held by a Conflict now (Stalled, reason Conflict: a winner that
+// changed or went away, or a namespace-wide mesh policy given up, may
+// free them). A policy in force that does not conflict with the changed
+// one cannot be displaced by it (the one already holding a namespace-wide
+// mesh policy keeps it), so it is left alone: with a thousand policies of
+// disjoint selectors in one namespace, EnqueueNamespace reconciled every
+// one of them for every policy created. A Conflict missed here (the
+// status not yet in the cache) is re-checked after outcome.ConflictRetry.
+func EnqueuePolicies(c client.Reader) handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	add := func(ctx context.Context, q queue, objs ...client.Object) {
+		var changed []*meshv1alpha1.ZeroTrustPolicy
+		for _, o := range objs {
+			if p, ok := o.(*meshv1alpha1.ZeroTrustPolicy); ok {
+				changed = append(changed, p)
+			}
+		}
+		if len(changed) == 0 {
+			return
+		}
+		keep := func(o client.Object) bool {
+			p, ok := o.(*meshv1alpha1.ZeroTrustPolicy)
+			if !ok || p.Name == changed[0].Name {
+				return false
+			}
+			if heldByConflict(&p.Status.CommonStatus) {
+				return true
+			}
+			return slices.ContainsFunc(changed, func(c *meshv1alpha1.ZeroTrustPolicy) bool { return PoliciesConflict(c, p) })
+		}
+		for _, r := range outputs.Requests(ctx, c, &meshv1alpha1.ZeroTrustPolicyList{}, changed[0].Namespace, keep) {
+			q.Add(r)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { add(ctx, q, e.Object) },
+		UpdateFunc:  func(ctx context.Context, e event.UpdateEvent, q queue) { add(ctx, q, e.ObjectOld, e.ObjectNew) },
+		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { add(ctx, q, e.Object) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { add(ctx, q, e.Object) },
+	}
+}
+
+// heldByConflict reports whether st says its object is Stalled by a
+// Conflict.
+func heldByConflict(st *meshv1alpha1.CommonStatus) bool {
+	c := apimeta.FindStatusCondition(st.Conditions, meshv1alpha1.StalledCondition)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == meshv1alpha1.ConflictReason
 }
 
 // routedService is routeOf for any object: false for one that routes no

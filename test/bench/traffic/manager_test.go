@@ -75,9 +75,13 @@ func startManagerProcess(b *testing.B, cfg *rest.Config) *managerProc {
 		b.Fatal(err)
 	}
 	probeAddr := testenv.FreeAddr(b)
-	p.cmd = exec.Command(bin, "--metrics-bind-address="+p.metricsAddr, "--metrics-secure=false",
-		"--health-probe-bind-address="+probeAddr, "--pprof-bind-address="+p.pprofAddr, "--leader-elect=false",
-		"--sync-period=10h", "--zap-log-level=error", "--concurrent="+os.Getenv("BENCH_CONC"))
+	args := []string{"--metrics-bind-address=" + p.metricsAddr, "--metrics-secure=false",
+		"--health-probe-bind-address=" + probeAddr, "--pprof-bind-address=" + p.pprofAddr, "--leader-elect=false",
+		"--sync-period=10h", "--zap-log-level=error"}
+	if c := os.Getenv("MESHPLANE_BENCH_CONCURRENT"); c != "" {
+		args = append(args, "--concurrent="+c) // e.g. "trafficsplit=16,zerotrustpolicy=16"
+	}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "MESHPLANE_CACHE_DIR="+filepath.Join(dir, "helm"))
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
