@@ -154,7 +154,7 @@ func TestConcurrentFlag(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `invalid value "gateway=2" for flag -concurrent`) || !strings.Contains(err.Error(), "controllers are breakglass, canary,") {
 		t.Errorf("--concurrent gateway=2: %v", err)
 	}
-	if usage := fs.Lookup("concurrent").Usage; !strings.Contains(usage, "Defaults: breakglass=1,canary=32,meshfederation=1,meshinstall=2,meshrevision=1,trafficsplit=4,zerotrustpolicy=4.") {
+	if usage := fs.Lookup("concurrent").Usage; !strings.Contains(usage, "Defaults: breakglass=1,canary=32,meshfederation=1,meshinstall=2,meshrevision=1,trafficsplit=16,zerotrustpolicy=16.") {
 		t.Errorf("usage does not list the defaults: %s", usage)
 	}
 }
