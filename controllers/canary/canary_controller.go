@@ -123,10 +123,11 @@ func Setup(mgr *manager.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.canariesForTarget)).
-		// Another route of the namespace appearing, changing or going
-		// away may decide a Conflict (internal/overlap).
-		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
-		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
+		// Another route of the same Service appearing, changing or going
+		// away may decide a Conflict (internal/overlap); routes of other
+		// Services never contend.
+		Watches(&meshv1alpha1.TrafficSplit{}, overlap.EnqueueRoutes(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.Canary{}, overlap.EnqueueRoutes(r.Client, &meshv1alpha1.CanaryList{}), builder.WithPredicates(overlap.Changes)).
 		// A ResiliencePolicy for the routed Service is composed into the
 		// route (canary_controller_resilience.go).
 		Watches(&meshv1alpha1.ResiliencePolicy{}, handler.EnqueueRequestsFromMapFunc(r.canariesForPolicy), builder.WithPredicates(overlap.Changes)).
