@@ -55,10 +55,12 @@ func ambientEastWestGateway(m mesh.FederationMember) client.Object {
 }
 
 // ambientWriterRules are the rules that write the ambient east-west
-// Gateway by name (beside the reader, its token and the remote secrets,
-// which sidecar and ambient members share).
+// Gateway by name and read the Service istiod deploys for it (its address)
+// (beside the reader, its token and the remote secrets, which sidecar and
+// ambient members share).
 func ambientWriterRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"services"}, ResourceNames: []string{EastWestGateway}, Verbs: []string{"get"}},
 		{APIGroups: []string{gatewayv1.GroupName}, Resources: []string{"gateways"}, ResourceNames: []string{EastWestGateway}, Verbs: []string{"get", "patch", "delete"}},
 		{APIGroups: []string{gatewayv1.GroupName}, Resources: []string{"gateways"}, Verbs: []string{"create"}},
 	}
