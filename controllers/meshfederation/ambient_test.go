@@ -118,9 +118,16 @@ func installSettingsOf(t *testing.T, c client.Client) string {
 // Gateway and gives it a load-balancer address.
 func playIstiod(t *testing.T, c client.Client, ip string) {
 	t.Helper()
-	mustCreate(t, c, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-eastwestgateway"},
+	mustCreate(t, c, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-ambient-eastwestgateway"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Name: "mesh", Port: 15008}}}})
-	setGatewayAddress(t, c, ip)
+	svc := &corev1.Service{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "istio-system", Name: "istio-ambient-eastwestgateway"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip}}
+	if err := c.Status().Update(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestAmbientFederation federates two Istio ambient members (1.28.1) and
@@ -149,12 +156,12 @@ func TestAmbientFederation(t *testing.T) {
 		for name, c := range map[string]client.Client{"local": e.local, "east": e.east} {
 			other := map[string]string{"local": "east", "east": "local"}[name]
 			network := map[string]string{"local": "local", "east": "net-east"}[name]
-			want := "Secret/istio-remote-secret-" + other + " ServiceAccount/meshplane-istio-reader gateway.networking.k8s.io/Gateway/istio-eastwestgateway"
+			want := "Secret/istio-remote-secret-" + other + " ServiceAccount/meshplane-istio-reader gateway.networking.k8s.io/Gateway/istio-ambient-eastwestgateway"
 			if got := strings.Join(ambientObjectsOf(t, c), " "); got != want {
 				t.Fatalf("%s holds %s, want %s", name, got, want)
 			}
 			gw := &gatewayv1.Gateway{}
-			if err := c.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-eastwestgateway"}, gw); err != nil {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-ambient-eastwestgateway"}, gw); err != nil {
 				t.Fatal(err)
 			}
 			l := gw.Spec.Listeners
@@ -190,7 +197,7 @@ func TestAmbientFederation(t *testing.T) {
 			}
 		}
 		c := memberCondition(f, "east", meshv1alpha1.ServicesConnectedCondition)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Message != "east has no east-west gateway address yet (Service istio-system/istio-eastwestgateway has no load-balancer ingress)" {
+		if c == nil || c.Status != metav1.ConditionFalse || c.Message != "east has no east-west gateway address yet (Service istio-system/istio-ambient-eastwestgateway has no load-balancer ingress)" {
 			t.Fatalf("east ServicesConnected before its gateway has an address: %+v", c)
 		}
 	})
@@ -226,7 +233,7 @@ func TestAmbientFederation(t *testing.T) {
 			"read another Gateway":         limited.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "waypoint"}, &gatewayv1.Gateway{}),
 			"delete a MeshInstall":         limited.Delete(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "istio"}}),
 			"list Gateways":                limited.List(ctx, &gatewayv1.GatewayList{}),
-			"delete the gateway's Service": limited.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-eastwestgateway"}}),
+			"delete the gateway's Service": limited.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-ambient-eastwestgateway"}}),
 		}
 		for what, err := range forbidden {
 			if !apierrors.IsForbidden(err) {
@@ -263,11 +270,46 @@ func TestAmbientFederation(t *testing.T) {
 			if got := installSettingsOf(t, e.east); got != `{"components":[`+userComponent+`],"istio":null}` {
 				return testenv.Errorf("east's MeshInstall keeps %s", got)
 			}
-			if got := strings.Join(ambientObjectsOf(t, e.local), " "); got != "ServiceAccount/meshplane-istio-reader gateway.networking.k8s.io/Gateway/istio-eastwestgateway" {
+			if got := strings.Join(ambientObjectsOf(t, e.local), " "); got != "ServiceAccount/meshplane-istio-reader gateway.networking.k8s.io/Gateway/istio-ambient-eastwestgateway" {
 				return testenv.Errorf("local holds %s", got)
 			}
 			return nil
 		})
+	})
+
+	t.Run("an ambient member turned sidecar gives up its settings and links with the sidecar member", func(t *testing.T) {
+		mi := &meshv1alpha1.MeshInstall{}
+		if err := e.local.Get(ctx, client.ObjectKey{Name: "istio"}, mi); err != nil {
+			t.Fatal(err)
+		}
+		base := mi.DeepCopy()
+		mi.Spec.Profile = meshv1alpha1.ProfileSidecar
+		if err := e.local.Patch(ctx, mi, client.MergeFrom(base)); err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "poke-sidecar"}})
+		testenv.Eventually(t, 30*time.Second, "local sidecar, linked with west", func() error {
+			f := e.get(t, "mesh")
+			for _, pair := range [][2]string{{"local", "west"}, {"west", "local"}} {
+				if p := peer(memberSvc(f, pair[0]), pair[1]); !p.Linked {
+					return testenv.Errorf("%s -> %s not linked: %+v (local ServicesConnected %+v)", pair[0], pair[1], p, memberCondition(f, "local", meshv1alpha1.ServicesConnectedCondition))
+				}
+			}
+			want := "Secret/istio-remote-secret-west ServiceAccount/istio-eastwestgateway ServiceAccount/meshplane-istio-reader Service/istio-eastwestgateway Deployment/istio-eastwestgateway Gateway/cross-network-gateway"
+			if got := strings.Join(ambientObjectsOf(t, e.local), " "); got != want {
+				return testenv.Errorf("local holds %s", got)
+			}
+			if got := installSettingsOf(t, e.local); got != `{"components":[`+userComponent+`],"istio":null}` {
+				return testenv.Errorf("local's MeshInstall keeps %s", got)
+			}
+			return nil
+		})
+		// istiod's Service of the ambient gateway (removed with its Gateway
+		// by the garbage collector, which envtest does not run) has a name
+		// of its own: it is never in the sidecar gateway's way.
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-ambient-eastwestgateway"}, &gatewayv1.Gateway{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("the ambient Gateway is still there: %v", err)
+		}
 	})
 
 	t.Run("deleting the federation removes exactly what it created", func(t *testing.T) {
@@ -302,7 +344,7 @@ func TestAmbientFederation(t *testing.T) {
 		}
 		// The Service istiod deployed for the Gateway is not the
 		// federation's.
-		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-eastwestgateway"}, &corev1.Service{}); err != nil {
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istio-ambient-eastwestgateway"}, &corev1.Service{}); err != nil {
 			t.Fatalf("the Service of local's gateway: %v", err)
 		}
 	})

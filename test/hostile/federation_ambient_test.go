@@ -111,7 +111,7 @@ func registerAmbientRefusalCases() {
 				if got.Spec.Istio == nil || got.Spec.Istio.Network != "local" || got.Spec.Istio.ClusterName != "local" {
 					return testenv.Errorf("spec.istio %+v", got.Spec.Istio)
 				}
-				if gws := eastWestGateways(h, f, ns); len(gws) != 1 || gws[0] != "istio-eastwestgateway" {
+				if gws := eastWestGateways(h, f, ns); len(gws) != 1 || gws[0] != "istio-ambient-eastwestgateway" {
 					return testenv.Errorf("gateways %v", gws)
 				}
 				return nil
@@ -177,7 +177,7 @@ func registerAmbientConflictCases() {
 			mi := ambientMeshInstall("1.28.1")
 			h.Create(mi)
 			ns := h.Namespace(AnyMesh)
-			gw := &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "istio-eastwestgateway"},
+			gw := &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "istio-ambient-eastwestgateway"},
 				Spec: gatewayv1.GatewaySpec{GatewayClassName: "istio-east-west",
 					Listeners: []gatewayv1.Listener{{Name: "mine", Port: 15008, Protocol: "HBONE"}}}}
 			h.Create(gw)
@@ -185,7 +185,7 @@ func registerAmbientConflictCases() {
 			h.StartManager()
 			f := servicesFederation(meshv1alpha1.ProviderIstio, ns, true)
 			h.Create(f)
-			want := fmt.Sprintf("cluster local: Gateway %s/istio-eastwestgateway already exists and was not created by Meshplane; it is never taken over", ns)
+			want := fmt.Sprintf("cluster local: Gateway %s/istio-ambient-eastwestgateway already exists and was not created by Meshplane; it is never taken over", ns)
 			h.Stalled(f, meshv1alpha1.ConflictReason, "services are not connected: "+want)
 			noServicesOutputs(h, f, ns, "")
 			h.Unchanged(snap)

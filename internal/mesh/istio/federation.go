@@ -177,6 +177,9 @@ func (pr *Provider) PeerCredential(m, p mesh.FederationMember, kubeconfig []byte
 // FederationGateway is the east-west gateway's Service (for an ambient
 // member the Service istiod deploys for the Gateway, of the same name).
 func (*Provider) FederationGateway(m mesh.FederationMember) (namespace, name string, ok bool) {
+	if m.Profile == meshv1alpha1.ProfileAmbient {
+		return nsOr(m.Namespace), AmbientEastWestGateway, m.EastWestGateway
+	}
 	return nsOr(m.Namespace), EastWestGateway, m.EastWestGateway
 }
 

@@ -35,17 +35,25 @@ const (
 	TLSTerminateModeOption = "gateway.istio.io/tls-terminate-mode"
 	// AmbientMultiNetworkEnv is istiod's switch for ambient multi-network.
 	AmbientMultiNetworkEnv = "AMBIENT_ENABLE_MULTI_NETWORK"
+	// AmbientEastWestGateway names the ambient east-west Gateway and the
+	// Service istiod deploys for it. It is not the sidecar gateway's name
+	// (EastWestGateway): a member whose profile changes would otherwise
+	// find istiod's Service, which goes only after its Gateway, in the way
+	// of its sidecar gateway's Service, and the one apply that prunes the
+	// Gateway would be refused for it. istiod finds the gateway by its
+	// class and network label, not by its name.
+	AmbientEastWestGateway = "istio-ambient-eastwestgateway"
 )
 
 // ambientEastWestGateway is the member's ambient east-west gateway: the
-// Gateway istio-eastwestgateway labelled with the member's network, one
+// Gateway istio-ambient-eastwestgateway labelled with the member's network, one
 // listener "mesh" on 15008 speaking HBONE, TLS Terminate in ISTIO_MUTUAL
 // mode (the form Istio's ambient multicluster guide and
-// gen-eastwest-gateway.sh --ambient write).
+// gen-eastwest-gateway.sh --ambient write, under a name of its own).
 func ambientEastWestGateway(m mesh.FederationMember) client.Object {
 	return &gatewayv1.Gateway{
 		TypeMeta: metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "Gateway"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: nsOr(m.Namespace), Name: EastWestGateway,
+		ObjectMeta: metav1.ObjectMeta{Namespace: nsOr(m.Namespace), Name: AmbientEastWestGateway,
 			Labels: map[string]string{NetworkLabel: m.Network}},
 		Spec: gatewayv1.GatewaySpec{GatewayClassName: EastWestGatewayClass,
 			Listeners: []gatewayv1.Listener{{Name: "mesh", Port: HBONEPort, Protocol: "HBONE",
@@ -60,8 +68,8 @@ func ambientEastWestGateway(m mesh.FederationMember) client.Object {
 // ambient members share).
 func ambientWriterRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"services"}, ResourceNames: []string{EastWestGateway}, Verbs: []string{"get"}},
-		{APIGroups: []string{gatewayv1.GroupName}, Resources: []string{"gateways"}, ResourceNames: []string{EastWestGateway}, Verbs: []string{"get", "patch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"services"}, ResourceNames: []string{AmbientEastWestGateway}, Verbs: []string{"get"}},
+		{APIGroups: []string{gatewayv1.GroupName}, Resources: []string{"gateways"}, ResourceNames: []string{AmbientEastWestGateway}, Verbs: []string{"get", "patch", "delete"}},
 		{APIGroups: []string{gatewayv1.GroupName}, Resources: []string{"gateways"}, Verbs: []string{"create"}},
 	}
 }
