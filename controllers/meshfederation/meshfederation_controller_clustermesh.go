@@ -34,6 +34,7 @@ const ClusterMeshFieldManager = "meshplane-meshfederation"
 // (mesh.ClusterMesh).
 func (r *Reconciler) prepareMember(ctx context.Context, s *svcMember) {
 	r.linkExtension(ctx, s)
+	r.topologyInstall(ctx, s)
 	cm, ok := s.sf.(mesh.ClusterMesh)
 	if !ok {
 		return
@@ -134,6 +135,9 @@ func heldPeer(mi *meshv1alpha1.MeshInstall, name string) (meshv1alpha1.CiliumClu
 // MeshInstall when they differ from what it holds, recording the
 // MeshInstall in status first so a release finds it.
 func (r *Reconciler) applyClusterMesh(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, patcher *status.Patcher) error {
+	if staleTopology(fed, s) {
+		r.releaseClusterMesh(ctx, fed, s.m)
+	}
 	spec := installSettings(s)
 	if spec == nil || s.meshInstall == nil {
 		return nil
@@ -166,8 +170,9 @@ func (r *Reconciler) applyClusterMesh(ctx context.Context, fed *meshv1alpha1.Mes
 }
 
 // installSettings is the part of the member's MeshInstall's spec the
-// federation sets: its ClusterMesh settings (mesh.ClusterMesh), or its
-// links extension's (mesh.ExtensionInstaller); nil for neither.
+// federation sets: its ClusterMesh settings (mesh.ClusterMesh), its links
+// extension's (mesh.ExtensionInstaller), or its topology settings
+// (mesh.FederationTopology); nil for none.
 func installSettings(s *svcMember) map[string]any {
 	switch f := s.sf.(type) {
 	case mesh.ClusterMesh:
@@ -177,6 +182,8 @@ func installSettings(s *svcMember) map[string]any {
 		return f.ClusterMeshSpec(s.fm, s.m.spec.ClusterID, s.cmPeers)
 	case mesh.ExtensionInstaller:
 		return f.ExtensionInstallSpec(s.fm, s.linkPeers)
+	case mesh.FederationTopology:
+		return s.topologySpec
 	}
 	return nil
 }

@@ -67,7 +67,8 @@ const RemoteServicesRBACName = "meshplane-federation-services"
 func RemoteServicesRBAC(sf mesh.ServiceFederation, m mesh.FederationMember, peers []string, saNamespace, saName string) []client.Object {
 	namespaced, cluster := sf.FederationWriterRules(m, peers)
 	// How the member's mesh is installed decides whether it can be
-	// federated (an Istio ambient install cannot be, yet).
+	// federated (an Istio ambient install below 1.27 cannot be) and, for an
+	// Istio ambient member, which settings its MeshInstall gets.
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{meshv1alpha1.GroupVersion.Group}, Resources: []string{"meshinstalls"}, Verbs: []string{"list"}})
 	ns := sf.FederationReader(m).Namespace
 	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: saNamespace, Name: saName}}

@@ -89,6 +89,9 @@ type svcMember struct {
 	cmPeers         []meshv1alpha1.CiliumClusterMeshPeer
 	crossCluster    bool
 	crossClusterMsg string
+	// topologySpec are the topology settings a member's MeshInstall gets
+	// (mesh.FederationTopology), nil when it needs none.
+	topologySpec map[string]any
 }
 
 // linked counts the member's linked peers.
@@ -228,6 +231,7 @@ func (r *Reconciler) refuseInstall(ctx context.Context, s *svcMember) {
 			return
 		}
 	}
+	s.fm.Profile = memberProfile(s.m.spec.Provider, installs)
 }
 
 // endpoint sets how peers reach the member's API server: spec.apiServer,
@@ -301,7 +305,7 @@ func (r *Reconciler) peerCredentials(ctx context.Context, fed *meshv1alpha1.Mesh
 			continue
 		}
 		ps := meshv1alpha1.PeerStatus{Name: p.m.spec.Name}
-		if p.sf == nil || p.m.spec.Provider != s.m.spec.Provider {
+		if p.sf == nil || p.m.spec.Provider != s.m.spec.Provider || pairRefusal(s, p) != "" {
 			if s.unlinkable == nil {
 				s.unlinkable = map[string]bool{}
 			}
@@ -331,6 +335,9 @@ func (r *Reconciler) credentialFor(ctx context.Context, fed *meshv1alpha1.MeshFe
 		return nil, mixedPair(s, p)
 	case p.sf == nil:
 		return nil, fmt.Sprintf("%s: %s", p.m.spec.Name, p.notFederating)
+	}
+	if why := pairRefusal(s, p); why != "" {
+		return nil, why
 	}
 	held := heldCredential(ctx, fed, s, p)
 	if p.m.client == nil || p.m.unreachable {

@@ -355,13 +355,13 @@ func TestServiceFederation(t *testing.T) {
 		})
 	})
 
-	t.Run("an ambient member is refused and gives up its links", func(t *testing.T) {
+	t.Run("an ambient member older than 1.27 is refused and gives up its links", func(t *testing.T) {
 		mi := &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "istio"},
-			Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.28.1", Profile: meshv1alpha1.ProfileAmbient}}
+			Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderIstio, Version: "1.26.3", Profile: meshv1alpha1.ProfileAmbient}}
 		mustCreate(t, e.east, mi)
 		mustCreate(t, e.local, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "poke-ambient"}})
-		want := "east: MeshInstall istio installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: " +
-			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked"
+		want := "east: MeshInstall istio installs Istio 1.26.3 with profile Ambient: ambient multicluster (Services labelled istio.io/global, an istio-east-west Gateway on HBONE port 15008) " +
+			"needs Istio 1.27.0 or later; upgrade spec.version, or use profile Sidecar to federate this member"
 		testenv.Eventually(t, 30*time.Second, "east refused and cleaned", func() error {
 			f := e.get(t, "mesh")
 			if c := memberCondition(f, "east", meshv1alpha1.ServicesConnectedCondition); c == nil || c.Reason != meshv1alpha1.UnsupportedFeatureReason || c.Message != want {

@@ -59,6 +59,9 @@ type FederationMember struct {
 	MeshID string
 	// EastWestGateway asks for the member's east-west gateway.
 	EastWestGateway bool
+	// Profile is the data-plane mode the member's MeshInstall of the mesh
+	// installs (Ambient or Sidecar); empty when no MeshInstall says.
+	Profile meshv1alpha1.Profile
 }
 
 // FederationReader is a ServiceAccount and the RBAC objects that grant it

@@ -219,15 +219,17 @@ func registerExportMarkCases() {
 			h.Stalled(f, meshv1alpha1.UnsupportedFeatureReason, "spec.services: no member's mesh can federate services with Meshplane (local (Istio))")
 			h.Unchanged(snap)
 			noImport(h, ns)
-			// On 1.27 the member is still refused, now for the ambient
-			// east-west gateway Meshplane does not write: never pretended.
+			// On 1.27 the member is refused for its flat network: ambient
+			// multicluster needs the istio-east-west gateway
+			// (federation_ambient_test.go). Never pretended.
 			mi := &meshv1alpha1.MeshInstall{}
 			h.Must(h.C.Get(h.Ctx, client.ObjectKey{Name: "istio"}, mi))
 			h.Must(h.Update(mi, func() { mi.Spec.Version = "1.27.0" }))
 			operatorNamespace(h)
 			h.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: harness.OperatorNamespace, Name: "poke-ambient"}})
-			memberServicesCond(h, f, "local", meshv1alpha1.UnsupportedFeatureReason, "local: MeshInstall istio installs Istio with profile Ambient; "+
-				"Meshplane federates sidecar (multi-primary) Istio only: ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked")
+			memberServicesCond(h, f, "local", meshv1alpha1.UnsupportedFeatureReason, "local: MeshInstall istio installs Istio with profile Ambient and spec.services.eastWestGateway is false: "+
+				"Istio supports ambient multicluster on different networks only, through an istio-east-west gateway on HBONE port 15008; "+
+				"remove spec.services.eastWestGateway (or set it true), or use profile Sidecar for a flat network")
 			h.Unchanged(snap)
 			noImport(h, ns)
 			// A federation of trust only is unaffected.

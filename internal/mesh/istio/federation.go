@@ -106,9 +106,15 @@ func (*Provider) FederationNamespaceLabels(m mesh.FederationMember) map[string]s
 // the network's gateway), and a Gateway exposing every *.local service
 // through port 15443 with AUTO_PASSTHROUGH (mTLS end to end, routed by
 // SNI).
+//
+// An ambient member's east-west gateway is a Gateway of class
+// istio-east-west instead (federation_ambient.go).
 func (*Provider) FederationOutputs(m mesh.FederationMember) []client.Object {
 	if !m.EastWestGateway {
 		return nil
+	}
+	if m.Profile == meshv1alpha1.ProfileAmbient {
+		return []client.Object{ambientEastWestGateway(m)}
 	}
 	ns := nsOr(m.Namespace)
 	labels := map[string]string{"app": EastWestGateway, "istio": "eastwestgateway", NetworkLabel: m.Network}
@@ -168,8 +174,12 @@ func (pr *Provider) PeerCredential(m, p mesh.FederationMember, kubeconfig []byte
 	}
 }
 
-// FederationGateway is the east-west gateway's Service.
+// FederationGateway is the east-west gateway's Service (for an ambient
+// member the Service istiod deploys for the Gateway, of the same name).
 func (*Provider) FederationGateway(m mesh.FederationMember) (namespace, name string, ok bool) {
+	if m.Profile == meshv1alpha1.ProfileAmbient {
+		return nsOr(m.Namespace), AmbientEastWestGateway, m.EastWestGateway
+	}
 	return nsOr(m.Namespace), EastWestGateway, m.EastWestGateway
 }
 
@@ -179,7 +189,11 @@ func (*Provider) FederationGateway(m mesh.FederationMember) (namespace, name str
 // Gateway, and create on the reader's token; cluster-wide, the reader's
 // ClusterRole and binding by name (escalate and bind on that ClusterRole
 // only, so Meshplane needs no read access of its own), and get and patch
-// on the control-plane namespace for the network label.
+// on the control-plane namespace for the network label. An ambient member
+// (m.Profile) needs the istio-east-west Gateway (gateway.networking.k8s.io)
+// instead of the sidecar gateway's Deployment, Service, ServiceAccount and
+// Istio Gateway, and get and patch on MeshInstalls for its topology
+// settings.
 func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) (namespaced, cluster []rbacv1.PolicyRule) {
 	secrets := make([]string, 0, len(peers))
 	for _, p := range peers {
@@ -192,15 +206,24 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 			{APIGroups: []string{group}, Resources: []string{resource}, Verbs: []string{"create"}},
 		}
 	}
-	namespaced = append(namespaced, named("", "serviceaccounts", ReaderServiceAccount, EastWestGateway)...)
+	if m.Profile == meshv1alpha1.ProfileAmbient {
+		namespaced = append(namespaced, named("", "serviceaccounts", ReaderServiceAccount)...)
+	} else {
+		namespaced = append(namespaced, named("", "serviceaccounts", ReaderServiceAccount, EastWestGateway)...)
+	}
 	namespaced = append(namespaced, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"},
 		ResourceNames: []string{ReaderServiceAccount}, Verbs: []string{"create"}})
 	if len(secrets) > 0 {
 		namespaced = append(namespaced, named("", "secrets", secrets...)...)
 	}
-	namespaced = append(namespaced, named("", "services", EastWestGateway)...)
-	namespaced = append(namespaced, named("apps", "deployments", EastWestGateway)...)
-	namespaced = append(namespaced, named("networking.istio.io", "gateways", CrossNetworkGateway)...)
+	if m.Profile == meshv1alpha1.ProfileAmbient {
+		namespaced = append(namespaced, ambientWriterRules()...)
+		cluster = append(cluster, ambientInstallRules()...)
+	} else {
+		namespaced = append(namespaced, named("", "services", EastWestGateway)...)
+		namespaced = append(namespaced, named("apps", "deployments", EastWestGateway)...)
+		namespaced = append(namespaced, named("networking.istio.io", "gateways", CrossNetworkGateway)...)
+	}
 	role := readerRoleName(nsOr(m.Namespace))
 	cluster = append(cluster, named("rbac.authorization.k8s.io", "clusterroles", role)...)
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"},
@@ -211,21 +234,15 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	return namespaced, cluster
 }
 
-// FederationRefusal refuses an ambient install, naming the installed
-// version when it is older than ambient multicluster (Istio 1.27): ambient
-// multi-network needs
-// an east-west Gateway of class istio-east-west (HBONE on 15008) and
-// ambient multicluster settings, which Meshplane does not configure; the
-// sidecar east-west gateway (15443 AUTO_PASSTHROUGH) would be silently
-// ignored by ztunnel.
+// FederationRefusal refuses an ambient install older than ambient
+// multicluster (Istio 1.27), naming the installed version. From 1.27 an
+// ambient member is federated on its own network through an
+// istio-east-west Gateway (federation_ambient.go); the sidecar east-west
+// gateway (15443 AUTO_PASSTHROUGH) would be silently ignored by ztunnel.
 func (*Provider) FederationRefusal(facts mesh.InstallFacts) string {
 	if facts.Profile == meshv1alpha1.ProfileAmbient && !ambientMulticluster(facts.Version) {
 		return fmt.Sprintf("MeshInstall %s installs Istio %s with profile Ambient: ambient multicluster (Services labelled %s, an istio-east-west Gateway on HBONE port 15008) "+
 			"needs Istio %s or later; upgrade spec.version, or use profile Sidecar to federate this member", facts.MeshInstall, orUnknown(facts.Version), GlobalLabel, AmbientMulticlusterVersion)
-	}
-	if facts.Profile == meshv1alpha1.ProfileAmbient {
-		return fmt.Sprintf("MeshInstall %s installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: "+
-			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked", facts.MeshInstall)
 	}
 	return ""
 }

@@ -100,9 +100,9 @@ func TestServiceMarksGolden(t *testing.T) {
 }
 
 // TestAmbientFederationRefusal: an ambient Istio member is refused,
-// naming its version below ambient multicluster (1.27) and the missing
-// east-west HBONE gateway from 1.27 on; its export scope is the
-// istio.io/global label.
+// naming its version, below ambient multicluster (1.27) and federated from
+// 1.27 on (an istio-east-west Gateway, TestAmbientFederationGolden); its
+// export scope is the istio.io/global label.
 func TestAmbientFederationRefusal(t *testing.T) {
 	reg := Registry()
 	sf, err := reg.ServiceFederation(meshv1alpha1.ProviderIstio)
@@ -114,10 +114,8 @@ func TestAmbientFederationRefusal(t *testing.T) {
 			"needs Istio 1.27.0 or later; upgrade spec.version, or use profile Sidecar to federate this member"},
 		{"", "MeshInstall istio installs Istio (version unknown) with profile Ambient: ambient multicluster (Services labelled istio.io/global, an istio-east-west Gateway on HBONE port 15008) " +
 			"needs Istio 1.27.0 or later; upgrade spec.version, or use profile Sidecar to federate this member"},
-		{"1.27.0-rc.1", "MeshInstall istio installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: " +
-			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked"},
-		{"1.28.1", "MeshInstall istio installs Istio with profile Ambient; Meshplane federates sidecar (multi-primary) Istio only: " +
-			"ambient multi-network (an istio-east-west Gateway on HBONE port 15008) is not configured, so this member is not linked"},
+		{"1.27.0-rc.1", ""},
+		{"1.28.1", ""},
 	} {
 		f := mesh.InstallFacts{Provider: meshv1alpha1.ProviderIstio, MeshInstall: "istio", Profile: meshv1alpha1.ProfileAmbient, Version: tc.version}
 		if got := sf.FederationRefusal(f); got != tc.want {
