@@ -1,0 +1,96 @@
+package meshadoption
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/overlap"
+)
+
+// routedOutputs are the target mesh's outputs, for the namespace as it
+// will be (sc), of its Canaries and ResiliencePolicies that name no
+// provider, as their controllers write them beside the old mesh's during a
+// move: the route of each Canary that routes (one still initializing has
+// no route in either mesh), and each policy's own objects (its
+// route-level fields carried by a TrafficSplit's or Canary's route when
+// the target composes them). The target Service, a shared object a mesh
+// annotates, exists already and is not waited for.
+func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider meshv1alpha1.Provider, sc mesh.Scope) ([]output, error) {
+	var cn meshv1alpha1.CanaryList
+	var rp meshv1alpha1.ResiliencePolicyList
+	for _, l := range []client.ObjectList{&cn, &rp} {
+		if err := r.List(ctx, l, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+	}
+	var out []output
+	for i := range cn.Items {
+		x := &cn.Items[i]
+		if x.Spec.Provider != "" || x.Status.Phase == "" || x.Status.Phase == meshv1alpha1.CanaryPhaseInitializing {
+			continue
+		}
+		t, err := r.Registry.TrafficTranslator(provider)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := mesh.TranslateTrafficSplit(t, canaryRoute(x), sc.Namespace)
+		if err != nil {
+			return nil, fmt.Errorf("Canary %s/%s: %w", ns, x.Name, err)
+		}
+		for _, o := range objs {
+			out = append(out, output{"Canary", x.Name, o})
+		}
+	}
+	for i := range rp.Items {
+		x := &rp.Items[i]
+		if x.Spec.Provider != "" {
+			continue
+		}
+		objs, err := r.resilienceOutputs(ctx, x, provider, sc)
+		if err != nil {
+			return nil, fmt.Errorf("ResiliencePolicy %s/%s: %w", ns, x.Name, err)
+		}
+		for _, o := range objs {
+			if _, shared := o.(*corev1.Service); !shared {
+				out = append(out, output{"ResiliencePolicy", x.Name, o})
+			}
+		}
+	}
+	return out, nil
+}
+
+// resilienceOutputs translates one ResiliencePolicy for provider in sc, as
+// its controller does (composition decided the same way); a missing
+// target Service is none (the policy is Stalled in either mesh).
+func (r *Reconciler) resilienceOutputs(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, provider meshv1alpha1.Provider, sc mesh.Scope) ([]client.Object, error) {
+	t, err := r.Registry.ResilienceTranslator(provider)
+	if err != nil {
+		return nil, err
+	}
+	var svc corev1.Service
+	if err := r.Get(ctx, client.ObjectKey{Namespace: rp.Namespace, Name: rp.Spec.TargetRef.Name}, &svc); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	routed, err := overlap.RouteOf(ctx, r.Client, rp.Namespace, svc.Name)
+	if err != nil {
+		return nil, err
+	}
+	in := mesh.ResilienceInput{Policy: rp, Service: &svc, Scope: sc, Routed: routed}
+	if _, composes := r.Registry.RouteComposer(provider); composes && mesh.HasRouteFields(&rp.Spec) {
+		owner, err := overlap.RouteOwnerOf(ctx, r.Client, rp.Namespace, svc.Name)
+		if err != nil {
+			return nil, err
+		}
+		if owner != nil {
+			in.ComposedWith = &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: owner.GetName(), Namespace: rp.Namespace},
+				Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: svc.Name}}}
+		}
+	}
+	return t.TranslateResiliencePolicy(in)
+}
