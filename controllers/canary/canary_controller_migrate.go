@@ -67,7 +67,7 @@ func (r *Reconciler) readAlongside(ctx context.Context, cn *meshv1alpha1.Canary,
 // routes the mesh found (as installed, in this namespace's data plane)
 // cannot enforce or translate.
 func (r *Reconciler) checkStrategy(ctx context.Context, cn *meshv1alpha1.Canary, w *world, found discovery.Result, t mesh.TrafficTranslator) error {
-	for _, route := range routesOf(w.plan) {
+	for _, route := range delivery.Routes(w.plan) {
 		ts := trafficSplit(cn, w.n, found.Provider, route)
 		if _, err := r.Decide(ctx, cn.Namespace, found, mesh.TrafficSplitRequirements(&ts.Spec)...); err != nil {
 			return fmt.Errorf("strategy %s: %w", strategy(cn), err)

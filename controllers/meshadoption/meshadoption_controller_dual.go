@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/overlap"
 )
@@ -39,7 +40,7 @@ func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider mesh
 		if err != nil {
 			return nil, err
 		}
-		objs, err := mesh.TranslateTrafficSplit(t, canaryRoute(x), sc.Namespace)
+		objs, err := mesh.TranslateTrafficSplit(t, canaryRoute(x, delivery.Primary), sc.Namespace)
 		if err != nil {
 			return nil, fmt.Errorf("Canary %s/%s: %w", ns, x.Name, err)
 		}
@@ -67,7 +68,8 @@ func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider mesh
 
 // resilienceOutputs translates one ResiliencePolicy for provider in sc, as
 // its controller does (composition decided the same way); a missing
-// target Service is none (the policy is Stalled in either mesh).
+// target Service, or a route that cannot carry the policy's route-level
+// fields, is none (the policy is Stalled in either mesh).
 func (r *Reconciler) resilienceOutputs(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, provider meshv1alpha1.Provider, sc mesh.Scope) ([]client.Object, error) {
 	t, err := r.Registry.ResilienceTranslator(provider)
 	if err != nil {
@@ -82,15 +84,19 @@ func (r *Reconciler) resilienceOutputs(ctx context.Context, rp *meshv1alpha1.Res
 		return nil, err
 	}
 	in := mesh.ResilienceInput{Policy: rp, Service: &svc, Scope: sc, Routed: routed}
-	if _, composes := r.Registry.RouteComposer(provider); composes && mesh.HasRouteFields(&rp.Spec) {
+	if mesh.HasRouteFields(&rp.Spec) {
 		owner, err := overlap.RouteOwnerOf(ctx, r.Client, rp.Namespace, svc.Name)
-		if err != nil {
-			return nil, err
+		if err != nil || owner == nil {
+			return t.TranslateResiliencePolicy(in)
 		}
-		if owner != nil {
-			in.ComposedWith = &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: owner.GetName(), Namespace: rp.Namespace},
-				Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: svc.Name}}}
+		_, composes := r.Registry.RouteComposer(provider)
+		if ts, ok := owner.(*meshv1alpha1.TrafficSplit); !composes || ok && ts.Spec.Output == meshv1alpha1.OutputGatewayAPI {
+			// The policy is a Conflict in either mesh and writes nothing.
+			return nil, nil
 		}
+		in.ComposedWith = &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: owner.GetName(), Namespace: rp.Namespace},
+			Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: svc.Name}}}
 	}
 	return t.TranslateResiliencePolicy(in)
 }
+
