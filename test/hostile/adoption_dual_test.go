@@ -18,7 +18,6 @@ import (
 // mirroringCanary makes a Canary mirror traffic (what Linkerd cannot).
 func mirroringCanary(cn *meshv1alpha1.Canary) {
 	cn.Spec.Strategy = meshv1alpha1.StrategyMirroring
-	cn.Spec.Analysis.StepWeight, cn.Spec.Analysis.MaxWeight = nil, nil
 	cn.Spec.Analysis.Iterations = ptrTo[int32](3)
 }
 
@@ -88,10 +87,10 @@ func init() {
 				h.Stalled(rp, meshv1alpha1.ProviderUnknownReason,
 					"namespace "+ns+" is moving between meshes (annotations meshplane.io/migrating-from=Istio, meshplane.io/migrating-to=Consul), so Consul's outputs are written beside Istio's:",
 					"the outputs stay as they were: fix or remove the annotations (a MeshAdoption sets and removes them)")
-				sameOutputs(h, ns, inv, outs)
+				sameMovedOutputs(h, ns, inv, outs)
 				annotate(h, ns, map[string]string{"meshplane.io/migrating-from": "", "meshplane.io/migrating-to": ""})
 				h.Ready(rp)
-				sameOutputs(h, ns, inv, outs)
+				sameMovedOutputs(h, ns, inv, outs)
 			}},
 		Case{Category: "capability", Kind: "ResiliencePolicy", Mesh: Istio, Name: "hand-written move to Linkerd of a policy with faults",
 			Run: func(h *H) {
@@ -106,12 +105,23 @@ func init() {
 				h.Stalled(rp, meshv1alpha1.UnsupportedFeatureReason,
 					"namespace "+ns+" is moving between meshes (annotations meshplane.io/migrating-from=Istio, meshplane.io/migrating-to=Linkerd), so Linkerd's outputs are written beside Istio's:",
 					"faultInjection")
-				sameOutputs(h, ns, inv, outs)
+				sameMovedOutputs(h, ns, inv, outs)
 				// Nothing of Linkerd's was written on the user's Service.
 				h.Unchanged(svc)
 				annotate(h, ns, map[string]string{"meshplane.io/migrating-from": "", "meshplane.io/migrating-to": ""})
 				h.Ready(rp)
-				sameOutputs(h, ns, inv, outs)
+				sameMovedOutputs(h, ns, inv, outs)
 			}},
 	)
+}
+
+// sameMovedOutputs asserts the namespace's inventory (but for the
+// namespace, which the case annotates) and resilience outputs are as
+// before.
+func sameMovedOutputs(h *H, ns string, before Inventory, outs map[string]string) {
+	h.Helper()
+	sameMeshOutputs(h, ns, before)
+	if after := resilienceOutputs(h, ns); !equalMaps(after, outs) {
+		h.Fatalf("resilience outputs of %s changed: before %v, after %v", ns, outs, after)
+	}
 }
