@@ -15,17 +15,18 @@ import (
 )
 
 // routedOutputs are the target mesh's outputs, for the namespace as it
-// will be (sc), of its Canaries and ResiliencePolicies that name no
-// provider, as their controllers write them beside the old mesh's during a
-// move: the route of each Canary that routes (one still initializing has
-// no route in either mesh), and each policy's own objects (its
-// route-level fields carried by a TrafficSplit's or Canary's route when
-// the target composes them). The target Service, a shared object a mesh
+// will be (sc), of its Canaries, ResiliencePolicies and EgressPolicies
+// that name no provider, as their controllers write them beside the old
+// mesh's during a move: the route of each Canary that routes (one still
+// initializing has no route in either mesh), each ResiliencePolicy's own
+// objects (its route-level fields carried by a TrafficSplit's or Canary's
+// route when the target composes them), each EgressPolicy's objects. The target Service, a shared object a mesh
 // annotates, exists already and is not waited for.
 func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider meshv1alpha1.Provider, sc mesh.Scope) ([]output, error) {
 	var cn meshv1alpha1.CanaryList
 	var rp meshv1alpha1.ResiliencePolicyList
-	for _, l := range []client.ObjectList{&cn, &rp} {
+	var ep meshv1alpha1.EgressPolicyList
+	for _, l := range []client.ObjectList{&cn, &rp, &ep} {
 		if err := r.List(ctx, l, client.InNamespace(ns)); err != nil {
 			return nil, err
 		}
@@ -61,6 +62,23 @@ func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider mesh
 			if _, shared := o.(*corev1.Service); !shared {
 				out = append(out, output{"ResiliencePolicy", x.Name, o})
 			}
+		}
+	}
+	for i := range ep.Items {
+		x := &ep.Items[i]
+		if x.Spec.Provider != "" {
+			continue
+		}
+		t, err := r.Registry.EgressTranslator(provider)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := t.TranslateEgressPolicy(x, sc.Namespace)
+		if err != nil {
+			return nil, fmt.Errorf("EgressPolicy %s/%s: %w", ns, x.Name, err)
+		}
+		for _, o := range objs {
+			out = append(out, output{"EgressPolicy", x.Name, o})
 		}
 	}
 	return out, nil
@@ -99,4 +117,3 @@ func (r *Reconciler) resilienceOutputs(ctx context.Context, rp *meshv1alpha1.Res
 	}
 	return t.TranslateResiliencePolicy(in)
 }
-

@@ -16,6 +16,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/canary"
+	"github.com/meshplane/meshplane/controllers/egresspolicy"
 	"github.com/meshplane/meshplane/controllers/meshadoption"
 	"github.com/meshplane/meshplane/controllers/resiliencepolicy"
 	"github.com/meshplane/meshplane/internal/upgrade"
@@ -31,11 +32,16 @@ const (
 	// linkerdRP: Linkerd carries the policy as annotations of the target
 	// Service (a shared core object, "rp:core").
 	linkerdRP = "rp:core"
+	linkerdEG = "eg:policy.linkerd.io"
+	// linkerdEGRoute: Linkerd routes the allowed hosts with an HTTPRoute.
+	linkerdEGRoute = "eg:gateway.networking.k8s.io"
+	istioEG        = "eg:networking.istio.io"
 )
 
 // routedApp is a namespace with a Canary api (target Deployment api,
-// port 8080) and a standalone ResiliencePolicy db (retries, a request
-// timeout and outlier detection on Service db, which nothing routes).
+// port 8080), a standalone ResiliencePolicy db (retries, a request
+// timeout and outlier detection on Service db, which nothing routes) and
+// an EgressPolicy egress (api.example.com:80, HTTP).
 func routedApp(t *testing.T, c client.Client, name string, annotations map[string]string) {
 	t.Helper()
 	testenv.Must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}))
@@ -55,6 +61,9 @@ func routedApp(t *testing.T, c client.Client, name string, annotations map[strin
 			OutlierDetection: &meshv1alpha1.OutlierDetection{Consecutive5xxErrors: ptr(int32(5))},
 			Retries:          &meshv1alpha1.ResilienceRetries{RetryPolicy: meshv1alpha1.RetryPolicy{Attempts: 3}},
 			Timeouts:         &meshv1alpha1.Timeouts{Request: &ten}}}))
+	testenv.Must(t, c.Create(ctx, &meshv1alpha1.EgressPolicy{ObjectMeta: metav1.ObjectMeta{Name: "egress", Namespace: name},
+		Spec: meshv1alpha1.EgressPolicySpec{Rules: []meshv1alpha1.EgressRule{{Name: "api", Hosts: []string{"api.example.com"},
+			Ports: []meshv1alpha1.EgressPort{{Number: 80, Protocol: meshv1alpha1.EgressHTTP}}}}}}))
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -65,7 +74,11 @@ func ptr[T any](v T) *T { return &v }
 func routedGroupsOf(c client.Client, ns string) ([]string, []meshv1alpha1.ObjectReference, error) {
 	cn := &meshv1alpha1.Canary{}
 	rp := &meshv1alpha1.ResiliencePolicy{}
+	ep := &meshv1alpha1.EgressPolicy{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "api"}, cn); err != nil {
+		return nil, nil, err
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "egress"}, ep); err != nil {
 		return nil, nil, err
 	}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db"}, rp); err != nil {
@@ -92,11 +105,12 @@ func routedGroupsOf(c client.Client, ns string) ([]string, []meshv1alpha1.Object
 	}
 	add("cn", cn.Status.Inventory)
 	add("rp", rp.Status.Inventory)
+	add("eg", ep.Status.Inventory)
 	slices.Sort(out)
 	return out, inv, nil
 }
 
-var routedFor = map[string][]string{"Istio": {istioCanary, istioRP}, "Linkerd": {linkerdCanary, linkerdRP}}
+var routedFor = map[string][]string{"Istio": {istioCanary, istioRP, istioEG}, "Linkerd": {linkerdCanary, linkerdRP, linkerdEG, linkerdEGRoute}}
 
 // playRoutedMove stands in for the deployment controller (every
 // Deployment of names becomes Available, except failing's once restarted
@@ -142,13 +156,13 @@ func checkRouted(n string, ns *corev1.Namespace, g []string, bad, both *sync.Map
 	if !slices.Contains(g, linkerdCanary) && !slices.Contains(g, istioCanary) {
 		return
 	}
-	if hasAll(g, linkerdCanary, linkerdRP, istioCanary, istioRP) {
+	if hasAll(g, append(slices.Clone(routedFor["Istio"]), routedFor["Linkerd"]...)...) {
 		both.Store(n, true)
 	}
-	if ns.Labels["istio-injection"] != "" && !hasAll(g, istioCanary, istioRP) {
+	if ns.Labels["istio-injection"] != "" && !hasAll(g, routedFor["Istio"]...) {
 		bad.Store(n+"/istio", fmt.Sprintf("labelled for Istio with outputs %v", g))
 	}
-	if ns.Annotations["linkerd.io/inject"] != "" && !hasAll(g, linkerdCanary, linkerdRP) {
+	if ns.Annotations["linkerd.io/inject"] != "" && !hasAll(g, routedFor["Linkerd"]...) {
 		bad.Store(n+"/linkerd", fmt.Sprintf("annotated for Linkerd with outputs %v", g))
 	}
 	if from := ns.Annotations["meshplane.io/migrating-from"]; from != "" && !hasAll(g, routedFor[from]...) {
@@ -157,17 +171,17 @@ func checkRouted(n string, ns *corev1.Namespace, g []string, bad, both *sync.Map
 }
 
 // TestMigrateCanaryAndResilience moves two Linkerd namespaces, each with
-// a routing Canary and a standalone ResiliencePolicy, to Istio in waves of
-// one, with the Canary and ResiliencePolicy controllers running. Both
+// a routing Canary, a standalone ResiliencePolicy and an EgressPolicy, to
+// Istio in waves of one, with their controllers running. Both
 // meshes' outputs exist before a namespace is relabelled, and a watcher
 // fails the test if a namespace ever carries a mesh's label without its
 // outputs, or loses the old mesh's before its move ended. cr-1 passes its
 // gate: only Istio's outputs remain (the Service's Linkerd annotations
 // restored). cr-2 fails it: its Istio outputs are pruned and its Linkerd
-// route is the very same object (UID) as before the move.
+// outputs are the very same objects (UIDs) as before the move.
 func TestMigrateCanaryAndResilience(t *testing.T) {
 	cfg := env.Cfg(t)
-	m := testenv.StartManager(t, cfg, testenv.ManagerOptions{}, meshadoption.Setup, canary.Setup, resiliencepolicy.Setup)
+	m := testenv.StartManager(t, cfg, testenv.ManagerOptions{}, meshadoption.Setup, canary.Setup, resiliencepolicy.Setup, egresspolicy.Setup)
 	c := m.Client
 	readyInstall(t, c, "lk-cr", meshv1alpha1.ProviderLinkerd, "")
 	readyInstall(t, c, "is-cr", meshv1alpha1.ProviderIstio, meshv1alpha1.ProfileSidecar)
@@ -183,7 +197,7 @@ func TestMigrateCanaryAndResilience(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "Linkerd outputs", func() error {
 		for _, n := range names {
 			g, inv, err := routedGroupsOf(c, n)
-			if err != nil || !slices.Equal(g, []string{linkerdCanary, linkerdRP}) {
+			if err != nil || !slices.Equal(g, sorted(routedFor["Linkerd"])) {
 				return fmt.Errorf("%s: %v %v", n, g, err)
 			}
 			if n == "cr-2" {
@@ -209,10 +223,10 @@ func TestMigrateCanaryAndResilience(t *testing.T) {
 		t.Fatalf("waves: %+v", w)
 	}
 	testenv.Eventually(t, 20*time.Second, "cr-1 on Istio only, cr-2 on Linkerd only", func() error {
-		if g, _, err := routedGroupsOf(c, "cr-1"); err != nil || !slices.Equal(g, []string{istioCanary, istioRP}) {
+		if g, _, err := routedGroupsOf(c, "cr-1"); err != nil || !slices.Equal(g, sorted(routedFor["Istio"])) {
 			return fmt.Errorf("cr-1: %v %v", g, err)
 		}
-		if g, _, err := routedGroupsOf(c, "cr-2"); err != nil || !slices.Equal(g, []string{linkerdCanary, linkerdRP}) {
+		if g, _, err := routedGroupsOf(c, "cr-2"); err != nil || !slices.Equal(g, sorted(routedFor["Linkerd"])) {
 			return fmt.Errorf("cr-2: %v %v", g, err)
 		}
 		if a := service(t, c, "cr-1", "db").Annotations; hasLinkerdKey(a) {
@@ -250,4 +264,10 @@ func service(t *testing.T, c client.Client, ns, name string) *corev1.Service {
 	var s corev1.Service
 	testenv.Must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s))
 	return &s
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
 }
