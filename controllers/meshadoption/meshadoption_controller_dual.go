@@ -43,7 +43,7 @@ func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider mesh
 		}
 		objs, err := mesh.TranslateTrafficSplit(t, canaryRoute(x, delivery.Primary), sc.Namespace)
 		if err != nil {
-			return nil, fmt.Errorf("Canary %s/%s: %w", ns, x.Name, err)
+			return nil, fmt.Errorf("%s %s/%s: %w", "Canary", ns, x.Name, err)
 		}
 		for _, o := range objs {
 			out = append(out, output{"Canary", x.Name, o})
@@ -56,7 +56,7 @@ func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider mesh
 		}
 		objs, err := r.resilienceOutputs(ctx, x, provider, sc)
 		if err != nil {
-			return nil, fmt.Errorf("ResiliencePolicy %s/%s: %w", ns, x.Name, err)
+			return nil, fmt.Errorf("%s %s/%s: %w", "ResiliencePolicy", ns, x.Name, err)
 		}
 		for _, o := range objs {
 			if _, shared := o.(*corev1.Service); !shared {
@@ -75,7 +75,7 @@ func (r *Reconciler) routedOutputs(ctx context.Context, ns string, provider mesh
 		}
 		objs, err := t.TranslateEgressPolicy(x, sc.Namespace)
 		if err != nil {
-			return nil, fmt.Errorf("EgressPolicy %s/%s: %w", ns, x.Name, err)
+			return nil, fmt.Errorf("%s %s/%s: %w", "EgressPolicy", ns, x.Name, err)
 		}
 		for _, o := range objs {
 			out = append(out, output{"EgressPolicy", x.Name, o})
