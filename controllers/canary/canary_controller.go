@@ -228,6 +228,9 @@ type world struct {
 	// the route (canary_controller_resilience.go).
 	scope mesh.Scope
 	bg    *meshv1alpha1.BreakGlass
+	// alt is the other mesh of a move in progress, whose routes are
+	// written beside these; nil when none.
+	alt *alongside
 }
 
 // reconcile runs the phases: read, decide (the engine), converge.
@@ -319,15 +322,18 @@ func (r *Reconciler) read(ctx context.Context, cn *meshv1alpha1.Canary, out *res
 		return nil, err
 	}
 	out.refsResolved = true
-	for _, route := range routesOf(w.plan) {
-		ts := trafficSplit(cn, w.n, w.provider, route)
-		// The mesh as installed, in this namespace's data plane, must
-		// enforce every route of the strategy.
-		if _, err := r.Decide(ctx, cn.Namespace, found, mesh.TrafficSplitRequirements(&ts.Spec)...); err != nil {
-			return nil, fmt.Errorf("strategy %s: %w", strategy(cn), err)
-		}
-		if _, err := w.translator.TranslateTrafficSplit(ts); err != nil {
-			return nil, fmt.Errorf("strategy %s on %s: %w", strategy(cn), w.provider, err)
+	// The mesh as installed, in this namespace's data plane, must
+	// enforce every route of the strategy; during a move both meshes must
+	// (canary_controller_migrate.go).
+	if err := r.checkStrategy(ctx, cn, w, found, w.translator); err != nil {
+		return nil, err
+	}
+	if w.alt, err = r.readAlongside(ctx, cn, w, found); err != nil {
+		return nil, err
+	}
+	if w.alt != nil {
+		if err := r.checkStrategy(ctx, cn, w, w.alt.found, w.alt.translator); err != nil {
+			return nil, fmt.Errorf("%s: %w", w.alt.why, err)
 		}
 	}
 	w.primary = &appsv1.Deployment{}

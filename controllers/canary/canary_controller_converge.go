@@ -126,7 +126,7 @@ func (r *Reconciler) readBack(ctx context.Context, w *world, routes []client.Obj
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(o), u); err != nil {
 			return fmt.Errorf("reading back %s %s: %w", u.GetKind(), o.GetName(), err)
 		}
-		weight, mirrored, err := w.routes.CanaryShare(u, w.n.canarySvc)
+		weight, mirrored, err := r.canaryShare(w, u)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
-	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -123,49 +122,8 @@ func service(cn *meshv1alpha1.Canary, name string, sel map[string]string) *corev
 	}
 }
 
-// trafficSplit is the in-memory TrafficSplit a route is translated from:
-// the routed Service split between <svc>-primary and <svc>-canary, with
-// the A/B match as a rule and the mirror as a mirror policy.
+// trafficSplit is the in-memory TrafficSplit route r is translated from
+// (delivery.Split).
 func trafficSplit(cn *meshv1alpha1.Canary, n names, provider meshv1alpha1.Provider, r delivery.Route) *meshv1alpha1.TrafficSplit {
-	port := cn.Spec.Service.Port
-	ts := &meshv1alpha1.TrafficSplit{
-		ObjectMeta: metav1.ObjectMeta{Name: n.route, Namespace: cn.Namespace},
-		Spec: meshv1alpha1.TrafficSplitSpec{
-			MeshSelection: meshv1alpha1.MeshSelection{Provider: provider},
-			Service:       meshv1alpha1.ServiceReference{Name: n.service, Port: &port},
-			Backends: []meshv1alpha1.WeightedBackend{
-				{Name: n.primarySvc, Weight: 100 - r.Weight},
-				{Name: n.canarySvc, Weight: r.Weight},
-			},
-			StableBackend: n.primarySvc,
-			Retries:       cn.Spec.Service.Retries,
-			Timeout:       cn.Spec.Service.Timeout,
-		},
-	}
-	if r.Match {
-		ts.Spec.Rules = []meshv1alpha1.TrafficRule{{Name: "canary-cohort", Matches: cn.Spec.Analysis.Match,
-			Backends: []meshv1alpha1.WeightedBackend{{Name: n.canarySvc, Weight: 100}}}}
-	}
-	if r.Mirror {
-		pct := int32(100)
-		if cn.Spec.Analysis.MirrorPercent != nil {
-			pct = *cn.Spec.Analysis.MirrorPercent
-		}
-		ts.Spec.Mirror = &meshv1alpha1.MirrorPolicy{Backend: meshv1alpha1.ServiceReference{Name: n.canarySvc}, Percent: &pct}
-	}
-	return ts
-}
-
-// routesOf lists every distinct route a Canary may apply: the primary,
-// each step of the plan and the promotion route. Translating them all
-// before anything is applied refuses a strategy the mesh cannot express up
-// front.
-func routesOf(plan delivery.Plan) []delivery.Route {
-	out := []delivery.Route{delivery.Primary, {Weight: 100}}
-	for _, r := range plan {
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return delivery.Split(cn, n.route, n.service, provider, r)
 }

@@ -35,7 +35,7 @@ func TestRoutesPerMesh(t *testing.T) {
 			cn := &meshv1alpha1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
 				Spec: meshv1alpha1.CanarySpec{TargetRef: meshv1alpha1.CanaryTargetReference{Name: "web"}, Service: meshv1alpha1.CanaryService{Port: 8080},
 					Strategy: st, Analysis: a}}
-			for _, r := range routesOf(delivery.PlanFor(&cn.Spec)) {
+			for _, r := range delivery.Routes(delivery.PlanFor(&cn.Spec)) {
 				objs, err := tr.TranslateTrafficSplit(trafficSplit(cn, namesOf(cn), p, r))
 				if p == meshv1alpha1.ProviderLinkerd && r.Mirror {
 					if err == nil || !strings.Contains(err.Error(), "Mirroring") {

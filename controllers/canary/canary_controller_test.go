@@ -328,7 +328,7 @@ func TestCanaryController(t *testing.T) {
 				cn := newCanary(ns, "schema")
 				cn.Spec.Strategy, cn.Spec.Analysis = st, a
 				cn.Spec.Service.Timeout = &metav1.Duration{Duration: 3 * time.Second}
-				for _, r := range routesOf(delivery.PlanFor(&cn.Spec)) {
+				for _, r := range delivery.Routes(delivery.PlanFor(&cn.Spec)) {
 					objs, err := tr.TranslateTrafficSplit(trafficSplit(cn, namesOf(cn), p, r))
 					if err != nil {
 						continue // refused up front (Linkerd mirroring), tested above

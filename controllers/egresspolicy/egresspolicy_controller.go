@@ -40,6 +40,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
+	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outputs"
@@ -133,17 +134,17 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy
 	if err := overlap.Egress(ctx, r.Client, p); err != nil {
 		return out, err
 	}
-	translator, err := r.Registry.EgressTranslator(found.Provider)
+	objs, err := r.outputsFor(ctx, p, found)
 	if err != nil {
 		return out, err
 	}
-	objs, err := r.TranslateIn(ctx, p.Namespace, found, translator, func(f mesh.NamespaceFacts) ([]client.Object, error) {
-		if err := r.checkGatewayService(ctx, translator, p, f); err != nil {
-			return nil, err
-		}
-		return translator.TranslateEgressPolicy(p, f)
-	}, mesh.EgressPolicyRequirements(&p.Spec)...)
-	if err != nil {
+	// While a MeshAdoption moves the namespace to another mesh, the other
+	// mesh's outputs are written beside these, in the same apply
+	// (internal/outputs): pods not yet restarted keep the old proxy and
+	// its egress rules.
+	if objs, err = r.Alongside(ctx, p.Namespace, p.Spec.Provider, found, objs, func(other discovery.Result) ([]client.Object, error) {
+		return r.outputsFor(ctx, p, other)
+	}); err != nil {
 		return out, err
 	}
 	plan, err := r.PrepareToCommit(ctx, apply.Owner{Object: p, Kind: Kind}, objs, p.Status.Inventory)
@@ -163,6 +164,20 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.EgressPolicy
 		controllerutil.RemoveFinalizer(p, Finalizer)
 	}
 	return out, err
+}
+
+// outputsFor decides and translates the policy for the mesh found.
+func (r *Reconciler) outputsFor(ctx context.Context, p *meshv1alpha1.EgressPolicy, found discovery.Result) ([]client.Object, error) {
+	translator, err := r.Registry.EgressTranslator(found.Provider)
+	if err != nil {
+		return nil, err
+	}
+	return r.TranslateIn(ctx, p.Namespace, found, translator, func(f mesh.NamespaceFacts) ([]client.Object, error) {
+		if err := r.checkGatewayService(ctx, translator, p, f); err != nil {
+			return nil, err
+		}
+		return translator.TranslateEgressPolicy(p, f)
+	}, mesh.EgressPolicyRequirements(&p.Spec)...)
 }
 
 func hasClusterScoped(objs []client.Object) bool {

@@ -59,6 +59,7 @@ func (r *Reconciler) holdAudit(ctx context.Context, s *scope, ns adoption.Namesp
 			cur.Annotations = map[string]string{}
 		}
 		cur.Annotations[mesh.AuditHoldAnnotation] = s.ma.Name
+		cur.Annotations[mesh.AuditHoldProviderAnnotation] = string(s.mi.Spec.Provider)
 		if err := r.Patch(ctx, &cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
 			return "", fmt.Errorf("holding namespace %s's ZeroTrustPolicies in Audit: %w", ns.Name, err)
 		}
@@ -92,6 +93,7 @@ func (r *Reconciler) releaseAudit(ctx context.Context, owner, name string) error
 	}
 	patch := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	delete(cur.Annotations, mesh.AuditHoldAnnotation)
+	delete(cur.Annotations, mesh.AuditHoldProviderAnnotation)
 	if err := r.Patch(ctx, &cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
 		return fmt.Errorf("releasing the audit hold of namespace %s: %w", name, err)
 	}

@@ -43,6 +43,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (result, err
 		if ns.Annotations[mesh.AuditHoldAnnotation] == ma.Name {
 			// The policies return to their own spec.enforcement.
 			delete(ns.Annotations, mesh.AuditHoldAnnotation)
+			delete(ns.Annotations, mesh.AuditHoldProviderAnnotation)
 		}
 		if err := r.Patch(ctx, ns, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
 			return result{}, fmt.Errorf("removing the adoption record from namespace %s: %w", ns.Name, client.IgnoreNotFound(err))

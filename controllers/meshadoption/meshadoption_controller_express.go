@@ -9,7 +9,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/delivery"
 	"github.com/meshplane/meshplane/internal/mesh"
+	"github.com/meshplane/meshplane/internal/overlap"
 )
 
 // httpRouteGK is Gateway API's HTTPRoute, whose being served is an install
@@ -57,12 +59,20 @@ func (r *Reconciler) objectsOf(ctx context.Context, ns string, provider meshv1al
 	}
 	for i := range cn.Items {
 		if x := &cn.Items[i]; mine(x.Spec.Provider) {
-			out = append(out, object{"Canary", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressSplit(reg, s, canaryRoute(x)) }})
+			out = append(out, object{"Canary", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressCanary(reg, s, x) }})
 		}
 	}
 	for i := range rp.Items {
 		if x := &rp.Items[i]; mine(x.Spec.Provider) {
-			out = append(out, object{"ResiliencePolicy", x.Name, func(reg *mesh.Registry, s mesh.Scope) error { return expressResilience(reg, s, x) }})
+			out = append(out, object{"ResiliencePolicy", x.Name, func(reg *mesh.Registry, s mesh.Scope) error {
+				if err := expressResilience(reg, s, x); err != nil {
+					return err
+				}
+				// As its controller translates it: composition decided,
+				// a route it cannot share refused.
+				_, err := r.resilienceOutputs(ctx, x, s.Install.Provider, s)
+				return err
+			}})
 		}
 	}
 	for i := range ep.Items {
@@ -139,25 +149,21 @@ func expressResilience(reg *mesh.Registry, s mesh.Scope, rp *meshv1alpha1.Resili
 	return mesh.DecideResilience(sup, s, &rp.Spec)
 }
 
-// canaryRoute is the weighted route a Canary writes for its Service, as
-// the Canary controller builds it (primary and canary backends).
-func canaryRoute(cn *meshv1alpha1.Canary) *meshv1alpha1.TrafficSplit {
-	svc := cn.Spec.Service.Name
-	if svc == "" {
-		svc = cn.Spec.TargetRef.Name
+// expressCanary checks every route the Canary's strategy may apply (the
+// primary, each step with its A/B match or mirror, the promotion), as
+// the Canary controller builds them (delivery.Split).
+func expressCanary(reg *mesh.Registry, s mesh.Scope, cn *meshv1alpha1.Canary) error {
+	for _, r := range delivery.Routes(delivery.PlanFor(&cn.Spec)) {
+		if err := expressSplit(reg, s, canaryRoute(cn, r)); err != nil {
+			return fmt.Errorf("strategy %s: %w", cn.Spec.Strategy, err)
+		}
 	}
-	port := cn.Spec.Service.Port
-	return &meshv1alpha1.TrafficSplit{
-		ObjectMeta: cn.ObjectMeta,
-		Spec: meshv1alpha1.TrafficSplitSpec{
-			MeshSelection: cn.Spec.MeshSelection,
-			Service:       meshv1alpha1.ServiceReference{Name: svc, Port: &port},
-			Backends:      []meshv1alpha1.WeightedBackend{{Name: svc + "-primary", Weight: 100}, {Name: svc + "-canary", Weight: 0}},
-			StableBackend: svc + "-primary",
-			Retries:       cn.Spec.Service.Retries,
-			Timeout:       cn.Spec.Service.Timeout,
-		},
-	}
+	return nil
+}
+
+// canaryRoute is the Canary's route r, as the Canary controller builds it.
+func canaryRoute(cn *meshv1alpha1.Canary, r delivery.Route) *meshv1alpha1.TrafficSplit {
+	return delivery.Split(cn, cn.Name, overlap.CanaryService(cn), cn.Spec.Provider, r)
 }
 
 // withPort returns ts with spec.service.port filled in, as the TrafficSplit

@@ -26,10 +26,11 @@ import (
 //
 //  1. Dual outputs. The namespace is annotated (recorded)
 //     mesh.MigratingFromAnnotation=<old> and mesh.MigratingToAnnotation=
-//     <new>: the TrafficSplit and ZeroTrustPolicy controllers write the
-//     new mesh's outputs beside the old mesh's (internal/outputs
-//     Alongside; one apply, dry run first). The wave waits until every
-//     new output exists.
+//     <new>: the TrafficSplit, ZeroTrustPolicy, Canary, ResiliencePolicy
+//     and EgressPolicy controllers write the new mesh's outputs beside
+//     the old mesh's (internal/outputs Alongside, Migrating; one apply,
+//     dry run first). The wave waits until every new output exists.
+//     TelemetryPolicy switches with the labels (docs/adoption.md).
 //  2. Switch. In one recorded patch the old mesh's keys are removed and
 //     the new mesh's set; the workloads restart behind the health gate.
 //     Pods not yet restarted keep the old proxy and the old outputs.
@@ -97,8 +98,9 @@ func addMissing(clear, keys []string, set map[string]string) []string {
 
 // dualOutputs is step 1 of a move between meshes: it annotates ns for
 // dual outputs (recorded) and reports what the switch still waits for:
-// each output of the new mesh, for the namespace's TrafficSplits and
-// ZeroTrustPolicies, that does not exist yet. Empty: switch.
+// each output of the new mesh, for the namespace's TrafficSplits,
+// ZeroTrustPolicies, Canaries, ResiliencePolicies and EgressPolicies, that
+// does not exist yet. Empty: switch.
 func (r *Reconciler) dualOutputs(ctx context.Context, s *scope, ns adoption.Namespace, from meshv1alpha1.Provider) ([]string, error) {
 	pre := mesh.Enrolment{Annotations: map[string]string{mesh.MigratingFromAnnotation: string(from), mesh.MigratingToAnnotation: string(s.mi.Spec.Provider)}}
 	if !adoption.Enrolled(pre, ns) {
@@ -121,11 +123,17 @@ func (r *Reconciler) dualOutputs(ctx context.Context, s *scope, ns adoption.Name
 		}
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
-		switch err := r.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: o.obj.GetName()}, u); {
+		// An output lives in the namespace unless the mesh puts it
+		// elsewhere (an egress gateway's namespace).
+		in := o.obj.GetNamespace()
+		if in == "" {
+			in = ns.Name
+		}
+		switch err := r.Get(ctx, client.ObjectKey{Namespace: in, Name: o.obj.GetName()}, u); {
 		case apierrors.IsNotFound(err):
 			missing = append(missing, fmt.Sprintf("%s: %s %s of %s %s not written yet", ns.Name, gvk.Kind, o.obj.GetName(), o.kind, o.name))
 		case err != nil:
-			return nil, fmt.Errorf("reading %s %s/%s: %w", gvk.Kind, ns.Name, o.obj.GetName(), err)
+			return nil, fmt.Errorf("reading %s %s/%s: %w", gvk.Kind, in, o.obj.GetName(), err)
 		}
 	}
 	return missing, nil
@@ -137,9 +145,10 @@ type output struct {
 	obj        client.Object
 }
 
-// targetOutputs translates the namespace's TrafficSplits and
-// ZeroTrustPolicies that name no provider for the target mesh, for the
-// namespace as it will be, as their controllers do.
+// targetOutputs translates the namespace's TrafficSplits,
+// ZeroTrustPolicies, Canaries and ResiliencePolicies that name no
+// provider for the target mesh, for the namespace as it will be, as their
+// controllers do (meshadoption_controller_dual.go for the last two).
 func (r *Reconciler) targetOutputs(ctx context.Context, s *scope, ns adoption.Namespace) ([]output, error) {
 	e, _, err := r.enrolOf(s, ns, false)
 	if err != nil {
@@ -195,7 +204,8 @@ func (r *Reconciler) targetOutputs(ctx context.Context, s *scope, ns adoption.Na
 			}
 		}
 	}
-	return out, nil
+	more, err := r.routedOutputs(ctx, ns.Name, provider, sc)
+	return append(out, more...), err
 }
 
 // finishMove is step 3 of a move between meshes, once the wave passed

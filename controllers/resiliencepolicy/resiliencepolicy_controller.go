@@ -65,6 +65,7 @@ import (
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/apply"
 	"github.com/meshplane/meshplane/internal/compose"
+	"github.com/meshplane/meshplane/internal/discovery"
 	"github.com/meshplane/meshplane/internal/incident"
 	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
@@ -174,56 +175,7 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 		found.Provider = rp.Status.Provider
 	}
 	out.provider = found.Provider
-	scope, err := r.Scope(ctx, rp.Namespace, found)
-	if err != nil {
-		return out, err
-	}
-	prov, err := r.Registry.Get(found.Provider)
-	if err != nil {
-		return out, err
-	}
-	// The waypoints that exist decide ambient namespaces.
-	if scope.Namespace, err = mesh.ReadNamespaceFacts(ctx, r.Client, prov, rp.Namespace); err != nil {
-		return out, err
-	}
-	out.support = r.Registry.ResilienceReport(scope, &rp.Spec)
-	// Each refused field is named, also by a mesh without a translator.
-	if s, ok := prov.(mesh.ResilienceSupporter); ok {
-		if err := mesh.DecideResilience(s, scope, &rp.Spec); err != nil {
-			return out, err
-		}
-	}
-	translator, err := r.Registry.ResilienceTranslator(found.Provider)
-	if err != nil {
-		return out, err
-	}
-	if err := overlap.Resilience(ctx, r.Client, rp); err != nil {
-		return out, err
-	}
-	svc, err := r.target(ctx, rp)
-	if err != nil {
-		return out, err
-	}
-	composed, err := r.route(ctx, rp, found.Provider)
-	if err != nil {
-		return out, err
-	}
-	if composed != nil {
-		out.composedWith = composed.Name
-	}
-	effective := rp
-	if incident.RelaxesPolicies(bg) && incident.Covers(bg, found.Provider) {
-		effective, out.relaxedBy = incident.RelaxResilience(rp), bg
-	}
-	routed, err := overlap.RouteOf(ctx, r.Client, rp.Namespace, rp.Spec.TargetRef.Name)
-	if err != nil {
-		return out, err
-	}
-	in := mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed, Routed: routed}
-	if in.InboundTargets, err = r.inboundTargets(ctx, translator, effective); err != nil {
-		return out, err
-	}
-	objs, err := translator.TranslateResiliencePolicy(in)
+	objs, err := r.outputsFor(ctx, rp, found, bg, &out)
 	if clash := (*mesh.RouteClashError)(nil); errors.As(err, &clash) {
 		// The route stays, the policy's outputs go: the Service never
 		// has both.
@@ -235,10 +187,74 @@ func (r *Reconciler) reconcile(ctx context.Context, rp *meshv1alpha1.ResilienceP
 	if err != nil {
 		return out, err
 	}
+	// While a MeshAdoption moves the namespace to another mesh, the other
+	// mesh's outputs are written beside these, in the same apply
+	// (internal/outputs).
+	objs, err = r.Alongside(ctx, rp.Namespace, rp.Spec.Provider, found, objs, func(other discovery.Result) ([]client.Object, error) {
+		return r.outputsFor(ctx, rp, other, bg, &result{})
+	})
+	if err != nil {
+		return out, err
+	}
 	// Fields of the target Service (the lb-l7 annotations) are recorded
 	// with their previous values before the first write.
 	out.applied, err = r.ApplyShared(ctx, rp, Kind, record(rp), patcher, objs)
 	return out, err
+}
+
+// outputsFor decides and translates the policy for the mesh found,
+// recording in out what its status reports.
+func (r *Reconciler) outputsFor(ctx context.Context, rp *meshv1alpha1.ResiliencePolicy, found discovery.Result, bg *meshv1alpha1.BreakGlass, out *result) ([]client.Object, error) {
+	scope, err := r.Scope(ctx, rp.Namespace, found)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := r.Registry.Get(found.Provider)
+	if err != nil {
+		return nil, err
+	}
+	// The waypoints that exist decide ambient namespaces.
+	if scope.Namespace, err = mesh.ReadNamespaceFacts(ctx, r.Client, prov, rp.Namespace); err != nil {
+		return nil, err
+	}
+	out.support = r.Registry.ResilienceReport(scope, &rp.Spec)
+	// Each refused field is named, also by a mesh without a translator.
+	if s, ok := prov.(mesh.ResilienceSupporter); ok {
+		if err := mesh.DecideResilience(s, scope, &rp.Spec); err != nil {
+			return nil, err
+		}
+	}
+	translator, err := r.Registry.ResilienceTranslator(found.Provider)
+	if err != nil {
+		return nil, err
+	}
+	if err := overlap.Resilience(ctx, r.Client, rp); err != nil {
+		return nil, err
+	}
+	svc, err := r.target(ctx, rp)
+	if err != nil {
+		return nil, err
+	}
+	composed, err := r.route(ctx, rp, found.Provider)
+	if err != nil {
+		return nil, err
+	}
+	if composed != nil {
+		out.composedWith = composed.Name
+	}
+	effective := rp
+	if incident.RelaxesPolicies(bg) && incident.Covers(bg, found.Provider) {
+		effective, out.relaxedBy = incident.RelaxResilience(rp), bg
+	}
+	routed, err := overlap.RouteOf(ctx, r.Client, rp.Namespace, rp.Spec.TargetRef.Name)
+	if err != nil {
+		return nil, err
+	}
+	in := mesh.ResilienceInput{Policy: effective, Service: svc, Scope: scope, ComposedWith: composed, Routed: routed}
+	if in.InboundTargets, err = r.inboundTargets(ctx, translator, effective); err != nil {
+		return nil, err
+	}
+	return translator.TranslateResiliencePolicy(in)
 }
 
 // inboundTargets returns the namespace's inbound policy targets when the

@@ -159,17 +159,19 @@ func (r *Reconciler) reconcile(ctx context.Context, p *meshv1alpha1.ZeroTrustPol
 		out.heldBy = bg
 		return out, nil
 	}
-	found, err := r.Resolver.Resolve(ctx, p.Namespace, p.Spec.Provider)
-	if err != nil {
-		return out, err
-	}
-	out.provider = found.Provider
 	// A MeshAdoption wave in audit holds the namespace's policies in Audit
 	// (mesh.AuditHoldAnnotation); the spec is never written.
 	var ns corev1.Namespace
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: p.Namespace}, &ns); err != nil {
 		return out, fmt.Errorf("reading namespace %s: %w", p.Namespace, err)
 	}
+	found, err := r.Resolver.Resolve(ctx, p.Namespace, p.Spec.Provider)
+	if err != nil {
+		if found, err = r.heldIn(ctx, p, &ns, err); err != nil {
+			return out, err
+		}
+	}
+	out.provider = found.Provider
 	eff, heldBy := mesh.Effective(p, ns.Annotations)
 	out.auditHeldBy = heldBy
 	// What the mesh can enforce depends on how it was installed and on the

@@ -136,6 +136,7 @@ func Restore(e mesh.Enrolment, ns Namespace) (labels, annotations map[string]str
 	if annotations[mesh.AuditHoldAnnotation] == annotations[OwnerAnnotation] {
 		// The policies held in Audit for the wave return to their spec.
 		delete(annotations, mesh.AuditHoldAnnotation)
+		delete(annotations, mesh.AuditHoldProviderAnnotation)
 	}
 	delete(annotations, PriorAnnotation)
 	delete(annotations, OwnerAnnotation)

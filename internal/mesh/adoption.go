@@ -46,6 +46,21 @@ type Enrolment struct {
 // policies to their own spec.enforcement.
 const AuditHoldAnnotation = "meshplane.io/audit-hold"
 
+// AuditHoldProviderAnnotation is set with AuditHoldAnnotation, to the
+// provider of the adoption's MeshInstall, and removed with it: a
+// namespace held before it is labelled is in no mesh yet, so its
+// ZeroTrustPolicies that name no provider resolve to this one while the
+// hold lasts (HeldProvider).
+const AuditHoldProviderAnnotation = "meshplane.io/audit-hold-provider"
+
+// HeldProvider returns the provider a namespace's ZeroTrustPolicies that
+// name no provider resolve to while a MeshAdoption holds the namespace in
+// Audit before labelling it, and false when it holds none.
+func HeldProvider(ns map[string]string) (meshv1alpha1.Provider, bool) {
+	p := ns[AuditHoldProviderAnnotation]
+	return meshv1alpha1.Provider(p), ns[AuditHoldAnnotation] != "" && p != ""
+}
+
 // Effective returns the policy as the mesh must enforce it in namespace ns:
 // a copy in Audit, and the MeshAdoption holding it, while ns carries
 // AuditHoldAnnotation; otherwise p itself and "". p is never modified.

@@ -12,9 +12,10 @@ import (
 // Namespace annotations a MeshAdoption writes while it moves a namespace
 // from one mesh to another (Linkerd → Istio, Istio → Linkerd). While both
 // are set, to different providers, the controllers of TrafficSplit,
-// ZeroTrustPolicy, Canary and ResiliencePolicy write the outputs of both
-// meshes for the namespace's objects that name no provider: the mesh the
-// namespace's labels resolve to, and the other one of the pair. The
+// ZeroTrustPolicy, Canary, ResiliencePolicy and EgressPolicy write the
+// outputs of both meshes for the namespace's objects that name no
+// provider: the mesh the namespace's labels resolve to, and the other one
+// of the pair (TelemetryPolicy switches with the labels). The
 // adoption sets them (recorded, like every key it changes) before it
 // relabels the namespace, waits until the new mesh's outputs exist, then
 // relabels and restarts; it removes them once the wave passed its gate

@@ -25,34 +25,54 @@ import (
 func (d *Deps) Alongside(ctx context.Context, ns string, explicit meshv1alpha1.Provider, found discovery.Result, objs []client.Object,
 	translate func(discovery.Result) ([]client.Object, error),
 ) ([]client.Object, error) {
-	if explicit != "" {
-		return objs, nil
+	other, why, ok, err := d.Migrating(ctx, ns, explicit, found)
+	if err != nil || !ok {
+		return objs, err
 	}
-	var namespace corev1.Namespace
-	if err := d.Client.Get(ctx, client.ObjectKey{Name: ns}, &namespace); err != nil {
-		return nil, fmt.Errorf("reading namespace %s: %w", ns, err)
-	}
-	other, ok := mesh.Alongside(namespace.Annotations, found.Provider)
-	if !ok {
-		return objs, nil
-	}
-	var installs meshv1alpha1.MeshInstallList
-	if err := d.Client.List(ctx, &installs); err != nil {
-		return nil, fmt.Errorf("listing MeshInstalls: %w", err)
-	}
-	// The other mesh's refusal keeps its reason (errors.As), with what
-	// asked for it.
-	why := fmt.Sprintf("namespace %s is moving between meshes (annotations %s=%s, %s=%s), so %s's outputs are written beside %s's",
-		ns, mesh.MigratingFromAnnotation, namespace.Annotations[mesh.MigratingFromAnnotation],
-		mesh.MigratingToAnnotation, namespace.Annotations[mesh.MigratingToAnnotation], other, found.Provider)
-	res, err := discovery.ForProvider(d.Registry, other, &namespace, installs.Items)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w; the outputs stay as they were: fix or remove the annotations (a MeshAdoption sets and removes them)", why, err)
-	}
-	more, err := translate(res)
+	more, err := translate(other)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w; the outputs stay as they were", why, err)
 	}
+	return Beside(objs, more), nil
+}
+
+// Migrating resolves the other mesh of a migration in progress in
+// namespace ns (see Alongside) for an object resolved to found: ok is
+// false when the namespace is not moving, or the object names its
+// provider (explicit). why says, for a refusal of the other mesh, what
+// asked for its outputs.
+func (d *Deps) Migrating(ctx context.Context, ns string, explicit meshv1alpha1.Provider, found discovery.Result) (other discovery.Result, why string, ok bool, err error) {
+	if explicit != "" {
+		return other, "", false, nil
+	}
+	var namespace corev1.Namespace
+	if err := d.Client.Get(ctx, client.ObjectKey{Name: ns}, &namespace); err != nil {
+		return other, "", false, fmt.Errorf("reading namespace %s: %w", ns, err)
+	}
+	p, ok := mesh.Alongside(namespace.Annotations, found.Provider)
+	if !ok {
+		return other, "", false, nil
+	}
+	var installs meshv1alpha1.MeshInstallList
+	if err := d.Client.List(ctx, &installs); err != nil {
+		return other, "", false, fmt.Errorf("listing MeshInstalls: %w", err)
+	}
+	// The other mesh's refusal keeps its reason (errors.As), with what
+	// asked for it.
+	why = fmt.Sprintf("namespace %s is moving between meshes (annotations %s=%s, %s=%s), so %s's outputs are written beside %s's",
+		ns, mesh.MigratingFromAnnotation, namespace.Annotations[mesh.MigratingFromAnnotation],
+		mesh.MigratingToAnnotation, namespace.Annotations[mesh.MigratingToAnnotation], p, found.Provider)
+	other, err = discovery.ForProvider(d.Registry, p, &namespace, installs.Items)
+	if err != nil {
+		return other, why, false, fmt.Errorf("%s: %w; the outputs stay as they were: fix or remove the annotations (a MeshAdoption sets and removes them)", why, err)
+	}
+	return other, why, true, nil
+}
+
+// Beside returns objs followed by each of more whose kind and name none
+// of objs has (a mesh-neutral Gateway API route both meshes would write:
+// objs' wins).
+func Beside(objs, more []client.Object) []client.Object {
 	have := map[string]bool{}
 	for _, o := range objs {
 		have[outputKey(o)] = true
@@ -63,7 +83,7 @@ func (d *Deps) Alongside(ctx context.Context, ns string, explicit meshv1alpha1.P
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // outputKey is an output's kind (group and kind, or Go type) and name.

@@ -131,6 +131,19 @@ func TestMigrateLinkerdToIstio(t *testing.T) {
 // TrafficSplit web (90/10) and ZeroTrustPolicy web in ns.
 func routed(t *testing.T, c client.Client, ns string) {
 	t.Helper()
+	splitIn(t, c, ns)
+	if err := c.Create(ctx, &meshv1alpha1.ZeroTrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: meshv1alpha1.ZeroTrustPolicySpec{Rules: []meshv1alpha1.AllowRule{{
+			From: []meshv1alpha1.TrafficSource{{ServiceAccounts: []string{"frontend"}}},
+			To:   []meshv1alpha1.TrafficDestination{{Ports: []int32{8080}}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// splitIn creates Services web (the root, on d-0), d-0 and d-1, and
+// TrafficSplit web (90/10) in ns.
+func splitIn(t *testing.T, c client.Client, ns string) {
+	t.Helper()
 	for svc, app := range map[string]string{"web": "d-0", "d-0": "d-0", "d-1": "d-1"} {
 		if err := c.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
 			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": app}, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}); err != nil {
@@ -140,12 +153,6 @@ func routed(t *testing.T, c client.Client, ns string) {
 	if err := c.Create(ctx, &meshv1alpha1.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
 		Spec: meshv1alpha1.TrafficSplitSpec{Service: meshv1alpha1.ServiceReference{Name: "web"},
 			Backends: []meshv1alpha1.WeightedBackend{{Name: "d-0", Weight: 90}, {Name: "d-1", Weight: 10}}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &meshv1alpha1.ZeroTrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
-		Spec: meshv1alpha1.ZeroTrustPolicySpec{Rules: []meshv1alpha1.AllowRule{{
-			From: []meshv1alpha1.TrafficSource{{ServiceAccounts: []string{"frontend"}}},
-			To:   []meshv1alpha1.TrafficDestination{{Ports: []int32{8080}}}}}}}); err != nil {
 		t.Fatal(err)
 	}
 }

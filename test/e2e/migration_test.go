@@ -31,8 +31,8 @@ import (
 var gatewayGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
 
 // TestMigrateSidecarToAmbient moves 6 Istio sidecar namespaces (2
-// Deployments and a ZeroTrustPolicy each; three with an L7 rule) to
-// ambient in waves of 3 with every controller running. The namespaces with
+// Deployments and a ZeroTrustPolicy each; three with an L7 rule and a
+// TrafficSplit) to ambient in waves of 3 with every controller running. The namespaces with
 // L7 rules get a waypoint before they move; a pod-readiness watcher proves
 // no namespace was ever without a Ready pod, and an outputs watcher that
 // every namespace always had a Meshplane AuthorizationPolicy in force, and
@@ -76,6 +76,9 @@ func TestMigrateSidecarToAmbient(t *testing.T) {
 				From: []meshv1alpha1.TrafficSource{{ServiceAccounts: []string{"frontend"}}}, To: []meshv1alpha1.TrafficDestination{rule}}}}}
 		if err := c.Create(ctx, p); err != nil {
 			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			splitIn(t, c, ns)
 		}
 	}
 	harness.Eventually(t, 60*time.Second, "apps available and injected", func() error {
@@ -123,8 +126,19 @@ func TestMigrateSidecarToAmbient(t *testing.T) {
 		if err := allAvailable(c, nss); err != nil {
 			return err
 		}
-		return policiesReady(c, nss)
+		if err := policiesReady(c, nss); err != nil {
+			return err
+		}
+		return splitsOn(c, []string{"mig-00", "mig-02", "mig-04"}, meshv1alpha1.ProviderIstio)
 	})
+	// The splits route at the waypoint, as Gateway API HTTPRoutes: no
+	// VirtualService is left from the sidecar form.
+	for _, ns := range []string{"mig-00", "mig-02", "mig-04"} {
+		getU(t, c, "gateway.networking.k8s.io", "v1", "HTTPRoute", ns, "web")
+		if n := countU(t, c, "networking.istio.io", "v1", "VirtualService", ns); n != 0 {
+			t.Fatalf("%d VirtualService(s) left in ambient namespace %s", n, ns)
+		}
+	}
 	rw.check(t)
 	ow.check(t)
 
