@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	linkv1alpha3 "github.com/linkerd/linkerd2/controller/gen/apis/link/v1alpha3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/remote"
+	"github.com/meshplane/meshplane/test/charts"
+	"github.com/meshplane/meshplane/test/cluster"
+	"github.com/meshplane/meshplane/test/harness"
+	"github.com/meshplane/meshplane/test/testenv"
+)
+
+// TestServiceFederationLinkerd federates two simulated clusters, each with
+// Linkerd installed by its own Meshplane from the real charts: the
+// MeshFederation in west installs the linkerd-multicluster extension
+// through each member's MeshInstall (its gateway rolls out on kwok's
+// nodes; the test plays the load balancer), then writes into each member a
+// Link naming the other with its credentials Secrets. The credential reads
+// what the peer's service mirror needs and nothing more; a ServiceExport'ed
+// Service is marked mirror.linkerd.io/exported on the exporter; a
+// BreakGlass in east leaves west and the links alone; deleting the
+// federation removes the links and the extension, restores the Service's
+// labels and keeps both Linkerd control planes.
+func TestServiceFederationLinkerd(t *testing.T) {
+	start := time.Now()
+	dir := t.TempDir()
+	charts.StageLinkerd(t, dir, "2026.1.1")
+	charts.Stage(t, dir, charts.Chart{Name: charts.LinkerdMulticluster, Version: "2026.1.1"})
+	p := startFedPair(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.MCS}}})
+	wc, ec := p.clients["west"], p.clients["east"]
+	for _, c := range p.clients {
+		if err := c.Create(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "linkerd"},
+			Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderLinkerd, Version: "edge-26.1.1",
+				Chart: &meshv1alpha1.ChartSource{Path: dir}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, c := range p.clients {
+		waitMI(t, c, "linkerd", 60*time.Second, name+" Linkerd Ready", ready)
+	}
+	t.Logf("both Linkerd installs Ready after %s", time.Since(start).Round(10*time.Millisecond))
+
+	fedStart := time.Now()
+	if err := wc.Create(ctx, p.federation(meshv1alpha1.ProviderLinkerd)); err != nil {
+		t.Fatal(err)
+	}
+	// The extension is installed through each member's MeshInstall, its
+	// gateway listing the peer's Link.
+	ips := map[string]string{"west": "127.96.3.1", "east": "127.96.3.2"}
+	for name, c := range p.clients {
+		mi := waitMI(t, c, "linkerd", 60*time.Second, name+" extension installed", func(mi *meshv1alpha1.MeshInstall) bool {
+			if !ready(mi) || mi.Spec.Linkerd == nil || mi.Spec.Linkerd.Multicluster == nil {
+				return false
+			}
+			return slices.ContainsFunc(mi.Status.Releases, func(r meshv1alpha1.HelmReleaseStatus) bool { return r.Name == "linkerd-multicluster" })
+		})
+		if mc := mi.Spec.Linkerd.Multicluster; mc.Gateway == nil || !*mc.Gateway || !slices.Equal(mc.Links, []string{peerOf[name]}) {
+			t.Fatalf("%s: spec.linkerd.multicluster %+v", name, mc)
+		}
+		deployAvailable(t, c, "linkerd-multicluster", "linkerd-gateway", 30*time.Second)
+		setIngress(t, c, "linkerd-multicluster", "linkerd-gateway", ips[name])
+	}
+	// Remote members are not watched: a change in the operator namespace
+	// wakes the federation.
+	if err := wc.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.OperatorNamespace, Name: "poke-gateway"}}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitConnected(t, 60*time.Second)
+	t.Logf("Linkerd federation connected %s after its creation", time.Since(fedStart).Round(10*time.Millisecond))
+
+	for name, c := range p.clients {
+		peer := peerOf[name]
+		l := &linkv1alpha3.Link{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "linkerd-multicluster", Name: peer}, l); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if l.Spec.TargetClusterName != peer || l.Spec.GatewayAddress != ips[peer] || l.Spec.GatewayPort != "4143" ||
+			l.Spec.ClusterCredentialsSecret != "cluster-credentials-"+peer || l.Spec.GatewayIdentity == "" {
+			t.Fatalf("%s: Link %+v", name, l.Spec)
+		}
+		dest := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "linkerd", Name: "cluster-credentials-" + peer}, dest); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "linkerd-multicluster", Name: "cluster-credentials-" + peer}, s); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.Type != "mirror.linkerd.io/remote-kubeconfig" || string(dest.Data["kubeconfig"]) != string(s.Data["kubeconfig"]) {
+			t.Fatalf("%s: credentials type %s, destination's differ: %t", name, s.Type, string(dest.Data["kubeconfig"]) != string(s.Data["kubeconfig"]))
+		}
+		linkCredentialIsMinimal(t, name, peer, s.Data["kubeconfig"])
+	}
+
+	before := p.exportRatings(t, nil, map[string]string{"linkerd.io/inject": "enabled"})
+	harness.Eventually(t, 30*time.Second, "east's ratings exported", func() error {
+		if got := serviceMarks(t, ec); got != "labels map[app:ratings mirror.linkerd.io/exported:true] annotations map[team:shop]" {
+			return harness.Errorf("east's ratings: %s", got)
+		}
+		return nil
+	})
+	if got := serviceMarks(t, wc); got != before["west"] {
+		t.Fatalf("west's ratings (not exported) changed: %s, was %s", got, before["west"])
+	}
+
+	linkObjs := func(name string) func() []client.Object {
+		return func() []client.Object {
+			peer := peerOf[name]
+			return []client.Object{
+				&linkv1alpha3.Link{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-multicluster", Name: peer}},
+				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-multicluster", Name: "cluster-credentials-" + peer}},
+				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd", Name: "cluster-credentials-" + peer}},
+				&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "ratings"}},
+				&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-multicluster", Name: "linkerd-gateway"}},
+			}
+		}
+	}
+	p.breakGlassLeavesPeer(t, meshv1alpha1.ProviderLinkerd, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, linkObjs("west"), linkObjs("east"))
+
+	delStart := time.Now()
+	p.deleteFederation(t)
+	for name, c := range p.clients {
+		peer := peerOf[name]
+		harness.Eventually(t, 60*time.Second, name+": extension uninstalled, Linkerd kept", func() error {
+			mi, err := getMI(c, "linkerd")
+			if err != nil {
+				return err
+			}
+			if mi.Spec.Linkerd != nil && mi.Spec.Linkerd.Multicluster != nil {
+				return harness.Errorf("spec.linkerd.multicluster %+v", mi.Spec.Linkerd.Multicluster)
+			}
+			if !ready(mi) || slices.ContainsFunc(mi.Status.Releases, func(r meshv1alpha1.HelmReleaseStatus) bool { return r.Name == "linkerd-multicluster" }) {
+				return harness.Errorf("%s", describe(mi))
+			}
+			return nil
+		})
+		for _, o := range []client.Object{
+			&linkv1alpha3.Link{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-multicluster", Name: peer}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-multicluster", Name: "cluster-credentials-" + peer}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd", Name: "cluster-credentials-" + peer}},
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-multicluster", Name: "linkerd-gateway"}},
+		} {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); !apierrors.IsNotFound(err) {
+				t.Fatalf("%s: %T %s still there after the federation's deletion (%v)", name, o, client.ObjectKeyFromObject(o), err)
+			}
+		}
+		for _, d := range []string{"linkerd-destination", "linkerd-identity", "linkerd-proxy-injector"} {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "linkerd", Name: d}, &appsv1.Deployment{}); err != nil {
+				t.Fatalf("%s: Linkerd's %s after the federation's deletion: %v", name, d, err)
+			}
+		}
+		if got := serviceMarks(t, c); got != before[name] {
+			t.Fatalf("%s's ratings after the federation's deletion: %s, was %s", name, got, before[name])
+		}
+	}
+	t.Logf("federation deleted and cleaned up in %s", time.Since(delStart).Round(10*time.Millisecond))
+	if elapsed := time.Since(fedStart); elapsed > 90*time.Second {
+		t.Fatalf("federation took %s, over the 90 s bound", elapsed)
+	}
+	t.Logf("two-cluster Linkerd service federation end to end in %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+// linkCredentialIsMinimal reads the peer with the Link's credential as the
+// service mirror does (Services, EndpointSlices, Pods, linkerd-config)
+// and checks that a write or a Secret read is Forbidden.
+func linkCredentialIsMinimal(t *testing.T, name, peer string, kubeconfig []byte) {
+	t.Helper()
+	rc, err := remote.RESTConfig(name+"/link-"+peer, kubeconfig, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := testenv.NewClient(t, rc)
+	for _, l := range []client.ObjectList{&corev1.ServiceList{}, &discoveryv1.EndpointSliceList{}, &corev1.PodList{}} {
+		if err := reader.List(ctx, l); err != nil {
+			t.Fatalf("%s's credential for %s cannot list %T: %v", name, peer, l, err)
+		}
+	}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: "linkerd", Name: "linkerd-config"}, &corev1.ConfigMap{}); err != nil {
+		t.Fatalf("%s's credential for %s cannot read linkerd-config: %v", name, peer, err)
+	}
+	for what, err := range map[string]error{
+		"list Secrets":              reader.List(ctx, &corev1.SecretList{}, client.InNamespace("linkerd")),
+		"read the identity issuer":  reader.Get(ctx, client.ObjectKey{Namespace: "linkerd", Name: "linkerd-identity-issuer"}, &corev1.Secret{}),
+		"create a Service":          reader.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "intruder"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}),
+		"read another ConfigMap":    reader.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "kube-root-ca.crt"}, &corev1.ConfigMap{}),
+		"patch the linkerd-config":  reader.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd", Name: "linkerd-config"}}, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`))),
+	} {
+		if !apierrors.IsForbidden(err) {
+			t.Fatalf("%s's credential for %s may %s: %v", name, peer, what, err)
+		}
+	}
+}
