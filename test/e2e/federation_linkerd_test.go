@@ -191,11 +191,11 @@ func linkCredentialIsMinimal(t *testing.T, name, peer string, kubeconfig []byte)
 		t.Fatalf("%s's credential for %s cannot read linkerd-config: %v", name, peer, err)
 	}
 	for what, err := range map[string]error{
-		"list Secrets":              reader.List(ctx, &corev1.SecretList{}, client.InNamespace("linkerd")),
-		"read the identity issuer":  reader.Get(ctx, client.ObjectKey{Namespace: "linkerd", Name: "linkerd-identity-issuer"}, &corev1.Secret{}),
-		"create a Service":          reader.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "intruder"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}),
-		"read another ConfigMap":    reader.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "kube-root-ca.crt"}, &corev1.ConfigMap{}),
-		"patch the linkerd-config":  reader.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd", Name: "linkerd-config"}}, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`))),
+		"list Secrets":             reader.List(ctx, &corev1.SecretList{}, client.InNamespace("linkerd")),
+		"read the identity issuer": reader.Get(ctx, client.ObjectKey{Namespace: "linkerd", Name: "linkerd-identity-issuer"}, &corev1.Secret{}),
+		"create a Service":         reader.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "intruder"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}),
+		"read another ConfigMap":   reader.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "kube-root-ca.crt"}, &corev1.ConfigMap{}),
+		"patch the linkerd-config": reader.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd", Name: "linkerd-config"}}, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`))),
 	} {
 		if !apierrors.IsForbidden(err) {
 			t.Fatalf("%s's credential for %s may %s: %v", name, peer, what, err)
