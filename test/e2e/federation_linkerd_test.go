@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -23,8 +24,9 @@ import (
 )
 
 // TestServiceFederationLinkerd federates two simulated clusters, each with
-// Linkerd installed by its own Meshplane from the real charts: the
-// MeshFederation in west installs the linkerd-multicluster extension
+// Linkerd installed by its own Meshplane from the real charts, its identity
+// taken from the federation (identity.external): the MeshFederation in west
+// distributes one root, installs the linkerd-multicluster extension
 // through each member's MeshInstall (its gateway rolls out on kwok's
 // nodes; the test plays the load balancer), then writes into each member a
 // Link naming the other with its credentials Secrets. The credential reads
@@ -40,22 +42,29 @@ func TestServiceFederationLinkerd(t *testing.T) {
 	charts.Stage(t, dir, charts.Chart{Name: charts.LinkerdMulticluster, Version: "2026.1.1"})
 	p := startFedPair(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.MCS}}})
 	wc, ec := p.clients["west"], p.clients["east"]
+	// Both control planes take their identity from the federation
+	// (identity.external), which the federation in west writes into each
+	// control-plane namespace, created first (as for any external CA).
 	for _, c := range p.clients {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "linkerd"}}); err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Create(ctx, &meshv1alpha1.MeshInstall{ObjectMeta: metav1.ObjectMeta{Name: "linkerd"},
 			Spec: meshv1alpha1.MeshInstallSpec{Provider: meshv1alpha1.ProviderLinkerd, Version: "edge-26.1.1",
-				Chart: &meshv1alpha1.ChartSource{Path: dir}}}); err != nil {
+				Chart:   &meshv1alpha1.ChartSource{Path: dir},
+				Linkerd: &meshv1alpha1.LinkerdInstallSpec{Identity: &meshv1alpha1.LinkerdIdentity{External: ptr.To(true)}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for name, c := range p.clients {
-		waitMI(t, c, "linkerd", 60*time.Second, name+" Linkerd Ready", ready)
-	}
-	t.Logf("both Linkerd installs Ready after %s", time.Since(start).Round(10*time.Millisecond))
-
 	fedStart := time.Now()
 	if err := wc.Create(ctx, p.federation(meshv1alpha1.ProviderLinkerd)); err != nil {
 		t.Fatal(err)
 	}
+	for name, c := range p.clients {
+		waitMI(t, c, "linkerd", 60*time.Second, name+" Linkerd Ready", ready)
+	}
+	t.Logf("both Linkerd installs Ready, with the federation's trust, after %s", time.Since(start).Round(10*time.Millisecond))
+
 	// The extension is installed through each member's MeshInstall, its
 	// gateway listing the peer's Link.
 	ips := map[string]string{"west": "127.96.3.1", "east": "127.96.3.2"}
@@ -78,6 +87,7 @@ func TestServiceFederationLinkerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitConnected(t, 60*time.Second)
+	p.waitReady(t, 30*time.Second)
 	t.Logf("Linkerd federation connected %s after its creation", time.Since(fedStart).Round(10*time.Millisecond))
 
 	for name, c := range p.clients {

@@ -92,6 +92,23 @@ func (p *fedPair) waitConnected(t *testing.T, timeout time.Duration) *meshv1alph
 	return f
 }
 
+// waitReady waits for the federation's Ready=True at its generation: the
+// trust material is distributed to every member.
+func (p *fedPair) waitReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	harness.Eventually(t, timeout, "federation Ready", func() error {
+		f := &meshv1alpha1.MeshFederation{}
+		if err := p.clients["west"].Get(ctx, client.ObjectKey{Name: "mesh"}, f); err != nil {
+			return err
+		}
+		c := apimeta.FindStatusCondition(f.Status.Conditions, meshv1alpha1.ReadyCondition)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != f.Generation {
+			return harness.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+}
+
 // setIngress plays the load balancer: the Service gets ip as its address.
 func setIngress(t *testing.T, c client.Client, ns, name, ip string) {
 	t.Helper()
