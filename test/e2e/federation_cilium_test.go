@@ -148,8 +148,10 @@ func TestServiceFederationCilium(t *testing.T) {
 		}
 	}
 	t.Logf("federation deleted and cleaned up in %s", time.Since(delStart).Round(10*time.Millisecond))
+	// The federation's part is bounded; the clusters' start and the two
+	// Cilium installs depend on the machine's load and are only logged.
 	if elapsed := time.Since(fedStart); elapsed > 90*time.Second {
-		t.Fatalf("federation took %s, over the 90 s bound", elapsed)
+		t.Fatalf("the federation's part took %s, over the 90 s bound", elapsed)
 	}
 	t.Logf("two-cluster Cilium service federation end to end in %s", time.Since(start).Round(10*time.Millisecond))
 }
