@@ -277,6 +277,9 @@ func (r *Reconciler) observe(ctx context.Context, s *shared) error {
 		}
 	}
 	s.obs.NotSynced = strings.Join(notSynced, ", ")
+	if s.rot.Active() && s.obs.Synced {
+		s.obs.LinksUnhealthy = r.linkHealth(ctx, s)
+	}
 	p := s.rot.Phase
 	waiting := p == meshv1alpha1.RotationWaitingForReload || p == meshv1alpha1.RotationWaitingForWorkloads || p == meshv1alpha1.RotationAborting
 	if !waiting || !s.settings.waitWorkloads || !s.obs.Synced {

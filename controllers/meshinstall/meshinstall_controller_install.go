@@ -286,10 +286,9 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 			changed = append(changed, d)
 		}
 	}
-	for _, d := range changed {
-		if _, err := r.Helm.Render(ctx, d.rel); err != nil {
-			return err
-		}
+	changed, deferred, err := r.renderChanged(ctx, changed)
+	if err != nil {
+		return err
 	}
 	if err := r.ensureNamespace(ctx, s); err != nil {
 		return err
@@ -325,9 +324,32 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 				d.rel.Namespace, d.rel.Name, res.Action, d.rel.Chart, d.rel.Version, res.Revision)
 		}
 	}
+	if deferred != nil {
+		return deferred
+	}
 	status.Set(&mi.Status.CommonStatus, mi.Generation, meshv1alpha1.InstalledCondition, metav1.ConditionTrue,
 		meshv1alpha1.SucceededReason, fmt.Sprintf("%d Helm releases deployed", len(mi.Status.Releases)))
 	return nil
+}
+
+// renderChanged renders every changed chart. A chart that uses a kind the
+// server does not serve yet, after a CRDs-only chart of the same change
+// (the multicluster extension listed before Linkerd's CRDs were
+// installed), is deferred with the charts after it: the charts before it
+// move now, and its render error is returned as deferred so the next
+// reconcile installs it once its CRDs are served.
+func (r *Reconciler) renderChanged(ctx context.Context, changed []desired) (move []desired, deferred, err error) {
+	crds := false
+	for i, d := range changed {
+		if _, err := r.Helm.Render(ctx, d.rel); err != nil {
+			if crds && helm.IsKindNotServed(err) {
+				return changed[:i], err, nil
+			}
+			return nil, nil, err
+		}
+		crds = crds || d.chart.CRDsOnly
+	}
+	return changed, nil, nil
 }
 
 // recordRelease records release d's deployed revision in status, with

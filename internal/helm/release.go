@@ -89,7 +89,7 @@ func (e *Engine) render(ctx context.Context, cfg *action.Configuration, ch *char
 		if msg := err.Error(); strings.Contains(msg, "resource mapping not found") || strings.Contains(msg, "no matches for kind") {
 			// The chart uses a kind the server does not serve (yet): the CRDs
 			// may be on their way (installed by another chart), so retry.
-			return "", fmt.Errorf("chart %s version %s uses a kind the API server does not serve (install its CRDs first): %w", ch.Metadata.Name, ch.Metadata.Version, err)
+			return "", kindNotServed{fmt.Errorf("chart %s version %s uses a kind the API server does not serve (install its CRDs first): %w", ch.Metadata.Name, ch.Metadata.Version, err)}
 		}
 		if strings.Contains(err.Error(), "unable to continue with install") {
 			return "", outcome.Stalled(meshv1alpha1.ConflictReason, "release %s/%s (chart %s %s) cannot be installed: %v; remove or adopt the existing objects", rel.Namespace, rel.Name, ch.Metadata.Name, ch.Metadata.Version, err)

@@ -105,6 +105,10 @@ type Observation struct {
 	NotRolled string
 	// MinWait is the least time a waiting phase lasts.
 	MinWait time.Duration
+	// LinksUnhealthy names the members' links to peers that report
+	// themselves unhealthy (where the mesh reports it), and why; empty
+	// when every link is healthy or none reports.
+	LinksUnhealthy string
 }
 
 // Step advances the rotation by at most one phase when the observation
@@ -124,6 +128,12 @@ func (r Rotation) Step(o Observation) (next Rotation, waitingFor string, after t
 	}
 	if !o.Synced {
 		return r, "members not yet holding the " + string(r.Phase) + " material: " + o.NotSynced, 0
+	}
+	// A phase is left only while the links between members work: the
+	// material it wrote did not break them. An abort is not held (it
+	// returns to the root the links worked with).
+	if o.LinksUnhealthy != "" && r.Phase != meshv1alpha1.RotationAborting {
+		return r, "links between members not healthy: " + o.LinksUnhealthy, 0
 	}
 	waiting := func(p meshv1alpha1.RotationPhase) (Rotation, string, time.Duration) {
 		if left := r.PhaseStart.Add(o.MinWait).Sub(o.Now); left > 0 {

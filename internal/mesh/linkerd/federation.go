@@ -250,7 +250,8 @@ func gatewayInto(spec *linkv1alpha3.LinkSpec, gw *corev1.Service) string {
 // get, patch and delete on the reader ServiceAccount, the peers' Links
 // and credentials Secrets, create on the reader's token, and get on the
 // gateway Service; cluster-wide, the reader's ClusterRole and binding by
-// name (bind and escalate on that ClusterRole only).
+// name (bind and escalate on that ClusterRole only); list on EndpointSlices
+// (the links' health).
 func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) (namespaced, cluster []rbacv1.PolicyRule) {
 	secrets := make([]string, 0, len(peers))
 	for _, p := range peers {
@@ -272,6 +273,9 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	// The extension's settings are a field of the member's MeshInstall
 	// (ExtensionInstall; list is granted to every member's identity).
 	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{meshv1alpha1.GroupVersion.Group}, Resources: []string{"meshinstalls"}, Verbs: []string{"get", "patch"}})
+	// The links' health (LinkHealth): the mirrored Services' EndpointSlices,
+	// in any namespace.
+	cluster = append(cluster, rbacv1.PolicyRule{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list"}})
 	return namespaced, cluster
 }
 
