@@ -85,7 +85,7 @@ type Reconciler struct{ outputs.Deps }
 func Setup(mgr *manager.Manager) error {
 	r := &Reconciler{outputs.NewDeps(mgr.GetClient(), mgr, controllerName)}
 	kind := outputs.Kind{Name: controllerName, Object: &meshv1alpha1.IngressGateway{}, List: &meshv1alpha1.IngressGatewayList{},
-		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.IngressOutputKinds()}
+		Predicate: predicate.GenerationChangedPredicate{}, Outputs: mgr.Registry.IngressOutputKinds(), ObservesOutputs: true}
 	b := outputs.Controller(mgr, r.Client, kind)
 	class := &gatewayv1.GatewayClass{TypeMeta: metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "GatewayClass"}}
 	if len(apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), class)) == 1 {

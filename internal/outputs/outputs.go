@@ -77,6 +77,11 @@ type Kind struct {
 	// server serves are watched (Owns), so drift is repaired, and the
 	// others from when their CRDs appear (late.go).
 	Outputs []client.Object
+	// ObservesOutputs: the kind's status follows its outputs' status (an
+	// IngressGateway reports its Gateway programmed at its generation), so
+	// its own writes of an output must reconcile it again; otherwise they
+	// are dropped (ownWrites).
+	ObservesOutputs bool
 }
 
 // Controller starts the controller of k: named, with its --concurrent
@@ -100,9 +105,13 @@ func Controller(mgr *manager.Manager, c client.Reader, k Kind) *builder.Builder 
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	served := apply.Served(mgr.GetRESTMapper(), mgr.GetScheme(), k.Outputs...)
 	var missing []client.Object
+	var outputEvents predicate.Predicate = ownWrites
+	if k.ObservesOutputs {
+		outputEvents = predicate.Funcs{}
+	}
 	for _, o := range k.Outputs {
 		if contains(served, o) {
-			b = b.Owns(o, builder.WithPredicates(ownWrites))
+			b = b.Owns(o, builder.WithPredicates(outputEvents))
 		} else {
 			missing = append(missing, o)
 		}
