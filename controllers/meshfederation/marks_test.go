@@ -312,6 +312,9 @@ func TestLinkerdServiceExport(t *testing.T) {
 
 	t.Run("deleting the federation restores the user's labels exactly", func(t *testing.T) {
 		mustCreate(t, east, &mcsv1beta1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cart"}})
+		// A member's ServiceExports are polled (they live in another API
+		// server): poke the federation, as un-exporting does above.
+		e.poke(t, "poke-reexport")
 		testenv.Eventually(t, 30*time.Second, "federated=member again", func() error {
 			labels, _ := serviceMeta(t, east)
 			return wantMeta(labels, map[string]string{"mirror.linkerd.io/federated": "member"})
