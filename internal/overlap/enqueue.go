@@ -48,12 +48,7 @@ func EnqueueRoutes(c client.Reader, list client.ObjectList) handler.EventHandler
 			q.Add(r)
 		}
 	}
-	return handler.Funcs{
-		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { add(ctx, q, e.Object) },
-		UpdateFunc:  func(ctx context.Context, e event.UpdateEvent, q queue) { add(ctx, q, e.ObjectOld, e.ObjectNew) },
-		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { add(ctx, q, e.Object) },
-		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { add(ctx, q, e.Object) },
-	}
+	return onObjects(add)
 }
 
 // EnqueuePolicies enqueues, for a ZeroTrustPolicy's event, the policies of
@@ -93,12 +88,7 @@ func EnqueuePolicies(c client.Reader) handler.EventHandler {
 			q.Add(r)
 		}
 	}
-	return handler.Funcs{
-		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { add(ctx, q, e.Object) },
-		UpdateFunc:  func(ctx context.Context, e event.UpdateEvent, q queue) { add(ctx, q, e.ObjectOld, e.ObjectNew) },
-		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { add(ctx, q, e.Object) },
-		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { add(ctx, q, e.Object) },
-	}
+	return onObjects(add)
 }
 
 // heldByConflict reports whether st says its object is Stalled by a
@@ -117,4 +107,16 @@ func routedService(o client.Object) (contender, string, bool) {
 		return self, svc, true
 	}
 	return contender{}, "", false
+}
+
+// onObjects is an event handler that calls add with the object of every
+// event (the old and the new one of an update).
+func onObjects(add func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object)) handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	return handler.Funcs{
+		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { add(ctx, q, e.Object) },
+		UpdateFunc:  func(ctx context.Context, e event.UpdateEvent, q queue) { add(ctx, q, e.ObjectOld, e.ObjectNew) },
+		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { add(ctx, q, e.Object) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { add(ctx, q, e.Object) },
+	}
 }
