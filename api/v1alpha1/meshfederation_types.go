@@ -169,6 +169,17 @@ type MemberCluster struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=255
 	ClusterID int32 `json:"clusterID,omitempty"`
+
+	// primary names another member whose Istio control plane controls this
+	// member (Istio primary-remote, sidecar mode only): this member runs no
+	// istiod of its own; its MeshInstall gets Istio's remote profile
+	// pointing at the primary's east-west gateway, which exposes the
+	// primary's istiod, and only the primary reads this member's API
+	// server. The primary must itself have no primary. Istio members only.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Primary string `json:"primary,omitempty"`
 }
 
 // ServiceFederationSpec connects the members' control planes so that a
@@ -243,6 +254,8 @@ type RotationSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.clusters.all(c, self.clusters.exists_one(d, d.name == c.name))",message="cluster names must be unique"
 // +kubebuilder:validation:XValidation:rule="self.clusters.filter(c, !has(c.kubeconfigSecretRef)).size() <= 1",message="at most one cluster may omit kubeconfigSecretRef (the local cluster)"
 // +kubebuilder:validation:XValidation:rule="self.mode == oldSelf.mode",message="mode is immutable; create a new MeshFederation"
+// +kubebuilder:validation:XValidation:rule="self.clusters.all(c, !has(c.primary) || c.provider == 'Istio')",message="spec.clusters[].primary (Istio primary-remote) is for Istio members only; remove primary from the members of other meshes"
+// +kubebuilder:validation:XValidation:rule="self.clusters.all(c, !has(c.primary) || (c.primary != c.name && self.clusters.exists(p, p.name == c.primary && p.provider == 'Istio' && !has(p.primary))))",message="spec.clusters[].primary must name another member of this federation whose provider is Istio and which has no primary itself (a remote cannot control a remote)"
 // +kubebuilder:validation:XValidation:rule="!self.clusters.exists(c, c.provider == 'Linkerd') || ((!has(self.intermediate) || !has(self.intermediate.keyType) || self.intermediate.keyType == 'ECDSAP256') && (!has(self.root) || !has(self.root.generate) || !has(self.root.generate.keyType) || self.root.generate.keyType == 'ECDSAP256'))",message="Linkerd requires ECDSA P-256 certificates; use keyType ECDSAP256 when a member runs Linkerd"
 type MeshFederationSpec struct {
 	// mode is SharedRoot (default) or BundleMerge.
@@ -382,6 +395,10 @@ type PeerStatus struct {
 	// linked is true when the member holds credentials to read the peer.
 	// +required
 	Linked bool `json:"linked"`
+	// primary is true on a remote member's entry of its primary: that
+	// peer's control plane controls the member (Istio primary-remote).
+	// +optional
+	Primary bool `json:"primary,omitempty"`
 	// message says why the pair is not linked.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024

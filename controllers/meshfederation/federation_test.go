@@ -536,21 +536,21 @@ func TestFederation(t *testing.T) {
 		}
 	})
 
-	t.Run("cilium gets a CA and refuses rotation", func(t *testing.T) {
+	t.Run("cilium gets a ClusterMesh CA and refuses rotation", func(t *testing.T) {
 		cil := federation("cil")
 		cil.Spec.Clusters = []meshv1alpha1.MemberCluster{{Name: "local", Provider: meshv1alpha1.ProviderCilium}}
 		mustCreate(t, e.local, cil)
 		f := e.waitReady(t, "cil")
 		s := &corev1.Secret{}
-		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "cilium-ca"}, s); err != nil {
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "meshplane-clustermesh-ca"}, s); err != nil {
 			t.Fatal(err)
 		}
 		certs, err := trust.ParseCerts(s.Data["ca.crt"])
 		if err != nil || len(certs) != 2 || trust.Fingerprint(certs[1]) != f.Status.Root.Fingerprint || !trust.SignedBy(certs[0], certs[1]) {
-			t.Fatalf("cilium-ca ca.crt is not intermediate + bundle: %v", err)
+			t.Fatalf("meshplane-clustermesh-ca ca.crt is not intermediate + bundle: %v", err)
 		}
 		if _, err := trust.ParseCA(s.Data["ca.crt"], s.Data["ca.key"], time.Now()); err != nil {
-			t.Fatalf("cilium-ca: %v", err)
+			t.Fatalf("meshplane-clustermesh-ca: %v", err)
 		}
 		rv := s.ResourceVersion
 		e.update(t, "cil", func(f *meshv1alpha1.MeshFederation) { f.Spec.Rotation.Trigger = "now" })
@@ -562,8 +562,8 @@ func TestFederation(t *testing.T) {
 			}
 			return nil
 		})
-		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "cilium-ca"}, s); err != nil || s.ResourceVersion != rv {
-			t.Fatalf("cilium-ca changed by a refused rotation: %v", err)
+		if err := e.local.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "meshplane-clustermesh-ca"}, s); err != nil || s.ResourceVersion != rv {
+			t.Fatalf("meshplane-clustermesh-ca changed by a refused rotation: %v", err)
 		}
 		if err := e.local.Delete(ctx, f); err != nil {
 			t.Fatal(err)

@@ -165,6 +165,7 @@ func (r *Reconciler) applyClusterMesh(ctx context.Context, fed *meshv1alpha1.Mes
 		}
 		return r.servicesErr(s, err)
 	}
+	s.settingsWritten = true
 	r.event(fed, corev1.EventTypeNormal, "ServicesLinked", "Apply", "cluster %s: federation settings of MeshInstall %s with %d peers", s.m.spec.Name, s.meshInstall.Name, max(len(s.cmPeers), len(s.linkPeers)))
 	return nil
 }

@@ -35,6 +35,11 @@ type member struct {
 	// intermediate and bundle are what the member holds once synced.
 	intermediate *x509.Certificate
 	bundle       []string
+	// issuer and bundlePEM are the member's issuer CA with its key and the
+	// bundle it trusts, once written: certificates the federation issues
+	// for the member (mesh.FederationCertificates) are signed by issuer.
+	issuer    *trust.CA
+	bundlePEM []byte
 }
 
 // fail records the member's first error. Terminal errors (a conflict, a
@@ -189,6 +194,7 @@ func (r *Reconciler) distribute(ctx context.Context, fed *meshv1alpha1.MeshFeder
 		return r.applyErr(m, err)
 	}
 	m.intermediate, m.bundle = issuer.Cert, bundle.Fingerprints()
+	m.issuer, m.bundlePEM = issuer, bundle.PEM()
 	return nil
 }
 

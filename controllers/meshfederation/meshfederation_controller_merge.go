@@ -140,6 +140,9 @@ func (r *Reconciler) reconcileMerge(ctx context.Context, fed *meshv1alpha1.MeshF
 			continue
 		}
 		m.bundle = bundle.Fingerprints()
+		if cas[m] != nil {
+			m.issuer, m.bundlePEM = cas[m], bundle.PEM()
+		}
 	}
 	return out
 }

@@ -92,6 +92,14 @@ type svcMember struct {
 	// topologySpec are the topology settings a member's MeshInstall gets
 	// (mesh.FederationTopology), nil when it needs none.
 	topologySpec map[string]any
+	// remoteWhy says what a remote (FederationMember.Primary) misses to be
+	// controlled by its primary; empty when nothing.
+	remoteWhy string
+	// settingsWritten is true when this reconcile wrote settings into the
+	// member's MeshInstall: the next reconcile (soon) reports what the
+	// install then carries (TopologyConfigured), as MeshInstalls of
+	// remote members are not watched.
+	settingsWritten bool
 }
 
 // linked counts the member's linked peers.
@@ -117,6 +125,9 @@ func servicesPending(svcs []*svcMember) bool {
 		}
 		if s.sf == nil {
 			continue
+		}
+		if s.settingsWritten {
+			return true
 		}
 		if ok, _, _ := memberServicesCondition(s); !ok {
 			return true
@@ -175,6 +186,7 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 			r.endpoint(ctx, s)
 		}
 	}
+	r.primaryRemote(ctx, svcs)
 	exports := r.collectExports(ctx, fed, svcs)
 	providers := memberProviders(svcs)
 	for _, s := range svcs {
@@ -194,6 +206,12 @@ func (r *Reconciler) reconcileServices(ctx context.Context, fed *meshv1alpha1.Me
 		}
 		creds := r.peerCredentials(ctx, fed, s, svcs, now)
 		creds = append(creds, r.exportObjects(ctx, fed, s, exports, providers)...)
+		certs, err := r.federationCertificates(ctx, fed, s, now)
+		if err != nil {
+			s.err = err
+			continue
+		}
+		creds = append(creds, certs...)
 		s.err = r.applyServices(ctx, fed, s, creds, patcher)
 		if s.err == nil {
 			s.err = r.applyClusterMesh(ctx, fed, s, patcher)
@@ -299,6 +317,12 @@ func ptrTo[T any](v T) *T { return &v }
 // current endpoint is kept as it is (no token is requested for it); a
 // peer that does not answer keeps the credential s already holds.
 func (r *Reconciler) peerCredentials(ctx context.Context, fed *meshv1alpha1.MeshFederation, s *svcMember, all []*svcMember, now time.Time) []client.Object {
+	if s.fm.Primary != "" {
+		// A remote runs no control plane: it reads no peer; its one peer
+		// entry names the primary that controls it.
+		s.peers = append(s.peers, meshv1alpha1.PeerStatus{Name: s.fm.Primary, Primary: true, Linked: s.remoteWhy == "", Message: s.remoteWhy})
+		return nil
+	}
 	var out []client.Object
 	for _, p := range all {
 		if p == s {

@@ -89,7 +89,9 @@ func memberServicesCondition(s *svcMember) (bool, string, string) {
 	}
 	var missing []string
 	for _, p := range s.peers {
-		if !p.Linked && !s.unlinkable[p.Name] {
+		if !p.Linked && p.Primary {
+			missing = append(missing, fmt.Sprintf("%s is not controlled by its primary %s yet: %s", name, p.Name, p.Message))
+		} else if !p.Linked && !s.unlinkable[p.Name] {
 			missing = append(missing, fmt.Sprintf("%s does not read %s: %s", name, p.Name, p.Message))
 		}
 	}
@@ -99,6 +101,9 @@ func memberServicesCondition(s *svcMember) (bool, string, string) {
 	}
 	if len(missing) > 0 {
 		return false, meshv1alpha1.WaitingReason, strings.Join(missing, "; ")
+	}
+	if s.fm.Primary != "" {
+		return true, meshv1alpha1.SucceededReason, fmt.Sprintf("controlled by primary %s through %s; network %s", s.fm.Primary, s.fm.PrimaryAddress, s.fm.Network)
 	}
 	return true, meshv1alpha1.SucceededReason, fmt.Sprintf("reads %d peers; network %s", s.linked(), s.fm.Network)
 }

@@ -62,6 +62,15 @@ type FederationMember struct {
 	// Profile is the data-plane mode the member's MeshInstall of the mesh
 	// installs (Ambient or Sidecar); empty when no MeshInstall says.
 	Profile meshv1alpha1.Profile
+	// Primary names the member whose control plane controls this one
+	// (mesh.PrimaryRemote); empty for a member with its own.
+	Primary string
+	// PrimaryAddress is the address of the primary's east-west gateway,
+	// through which this remote reaches the primary's control plane;
+	// empty while it has none (or the primary does not answer).
+	PrimaryAddress string
+	// Remotes name the members this one is the primary of.
+	Remotes []string
 }
 
 // FederationReader is a ServiceAccount and the RBAC objects that grant it

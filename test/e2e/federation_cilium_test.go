@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/x509"
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,11 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/internal/trust"
 	"github.com/meshplane/meshplane/test/charts"
 	"github.com/meshplane/meshplane/test/cluster"
 	"github.com/meshplane/meshplane/test/harness"
@@ -25,14 +29,18 @@ import (
 // settings (a unique cluster.name and cluster.id, the clustermesh-apiserver
 // and the peer's endpoint); the clustermesh-apiserver Deployment the chart
 // then renders rolls out on kwok's nodes (the test plays the load
-// balancer). The shared CA is not checked: the chart renders cilium-ca
-// itself (clustermesh.apiserver.tls.auto, method helm), which the
-// federation refuses to take over (Distributed=False, Conflict). A ServiceExport'ed
+// balancer). The federation issues each member's clustermesh-apiserver
+// certificates from the member's intermediate of its root (the chart's
+// TLS generation is off; its cilium-ca stays Hubble's), so trust is
+// Distributed while ServicesConnected, and each member's remote client
+// certificate verifies against the other's server ca.crt and back
+// (crypto/x509, as etcd and KVStoreMesh check them). A ServiceExport'ed
 // Service is annotated service.cilium.io/global and shared; a BreakGlass
 // in east leaves west alone; deleting the federation removes the settings
 // (the clustermesh-apiserver with them), restores the Services'
 // annotations and keeps Cilium.
 func TestServiceFederationCilium(t *testing.T) {
+	parallel(t)
 	start := time.Now()
 	dir := t.TempDir()
 	charts.Stage(t, dir, charts.Chart{Name: charts.Cilium, Version: "1.19.5", Unpacked: true})
@@ -71,6 +79,23 @@ func TestServiceFederationCilium(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitConnected(t, 60*time.Second)
+	harness.Eventually(t, 30*time.Second, "Distributed with ServicesConnected", func() error {
+		f := &meshv1alpha1.MeshFederation{}
+		if err := wc.Get(ctx, client.ObjectKey{Name: "mesh"}, f); err != nil {
+			return err
+		}
+		for _, typ := range []string{meshv1alpha1.DistributedCondition, meshv1alpha1.ServicesConnectedCondition} {
+			if c := apimeta.FindStatusCondition(f.Status.Conditions, typ); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != f.Generation {
+				return harness.Errorf("%s %+v", typ, c)
+			}
+		}
+		return nil
+	})
+	for name := range p.clients {
+		if err := clusterMeshTLSVerifies(p.clients[name], p.clients[peerOf[name]], name, peerOf[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for name, c := range p.clients {
 		peer := peerOf[name]
 		mi := waitMI(t, c, "cilium", 60*time.Second, name+" peers exchanged", func(mi *meshv1alpha1.MeshInstall) bool {
@@ -115,11 +140,12 @@ func TestServiceFederationCilium(t *testing.T) {
 		return []client.Object{
 			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "ratings"}},
 			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "clustermesh-apiserver"}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "cilium-ca"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "meshplane-clustermesh-ca"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "clustermesh-apiserver-server-cert"}},
 			denyAll(),
 		}
 	}
-	p.breakGlassLeavesPeer(t, meshv1alpha1.ProviderCilium, denyAll(), objs, func() []client.Object { return objs()[:3] })
+	p.breakGlassLeavesPeer(t, meshv1alpha1.ProviderCilium, denyAll(), objs, func() []client.Object { return objs()[:4] })
 
 	delStart := time.Now()
 	p.deleteFederation(t)
@@ -138,6 +164,11 @@ func TestServiceFederationCilium(t *testing.T) {
 			if err := c.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "clustermesh-apiserver"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 				return harness.Errorf("clustermesh-apiserver Deployment: %v", err)
 			}
+			for _, s := range []string{"server", "admin", "local", "remote"} {
+				if err := c.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "clustermesh-apiserver-" + s + "-cert"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+					return harness.Errorf("clustermesh-apiserver-%s-cert: %v", s, err)
+				}
+			}
 			return nil
 		})
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "cilium"}, &appsv1.DaemonSet{}); err != nil {
@@ -154,6 +185,55 @@ func TestServiceFederationCilium(t *testing.T) {
 		t.Fatalf("the federation's part took %s, over the 90 s bound", elapsed)
 	}
 	t.Logf("two-cluster Cilium service federation end to end in %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+// clusterMeshTLSVerifies checks ClusterMesh TLS from member a to member b
+// as KVStoreMesh and etcd run it: a's remote client certificate (chain in
+// tls.crt) verifies against b's server ca.crt for client auth, and b's
+// server certificate, reached as <b>.mesh.cilium.io, against the ca.crt a's
+// remote certificate Secret carries, for server auth.
+func clusterMeshTLSVerifies(ac, bc client.Client, a, b string) error {
+	read := func(c client.Client, name string) (*x509.Certificate, *x509.CertPool, *x509.CertPool, error) {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: name}, s); err != nil {
+			return nil, nil, nil, err
+		}
+		chain, err := trust.ParseCerts(s.Data["tls.crt"])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s tls.crt: %w", name, err)
+		}
+		roots, err := trust.ParseCerts(s.Data["ca.crt"])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s ca.crt: %w", name, err)
+		}
+		in, rp := x509.NewCertPool(), x509.NewCertPool()
+		for _, c := range chain[1:] {
+			in.AddCert(c)
+		}
+		for _, c := range roots {
+			rp.AddCert(c)
+		}
+		return chain[0], in, rp, nil
+	}
+	remote, remoteChain, remoteRoots, err := read(ac, "clustermesh-apiserver-remote-cert")
+	if err != nil {
+		return fmt.Errorf("%s: %w", a, err)
+	}
+	server, serverChain, serverRoots, err := read(bc, "clustermesh-apiserver-server-cert")
+	if err != nil {
+		return fmt.Errorf("%s: %w", b, err)
+	}
+	if remote.Subject.CommonName != "remote-"+a {
+		return fmt.Errorf("%s's remote certificate has CN %q", a, remote.Subject.CommonName)
+	}
+	if _, err := remote.Verify(x509.VerifyOptions{Roots: serverRoots, Intermediates: remoteChain, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return fmt.Errorf("%s's remote certificate against %s's server ca.crt: %w", a, b, err)
+	}
+	if _, err := server.Verify(x509.VerifyOptions{DNSName: b + ".mesh.cilium.io", Roots: remoteRoots, Intermediates: serverChain,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("%s's server certificate against %s's ca.crt: %w", b, a, err)
+	}
+	return nil
 }
 
 // denyAll is a CiliumNetworkPolicy in shop that denies all ingress.

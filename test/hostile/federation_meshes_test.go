@@ -81,7 +81,7 @@ func registerClusterMeshCases() {
 				"local: spec.clusters[local].clusterID is not set: Cilium ClusterMesh needs a cluster.id from 1 to 255, unique across the members")
 			h.Stalled(f, meshv1alpha1.UnsupportedFeatureReason, "spec.services: no member's mesh can federate services with Meshplane (local (Cilium))")
 			h.Condition(f, meshv1alpha1.DistributedCondition, metav1.ConditionTrue, meshv1alpha1.SucceededReason)
-			// Trust is shared (cilium-ca in ns); nothing of ClusterMesh is written.
+			// Trust is shared (meshplane-clustermesh-ca in ns); nothing of ClusterMesh is written.
 			noClusterMeshSettings(h)
 			controlServices(h)
 			h.Must(h.C.Delete(h.Ctx, f))
@@ -196,7 +196,9 @@ func registerLinkerdLinkCases() {
 		Run: func(h *H) {
 			crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "links.multicluster.linkerd.io"}}
 			h.Must(h.C.Delete(h.Ctx, crd))
-			h.Eventually("Link CRD gone", func() error {
+			// A CRD's deletion waits for the API server to remove its
+			// stored objects and stop serving it: slow on a loaded machine.
+			testenv.Eventually(h.T, 3*testenv.DefaultTimeout, "Link CRD gone", func() error {
 				if err := h.C.Get(h.Ctx, client.ObjectKeyFromObject(crd), crd); !apierrors.IsNotFound(err) {
 					return testenv.Errorf("still there: %v", err)
 				}

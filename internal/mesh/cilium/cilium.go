@@ -83,13 +83,20 @@ func (*Provider) IsPolicyValidatingWebhook(*admissionregistrationv1.ValidatingWe
 	return false
 }
 
-// TrustTarget returns the cilium-ca Secret ClusterMesh and Hubble use.
+// ClusterMeshCASecret holds a member's ClusterMesh issuer: the
+// federation's intermediate, which signs the clustermesh-apiserver's
+// certificates (FederationCertificates). It is Meshplane's, not the
+// chart's cilium-ca, which the chart renders and keeps for Hubble.
+const ClusterMeshCASecret = "meshplane-clustermesh-ca"
+
+// TrustTarget returns the Secret of the member's ClusterMesh issuer
+// (ClusterMeshCASecret).
 func (*Provider) TrustTarget(namespace string) mesh.TrustTarget {
 	if namespace == "" {
 		namespace = DefaultNamespace
 	}
 	return mesh.TrustTarget{
-		Namespace: namespace, IssuerSecret: "cilium-ca", IssuerSecretType: corev1.SecretTypeOpaque,
+		Namespace: namespace, IssuerSecret: ClusterMeshCASecret, IssuerSecretType: corev1.SecretTypeOpaque,
 		CertKey: "ca.crt", KeyKey: "ca.key",
 	}
 }

@@ -32,8 +32,8 @@ func nsOr(n string) string {
 }
 
 // FederationReader is empty: ClusterMesh members connect through their
-// clustermesh-apiservers with certificates of the shared CA, not through
-// each other's Kubernetes API.
+// clustermesh-apiservers with certificates of the federation's root
+// (FederationCertificates), not through each other's Kubernetes API.
 func (*Provider) FederationReader(m mesh.FederationMember) mesh.FederationReader {
 	return mesh.FederationReader{Namespace: nsOr(m.Namespace)}
 }
@@ -64,11 +64,18 @@ func (*Provider) FederationGateway(m mesh.FederationMember) (namespace, name str
 // breaks ClusterMesh is ClusterMeshInstall's.
 func (*Provider) FederationRefusal(mesh.InstallFacts) string { return "" }
 
-// FederationWriterRules: get on the clustermesh-apiserver Service, and get
-// and patch on MeshInstalls (the settings are a field of the member's
-// MeshInstall; list is granted to every member's remote identity).
+// FederationWriterRules: get on the clustermesh-apiserver Service; get,
+// patch and delete on the four certificate Secrets (create cannot be
+// limited by name); and get and patch on MeshInstalls (the settings are a
+// field of the member's MeshInstall; list is granted to every member's
+// remote identity).
 func (*Provider) FederationWriterRules(m mesh.FederationMember, _ []string) (namespaced, cluster []rbacv1.PolicyRule) {
-	namespaced = []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"services"}, ResourceNames: []string{ClusterMeshAPIServer}, Verbs: []string{"get"}}}
+	namespaced = []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"services"}, ResourceNames: []string{ClusterMeshAPIServer}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{ServerCertSecret, AdminCertSecret, LocalCertSecret, RemoteCertSecret},
+			Verbs: []string{"get", "patch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+	}
 	cluster = []rbacv1.PolicyRule{{APIGroups: []string{meshv1alpha1.GroupVersion.Group}, Resources: []string{"meshinstalls"}, Verbs: []string{"get", "patch"}}}
 	return namespaced, cluster
 }
@@ -197,10 +204,12 @@ func atLeast119(v string) bool {
 
 // clusterMeshValues are the chart values of spec.cilium.clusterMesh:
 // cluster.name and cluster.id, the clustermesh-apiserver (a LoadBalancer
-// Service, certificates issued by the chart from the cilium-ca Secret the
-// MeshFederation shares), and the peers in clustermesh.config.clusters
-// (without tls: the agents use the local clustermesh-apiserver's remote
-// certificate, signed by the shared CA).
+// Service) with the chart's TLS generation off (tls.auto.enabled false,
+// tls.enableSecrets false: the MeshFederation writes the four certificate
+// Secrets, FederationCertificates, signed by the member's intermediate of
+// the federation's root) and etcd users per cluster (tls.authMode cluster,
+// which needs that one root), and the peers in clustermesh.config.clusters
+// (without tls: KVStoreMesh uses the clustermesh-apiserver-remote-cert).
 func clusterMeshValues(cm *meshv1alpha1.CiliumClusterMesh) (cluster, clustermesh map[string]any) {
 	clusters := make([]any, 0, len(cm.Peers))
 	for _, p := range cm.Peers {
@@ -221,7 +230,11 @@ func clusterMeshValues(cm *meshv1alpha1.CiliumClusterMesh) (cluster, clustermesh
 			"useAPIServer": true,
 			"apiserver": map[string]any{
 				"service": map[string]any{"type": "LoadBalancer"},
-				"tls":     map[string]any{"auto": map[string]any{"enabled": true, "method": "helm"}},
+				"tls": map[string]any{
+					"auto":          map[string]any{"enabled": false},
+					"enableSecrets": false,
+					"authMode":      "cluster",
+				},
 			},
 			"config": map[string]any{"enabled": true, "clusters": clusters},
 		}

@@ -8,8 +8,12 @@ func (*Provider) IntermediateName(cluster, trustDomain string) mesh.Intermediate
 	return mesh.IntermediateName{CommonName: "meshplane-clustermesh-ca-" + cluster, TrustDomain: trustDomain}
 }
 
-// SelfSignedCA: Cilium's generated CA is cilium-ca itself (the TrustTarget).
-func (*Provider) SelfSignedCA(string) (mesh.SelfSignedCA, bool) { return mesh.SelfSignedCA{}, false }
+// SelfSignedCA is the cilium-ca Secret the chart generates (for Hubble and,
+// with the chart's own TLS, ClusterMesh): in BundleMerge mode it is the
+// member's own CA, written with the merged bundle into ClusterMeshCASecret.
+func (*Provider) SelfSignedCA(namespace string) (mesh.SelfSignedCA, bool) {
+	return mesh.SelfSignedCA{Namespace: nsOr(namespace), Secret: "cilium-ca", CertKey: "ca.crt", KeyKey: "ca.key"}, true
+}
 
 // CertificatePods are the agents and the clustermesh-apiserver, which load
 // the CA.

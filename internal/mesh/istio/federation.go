@@ -123,7 +123,14 @@ func (*Provider) FederationOutputs(m mesh.FederationMember) []client.Object {
 	port := func(name string, p int32) corev1.ServicePort {
 		return corev1.ServicePort{Name: name, Port: p, TargetPort: intstr.FromInt32(p), Protocol: corev1.ProtocolTCP}
 	}
-	return []client.Object{
+	svcPorts := []corev1.ServicePort{port("status-port", 15021), port("tls", 15443)}
+	ctrPorts := []corev1.ContainerPort{{ContainerPort: 15021, Name: "status-port", Protocol: corev1.ProtocolTCP}, {ContainerPort: 15443, Name: "tls", Protocol: corev1.ProtocolTCP}}
+	var extra []client.Object
+	if len(m.Remotes) > 0 {
+		sp, cp := istiodPorts()
+		svcPorts, ctrPorts, extra = append(svcPorts, sp...), append(ctrPorts, cp...), exposeIstiod(m)
+	}
+	return append([]client.Object{
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: EastWestGateway}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: EastWestGateway, Labels: labels},
 			Spec: appsv1.DeploymentSpec{
@@ -134,14 +141,14 @@ func (*Provider) FederationOutputs(m mesh.FederationMember) []client.Object {
 					Spec: corev1.PodSpec{ServiceAccountName: EastWestGateway, Containers: []corev1.Container{{
 						Name: "istio-proxy", Image: "auto",
 						Env:   []corev1.EnvVar{{Name: "ISTIO_META_REQUESTED_NETWORK_VIEW", Value: m.Network}},
-						Ports: []corev1.ContainerPort{{ContainerPort: 15021, Name: "status-port", Protocol: corev1.ProtocolTCP}, {ContainerPort: 15443, Name: "tls", Protocol: corev1.ProtocolTCP}},
+						Ports: ctrPorts,
 					}}},
 				},
 			}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: EastWestGateway, Labels: labels},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
 				Selector: map[string]string{"app": EastWestGateway, "istio": "eastwestgateway"},
-				Ports:    []corev1.ServicePort{port("status-port", 15021), port("tls", 15443)}}},
+				Ports:    svcPorts}},
 		&istionetworking.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: CrossNetworkGateway},
 			Spec: networkingapi.Gateway{
 				Selector: map[string]string{"istio": "eastwestgateway"},
@@ -151,7 +158,7 @@ func (*Provider) FederationOutputs(m mesh.FederationMember) []client.Object {
 					Hosts: []string{"*.local"},
 				}},
 			}},
-	}
+	}, extra...)
 }
 
 // PeerCredentialKey is the remote secret istio-remote-secret-<peer> in the
@@ -193,7 +200,9 @@ func (*Provider) FederationGateway(m mesh.FederationMember) (namespace, name str
 // (m.Profile) needs the istio-east-west Gateway (gateway.networking.k8s.io)
 // instead of the sidecar gateway's Deployment, Service, ServiceAccount and
 // Istio Gateway, and get and patch on MeshInstalls for its topology
-// settings.
+// settings. A primary with remotes also writes the istiod-gateway Gateway
+// and the istiod-vs VirtualService by name; a primary and a remote get
+// and patch MeshInstalls (their primary-remote settings).
 func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) (namespaced, cluster []rbacv1.PolicyRule) {
 	secrets := make([]string, 0, len(peers))
 	for _, p := range peers {
@@ -213,7 +222,8 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	}
 	namespaced = append(namespaced, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"},
 		ResourceNames: []string{ReaderServiceAccount}, Verbs: []string{"create"}})
-	if len(secrets) > 0 {
+	if len(secrets) > 0 && m.Primary == "" {
+		// A remote (Primary set) holds no remote secret: it runs no istiod.
 		namespaced = append(namespaced, named("", "secrets", secrets...)...)
 	}
 	if m.Profile == meshv1alpha1.ProfileAmbient {
@@ -222,7 +232,15 @@ func (*Provider) FederationWriterRules(m mesh.FederationMember, peers []string) 
 	} else {
 		namespaced = append(namespaced, named("", "services", EastWestGateway)...)
 		namespaced = append(namespaced, named("apps", "deployments", EastWestGateway)...)
-		namespaced = append(namespaced, named("networking.istio.io", "gateways", CrossNetworkGateway)...)
+		if len(m.Remotes) > 0 {
+			namespaced = append(namespaced, named("networking.istio.io", "gateways", CrossNetworkGateway, IstiodGateway)...)
+			namespaced = append(namespaced, primaryWriterRules()...)
+		} else {
+			namespaced = append(namespaced, named("networking.istio.io", "gateways", CrossNetworkGateway)...)
+		}
+		if m.Primary != "" || len(m.Remotes) > 0 {
+			cluster = append(cluster, ambientInstallRules()...)
+		}
 	}
 	role := readerRoleName(nsOr(m.Namespace))
 	cluster = append(cluster, named("rbac.authorization.k8s.io", "clusterroles", role)...)

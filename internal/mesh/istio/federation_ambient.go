@@ -84,13 +84,15 @@ func ambientInstallRules() []rbacv1.PolicyRule {
 // TopologyInstall: an ambient member's Istio MeshInstall gets spec.istio
 // {meshID, clusterName, network} and, for istiod, pilot.env
 // AMBIENT_ENABLE_MULTI_NETWORK=true. A sidecar member gets nothing (its
-// topology is checked by TopologyCheck). An ambient member without an
+// topology is checked by TopologyCheck) unless it is a primary or a remote
+// (sidecarTopology, federation_primary.go). An ambient member without an
 // east-west gateway is refused: Istio supports ambient multicluster on
 // different networks only, and without the gateway the other networks
 // cannot reach it.
 func (*Provider) TopologyInstall(m mesh.FederationMember, installs []meshv1alpha1.MeshInstall) (*meshv1alpha1.MeshInstall, map[string]any, string) {
 	if m.Profile != meshv1alpha1.ProfileAmbient {
-		return nil, nil, ""
+		mi, spec := sidecarTopology(m, installs)
+		return mi, spec, ""
 	}
 	var mi *meshv1alpha1.MeshInstall
 	for i := range installs {

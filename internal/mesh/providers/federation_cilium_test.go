@@ -3,14 +3,18 @@ package providers
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -169,5 +173,64 @@ func TestCiliumClusterMeshChart(t *testing.T) {
 	}
 	if !strings.Contains(manifest, "127.96.5.1") {
 		t.Errorf("west's IP is not in the agents' host aliases")
+	}
+	// The chart generates none of the ClusterMesh certificates (the
+	// federation writes them) and mounts all four; etcd users are per
+	// cluster (authMode cluster): west connects as remote-west.
+	for _, name := range []string{"clustermesh-apiserver-server-cert", "clustermesh-apiserver-admin-cert", "clustermesh-apiserver-remote-cert", "clustermesh-apiserver-local-cert"} {
+		if regexp.MustCompile(`kind: Secret\nmetadata:\n  name: ` + name + `\n`).MatchString(manifest) {
+			t.Errorf("the chart renders Secret %s", name)
+		}
+		if !strings.Contains(manifest, "name: "+name+"\n") {
+			t.Errorf("nothing mounts Secret %s", name)
+		}
+	}
+	for _, want := range []string{"- name: remote-west\n      role: remote", "--cluster-users-enabled"} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("manifest lacks %q", want)
+		}
+	}
+}
+
+// TestCiliumFederationCertificates pins the names the clustermesh-apiserver's
+// certificates carry (those of Cilium's tls-helm templates, authMode
+// cluster) and that the member's remote identity may write exactly them.
+func TestCiliumFederationCertificates(t *testing.T) {
+	sf, _ := Registry().ServiceFederation(meshv1alpha1.ProviderCilium)
+	fc, ok := sf.(mesh.FederationCertificates)
+	if !ok {
+		t.Fatal("Cilium does not issue federation certificates")
+	}
+	gw := &corev1.Service{Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "127.96.5.1"}, {Hostname: "cm.east.example"}}}}}
+	certs := fc.FederationCertificates(mesh.FederationMember{Name: "east", Namespace: "cilium-system"}, gw)
+	got := map[string]string{}
+	for _, c := range certs {
+		if c.Namespace != "cilium-system" {
+			t.Errorf("%s in namespace %s", c.Secret, c.Namespace)
+		}
+		got[c.Secret] = fmt.Sprintf("CN=%s DNS=%v IP=%v usages=%v", c.CommonName, c.DNSNames, c.IPAddresses, c.Usages)
+	}
+	want := map[string]string{
+		"clustermesh-apiserver-server-cert": "CN=clustermesh-apiserver.cilium.io DNS=[clustermesh-apiserver.cilium.io *.mesh.cilium.io clustermesh-apiserver.cilium-system.svc cm.east.example] IP=[127.0.0.1 ::1] usages=[serverAuth clientAuth]",
+		"clustermesh-apiserver-admin-cert":  "CN=admin-east DNS=[] IP=[] usages=[clientAuth]",
+		"clustermesh-apiserver-local-cert":  "CN=local-east DNS=[] IP=[] usages=[clientAuth]",
+		"clustermesh-apiserver-remote-cert": "CN=remote-east DNS=[] IP=[] usages=[clientAuth]",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("certificates\n got %v\nwant %v", got, want)
+	}
+	namespaced, _ := sf.FederationWriterRules(mesh.FederationMember{Name: "east"}, nil)
+	var named []string
+	for _, r := range namespaced {
+		if slices.Contains(r.Resources, "secrets") && len(r.ResourceNames) > 0 {
+			named = append(named, r.ResourceNames...)
+			if !slices.Equal(r.Verbs, []string{"get", "patch", "delete"}) {
+				t.Errorf("secret verbs %v", r.Verbs)
+			}
+		}
+	}
+	slices.Sort(named)
+	if !slices.Equal(named, []string{"clustermesh-apiserver-admin-cert", "clustermesh-apiserver-local-cert", "clustermesh-apiserver-remote-cert", "clustermesh-apiserver-server-cert"}) {
+		t.Fatalf("writer rules name secrets %v", named)
 	}
 }

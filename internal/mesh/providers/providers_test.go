@@ -51,7 +51,7 @@ func TestTrustTargets(t *testing.T) {
 		{meshv1alpha1.ProviderLinkerd, "linkerd-prod", mesh.TrustTarget{Namespace: "linkerd-prod", IssuerSecret: "linkerd-identity-issuer",
 			IssuerSecretType: corev1.SecretTypeTLS, CertKey: "tls.crt", KeyKey: "tls.key", RootKey: "ca.crt",
 			BundleConfigMap: "linkerd-identity-trust-roots", BundleConfigMapKey: "ca-bundle.crt"}},
-		{meshv1alpha1.ProviderCilium, "", mesh.TrustTarget{Namespace: "kube-system", IssuerSecret: "cilium-ca",
+		{meshv1alpha1.ProviderCilium, "", mesh.TrustTarget{Namespace: "kube-system", IssuerSecret: "meshplane-clustermesh-ca",
 			IssuerSecretType: corev1.SecretTypeOpaque, CertKey: "ca.crt", KeyKey: "ca.key"}},
 	} {
 		w, err := reg.TrustWriter(tc.provider)

@@ -26,7 +26,7 @@ func TestFederationTrust(t *testing.T) {
 			DNSNames: []string{"identity.linkerd.cluster.local"}}, "", 1},
 		{meshv1alpha1.ProviderLinkerd, "prod.example", mesh.IntermediateName{CommonName: "identity.linkerd.prod.example",
 			DNSNames: []string{"identity.linkerd.prod.example"}}, "", 1},
-		{meshv1alpha1.ProviderCilium, "", mesh.IntermediateName{CommonName: "meshplane-clustermesh-ca-east"}, "", 2},
+		{meshv1alpha1.ProviderCilium, "", mesh.IntermediateName{CommonName: "meshplane-clustermesh-ca-east"}, "kube-system/cilium-ca", 2},
 	} {
 		w, err := reg.FederationTrust(tc.provider)
 		if err != nil {
