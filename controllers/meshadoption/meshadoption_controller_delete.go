@@ -39,6 +39,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (result, err
 			// controllers keep only that mesh's outputs.
 			delete(ns.Annotations, mesh.MigratingFromAnnotation)
 			delete(ns.Annotations, mesh.MigratingToAnnotation)
+			// So does a move from sidecar to ambient: only the form of
+			// the mode the labels select stays.
+			delete(ns.Annotations, mesh.DataPlaneFromAnnotation)
 		}
 		if ns.Annotations[mesh.AuditHoldAnnotation] == ma.Name {
 			// The policies return to their own spec.enforcement.

@@ -59,7 +59,7 @@ func (r *Reconciler) enrolOf(s *scope, ns adoption.Namespace, waypoint bool) (me
 	e := s.enrolFor(waypoint)
 	from, ok := r.migratingFrom(s, ns)
 	if !ok {
-		return e, "", nil
+		return modeMove(e, ns), "", nil
 	}
 	if e.WaypointLabel != "" || e.RestartWhenCleared {
 		return e, "", outcome.Stalled(meshv1alpha1.UnsupportedFeatureReason,
@@ -84,6 +84,24 @@ func (r *Reconciler) enrolOf(s *scope, ns adoption.Namespace, waypoint bool) (me
 	out.Restart = true
 	out.Describe = fmt.Sprintf("%s (from %s: %s removed)", e.Describe, from, strings.Join(append(slices.Clone(labels), annotations...), ", "))
 	return out, from, nil
+}
+
+// modeMove adds to e, for a namespace that leaves a sidecar of the same
+// mesh (Istio sidecar → ambient: e clears a sidecar label it has, or had
+// when recorded), mesh.DataPlaneFromAnnotation=Sidecar: set and recorded
+// in the enrolment's one patch, the controllers keep the outputs of the
+// sidecar form beside the ambient ones while the pods restart. A passed
+// gate removes it (finishMove), a failed one restores it with the record.
+func modeMove(e mesh.Enrolment, ns adoption.Namespace) mesh.Enrolment {
+	if !e.RestartWhenCleared || !adoption.Restarts(e, ns) {
+		return e
+	}
+	out := e
+	out.Annotations = map[string]string{mesh.DataPlaneFromAnnotation: string(mesh.Sidecar)}
+	for k, v := range e.Annotations {
+		out.Annotations[k] = v
+	}
+	return out
 }
 
 // addMissing appends to clear each key not already in it nor set.
@@ -111,6 +129,12 @@ func (r *Reconciler) dualOutputs(ctx context.Context, s *scope, ns adoption.Name
 		// The next pass reads the namespace as annotated.
 		return []string{fmt.Sprintf("%s: %s's outputs being written beside %s's", ns.Name, s.mi.Spec.Provider, from)}, nil
 	}
+	return r.missingOutputs(ctx, s, ns)
+}
+
+// missingOutputs returns each output the target data plane will have for
+// the objects of ns that does not exist yet.
+func (r *Reconciler) missingOutputs(ctx context.Context, s *scope, ns adoption.Namespace) ([]string, error) {
 	want, err := r.targetOutputs(ctx, s, ns)
 	if err != nil {
 		return nil, err
@@ -210,10 +234,15 @@ func (r *Reconciler) targetOutputs(ctx context.Context, s *scope, ns adoption.Na
 
 // finishMove is step 3 of a move between meshes, once the wave passed
 // its gate: the migration annotations and their entries in the record are
-// removed, so the controllers prune the old mesh's outputs.
+// removed, so the controllers prune the old mesh's outputs. For a move
+// from sidecar to ambient it removes mesh.DataPlaneFromAnnotation the same
+// way: the sidecar form of the outputs is pruned.
 func (r *Reconciler) finishMove(ctx context.Context, s *scope, wave []adoption.Namespace) error {
 	for _, ns := range wave {
-		if _, to, ok := mesh.Migration(ns.Annotations); !ok || to != s.mi.Spec.Provider || ns.Annotations[adoption.OwnerAnnotation] != s.ma.Name {
+		_, to, moving := mesh.Migration(ns.Annotations)
+		moving = moving && to == s.mi.Spec.Provider
+		_, modeMoving := ns.Annotations[mesh.DataPlaneFromAnnotation]
+		if !moving && !modeMoving || ns.Annotations[adoption.OwnerAnnotation] != s.ma.Name {
 			continue
 		}
 		var cur corev1.Namespace
@@ -225,7 +254,7 @@ func (r *Reconciler) finishMove(ctx context.Context, s *scope, wave []adoption.N
 		if err != nil {
 			return outcome.Stalled(meshv1alpha1.RecordLostReason, "%v", err)
 		}
-		for _, k := range []string{mesh.MigratingFromAnnotation, mesh.MigratingToAnnotation} {
+		for _, k := range []string{mesh.MigratingFromAnnotation, mesh.MigratingToAnnotation, mesh.DataPlaneFromAnnotation} {
 			delete(cur.Annotations, k)
 			delete(rec.Annotations, k)
 		}
@@ -234,7 +263,11 @@ func (r *Reconciler) finishMove(ctx context.Context, s *scope, wave []adoption.N
 		if err := r.Patch(ctx, &cur, patch, client.FieldOwner(ownership.FieldManager)); err != nil {
 			return fmt.Errorf("ending the move of namespace %s: %w", ns.Name, err)
 		}
-		r.event(s.ma, "MoveFinished", "Migrate", "namespace %s passed its gate in %s: %s's outputs are pruned", ns.Name, s.mi.Spec.Provider, ns.Annotations[mesh.MigratingFromAnnotation])
+		if moving {
+			r.event(s.ma, "MoveFinished", "Migrate", "namespace %s passed its gate in %s: %s's outputs are pruned", ns.Name, s.mi.Spec.Provider, ns.Annotations[mesh.MigratingFromAnnotation])
+		} else {
+			r.event(s.ma, "MoveFinished", "Migrate", "namespace %s passed its gate in %s's ambient data plane: the sidecar form of its outputs is pruned", ns.Name, s.mi.Spec.Provider)
+		}
 	}
 	return nil
 }

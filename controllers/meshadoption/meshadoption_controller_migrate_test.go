@@ -17,6 +17,8 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
+	"github.com/meshplane/meshplane/controllers/meshadoption"
+	"github.com/meshplane/meshplane/controllers/zerotrustpolicy"
 	"github.com/meshplane/meshplane/internal/upgrade"
 	"github.com/meshplane/meshplane/test/testenv"
 )
@@ -46,7 +48,9 @@ func l4Policy(ns string) *meshv1alpha1.ZeroTrustPolicy {
 // (sidecar labels restored, its waypoint deleted, workloads restarted).
 func TestMigrateSidecarToAmbient(t *testing.T) {
 	cfg := env.Cfg(t)
-	m := startManager(t, cfg)
+	// The policy controller writes the ambient outputs the wave waits for
+	// before it restarts the workloads.
+	m := testenv.StartManager(t, cfg, testenv.ManagerOptions{}, meshadoption.Setup, zerotrustpolicy.Setup)
 	c := m.Client
 	readyInstall(t, c, "istio-mig", meshv1alpha1.ProviderIstio, meshv1alpha1.ProfileAmbient)
 	names := []string{"mg-1", "mg-2", "mg-3"}

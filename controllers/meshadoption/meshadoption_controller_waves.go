@@ -14,6 +14,7 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/adoption"
+	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/outcome"
 	"github.com/meshplane/meshplane/internal/ownership"
 	"github.com/meshplane/meshplane/internal/status"
@@ -238,6 +239,18 @@ func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.Ad
 			}); err != nil {
 				return nil, err
 			}
+			if _, modeMove := e.Annotations[mesh.DataPlaneFromAnnotation]; modeMove && from == "" {
+				// The next pass reads the namespace as relabelled.
+				holding = append(holding, fmt.Sprintf("%s: ambient outputs being written beside the sidecar form", ns.Name))
+				continue
+			}
+		}
+		if waiting, err := r.ambientWritten(ctx, s, ns); err != nil || len(waiting) > 0 {
+			if err != nil {
+				return nil, err
+			}
+			holding = append(holding, waiting...)
+			continue
 		}
 		if restartOn(s.ma) && adoption.Restarts(s.enrol, ns) {
 			if err := r.restartAll(ctx, ns, stamp); err != nil {
@@ -246,6 +259,18 @@ func (r *Reconciler) enrolWave(ctx context.Context, s *scope, w *meshv1alpha1.Ad
 		}
 	}
 	return holding, nil
+}
+
+// ambientWritten returns, for a namespace this adoption moves from
+// sidecar to ambient (mesh.DataPlaneFromAnnotation), each output of the
+// ambient form its objects' controllers have not written yet: its
+// workloads restart only once the ambient outputs are in force beside the
+// sidecar form, so no restarted pod meets ztunnel before them.
+func (r *Reconciler) ambientWritten(ctx context.Context, s *scope, ns adoption.Namespace) ([]string, error) {
+	if _, ok := ns.Annotations[mesh.DataPlaneFromAnnotation]; !ok || ns.Annotations[adoption.OwnerAnnotation] != s.ma.Name {
+		return nil, nil
+	}
+	return r.missingOutputs(ctx, s, ns)
 }
 
 // relabel patches a namespace's labels and annotations to what f returns,

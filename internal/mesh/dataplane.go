@@ -43,6 +43,11 @@ type NamespaceFacts struct {
 	WaypointFor map[string]string
 	// Waypoints are the waypoints that exist in the namespace, by name.
 	Waypoints map[string]WaypointFacts
+	// Previous is the mode the namespace is moving out of while a
+	// MeshAdoption moves it (DataPlaneFromAnnotation), empty otherwise: a
+	// translator keeps that mode's outputs beside Mode's where both can
+	// stand together, for the pods not restarted yet.
+	Previous DataPlaneMode
 }
 
 // DataPlaneDescriber is implemented by meshes that tell a namespace's

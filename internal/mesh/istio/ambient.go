@@ -78,10 +78,17 @@ func (p *Provider) ReadNamespaceFacts(ctx context.Context, r client.Reader, ns s
 	if err := r.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
 		return f, fmt.Errorf("reading namespace %s: %w", ns, err)
 	}
+	previous, moving, err := mesh.PreviousDataPlane(ns, n.Annotations)
+	if err != nil {
+		return f, err
+	}
 	if p.NamespaceMembership(&n).Profile != meshv1alpha1.ProfileAmbient {
 		return f, nil
 	}
 	f.Mode = mesh.Ambient
+	if moving {
+		f.Previous = previous
+	}
 	f.Waypoint = n.Labels[UseWaypointLabel]
 	var svcs corev1.ServiceList
 	if err := r.List(ctx, &svcs, client.InNamespace(ns)); err != nil {
@@ -241,6 +248,19 @@ func (p *Provider) translateZeroTrustPolicyIn(pol *meshv1alpha1.ZeroTrustPolicy,
 	if err != nil || f.Mode != mesh.Ambient || pol.Spec.DefaultAction == meshv1alpha1.ActionAllow || len(pol.Spec.Rules) == 0 {
 		return out, err
 	}
+	ambient, err := p.ambientPolicy(pol, f, out)
+	if err != nil || f.Previous != mesh.Sidecar {
+		return ambient, err
+	}
+	return besideSidecar(out, ambient), nil
+}
+
+// WaypointPolicySuffix names the waypoint-bound form of a policy beside
+// its workload-bound one: <name>-waypoint.
+const WaypointPolicySuffix = "-waypoint"
+
+// ambientPolicy is the ambient form of pol, whose sidecar form is out.
+func (p *Provider) ambientPolicy(pol *meshv1alpha1.ZeroTrustPolicy, f mesh.NamespaceFacts, out []client.Object) ([]client.Object, error) {
 	waypoints := serviceWaypoints(f)
 	l7 := l7Rules(pol)
 	if len(waypoints) == 0 {
@@ -283,7 +303,7 @@ func ztunnelPolicy(ap *istiosecurity.AuthorizationPolicy, pol *meshv1alpha1.Zero
 // workloads.
 func waypointPolicy(ap *istiosecurity.AuthorizationPolicy, waypoints []string) *istiosecurity.AuthorizationPolicy {
 	w := ap.DeepCopy()
-	w.Name = ap.Name + "-waypoint"
+	w.Name = ap.Name + WaypointPolicySuffix
 	w.Spec.Selector = nil
 	for _, name := range waypoints {
 		w.Spec.TargetRefs = append(w.Spec.TargetRefs, &typev1beta1.PolicyTargetReference{

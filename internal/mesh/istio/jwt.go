@@ -120,10 +120,20 @@ func (p *Provider) TranslateZeroTrustPolicyIn(pol *meshv1alpha1.ZeroTrustPolicy,
 	if err != nil {
 		return nil, err
 	}
-	out = slices.DeleteFunc(out, isRequestAuthentication)
 	ra := requestAuthentication(pol, nil)
 	for _, name := range waypoints {
 		ra.Spec.TargetRefs = append(ra.Spec.TargetRefs, &typev1beta1.PolicyTargetReference{Group: gatewayv1.GroupName, Kind: "Gateway", Name: name})
 	}
+	if f.Previous == mesh.Sidecar {
+		// Moving from sidecar mode: the sidecar form's RequestAuthentication
+		// <name> (namespace-wide, which ztunnel does not read) stays, so a
+		// pod not yet restarted still validates tokens, and the waypoint's
+		// is <name>-waypoint beside it. The passed gate moves the waypoint's
+		// to <name> (written before <name>-waypoint is pruned); a failed one
+		// prunes <name>-waypoint and keeps <name> as it was.
+		ra.Name = pol.Name + WaypointPolicySuffix
+		return append(out, ra), nil
+	}
+	out = slices.DeleteFunc(out, isRequestAuthentication)
 	return append(out, ra), nil
 }
