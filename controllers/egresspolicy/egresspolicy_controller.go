@@ -80,7 +80,10 @@ func Setup(mgr *manager.Manager) error {
 		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, outputs.DeletionStarted),
 		Outputs:   mgr.Registry.EgressOutputKinds()}
 	return outputs.Controller(mgr, r.Client, kind).
-		Watches(&meshv1alpha1.EgressPolicy{}, overlap.EnqueueNamespace(r.Client, kind.List), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.EgressPolicy{}, overlap.EnqueueContenders(r.Client, kind.List, func(a, b *meshv1alpha1.EgressPolicy) bool {
+			return overlap.SelectorsOverlap(a.Spec.Selector, b.Spec.Selector)
+		}, func(p *meshv1alpha1.EgressPolicy) *meshv1alpha1.CommonStatus { return &p.Status.CommonStatus }),
+			builder.WithPredicates(overlap.Changes)).
 		// An egress gateway's Service appearing or going re-checks the
 		// policies routed through it.
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.policiesForService)).

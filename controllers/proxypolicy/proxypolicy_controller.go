@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -75,16 +76,73 @@ func Setup(mgr *manager.Manager) error {
 	kind := outputs.Kind{Name: controllerName, Object: &meshv1alpha1.ProxyPolicy{}, List: &meshv1alpha1.ProxyPolicyList{},
 		Predicate: predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, outputs.DeletionStarted),
 		Outputs:   mgr.Registry.ProxyOutputKinds()}
-	inNamespace := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		return outputs.Requests(ctx, r.Client, kind.List, o.GetNamespace(), nil)
-	})
 	b := outputs.Controller(mgr, r.Client, kind).
-		Watches(&meshv1alpha1.ProxyPolicy{}, overlap.EnqueueNamespace(r.Client, kind.List), builder.WithPredicates(overlap.Changes)).
-		Watches(&meshv1alpha1.EgressPolicy{}, inNamespace, builder.WithPredicates(overlap.Changes))
+		Watches(&meshv1alpha1.ProxyPolicy{}, overlap.EnqueueContenders(r.Client, kind.List, func(a, b *meshv1alpha1.ProxyPolicy) bool {
+			return overlap.SelectorsOverlap(a.Spec.Selector, b.Spec.Selector)
+		}, statusOf), builder.WithPredicates(overlap.Changes)).
+		Watches(&meshv1alpha1.EgressPolicy{}, egressContenders(r.Client), builder.WithPredicates(overlap.Changes))
 	for _, o := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
-		b = b.Watches(o, inNamespace)
+		b = b.Watches(o, selecting(r.Client, kind.List))
 	}
 	return b.Complete(r)
+}
+
+func statusOf(p *meshv1alpha1.ProxyPolicy) *meshv1alpha1.CommonStatus { return &p.Status.CommonStatus }
+
+// egressContenders enqueues, for an EgressPolicy's event, the ProxyPolicies
+// it can block or free: an EgressPolicy contends only with the egressScope
+// of a policy whose selector may share a workload with it.
+func egressContenders(c client.Reader) handler.EventHandler {
+	return overlap.EnqueueContenders(c, &meshv1alpha1.ProxyPolicyList{}, func(e *meshv1alpha1.EgressPolicy, p *meshv1alpha1.ProxyPolicy) bool {
+		return p.Spec.EgressScope != nil && overlap.SelectorsOverlap(e.Spec.Selector, p.Spec.Selector)
+	}, statusOf)
+}
+
+// selecting enqueues, for a workload's event, the ProxyPolicies of its
+// namespace whose selector matches its pod-template labels before or
+// after the change (selection, an annotation's drift, the health gate),
+// namespace-wide ones, and those whose selector does not parse. A
+// workload's status changes with every pod it rolls:
+// reconciling every ProxyPolicy of the namespace for each was a reconcile
+// per policy per pod change.
+func selecting(c client.Reader, list client.ObjectList) handler.EventHandler {
+	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		var sets []labels.Set
+		for _, o := range objs {
+			if tmpl := templateOf(o); tmpl != nil {
+				sets = append(sets, labels.Set(tmpl.Labels))
+			}
+		}
+		keep := func(o client.Object) bool {
+			p, ok := o.(*meshv1alpha1.ProxyPolicy)
+			if !ok {
+				return false
+			}
+			if p.Spec.Selector == nil {
+				return true
+			}
+			sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+			return err != nil || slices.ContainsFunc(sets, func(s labels.Set) bool { return sel.Matches(s) })
+		}
+		for _, r := range outputs.Requests(ctx, c, list, objs[0].GetNamespace(), keep) {
+			q.Add(r)
+		}
+	}
+	return overlap.OnObjects(enqueue)
+}
+
+// templateOf returns a workload's pod template metadata; nil for another
+// object.
+func templateOf(o client.Object) *metav1.ObjectMeta {
+	switch w := o.(type) {
+	case *appsv1.Deployment:
+		return &w.Spec.Template.ObjectMeta
+	case *appsv1.StatefulSet:
+		return &w.Spec.Template.ObjectMeta
+	case *appsv1.DaemonSet:
+		return &w.Spec.Template.ObjectMeta
+	}
+	return nil
 }
 
 // Reconcile brings one ProxyPolicy's outputs and workload annotations to

@@ -77,7 +77,8 @@ func Setup(mgr *manager.Manager) error {
 		Outputs:   mgr.Registry.TelemetryOutputKinds(),
 	}).
 		// A policy's creation, change or deletion may decide a Conflict.
-		Watches(&meshv1alpha1.TelemetryPolicy{}, overlap.EnqueueNamespace(r.Client, &meshv1alpha1.TelemetryPolicyList{}),
+		Watches(&meshv1alpha1.TelemetryPolicy{}, overlap.EnqueueContenders(r.Client, &meshv1alpha1.TelemetryPolicyList{}, overlap.TelemetryConflict,
+			func(p *meshv1alpha1.TelemetryPolicy) *meshv1alpha1.CommonStatus { return &p.Status.CommonStatus }),
 			builder.WithPredicates(overlap.Changes)).
 		Complete(r)
 }

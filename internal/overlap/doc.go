@@ -3,7 +3,8 @@
 // translated: the loser is Stalled with reason Conflict naming the winner
 // (outcome.Conflict), writes nothing, and is reconciled again when the
 // winner is deleted or changed (the controllers watch the other objects
-// through Changes and EnqueueNamespace) or after outcome.ConflictRetry.
+// through Changes and EnqueueRoutes, EnqueuePolicies or EnqueueContenders:
+// only the objects the change can block or free) or after outcome.ConflictRetry.
 //
 // What overlaps:
 //

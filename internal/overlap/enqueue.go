@@ -21,8 +21,8 @@ import (
 // Canaries) in the namespace of a route's event that route the Service the
 // route routed before or routes after the change: only they can have been
 // blocked or freed by it (routes of other Services never contend, see
-// Route). EnqueueNamespace would reconcile every route of the namespace on
-// every change: with a thousand TrafficSplits in one namespace, a thousand
+// Route). Enqueuing the whole namespace would reconcile every route of it
+// on every change: with a thousand TrafficSplits in one namespace, a thousand
 // reconciles per change.
 func EnqueueRoutes(c client.Reader, list client.ObjectList) handler.EventHandler {
 	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
@@ -48,7 +48,7 @@ func EnqueueRoutes(c client.Reader, list client.ObjectList) handler.EventHandler
 			q.Add(r)
 		}
 	}
-	return onObjects(add)
+	return OnObjects(add)
 }
 
 // EnqueuePolicies enqueues, for a ZeroTrustPolicy's event, the policies of
@@ -59,36 +59,48 @@ func EnqueueRoutes(c client.Reader, list client.ObjectList) handler.EventHandler
 // free them). A policy in force that does not conflict with the changed
 // one cannot be displaced by it (the one already holding a namespace-wide
 // mesh policy keeps it), so it is left alone: with a thousand policies of
-// disjoint selectors in one namespace, EnqueueNamespace reconciled every
+// disjoint selectors in one namespace, enqueuing the namespace reconciled every
 // one of them for every policy created. A Conflict missed here (the
 // status not yet in the cache) is re-checked after outcome.ConflictRetry.
 func EnqueuePolicies(c client.Reader) handler.EventHandler {
+	return EnqueueContenders(c, &meshv1alpha1.ZeroTrustPolicyList{}, PoliciesConflict,
+		func(p *meshv1alpha1.ZeroTrustPolicy) *meshv1alpha1.CommonStatus { return &p.Status.CommonStatus })
+}
+
+// EnqueueContenders is EnqueuePolicies for any kind whose objects contend
+// pairwise within a namespace (ProxyPolicy, EgressPolicy, TelemetryPolicy):
+// for an event of a C, the Ts of its namespace that conflict with it
+// before or after the change, and those held by a Conflict now; never the
+// event's own object (its controller's For() event reconciles it).
+func EnqueueContenders[C, T client.Object](c client.Reader, list client.ObjectList, conflict func(changed C, other T) bool,
+	status func(T) *meshv1alpha1.CommonStatus) handler.EventHandler {
 	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 	add := func(ctx context.Context, q queue, objs ...client.Object) {
-		var changed []*meshv1alpha1.ZeroTrustPolicy
+		var changed []C
 		for _, o := range objs {
-			if p, ok := o.(*meshv1alpha1.ZeroTrustPolicy); ok {
+			if p, ok := o.(C); ok {
 				changed = append(changed, p)
 			}
 		}
 		if len(changed) == 0 {
 			return
 		}
+		self := objs[0]
 		keep := func(o client.Object) bool {
-			p, ok := o.(*meshv1alpha1.ZeroTrustPolicy)
-			if !ok || p.Name == changed[0].Name {
+			p, ok := o.(T)
+			if !ok || reflect.TypeOf(o) == reflect.TypeOf(self) && o.GetName() == self.GetName() {
 				return false
 			}
-			if heldByConflict(&p.Status.CommonStatus) {
+			if heldByConflict(status(p)) {
 				return true
 			}
-			return slices.ContainsFunc(changed, func(c *meshv1alpha1.ZeroTrustPolicy) bool { return PoliciesConflict(c, p) })
+			return slices.ContainsFunc(changed, func(c C) bool { return conflict(c, p) })
 		}
-		for _, r := range outputs.Requests(ctx, c, &meshv1alpha1.ZeroTrustPolicyList{}, changed[0].Namespace, keep) {
+		for _, r := range outputs.Requests(ctx, c, list, self.GetNamespace(), keep) {
 			q.Add(r)
 		}
 	}
-	return onObjects(add)
+	return OnObjects(add)
 }
 
 // heldByConflict reports whether st says its object is Stalled by a
@@ -109,9 +121,9 @@ func routedService(o client.Object) (contender, string, bool) {
 	return contender{}, "", false
 }
 
-// onObjects is an event handler that calls add with the object of every
+// OnObjects is an event handler that calls add with the object of every
 // event (the old and the new one of an update).
-func onObjects(add func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object)) handler.EventHandler {
+func OnObjects(add func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object)) handler.EventHandler {
 	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 	return handler.Funcs{
 		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { add(ctx, q, e.Object) },

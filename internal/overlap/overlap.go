@@ -13,13 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/internal/outcome"
-	"github.com/meshplane/meshplane/internal/outputs"
 )
 
 // Kinds, as they appear in messages.
@@ -296,12 +293,4 @@ var Changes = predicate.Funcs{
 			e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero()
 	},
 	GenericFunc: func(event.GenericEvent) bool { return false },
-}
-
-// EnqueueNamespace enqueues every object of list's kind in the namespace
-// of the object an event is about: the contenders it may have blocked.
-func EnqueueNamespace(c client.Reader, list client.ObjectList) handler.EventHandler {
-	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		return outputs.Requests(ctx, c, list, o.GetNamespace(), nil)
-	})
 }
