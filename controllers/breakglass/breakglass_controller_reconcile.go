@@ -134,7 +134,7 @@ func requeueFor(bg *meshv1alpha1.BreakGlass, left time.Duration) time.Duration {
 // workload restarts still to do (paced in batches).
 func (r *Reconciler) engage(ctx context.Context, bg *meshv1alpha1.BreakGlass, rec *incident.Record, out *result) (int, error) {
 	for _, step := range incident.EngageOrder {
-		objs := rec.EngageObjects(step)
+		objs := rec.StepObjects(step)
 		if step == incident.StepWorkloads {
 			return r.engageWorkloads(ctx, bg, objs, out)
 		}
@@ -211,7 +211,7 @@ func (r *Reconciler) restore(ctx context.Context, bg *meshv1alpha1.BreakGlass, o
 		out.phase = meshv1alpha1.BreakGlassRestoring
 		out.record, out.secret, out.secretNamespace = rec, secretName(bg), r.OperatorNamespace
 		for _, step := range incident.RestoreOrder {
-			if err := r.runStep(ctx, bg, rec.Objects(step), true, &out); err != nil {
+			if err := r.runStep(ctx, bg, rec.StepObjects(step), true, &out); err != nil {
 				return out, fmt.Errorf("restoring (%s): %w", step, err)
 			}
 		}

@@ -105,10 +105,15 @@ func TestBreakGlass(t *testing.T) {
 	// With the validator down, nobody can edit Istio policies.
 	pa := &unstructured.Unstructured{}
 	pa.SetGroupVersionKind(peerAuthGVK)
-	must(t, c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, pa))
-	if err := c.Patch(ctx, pa, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"x":"y"}}}`))); err == nil {
-		t.Fatal("the dead validating webhook did not block a policy edit; the fixture is wrong")
-	}
+	// The API server sees a new webhook configuration a moment after its
+	// creation (CI once edited the policy in between).
+	testenv.Eventually(t, testenv.DefaultTimeout, "the dead validating webhook blocks a policy edit (else the fixture is wrong)", func() error {
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, pa))
+		if err := c.Patch(ctx, pa, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"x":"y"}}}`))); err == nil {
+			return testenv.Errorf("the edit went through")
+		}
+		return nil
+	})
 
 	before := snapshot(t, c, peerAuthGVK, authzGVK)
 	// The controller runs for these subtests; the last one restarts it.

@@ -119,11 +119,7 @@ func apply(t *testing.T, objs map[ObjectRef]map[string]any, changes []Change, re
 		order = RestoreOrder
 	}
 	for _, step := range order {
-		group := rec.Objects(step)
-		if !restore {
-			group = rec.EngageObjects(step)
-		}
-		for _, oc := range group {
+		for _, oc := range rec.StepObjects(step) {
 			o := objs[oc.Object]
 			f := Engage
 			if restore {
@@ -284,5 +280,30 @@ func TestRecordSizeFor600Namespaces(t *testing.T) {
 	}
 	if len(back.Changes) != len(rec.Changes) || !back.Changes[5].Set.Equal(rec.Changes[5].Set) {
 		t.Fatal("record does not round-trip")
+	}
+}
+
+// TestOnePatchPerNamespaceEachWay: a namespace's markers and its coverage
+// annotation are engaged and restored in one patch, and every change of
+// the plan is in exactly one patch of each order.
+func TestOnePatchPerNamespaceEachWay(t *testing.T) {
+	rec := &Record{Changes: Plan(istioInputs())}
+	for name, order := range map[string][]Step{"engage": EngageOrder, "restore": RestoreOrder} {
+		patches := map[ObjectRef]int{}
+		changes := 0
+		for _, step := range order {
+			for _, oc := range rec.StepObjects(step) {
+				patches[oc.Object]++
+				changes += len(oc.Changes)
+			}
+		}
+		if changes != len(rec.Changes) {
+			t.Errorf("%s patches carry %d of the plan's %d changes", name, changes, len(rec.Changes))
+		}
+		for ref, n := range patches {
+			if n != 1 {
+				t.Errorf("%s patches %s %d times, want once", name, ref, n)
+			}
+		}
 	}
 }
