@@ -424,7 +424,9 @@ type CanaryStatus struct {
 
 	// lastAnalysisTime is when the last analysis interval (checks or gate
 	// call) ran; the next one runs an interval later. Microsecond
-	// precision, so intervals of a second stay a second apart.
+	// precision, so intervals of a second stay a second apart. While
+	// intervals change nothing else (a Canary held by a gate) it is
+	// written at most every 30 s: the operator keeps the newer time.
 	// +optional
 	LastAnalysisTime *metav1.MicroTime `json:"lastAnalysisTime,omitempty"`
 

@@ -98,6 +98,9 @@ type Reconciler struct {
 	// controller's last write (canary_controller_reader.go); uncached
 	// reads when nil.
 	fresh *freshReader
+	// analysed remembers analysis times not yet written to status
+	// (canary_controller_analysed.go).
+	analysed analysed
 }
 
 // Setup registers the controller with mgr.
@@ -172,6 +175,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if r.fresh != nil && err == nil {
 			r.fresh.written.Delete(req.NamespacedName)
 		}
+		if err == nil {
+			r.analysed.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, err
 	}
 	defer recordMetrics(cn)
@@ -192,10 +198,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before := cn.Status.DeepCopy()
 	out, err := r.reconcile(ctx, cn)
 	sum := setStatus(cn, out, err)
+	r.analysed.hold(cn, before)
 	r.record(cn, before, out)
 	r.RecordDrift(cn, out.applied, err)
 	log.FromContext(ctx).V(1).Info("reconciled", "phase", cn.Status.Phase, "weight", cn.Status.CanaryWeight, "error", err)
-	return status.Finish(ctx, patcher, cn, sum, err, meshv1alpha1.ApplyFailedReason)
+	res, err := status.Finish(ctx, patcher, cn, sum, err, meshv1alpha1.ApplyFailedReason)
+	return sinceDecided(res, err, out.decidedAt, r.now()), err
+}
+
+// sinceDecided counts a requeue from the engine's now rather than from the
+// end of the reconcile: what the writes took is subtracted (at least 1 ms
+// is left, so the requeue stays).
+func sinceDecided(res ctrl.Result, err error, decidedAt, now time.Time) ctrl.Result {
+	if err == nil && res.RequeueAfter > 0 && !decidedAt.IsZero() {
+		res.RequeueAfter = max(res.RequeueAfter-now.Sub(decidedAt), time.Millisecond)
+	}
+	return res
 }
 
 // result is what the phases found and did.
@@ -211,7 +229,11 @@ type result struct {
 	weight    int32
 	hasWeight bool
 	scaled    []string
+	// requeue is when the engine looks again, counted from decidedAt (the
+	// engine's now): Reconcile subtracts the time its writes took, so an
+	// analysis runs every interval, not every interval plus a reconcile.
 	requeue   time.Duration
+	decidedAt time.Time
 }
 
 // world is what a reconcile reads.
@@ -243,7 +265,8 @@ func (r *Reconciler) reconcile(ctx context.Context, cn *meshv1alpha1.Canary) (re
 	if bg := w.bg; bg != nil && incident.PinsTraffic(bg) {
 		out.breakGlass = bg
 	}
-	d := r.decide(ctx, cn, w, out.breakGlass != nil)
+	out.decidedAt = r.now()
+	d := r.decide(ctx, cn, w, out.breakGlass != nil, out.decidedAt)
 	out.decision = &d
 	out.requeue = d.Requeue
 	if err := r.converge(ctx, cn, w, &d, &out); err != nil {
@@ -258,9 +281,10 @@ func (r *Reconciler) reconcile(ctx context.Context, cn *meshv1alpha1.Canary) (re
 // decide runs the engine. A Canary pinned by a BreakGlass routes
 // everything to the primary and its delivery pauses where it is; only its
 // initialization runs, with no call out.
-func (r *Reconciler) decide(ctx context.Context, cn *meshv1alpha1.Canary, w *world, pinned bool) delivery.Decision {
+func (r *Reconciler) decide(ctx context.Context, cn *meshv1alpha1.Canary, w *world, pinned bool, now time.Time) delivery.Decision {
 	state := stateOf(cn)
-	obs := r.observe(cn, w)
+	state.LastAnalysis = r.analysed.last(cn, state.LastAnalysis)
+	obs := r.observe(cn, w, now)
 	if !pinned {
 		return delivery.Step(state, obs, r.probe(ctx, cn, w))
 	}
@@ -394,10 +418,10 @@ func stateOf(cn *meshv1alpha1.Canary) delivery.State {
 	return s
 }
 
-func (r *Reconciler) observe(cn *meshv1alpha1.Canary, w *world) delivery.Observation {
+func (r *Reconciler) observe(cn *meshv1alpha1.Canary, w *world, now time.Time) delivery.Observation {
 	a := &cn.Spec.Analysis
 	o := delivery.Observation{
-		Now: r.now(), TargetHash: TemplateHash(&w.target.Spec.Template),
+		Now: now, TargetHash: TemplateHash(&w.target.Spec.Template),
 		CanaryAvailable:  available(w.target),
 		CanaryScaledDown: w.target.Spec.Replicas != nil && *w.target.Spec.Replicas == 0,
 		Action:           cn.Annotations[meshv1alpha1.CanaryActionAnnotation],

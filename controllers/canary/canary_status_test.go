@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	ctrl "sigs.k8s.io/controller-runtime"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -97,6 +99,37 @@ func TestSetStatus(t *testing.T) {
 			}
 			if tc.out.decision != nil && (cn.Status.LastTransitionTime == nil || !cn.Status.LastTransitionTime.Time.Equal(t0)) {
 				t.Errorf("lastTransitionTime %v", cn.Status.LastTransitionTime)
+			}
+		})
+	}
+}
+
+// TestRequeueCountsFromTheDecision: the next analysis is due an interval
+// after the engine's now, not an interval after the reconcile's writes
+// ended (100 Canaries stretched a 1 s interval to 1.26 s that way).
+func TestRequeueCountsFromTheDecision(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		res     ctrl.Result
+		err     error
+		took    time.Duration
+		decided bool
+		want    time.Duration
+	}{
+		{"writes took 300 ms", ctrl.Result{RequeueAfter: time.Second}, nil, 300 * time.Millisecond, true, 700 * time.Millisecond},
+		{"writes took longer than the interval: requeued at once", ctrl.Result{RequeueAfter: time.Second}, nil, 3 * time.Second, true, time.Millisecond},
+		{"no requeue stays none", ctrl.Result{}, nil, time.Second, true, 0},
+		{"an error leaves the result alone", ctrl.Result{RequeueAfter: time.Second}, errors.New("x"), 300 * time.Millisecond, true, time.Second},
+		{"nothing decided (deletion, read failed)", ctrl.Result{RequeueAfter: time.Second}, nil, 300 * time.Millisecond, false, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			decidedAt := time.Time{}
+			if tc.decided {
+				decidedAt = t0
+			}
+			if got := sinceDecided(tc.res, tc.err, decidedAt, t0.Add(tc.took)).RequeueAfter; got != tc.want {
+				t.Errorf("requeue after %s, want %s", got, tc.want)
 			}
 		})
 	}

@@ -22,6 +22,10 @@ import (
 // DefaultTimeout bounds one query when Checker.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
+// IdleConnsPerHost is the idle connections a Checker keeps per metrics
+// server: at least the Canary controller's default concurrency.
+const IdleConnsPerHost = 64
+
 // Target is what the queries are about.
 type Target struct {
 	// Provider picks the built-in queries.
@@ -60,7 +64,9 @@ type Result struct {
 }
 
 // Checker runs metric checks against a Prometheus-compatible HTTP API. The
-// zero value is usable and safe for concurrent use.
+// zero value is usable and safe for concurrent use. A Checker holds its
+// connection pools: make one and share it (a Checker per query leaves
+// each new pool's idle connections open for 90 s).
 type Checker struct {
 	// Timeout bounds one query; DefaultTimeout when zero.
 	Timeout time.Duration
@@ -98,6 +104,13 @@ func (c *Checker) transport(insecure bool) http.RoundTripper {
 	rt := base
 	if ht, ok := base.(*http.Transport); ok && (c.Transport == nil || insecure) {
 		ht = ht.Clone()
+		if c.Transport == nil {
+			// Every Canary's analysis queries the same few servers: keep
+			// as many idle connections per server as the controller runs
+			// analyses at once, not net/http's 2 (the rest were closed and
+			// reopened every interval).
+			ht.MaxIdleConnsPerHost = IdleConnsPerHost
+		}
 		if insecure {
 			if ht.TLSClientConfig == nil {
 				ht.TLSClientConfig = &tls.Config{}
