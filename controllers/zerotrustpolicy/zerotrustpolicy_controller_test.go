@@ -161,12 +161,13 @@ func TestZeroTrustPolicyController(t *testing.T) {
 			if err := ready(c, lkey); err != nil || cnpErr != nil || !apierrors.IsNotFound(srvErr) || annotation(t, ns) != "" {
 				return testenv.Errorf("ready: %v; CiliumNetworkPolicy: %v; Server: %v; annotation=%s", err, cnpErr, srvErr, annotation(t, ns))
 			}
+			// The status patch (Ready) lands before the metadata patch
+			// that drops the finalizer: both are waited for.
+			if err := c.Get(ctx, lkey, cur); err != nil || len(cur.Finalizers) != 0 {
+				return testenv.Errorf("finalizer kept after the shared field was released: %v (%v)", cur.Finalizers, err)
+			}
 			return nil
 		})
-		must(t, c.Get(ctx, lkey, cur))
-		if len(cur.Finalizers) != 0 {
-			t.Fatalf("finalizer kept after the shared field was released: %v", cur.Finalizers)
-		}
 		// And back: the annotation is set again.
 		cur.Spec.Provider = ""
 		must(t, c.Update(ctx, cur))

@@ -30,6 +30,7 @@ import (
 // by Helm releases of the same charts, istiod keeps its pods, and the
 // MeshInstall is Ready and lists what it adopted.
 func TestAdoptCLIInstall(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	dir := t.TempDir()
 	paths := charts.Stage(t, dir, charts.Chart{Name: charts.IstioBase, Version: "1.28.1"}, charts.Chart{Name: charts.Istiod, Version: "1.28.1"})

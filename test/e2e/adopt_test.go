@@ -21,6 +21,7 @@ import (
 // keep their revisions, no pod restarts, and the MeshInstall is Ready and
 // says what it adopted.
 func TestAdoptHelmRelease(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	dir := t.TempDir()
 	charts.StageIstio(t, dir, "1.28.1")

@@ -28,6 +28,7 @@ import (
 // is gone from every AuthorizationPolicy. The policies' specs are never
 // written (enforcement stays unset).
 func TestAuditPromotion(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 2, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	inj := fakeistiod.Start(t)
 	prom := fakeprom.Start(t)

@@ -29,6 +29,7 @@ import (
 // a waypoint policy; a BreakGlass takes the namespace out of ambient and
 // its deletion puts the labels back exactly.
 func TestAmbient(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.GatewayAPI}}})
 	dir := t.TempDir()

@@ -144,6 +144,7 @@ func (s *statusWithFaults) Update(ctx context.Context, obj client.Object, opts .
 // both: the next operator finishes, and the end state is exactly the state
 // before the BreakGlass.
 func TestBreakGlassFaults(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	c := testenv.NewClient(t, sim.Config)
 	istioOutage(t, c)

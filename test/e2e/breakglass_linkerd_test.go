@@ -25,6 +25,7 @@ import (
 // pods. A BreakGlass targeting the MeshInstall lets them start; deleting it
 // puts every label, annotation and webhook field back byte for byte.
 func TestBreakGlassLinkerdOutage(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	dir := t.TempDir()
 	charts.StageLinkerd(t, dir, "2026.1.1")

@@ -105,6 +105,7 @@ func podCount(t *testing.T, c client.Client, ns string) int {
 // BreakGlass lets it; deleting the BreakGlass puts every label, annotation
 // and webhook field back byte for byte (and the outage with it).
 func TestBreakGlassIstioOutage(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	c := harness.StartManager(t, sim.Config).Client
 	istioOutage(t, c)

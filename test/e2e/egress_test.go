@@ -25,6 +25,7 @@ import (
 // outputs to the cluster's real garbage collector (owner references), which
 // removes them. Bounded well under a minute.
 func TestEgressPolicy(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.GatewayAPI}}})
 	c := harness.StartManager(t, sim.Config).Client

@@ -37,6 +37,7 @@ import (
 // federation removes the links and the extension, restores the Service's
 // labels and keeps both Linkerd control planes.
 func TestServiceFederationLinkerd(t *testing.T) {
+	parallel(t)
 	start := time.Now()
 	dir := t.TempDir()
 	charts.StageLinkerd(t, dir, "2026.1.1")

@@ -35,6 +35,7 @@ import (
 // credential reads the peer's EndpointSlices (filled by the real
 // EndpointSlice controller) and nothing else.
 func TestServiceFederationTwoClusters(t *testing.T) {
+	parallel(t)
 	start := time.Now()
 	opts := cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.MCS}}}
 	west, east := cluster.UseSimulated(t, opts), cluster.UseSimulated(t, opts)

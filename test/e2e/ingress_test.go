@@ -36,6 +36,7 @@ import (
 // Only a real data plane can show that traffic through the gateway reaches
 // a backend, and over mTLS; docs/ingress.md says how to check that.
 func TestIngressGateway(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.GatewayAPI}}})
 	c := harness.StartManager(t, sim.Config).Client

@@ -28,6 +28,7 @@ import (
 // later waves are untouched. Once fixed, a spec change resumes and every
 // pod ends injected; no namespace is ever without a Ready pod.
 func TestMeshAdoptionWaves(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 2, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	inj := fakeistiod.Start(t)
 	dir := t.TempDir()

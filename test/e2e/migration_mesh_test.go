@@ -42,6 +42,7 @@ var linkerdAuthz = schema.GroupVersionKind{Group: "policy.linkerd.io", Version: 
 // and of both meshes while it moved. At the end every namespace is on
 // Istio only: labels, pods with sidecars, and outputs (Linkerd's pruned).
 func TestMigrateLinkerdToIstio(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 2,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.GatewayAPI}}})
 	inj := fakeistiod.Start(t)

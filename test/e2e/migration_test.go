@@ -41,6 +41,7 @@ var gatewayGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io",
 // A namespace whose policy runs in Audit (which ambient cannot express)
 // is refused before its wave starts and stays in sidecar mode.
 func TestMigrateSidecarToAmbient(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 2,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.GatewayAPI}}})
 	inj := fakeistiod.Start(t)

@@ -25,6 +25,7 @@ import (
 // every running pod ends up carrying them, and deleting the policy puts
 // the pod templates back exactly (and the pods roll back).
 func TestProxyPolicy(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.GatewayAPI}}})
 	c := harness.StartManager(t, sim.Config).Client

@@ -33,6 +33,7 @@ import (
 // collector delete their outputs and gives the Service its annotations
 // back.
 func TestCiliumResiliencePolicy(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Cilium, cluster.GatewayAPI}}})
 	dir := t.TempDir()

@@ -28,6 +28,7 @@ import (
 // policy's reference); deleting the route owner deletes the composed route
 // and gives the policy its own again; deleting both leaves none.
 func TestResilienceComposition(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{}})
 	c := harness.StartManager(t, sim.Config).Client
 	istio := map[string]string{"istio-injection": "enabled"}

@@ -28,6 +28,7 @@ import (
 // the policy leaves the Service's annotations exactly as the user wrote
 // them. Applying the policy restarts no pod.
 func TestResiliencePolicyLinkerd(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	dir := t.TempDir()
 	charts.StageLinkerd(t, dir, "2026.1.1")

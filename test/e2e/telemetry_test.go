@@ -28,6 +28,7 @@ import (
 // untouched and, once deleted, the policy is Ready again without a write;
 // deleting the policy lets the garbage collector delete the Telemetry.
 func TestTelemetryPolicy(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1,
 		CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Istio, cluster.GatewayAPI}}})
 	dir := t.TempDir()

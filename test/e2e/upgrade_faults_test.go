@@ -373,6 +373,7 @@ func generations(t *testing.T, c client.Client, nss []string) map[string]int64 {
 // and restart is of a namespace in the batch recorded before it, never
 // more than batchSize at once.
 func TestUpgradeBatchesUnderFaults(t *testing.T) {
+	parallel(t)
 	const batchSize = 2
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	inj := fakeistiod.Start(t)

@@ -29,6 +29,7 @@ import (
 // version, then the data plane restarts in batches of 2 namespaces, each
 // workload once, and no namespace is ever without a Ready pod.
 func TestLinkerdInPlaceUpgrade(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	dir := t.TempDir()
 	charts.StageLinkerd(t, dir, "2026.1.1", "2026.1.2")
@@ -109,6 +110,7 @@ func TestLinkerdInPlaceUpgrade(t *testing.T) {
 // 1.19.6 built from it (its images retagged): the agent DaemonSet rolls
 // out on every node, which is the whole upgrade (no namespace restarts).
 func TestCiliumUpgrade(t *testing.T) {
+	parallel(t)
 	// Cilium's operator creates its CRDs at run time; nothing runs it here.
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 2, CRDs: &cluster.CRDOptions{ThirdParty: []cluster.CRDSet{cluster.Cilium}}})
 	dir := t.TempDir()
@@ -186,6 +188,7 @@ func retag(t *testing.T, path, old, new string) {
 // istiod-default-validator point at it, and no namespace is ever without a
 // Ready pod.
 func TestIstioUpgradeTo132(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 1, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	inj := fakeistiod.Start(t)
 	dir := t.TempDir()

@@ -27,6 +27,7 @@ import (
 // whose second batch cannot become Ready fails its health gate, is moved
 // back and held; abort returns everything to 1.29.0.
 func TestIstioRevisionUpgrade(t *testing.T) {
+	parallel(t)
 	sim := cluster.UseSimulated(t, cluster.SimulatedOptions{Nodes: 2, CRDs: &cluster.CRDOptions{NoThirdParty: true}})
 	inj := fakeistiod.Start(t)
 	dir := t.TempDir()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -141,21 +140,10 @@ func newH(t *testing.T, parent *harness.Manager, isolated bool) *H {
 // place; it stops when the case ends or when stop is called).
 func (h *H) StartManager() *harness.Manager {
 	h.Helper()
-	h.Mgr = harness.StartManager(parallelT{h.T}, h.Cfg)
+	// The shared manager's start set the Helm cache directory, so this
+	// one, in a parallel case, does not set it again (testenv).
+	h.Mgr = harness.StartManager(h.T, h.Cfg)
 	return h.Mgr
-}
-
-// parallelT lets a parallel case start a manager: testenv.StartManager
-// calls t.Setenv, which panics under t.Parallel. The variable it sets (the
-// manager's Helm cache directory) is already set by the shared manager's
-// start, so keeping it is safe.
-type parallelT struct{ *testing.T }
-
-// Setenv sets key only when unset, without t.Setenv's parallel check.
-func (p parallelT) Setenv(key, value string) {
-	if _, ok := os.LookupEnv(key); !ok {
-		p.T.Setenv(key, value)
-	}
 }
 
 // Namespace creates a fresh namespace of the case served by m: Istio by the

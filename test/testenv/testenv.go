@@ -62,7 +62,11 @@ type Manager struct {
 func StartManager(t testing.TB, cfg *rest.Config, o ManagerOptions, setups ...Setup) *Manager {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(logLevel())))
-	t.Setenv("MESHPLANE_CACHE_DIR", t.TempDir())
+	if _, set := os.LookupEnv("MESHPLANE_CACHE_DIR"); !set {
+		// A package whose tests run in parallel sets it once in TestMain
+		// (t.Setenv panics in a parallel test).
+		t.Setenv("MESHPLANE_CACHE_DIR", t.TempDir())
+	}
 	opts := o.Options
 	if opts.MetricsAddr == "" {
 		opts.MetricsAddr = "0"
