@@ -325,7 +325,11 @@ func (r *Reconciler) applyReleases(ctx context.Context, s *scope, rels []desired
 		}
 	}
 	if deferred != nil {
-		return deferred
+		// Not a failure: the CRDs just installed are served within
+		// seconds. A fixed recheck, not the error backoff, which after an
+		// install's earlier retries could leave the chart waiting long
+		// after its kinds are served.
+		return outcome.Wait(meshv1alpha1.ProgressingReason, 2*time.Second, "%s; the charts after it wait until its kinds are served", deferred)
 	}
 	status.Set(&mi.Status.CommonStatus, mi.Generation, meshv1alpha1.InstalledCondition, metav1.ConditionTrue,
 		meshv1alpha1.SucceededReason, fmt.Sprintf("%d Helm releases deployed", len(mi.Status.Releases)))

@@ -56,7 +56,7 @@ func TestServiceFederationCilium(t *testing.T) {
 		}
 	}
 	for name, c := range p.clients {
-		waitMI(t, c, "cilium", 60*time.Second, name+" Cilium Ready", ready)
+		waitMI(t, c, "cilium", 3*time.Minute, name+" Cilium Ready", ready)
 	}
 	t.Logf("both Cilium installs Ready after %s", time.Since(start).Round(10*time.Millisecond))
 

@@ -63,7 +63,7 @@ func TestServiceFederationLinkerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range p.clients {
-		waitMI(t, c, "linkerd", 60*time.Second, name+" Linkerd Ready", ready)
+		waitMI(t, c, "linkerd", 3*time.Minute, name+" Linkerd Ready", ready)
 	}
 	t.Logf("both Linkerd installs Ready, with the federation's trust, after %s", time.Since(start).Round(10*time.Millisecond))
 	// The federation's own part (extension, links, export, BreakGlass,
@@ -75,7 +75,7 @@ func TestServiceFederationLinkerd(t *testing.T) {
 	// gateway listing the peer's Link.
 	ips := map[string]string{"west": "127.96.3.1", "east": "127.96.3.2"}
 	for name, c := range p.clients {
-		mi := waitMI(t, c, "linkerd", 60*time.Second, name+" extension installed", func(mi *meshv1alpha1.MeshInstall) bool {
+		mi := waitMI(t, c, "linkerd", 2*time.Minute, name+" extension installed", func(mi *meshv1alpha1.MeshInstall) bool {
 			if !ready(mi) || mi.Spec.Linkerd == nil || mi.Spec.Linkerd.Multicluster == nil {
 				return false
 			}
