@@ -19,7 +19,6 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
-	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/internal/ownership"
@@ -86,15 +85,7 @@ func setupLinks(t *testing.T) *linkEnv {
 	mustCreate(t, e.local,
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "east-kubeconfig"}, Data: map[string][]byte{"kubeconfig": eastKC}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": westKC}})
-	testenv.StartManager(t, multi.Servers[0].Config, testenv.ManagerOptions{Options: manager.Options{OperatorNamespace: opNS}},
-		func(mgr *manager.Manager) error {
-			r, err := meshfederation.New(mgr)
-			if err != nil {
-				return err
-			}
-			r.Remote.Timeout, r.PollInterval = 2*time.Second, 100*time.Millisecond
-			return r.SetupWithManager(mgr)
-		})
+	startFederationManager(t, multi.Servers[0].Config)
 	return e
 }
 

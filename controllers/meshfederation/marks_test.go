@@ -17,7 +17,6 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
-	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/internal/remote"
@@ -80,15 +79,7 @@ func setupMarks(t *testing.T, p meshv1alpha1.Provider, gateway bool) *markEnv {
 		mustCreate(t, e.members[name], meshfederation.RemoteExportRBAC(se, "meshplane-remote", "meshplane-federation")...)
 		mustCreate(t, e.local(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: name + "-kubeconfig"}, Data: map[string][]byte{"kubeconfig": kc}})
 	}
-	testenv.StartManager(t, multi.Servers[0].Config, testenv.ManagerOptions{Options: manager.Options{OperatorNamespace: opNS}},
-		func(mgr *manager.Manager) error {
-			r, err := meshfederation.New(mgr)
-			if err != nil {
-				return err
-			}
-			r.Remote.Timeout, r.PollInterval = 2*time.Second, 100*time.Millisecond
-			return r.SetupWithManager(mgr)
-		})
+	startFederationManager(t, multi.Servers[0].Config)
 	return e
 }
 

@@ -13,6 +13,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
@@ -59,15 +60,7 @@ func setup(t *testing.T) *env {
 	e.members = map[string]client.Client{"local": e.local, "east": e.east, "west": e.west}
 	e.targets = map[string]mesh.TrustTarget{"local": e.istio, "east": e.istio, "west": e.linkerd}
 
-	testenv.StartManager(t, multi.Servers[0].Config, testenv.ManagerOptions{Options: manager.Options{OperatorNamespace: opNS}},
-		func(mgr *manager.Manager) error {
-			r, err := meshfederation.New(mgr)
-			if err != nil {
-				return err
-			}
-			r.Remote.Timeout, r.PollInterval = 2*time.Second, 100*time.Millisecond
-			return r.SetupWithManager(mgr)
-		})
+	startFederationManager(t, multi.Servers[0].Config)
 	return e
 }
 
@@ -324,4 +317,19 @@ func memberCondition(f *meshv1alpha1.MeshFederation, member, typ string) *metav1
 		}
 	}
 	return nil
+}
+
+// startFederationManager starts a manager with the MeshFederation
+// controller on cfg, with short remote timeouts and polls.
+func startFederationManager(t *testing.T, cfg *rest.Config) {
+	t.Helper()
+	testenv.StartManager(t, cfg, testenv.ManagerOptions{Options: manager.Options{OperatorNamespace: opNS}},
+		func(mgr *manager.Manager) error {
+			r, err := meshfederation.New(mgr)
+			if err != nil {
+				return err
+			}
+			r.Remote.Timeout, r.PollInterval = 2*time.Second, 100*time.Millisecond
+			return r.SetupWithManager(mgr)
+		})
 }

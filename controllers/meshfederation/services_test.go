@@ -20,7 +20,6 @@ import (
 
 	meshv1alpha1 "github.com/meshplane/meshplane/api/v1alpha1"
 	"github.com/meshplane/meshplane/controllers/meshfederation"
-	"github.com/meshplane/meshplane/internal/manager"
 	"github.com/meshplane/meshplane/internal/mesh"
 	"github.com/meshplane/meshplane/internal/mesh/providers"
 	"github.com/meshplane/meshplane/internal/ownership"
@@ -63,15 +62,7 @@ func setupServices(t *testing.T) *svcEnv {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "east-kubeconfig"}, Data: map[string][]byte{"kubeconfig": eastKC}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": westKC}})
 	e.members = map[string]client.Client{"local": e.local, "east": e.east, "west": e.west}
-	testenv.StartManager(t, multi.Servers[0].Config, testenv.ManagerOptions{Options: manager.Options{OperatorNamespace: opNS}},
-		func(mgr *manager.Manager) error {
-			r, err := meshfederation.New(mgr)
-			if err != nil {
-				return err
-			}
-			r.Remote.Timeout, r.PollInterval = 2*time.Second, 100*time.Millisecond
-			return r.SetupWithManager(mgr)
-		})
+	startFederationManager(t, multi.Servers[0].Config)
 	return e
 }
 
